@@ -1,0 +1,218 @@
+r"""Comparing embedding geometry with signature geometry (DESIGN §3, "Metrics").
+
+* :func:`cosine_matrix` -- pairwise cosine similarity of the rows of a matrix.
+* :func:`r_cos` -- correlation, over token pairs, of embedding cosines and signature cosines.
+* :func:`r_order` -- how "ordered" a set of embeddings is (-1: perfectly ordered).
+* :func:`binned_alignment` -- agreement per bin of embedding similarity.
+
+Matrices may be numpy arrays, torch tensors or (for signatures) ``scipy.sparse`` matrices.
+Token vectors are **rows**: for an embedding stored ``d x V`` (``W^E``) pass ``W_E.T``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+from ._validate import as_token_array, check_choice
+
+__all__ = [
+    "cosine_matrix",
+    "pair_values",
+    "correlation",
+    "r_cos",
+    "r_order",
+    "order_triplet_fraction",
+    "BinnedAlignment",
+    "binned_alignment",
+]
+
+
+def _as_matrix(name: str, A):
+    if sp.issparse(A):
+        return sp.csr_matrix(A, dtype=np.float64)
+    if hasattr(A, "detach"):
+        A = A.detach().float().cpu().numpy()
+    A = np.asarray(A)
+    if A.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a numeric matrix; got dtype {A.dtype}")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (one row per token); got shape {A.shape}")
+    A = A.astype(np.float64)
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or inf; the model probably diverged")
+    return A
+
+
+def cosine_matrix(A, tokens=None) -> np.ndarray:
+    """Pairwise cosine similarity of the rows of ``A`` (optionally only rows ``tokens``).
+
+    Rows that are all zero have cosine 0 with everything (including themselves).
+    """
+    A = _as_matrix("A", A)
+    if tokens is not None:
+        A = A[as_token_array("tokens", tokens, A.shape[0], ndim=1)]
+    if sp.issparse(A):
+        norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        An = sp.diags(inv) @ A
+        return np.asarray((An @ An.T).todense())
+    norms = np.linalg.norm(A, axis=1)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    An = A * inv[:, None]
+    return np.clip(An @ An.T, -1.0, 1.0)
+
+
+def pair_values(S) -> np.ndarray:
+    """The entries ``S[a, b]`` with ``a < b`` of a square matrix, in row-major order."""
+    S = np.asarray(S)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be a square matrix; got shape {S.shape}")
+    iu = np.triu_indices(S.shape[0], k=1)
+    return S[iu]
+
+
+def correlation(u, v, method: str = "pearson") -> float:
+    """Pearson or Spearman correlation of two equally long vectors (NaN if one is constant)."""
+    check_choice("method", method, {"pearson", "spearman"})
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    if u.shape != v.shape:
+        raise ValueError(f"u and v must have the same shape; got {u.shape} and {v.shape}")
+    if u.size < 2:
+        raise ValueError(f"need at least 2 values to correlate; got {u.size}")
+    if method == "spearman":
+        u, v = rankdata(u), rankdata(v)
+    u, v = u - u.mean(), v - v.mean()
+    den = np.sqrt((u * u).sum() * (v * v).sum())
+    return float((u * v).sum() / den) if den > 0 else float("nan")
+
+
+def _tokens_or_all(tokens, n: int) -> np.ndarray:
+    if tokens is None:
+        return np.arange(n)
+    t = as_token_array("tokens", tokens, n, ndim=1)
+    if t.size < 3:
+        raise ValueError(f"tokens must name at least 3 tokens (pairs a < b are correlated); "
+                         f"got {t.size}")
+    return t
+
+
+def r_cos(W, Phi, tokens=None, method: str = "pearson") -> float:
+    r"""Correlation over pairs ``a < b`` in ``tokens`` of cos(W_a, W_b) and cos(Phi_a, Phi_b).
+
+    ``W`` has one row per token (pass ``W_E.T`` for an embedding stored ``d x V``); ``Phi``
+    has one row per token (a signature, dense or sparse). ``tokens=None`` uses every row.
+    """
+    check_choice("method", method, {"pearson", "spearman"})
+    W, Phi = _as_matrix("W", W), _as_matrix("Phi", Phi)
+    if W.shape[0] != Phi.shape[0]:
+        raise ValueError(f"W and Phi must have one row per token and the same number of rows; "
+                         f"got W {W.shape} and Phi {Phi.shape} (pass W_E.T for a d x V "
+                         f"embedding)")
+    t = _tokens_or_all(tokens, W.shape[0])
+    return correlation(pair_values(cosine_matrix(W[t])), pair_values(cosine_matrix(Phi[t])),
+                       method)
+
+
+def r_order(W, tokens=None) -> float:
+    r"""Spearman correlation, over pairs i < j, of cos(W_{t_i}, W_{t_j}) and |i - j|.
+
+    ``tokens`` lists the tokens in their natural order (e.g. the numbers 0, 1, 2, ...). An
+    embedding in which neighbours in that order are more similar gives a value near -1;
+    an unstructured one gives about 0.
+    """
+    W = _as_matrix("W", W)
+    t = _tokens_or_all(tokens, W.shape[0])
+    S = cosine_matrix(W[t])
+    idx = np.arange(t.size)
+    dist = np.abs(idx[:, None] - idx[None, :])
+    return correlation(pair_values(S), pair_values(dist), "spearman")
+
+
+def order_triplet_fraction(W, tokens=None, *, max_triplets: int = 200_000, seed: int = 0) -> float:
+    """Fraction of triplets (i, j, k) with |i-j| < |i-k| and cos(W_i, W_j) > cos(W_i, W_k).
+
+    A second, assumption-light measure of order (0.5 for random embeddings, 1 for ordered).
+    Triplets are sampled when there are more than ``max_triplets``.
+    """
+    W = _as_matrix("W", W)
+    t = _tokens_or_all(tokens, W.shape[0])
+    S = cosine_matrix(W[t])
+    n = t.size
+    rng = np.random.default_rng(seed)
+    m = min(max_triplets, n * n * n)
+    i, j, k = rng.integers(0, n, size=(3, m))
+    keep = np.abs(i - j) < np.abs(i - k)
+    i, j, k = i[keep], j[keep], k[keep]
+    return float(np.mean(S[i, j] > S[i, k]))
+
+
+@dataclass
+class BinnedAlignment:
+    """Result of :func:`binned_alignment`; one entry per bin of embedding cosine."""
+
+    edges: np.ndarray      # bin edges in embedding cosine (len = n_bins + 1)
+    count: np.ndarray      # number of pairs in the bin
+    corr: np.ndarray       # within-bin correlation of embedding and signature cosines
+    mean_emb: np.ndarray   # mean embedding cosine in the bin
+    mean_sig: np.ndarray   # mean signature cosine in the bin
+
+    def table(self) -> str:
+        lines = ["  emb-cos bin        pairs   corr   mean emb   mean sig"]
+        for a, b, n, c, me, ms in zip(self.edges[:-1], self.edges[1:], self.count, self.corr,
+                                      self.mean_emb, self.mean_sig):
+            lines.append(f"  [{a:+.2f}, {b:+.2f})  {n:8d}  {c:+.3f}   {me:+.3f}     {ms:+.3f}")
+        return "\n".join(lines)
+
+
+def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
+                     min_pairs: int = 10) -> BinnedAlignment:
+    """Group token pairs by embedding cosine and measure agreement within each group.
+
+    ``S_emb``, ``S_sig`` are square cosine matrices over the same tokens (their upper
+    triangles are used) or 1-D arrays of pair values. ``bins`` is a number of equal-count
+    (quantile) bins or an array of bin edges in embedding cosine. Bins with fewer than
+    ``min_pairs`` pairs get correlation NaN.
+    """
+    check_choice("method", method, {"pearson", "spearman"})
+    e = np.asarray(S_emb, dtype=np.float64)
+    s = np.asarray(S_sig, dtype=np.float64)
+    if e.ndim == 2:
+        e = pair_values(e)
+    if s.ndim == 2:
+        s = pair_values(s)
+    if e.shape != s.shape:
+        raise ValueError(f"S_emb and S_sig must cover the same pairs; got {e.shape} and {s.shape}")
+    if e.size == 0:
+        raise ValueError("S_emb is empty; need at least one pair of tokens")
+    if np.isscalar(bins) or np.ndim(bins) == 0:
+        nb = int(bins)
+        if nb < 1:
+            raise ValueError(f"bins must be a positive number of bins or an array of edges; "
+                             f"got {bins}")
+        edges = np.quantile(e, np.linspace(0, 1, nb + 1))
+        edges = np.unique(edges)
+    else:
+        edges = np.asarray(bins, dtype=np.float64)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+            raise ValueError(f"bins as edges must be a strictly increasing 1-D array of at least "
+                             f"2 values; got {bins!r}")
+    which = np.clip(np.searchsorted(edges, e, side="right") - 1, 0, edges.size - 2)
+    inside = (e >= edges[0]) & (e <= edges[-1])
+    nb = edges.size - 1
+    count = np.zeros(nb, dtype=np.int64)
+    corr = np.full(nb, np.nan)
+    mean_emb = np.full(nb, np.nan)
+    mean_sig = np.full(nb, np.nan)
+    for b in range(nb):
+        sel = inside & (which == b)
+        count[b] = sel.sum()
+        if count[b]:
+            mean_emb[b], mean_sig[b] = e[sel].mean(), s[sel].mean()
+        if count[b] >= max(min_pairs, 2):
+            corr[b] = correlation(e[sel], s[sel], method)
+    return BinnedAlignment(edges=edges, count=count, corr=corr, mean_emb=mean_emb,
+                           mean_sig=mean_sig)

@@ -1,0 +1,360 @@
+r"""Probability signatures: conditional distributions counted from training data.
+
+Two families, exactly as DESIGN §3 defines them:
+
+* :func:`task_signatures` -- labelled data ``(X_n, y_n)`` (the synthetic tasks):
+  ``phi_y``, ``phi_X``, ``phi_X_given_y(x)``, ``varphi_X`` and ``r_in``.
+* :func:`next_token_signatures` -- token streams (language modelling): the bigram count
+  matrix ``B`` and its normalisations ``phi_next``, ``varphi_pre``, ``tied``.
+
+All signatures are *occurrence-weighted*: each occurrence ``(n, i)`` of a token counts once.
+Counts are kept sparse (``scipy.sparse``), so a 150k-token vocabulary never produces a dense
+``V x V`` array; dense views are taken only for a chosen subset of tokens. Rows of tokens
+that never occur are all zero, never NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validate import as_token_array, check_positive_int, check_weights
+
+__all__ = [
+    "TaskSignatures",
+    "task_signatures",
+    "NextTokenSignatures",
+    "next_token_signatures",
+    "count_bigrams",
+    "row_normalize",
+]
+
+# Largest number of entries a dense view may have before we refuse (a 20k x 20k float64).
+_DENSE_LIMIT = 400_000_000
+# Bigram keys are counted with a dense np.bincount while V*V stays below this (V <= 8192):
+# 2^26 int64 counters = 512 MiB at most, transient. Above it, a COO -> CSR build is used.
+_BINCOUNT_LIMIT = 1 << 26
+
+
+def row_normalize(counts: sp.spmatrix) -> sp.csr_matrix:
+    """Divide each row of a sparse count matrix by its sum; all-zero rows stay zero."""
+    counts = sp.csr_matrix(counts, dtype=np.float64)
+    sums = np.asarray(counts.sum(axis=1)).ravel()
+    inv = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(inv) @ counts)
+
+
+def _dense(name: str, m: sp.spmatrix) -> np.ndarray:
+    n = m.shape[0] * m.shape[1]
+    if n > _DENSE_LIMIT:
+        raise MemoryError(
+            f"{name} would be a dense {m.shape[0]} x {m.shape[1]} array ({n:,} entries); take a "
+            f"dense view of a token subset instead, e.g. .dense('{name}', tokens)")
+    return m.toarray()
+
+
+# --------------------------------------------------------------------------------------
+# Labelled tasks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskSignatures:
+    r"""Signatures of a labelled dataset. Build with :func:`task_signatures`.
+
+    Attributes are numpy arrays (dense views of sparse counts):
+
+    ``phi_y[x, nu]``   = P(y = nu | x occurs in X)                      (V x V_out)
+    ``phi_X[x, b]``    = P(x_J = b | x occurs at i), J uniform over the other L-1 positions (V x V)
+    ``varphi_X[nu, b]``= P(x_J = b | y = nu), J uniform over all L positions    (V_out x V)
+    ``r_in[x]``        = occurrences of x / N                                (V)
+
+    and ``phi_X_given_y(x)[b, nu]`` = P(x_J = b, y = nu | x occurs at i)  (V x V_out).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+    vocab_size: int
+    label_size: int
+    occ: np.ndarray = field(repr=False)          # weighted occurrences of each input token
+    label_mass: np.ndarray = field(repr=False)   # weighted count of each label
+    _xy: sp.csr_matrix = field(repr=False)       # occurrence-weighted (x, y) counts
+    _xx: sp.csr_matrix = field(repr=False)       # (x, x_J) counts, 1/(L-1) per other position
+    _yx: sp.csr_matrix = field(repr=False)       # (y, x_J) counts, 1/L per position
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.X.shape[1])
+
+    @cached_property
+    def r_in(self) -> np.ndarray:
+        return self.occ / self.weights.sum()
+
+    @cached_property
+    def phi_y_sparse(self) -> sp.csr_matrix:
+        return row_normalize(self._xy)
+
+    @cached_property
+    def phi_X_sparse(self) -> sp.csr_matrix:
+        return row_normalize(self._xx)
+
+    @cached_property
+    def varphi_X_sparse(self) -> sp.csr_matrix:
+        return row_normalize(self._yx)
+
+    @cached_property
+    def phi_y(self) -> np.ndarray:
+        return _dense("phi_y", self.phi_y_sparse)
+
+    @cached_property
+    def phi_X(self) -> np.ndarray:
+        return _dense("phi_X", self.phi_X_sparse)
+
+    @cached_property
+    def varphi_X(self) -> np.ndarray:
+        return _dense("varphi_X", self.varphi_X_sparse)
+
+    @property
+    def label_prior(self) -> np.ndarray:
+        """P(y = nu): the label distribution."""
+        return self.label_mass / self.label_mass.sum()
+
+    def phi_X_given_y(self, x: int, *, sparse: bool = False):
+        r"""The matrix signature :math:`\phi^{X|y}_x[\beta, \nu] = P(x_J=\beta, y=\nu \mid x \text{ at } i)`.
+
+        Its row sums are ``phi_X[x]`` and its column sums ``phi_y[x]``. Returns a dense
+        ``V x V_out`` array, or a CSR matrix with ``sparse=True``.
+        """
+        x = int(as_token_array("x", np.asarray([x]), self.vocab_size)[0])
+        L = self.seq_len
+        shape = (self.vocab_size, self.label_size)
+        if L < 2 or self.occ[x] == 0:
+            m = sp.csr_matrix(shape)
+            return m if sparse else _dense("phi_X_given_y", m)
+        n_idx, pos = np.nonzero(self.X == x)          # every occurrence (n, i) of x
+        rows, cols, vals = [], [], []
+        for j in range(L):
+            keep = pos != j                           # J ranges over the other positions
+            rows.append(self.X[n_idx[keep], j])
+            cols.append(self.y[n_idx[keep]])
+            vals.append(self.weights[n_idx[keep]])
+        m = sp.coo_matrix((np.concatenate(vals) / ((L - 1) * self.occ[x]),
+                           (np.concatenate(rows), np.concatenate(cols))), shape=shape).tocsr()
+        return m if sparse else _dense("phi_X_given_y", m)
+
+    def dense(self, name: str, tokens=None) -> np.ndarray:
+        """Dense rows ``tokens`` of the signature ``name`` ('phi_y', 'phi_X', 'varphi_X')."""
+        if name not in ("phi_y", "phi_X", "varphi_X"):
+            raise ValueError(f"name must be 'phi_y', 'phi_X' or 'varphi_X'; got {name!r}")
+        m = getattr(self, name + "_sparse")
+        if tokens is None:
+            return _dense(name, m)
+        t = as_token_array("tokens", tokens, m.shape[0], ndim=1)
+        return _dense(name, m[t])
+
+
+def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
+                    weights=None) -> TaskSignatures:
+    """Count the probability signatures of a labelled dataset.
+
+    Parameters
+    ----------
+    X : int array (N, L)
+        Input sequences of token ids in ``[0, vocab_size)``. Tokens may repeat.
+    y : int array (N,)
+        Labels in ``[0, label_size)``.
+    vocab_size, label_size : int
+        Sizes of the input and label vocabularies (``label_size`` defaults to ``vocab_size``).
+    weights : float array (N,), optional
+        Non-negative sample weights (e.g. the probability of each row of an exhaustive table),
+        so that signatures of a *distribution* can be computed exactly. Default: all ones.
+    """
+    V = check_positive_int("vocab_size", vocab_size)
+    Vout = V if label_size is None else check_positive_int("label_size", label_size)
+    X = as_token_array("X", X, V)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, seq_len); got shape {X.shape}")
+    y = as_token_array("y", y, Vout, ndim=1)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X and y must have the same number of samples; got X with "
+                         f"{X.shape[0]} rows and y with {y.shape[0]} entries")
+    N, L = X.shape
+    w = np.ones(N) if weights is None else check_weights("weights", weights, N)
+
+    flat_w = np.repeat(w, L)
+    occ = np.bincount(X.ravel(), weights=flat_w, minlength=V)
+    label_mass = np.bincount(y, weights=w, minlength=Vout)
+    xy = sp.coo_matrix((flat_w, (X.ravel(), np.repeat(y, L))), shape=(V, Vout)).tocsr()
+    yx = sp.coo_matrix((flat_w / L, (np.repeat(y, L), X.ravel())), shape=(Vout, V)).tocsr()
+    if L >= 2:
+        ii, jj = np.nonzero(~np.eye(L, dtype=bool))     # all ordered pairs of positions i != j
+        xx = sp.coo_matrix((np.repeat(w, len(ii)) / (L - 1),
+                            (X[:, ii].ravel(), X[:, jj].ravel())), shape=(V, V)).tocsr()
+    else:
+        xx = sp.csr_matrix((V, V))
+    return TaskSignatures(X=X, y=y, weights=w, vocab_size=V, label_size=Vout, occ=occ,
+                          label_mass=label_mass, _xy=xy, _xx=xx, _yx=yx)
+
+
+# --------------------------------------------------------------------------------------
+# Token streams
+# --------------------------------------------------------------------------------------
+
+
+def _count_keys(a: np.ndarray, b: np.ndarray, V: int) -> sp.csr_matrix:
+    """CSR matrix of bigram counts for the pairs ``(a[s], b[s])``."""
+    if a.size == 0:
+        return sp.csr_matrix((V, V), dtype=np.int64)
+    if V * V <= _BINCOUNT_LIMIT:
+        # Small vocabularies: one dense bincount over the pair keys is the fastest count
+        # there is; only its non-zero entries are kept.
+        keys = a * V + b
+        dense = np.bincount(keys, minlength=V * V)
+        nz = np.flatnonzero(dense)
+        indptr = np.zeros(V + 1, dtype=np.int64)
+        np.cumsum(np.bincount(nz // V, minlength=V), out=indptr[1:])
+        return sp.csr_matrix((dense[nz], nz % V, indptr), shape=(V, V))
+    m = sp.coo_matrix((np.ones(a.size, dtype=np.int64), (a, b)), shape=(V, V)).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr_matrix:
+    """Sparse bigram counts ``B[a, b] = #{s: x_s = a, x_{s+1} = b}``.
+
+    ``ids`` is one 1-D integer array, or an iterable of them (one per document: no bigram is
+    counted across a document boundary). Documents are buffered into chunks of about
+    ``chunk_pairs`` pairs, so memory stays bounded for a corpus of any length.
+    """
+    V = check_positive_int("vocab_size", vocab_size)
+    single = _is_single_doc(ids)
+    if not single and not hasattr(ids, "__iter__"):
+        raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; "
+                        f"got {type(ids).__name__}")
+    docs = [ids] if single else ids
+    total = sp.csr_matrix((V, V), dtype=np.int64)
+    buf_a, buf_b, n_buf, n_tokens = [], [], 0, 0
+    for k, doc in enumerate(docs):
+        d = as_token_array("ids" if single else f"ids[{k}]", doc, V, ndim=1, allow_empty=True)
+        n_tokens += d.size
+        if d.size < 2:
+            continue
+        buf_a.append(d[:-1])
+        buf_b.append(d[1:])
+        n_buf += d.size - 1
+        if n_buf >= chunk_pairs:
+            total = total + _count_keys(np.concatenate(buf_a), np.concatenate(buf_b), V)
+            buf_a, buf_b, n_buf = [], [], 0
+    if n_tokens == 0:
+        raise ValueError("ids is empty; expected a 1-D array of token ids or an iterable of "
+                         "non-empty ones")
+    if buf_a:
+        part = _count_keys(np.concatenate(buf_a), np.concatenate(buf_b), V)
+        total = part if total.nnz == 0 else total + part
+    return sp.csr_matrix(total)
+
+
+def _is_single_doc(ids) -> bool:
+    if isinstance(ids, np.ndarray):
+        return ids.ndim == 1 and ids.dtype != object
+    if hasattr(ids, "detach"):
+        return True
+    if isinstance(ids, (list, tuple)):
+        return len(ids) == 0 or np.isscalar(ids[0]) or isinstance(ids[0], np.integer)
+    return False
+
+
+@dataclass
+class NextTokenSignatures:
+    r"""Bigram counts of a token stream and the signatures derived from them.
+
+    ``counts``      B[a, nu] = #{s : x_s = a, x_{s+1} = nu}          (sparse V x V, int)
+    ``phi_next``    B[a] / sum B[a]      = P(x_{s+1} | x_s = a)        (sparse)
+    ``varphi_pre``  row nu = B[:, nu] / sum B[:, nu] = P(x_s | x_{s+1} = nu)  (sparse)
+    ``tied``        phi_next + varphi_pre: the estimate for tied embeddings (sparse)
+    ``r_in``        P(x_s = a) over counted pairs;  ``r_out`` P(x_{s+1} = a)
+
+    Objects built from shards of a corpus combine exactly with :meth:`merge` (or ``+``).
+    """
+
+    counts: sp.csr_matrix
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.counts.sum())
+
+    @cached_property
+    def phi_next(self) -> sp.csr_matrix:
+        return row_normalize(self.counts)
+
+    @cached_property
+    def varphi_pre(self) -> sp.csr_matrix:
+        return row_normalize(self.counts.T.tocsr())
+
+    @cached_property
+    def tied(self) -> sp.csr_matrix:
+        return sp.csr_matrix(self.phi_next + self.varphi_pre)
+
+    @cached_property
+    def r_in(self) -> np.ndarray:
+        s = np.asarray(self.counts.sum(axis=1), dtype=np.float64).ravel()
+        return s / max(s.sum(), 1.0)
+
+    @cached_property
+    def r_out(self) -> np.ndarray:
+        s = np.asarray(self.counts.sum(axis=0), dtype=np.float64).ravel()
+        return s / max(s.sum(), 1.0)
+
+    def merge(self, other: "NextTokenSignatures") -> "NextTokenSignatures":
+        """Signatures of the union of the two token streams (counts add exactly)."""
+        if not isinstance(other, NextTokenSignatures):
+            raise TypeError(f"other must be NextTokenSignatures; got {type(other).__name__}")
+        if other.vocab_size != self.vocab_size:
+            raise ValueError(f"cannot merge signatures over different vocabularies: "
+                             f"vocab_size {self.vocab_size} vs {other.vocab_size}")
+        return NextTokenSignatures(sp.csr_matrix(self.counts + other.counts))
+
+    __add__ = merge
+
+    def dense(self, name: str, tokens, columns=None) -> np.ndarray:
+        """Dense rows ``tokens`` (and optionally only ``columns``) of signature ``name``."""
+        if name not in ("counts", "phi_next", "varphi_pre", "tied"):
+            raise ValueError(f"name must be one of 'counts', 'phi_next', 'varphi_pre', 'tied'; "
+                             f"got {name!r}")
+        m = getattr(self, name)
+        t = as_token_array("tokens", tokens, self.vocab_size, ndim=1)
+        m = m[t]
+        if columns is not None:
+            m = m[:, as_token_array("columns", columns, self.vocab_size, ndim=1)]
+        return _dense(name, m)
+
+    def save(self, path) -> None:
+        """Write the counts to ``path`` (``.npz``); derived signatures are recomputed on load."""
+        sp.save_npz(path, self.counts)
+
+    @classmethod
+    def load(cls, path) -> "NextTokenSignatures":
+        return cls(sp.csr_matrix(sp.load_npz(path)))
+
+
+def next_token_signatures(ids, vocab_size: int) -> NextTokenSignatures:
+    """Next-token signatures of a token stream (see :class:`NextTokenSignatures`).
+
+    ``ids`` is one 1-D integer array, or an iterable of 1-D arrays (documents: no bigram is
+    counted across a document boundary). For a large corpus, count shards separately and
+    combine them with :meth:`NextTokenSignatures.merge` -- the result is identical.
+    """
+    return NextTokenSignatures(count_bigrams(ids, vocab_size))
