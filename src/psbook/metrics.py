@@ -28,6 +28,7 @@ __all__ = [
     "order_triplet_fraction",
     "BinnedAlignment",
     "binned_alignment",
+    "group_similarity",
 ]
 
 
@@ -216,3 +217,40 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
             corr[b] = correlation(e[sel], s[sel], method)
     return BinnedAlignment(edges=edges, count=count, corr=corr, mean_emb=mean_emb,
                            mean_sig=mean_sig)
+
+
+def group_similarity(Phi, groups: dict, baseline_tokens=None, *, seed: int = 0,
+                     n_baseline_pairs: int = 20_000) -> dict:
+    """Mean cosine of signature rows within each named token group, against a baseline.
+
+    ``groups`` maps a name to a list of token ids (e.g. ``{"months": [...], "digits": [...]}``).
+    Returns ``{name: mean cosine over pairs inside the group}`` plus ``"between groups"`` (pairs
+    from two different groups) and, when ``baseline_tokens`` is given, ``"random pairs"``: the
+    mean cosine of random pairs drawn from those tokens (e.g. the most frequent words).
+    """
+    Phi = _as_matrix("Phi", Phi)
+    if not isinstance(groups, dict) or not groups:
+        raise ValueError(f"groups must be a non-empty dict of name -> token ids; got {groups!r}")
+    out = {}
+    members, labels = [], []
+    for name, toks in groups.items():
+        t = as_token_array(f"groups[{name!r}]", toks, Phi.shape[0], ndim=1)
+        if t.size < 2:
+            raise ValueError(f"groups[{name!r}] must hold at least 2 tokens; got {t.size}")
+        out[name] = float(pair_values(cosine_matrix(Phi[t])).mean())
+        members.append(t)
+        labels += [name] * t.size
+    if len(members) > 1:
+        allt = np.concatenate(members)
+        S = cosine_matrix(Phi[allt])
+        lab = np.asarray(labels)
+        diff = lab[:, None] != lab[None, :]
+        out["between groups"] = float(S[diff].mean())
+    if baseline_tokens is not None:
+        b = as_token_array("baseline_tokens", baseline_tokens, Phi.shape[0], ndim=1)
+        rng = np.random.default_rng(seed)
+        i, j = rng.integers(0, b.size, size=(2, n_baseline_pairs))
+        keep = i != j
+        S = cosine_matrix(Phi[b])
+        out["random pairs"] = float(S[i[keep], j[keep]].mean())
+    return out

@@ -1,0 +1,101 @@
+"""Structural checks of the book: pairing, setup cell, table of contents, chapter anatomy.
+
+`jupytext --diff` exits 0 even when files differ and `--sync` goes by timestamps (DESIGN §6),
+so pairing is checked here by comparing cell types and sources.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+jupytext = pytest.importorskip("jupytext")
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+CHAPTERS = sorted(BOOK.glob("[0-9][0-9]-*.md"))
+
+
+def _cells(path: Path):
+    return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for ch in part.get("chapters", []):
+            files.append(ch["file"])
+            files += [s["file"] for s in ch.get("sections", [])]
+    return files
+
+
+def test_there_are_chapters():
+    assert len(CHAPTERS) >= 2, f"expected chapters in {BOOK}, found {CHAPTERS}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_ipynb_is_paired_and_output_free(md: Path):
+    nb = md.with_suffix(".ipynb")
+    assert nb.exists(), f"{md.name} has no paired {nb.name}: run `make pair`"
+    assert _cells(md) == _cells(nb), f"{nb.name} differs from {md.name}: run `make pair`"
+    for cell in jupytext.read(nb).cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs"), f"{nb.name} carries outputs: commit it output-free"
+
+
+def _config():
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _setup_cell(md: Path) -> str:
+    for c in jupytext.read(md).cells:
+        if c.cell_type == "code" and "google.colab" in c.source:
+            return c.source
+    raise AssertionError(f"{md.name}: no setup cell (the one guarding the Colab install)")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_setup_cell_is_the_shared_one(md: Path):
+    src = _setup_cell(md)
+    url = _config()["repository"]["url"].rstrip("/")
+    assert f"git+{url}@" in src, f"{md.name}: Colab install must use the repository URL {url}"
+    head = src.split("# --- chapter imports below ---")[0]
+    reference = _setup_cell(CHAPTERS[0]).split("# --- chapter imports below ---")[0]
+    assert head == reference, f"{md.name}: setup cell differs from {CHAPTERS[0].name}'s"
+    tags = next(c.metadata.get("tags", []) for c in jupytext.read(md).cells
+                if c.cell_type == "code" and "google.colab" in c.source)
+    assert "hide-input" in tags, f"{md.name}: tag the setup cell hide-input"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_anatomy(md: Path):
+    text = md.read_text()
+    assert re.search(r"Learning goals", text), f"{md.name}: no learning goals"
+    assert re.search(r"\{admonition\} Compute", text), f"{md.name}: no compute note"
+    assert "TODO" not in text and "FIXME" not in text, f"{md.name}: says TODO/FIXME"
+    if not md.name.startswith("01-"):
+        assert "{exercise}" in text and "{solution}" in text, f"{md.name}: no exercise+solution"
+        cells = jupytext.read(md).cells
+        hidden = [c for c in cells if "remove-cell" in c.metadata.get("tags", [])
+                  and "assert" in c.source]
+        assert hidden, f"{md.name}: no hidden assertion cell (tag remove-cell)"
+
+
+def test_toc_lists_every_chapter_and_only_existing_files():
+    files = _toc_files()
+    for f in files:
+        assert (ROOT / f).with_suffix(".md").exists(), f"_toc.yml names missing page {f}"
+    listed = {Path(f).name for f in files}
+    for md in CHAPTERS:
+        assert md.stem in listed, f"{md.name} is not in _toc.yml"
+
+
+def test_config_never_executes_ipynb_twice_and_has_offline_safe_settings():
+    cfg = _config()
+    assert "**/*.ipynb" in cfg["exclude_patterns"]
+    assert cfg["execute"]["timeout"] >= 60
+    assert "intersphinx_mapping" not in str(cfg), "intersphinx breaks the offline -W build"
