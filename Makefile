@@ -10,7 +10,6 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export PSBOOK_DATA ?= $(abspath ../shared/data)
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
-export MPLBACKEND ?= Agg
 
 .PHONY: setup book test unit notebooks pairing build pair bench clean
 

@@ -60,7 +60,7 @@ def cosine_matrix(A, tokens=None) -> np.ndarray:
         norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         An = sp.diags(inv) @ A
-        return np.asarray((An @ An.T).todense())
+        return np.clip(np.asarray((An @ An.T).todense()), -1.0, 1.0)
     norms = np.linalg.norm(A, axis=1)
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     An = A * inv[:, None]
@@ -84,6 +84,8 @@ def correlation(u, v, method: str = "pearson") -> float:
         raise ValueError(f"u and v must have the same shape; got {u.shape} and {v.shape}")
     if u.size < 2:
         raise ValueError(f"need at least 2 values to correlate; got {u.size}")
+    if np.all(u == u[0]) or np.all(v == v[0]):
+        return float("nan")  # a constant vector has no correlation (not a rounding residue)
     if method == "spearman":
         u, v = rankdata(u), rankdata(v)
     u, v = u - u.mean(), v - v.mean()
@@ -130,7 +132,8 @@ def r_order(W, tokens=None) -> float:
     S = cosine_matrix(W[t])
     idx = np.arange(t.size)
     dist = np.abs(idx[:, None] - idx[None, :])
-    return correlation(pair_values(S), pair_values(dist), "spearman")
+    # Round away floating-point noise so that pairs at equal true cosine tie in the ranking.
+    return correlation(np.round(pair_values(S), 12), pair_values(dist), "spearman")
 
 
 def order_triplet_fraction(W, tokens=None, *, max_triplets: int = 200_000, seed: int = 0) -> float:
@@ -189,6 +192,10 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
         raise ValueError(f"S_emb and S_sig must cover the same pairs; got {e.shape} and {s.shape}")
     if e.size == 0:
         raise ValueError("S_emb is empty; need at least one pair of tokens")
+    for name, v in (("S_emb", e), ("S_sig", s)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be finite; found {int(np.sum(~np.isfinite(v)))} "
+                             f"NaN/inf values (did a model diverge?)")
     if np.isscalar(bins) or np.ndim(bins) == 0:
         nb = int(bins)
         if nb < 1:
@@ -196,6 +203,8 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
                              f"got {bins}")
         edges = np.quantile(e, np.linspace(0, 1, nb + 1))
         edges = np.unique(edges)
+        if edges.size < 2:  # every pair has the same embedding cosine: one bin holds them all
+            edges = np.array([edges[0], edges[0]])
     else:
         edges = np.asarray(bins, dtype=np.float64)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):

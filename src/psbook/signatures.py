@@ -38,6 +38,9 @@ _DENSE_LIMIT = 400_000_000
 # Bigram keys are counted with a dense np.bincount while V*V stays below this (V <= 8192):
 # 2^26 int64 counters = 512 MiB at most, transient. Above it, a COO -> CSR build is used.
 _BINCOUNT_LIMIT = 1 << 26
+# ... and only when there are at least V*V / _BINCOUNT_MIN_FILL pairs to count: scanning the
+# V*V counters costs about as much as counting 1/16 as many pairs through COO -> CSR.
+_BINCOUNT_MIN_FILL = 16
 
 
 def row_normalize(counts: sp.spmatrix) -> sp.csr_matrix:
@@ -210,22 +213,43 @@ def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
 # --------------------------------------------------------------------------------------
 
 
-def _count_keys(a: np.ndarray, b: np.ndarray, V: int) -> sp.csr_matrix:
-    """CSR matrix of bigram counts for the pairs ``(a[s], b[s])``."""
+def _count_keys(a: np.ndarray, b: np.ndarray, V: int, method: str | None = None) -> sp.csr_matrix:
+    """CSR matrix of bigram counts for the pairs ``(a[s], b[s])``.
+
+    ``method`` forces 'bincount' or 'coo' (both give identical matrices); by default the dense
+    bincount is used when V*V is small and the pairs are many enough to fill it.
+    """
     if a.size == 0:
         return sp.csr_matrix((V, V), dtype=np.int64)
-    if V * V <= _BINCOUNT_LIMIT:
+    if method is None:
+        small = V * V <= _BINCOUNT_LIMIT and V * V <= _BINCOUNT_MIN_FILL * a.size
+        method = "bincount" if small else "coo"
+    if method == "bincount":
         # Small vocabularies: one dense bincount over the pair keys is the fastest count
         # there is; only its non-zero entries are kept.
-        keys = a * V + b
+        keys = a * V
+        keys += b
         dense = np.bincount(keys, minlength=V * V)
-        nz = np.flatnonzero(dense)
-        indptr = np.zeros(V + 1, dtype=np.int64)
-        np.cumsum(np.bincount(nz // V, minlength=V), out=indptr[1:])
-        return sp.csr_matrix((dense[nz], nz % V, indptr), shape=(V, V))
+        del keys
+        mask = dense != 0
+        # flatnonzero is faster on a bool mask than on the counts; V*V <= 2^26 fits int32,
+        # the index dtype scipy would convert to anyway.
+        nz = np.flatnonzero(mask).astype(np.int32)
+        data = dense[nz]
+        indptr = np.zeros(V + 1, dtype=np.int32)
+        np.cumsum(np.count_nonzero(mask.reshape(V, V), axis=1), out=indptr[1:])
+        del dense, mask
+        cols = nz - (nz // V) * V
+        return sp.csr_matrix((data, cols, indptr), shape=(V, V))
     m = sp.coo_matrix((np.ones(a.size, dtype=np.int64), (a, b)), shape=(V, V)).tocsr()
     m.sum_duplicates()
     return m
+
+
+def _flush(buf_a, buf_b, V: int) -> sp.csr_matrix:
+    if len(buf_a) == 1:                       # one document: count the views, no copy
+        return _count_keys(buf_a[0], buf_b[0], V)
+    return _count_keys(np.concatenate(buf_a), np.concatenate(buf_b), V)
 
 
 def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr_matrix:
@@ -252,13 +276,13 @@ def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr
         buf_b.append(d[1:])
         n_buf += d.size - 1
         if n_buf >= chunk_pairs:
-            total = total + _count_keys(np.concatenate(buf_a), np.concatenate(buf_b), V)
+            total = total + _flush(buf_a, buf_b, V)
             buf_a, buf_b, n_buf = [], [], 0
     if n_tokens == 0:
         raise ValueError("ids is empty; expected a 1-D array of token ids or an iterable of "
                          "non-empty ones")
     if buf_a:
-        part = _count_keys(np.concatenate(buf_a), np.concatenate(buf_b), V)
+        part = _flush(buf_a, buf_b, V)
         total = part if total.nnz == 0 else total + part
     return sp.csr_matrix(total)
 

@@ -1,0 +1,214 @@
+"""Tests of psbook.presets (selection, overrides, seeding) and psbook.cache (load-or-compute)."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+from psbook import cache, presets
+from psbook.presets import get_preset, preset_name, seed_everything
+
+# --------------------------------------------------------------------------------------
+# presets
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv("PSBOOK_PRESET", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("value, expected", [("tiny", "tiny"), ("cpu", "cpu"), ("gpu", "gpu"),
+                                             (" CPU ", "cpu")])
+def test_psbook_preset_selects(clean_env, value, expected):
+    clean_env.setenv("PSBOOK_PRESET", value)
+    assert preset_name() == expected
+    p = get_preset()
+    assert p.name == expected and str(p).startswith(f"preset={expected} ")
+
+
+def test_ci_selects_tiny_and_explicit_preset_wins(clean_env):
+    clean_env.setenv("CI", "true")
+    assert preset_name() == "tiny"
+    clean_env.setenv("PSBOOK_PRESET", "cpu")
+    assert preset_name() == "cpu"
+
+
+def test_default_without_env_follows_device(clean_env):
+    clean_env.setenv("CI", "false")
+    assert preset_name() == ("gpu" if presets.device() == "cuda" else "cpu")
+
+
+def test_invalid_preset_names(clean_env):
+    clean_env.setenv("PSBOOK_PRESET", "huge")
+    with pytest.raises(ValueError, match=r"^PSBOOK_PRESET must be one of .*'huge'"):
+        preset_name()
+    with pytest.raises(ValueError, match=r"^name must be one of .*'laptop'"):
+        get_preset("laptop")
+
+
+def test_overrides_and_no_shared_state():
+    base = get_preset("tiny")
+    key = next(iter(base.signatures))
+    p = get_preset("tiny", signatures={key: 7}, seed=11)
+    assert p.signatures[key] == 7 and p.seed == 11
+    assert {k: v for k, v in p.signatures.items() if k != key} == \
+        {k: v for k, v in base.signatures.items() if k != key}
+    # overriding one preset must not leak into the next get_preset call
+    assert get_preset("tiny").signatures[key] == base.signatures[key] != 7
+    assert get_preset("tiny").seed == base.seed
+    p.signatures[key] = 99
+    assert get_preset("tiny").signatures[key] == base.signatures[key]
+
+
+def test_override_errors():
+    key = next(iter(get_preset("cpu").signatures))
+    with pytest.raises(ValueError, match=r"unknown signatures setting\(s\) \['nope'\]"):
+        get_preset("cpu", signatures={"nope": 1})
+    with pytest.raises(TypeError, match=r"override signatures must be a dict"):
+        get_preset("cpu", signatures=3)
+    with pytest.raises(ValueError, match=r"unknown override 'sizes'"):
+        get_preset("cpu", sizes={key: 1})
+
+
+def test_presets_share_keys_and_scale_up():
+    """Same code path in every preset: each section has the same keys in tiny, cpu and gpu."""
+    tiny, cpu, gpu = (get_preset(n) for n in presets.PRESET_NAMES)
+    for section in ("signatures", "synthetic", "theory", "lm"):
+        keys = [set(getattr(p, section)) for p in (tiny, cpu, gpu)]
+        assert keys[0] == keys[1] == keys[2], f"preset section {section!r} differs: {keys}"
+    for key, v in tiny.signatures.items():
+        if isinstance(v, (int, float)):
+            assert v <= cpu.signatures[key] <= gpu.signatures[key], key
+
+
+def test_seed_everything_reproducible():
+    torch = pytest.importorskip("torch")
+
+    def draw():
+        return (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist())
+
+    seed_everything(123)
+    a = draw()
+    seed_everything(123)
+    b = draw()
+    seed_everything(124)
+    c = draw()
+    assert a == b
+    assert a[0] != c[0] and a[1] != c[1] and a[2] != c[2]
+
+
+def test_describe_mentions_preset():
+    p = get_preset("tiny")
+    line = presets.describe(p)
+    assert "psbook" in line and "preset=tiny" in line and "torch" in line
+
+
+# --------------------------------------------------------------------------------------
+# cache
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+class Counter:
+    def __init__(self, value):
+        self.calls, self.value = 0, value
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def test_load_or_compute_computes_once_then_loads(cache_root, capsys):
+    f = Counter({"W": np.arange(6).reshape(2, 3), "loss": [1.0, 0.5]})
+    cfg = {"steps": 10, "gamma": 0.8, "seed": 0}
+    out1 = cache.load_or_compute("train", cfg, f)
+    out2 = cache.load_or_compute("train", dict(reversed(list(cfg.items()))), f)  # key order
+    assert f.calls == 1
+    np.testing.assert_array_equal(out2["W"], out1["W"])
+    assert out2["loss"] == [1.0, 0.5]
+    assert "loaded train" in capsys.readouterr().out
+    assert len(list(cache_root.rglob("*.pkl"))) == 1
+
+
+def test_different_configs_are_different_entries(cache_root):
+    f = Counter(1)
+    for cfg in ({"a": 1}, {"a": 2}, {"a": 1, "b": None}, {"a": np.arange(3)},
+                {"a": np.arange(1, 4)}):
+        cache.load_or_compute("ns", cfg, f, verbose=False)
+    assert f.calls == 5
+    cache.load_or_compute("other", {"a": 1}, f, verbose=False)          # namespace matters
+    assert f.calls == 6
+    cache.load_or_compute("ns", {"a": np.arange(3)}, f, verbose=False)  # arrays hash by value
+    assert f.calls == 6
+    assert cache.config_key("ns", {"a": 1}) != cache.config_key("ns", {"a": 2})
+    assert cache.config_key("ns", {"a": 1}) == cache.config_key("ns", {"a": 1})
+    assert len(list(cache_root.rglob("*.pkl"))) == 6
+
+
+def test_atomic_write_leaves_no_temporary(cache_root):
+    cache.load_or_compute("atomic", {"n": 1}, Counter(list(range(1000))), verbose=False)
+    assert list(cache_root.rglob("*.tmp")) == []
+    (entry,) = cache_root.rglob("*.pkl")
+    with open(entry, "rb") as fh:
+        assert pickle.load(fh) == list(range(1000))
+    # an unpicklable result fails loudly and leaves neither an entry nor a temporary file
+    with pytest.raises(Exception):
+        cache.load_or_compute("atomic", {"n": 2}, lambda: [list(range(10_000)), lambda: 0], verbose=False)
+    assert list(cache_root.rglob("*.tmp")) == []
+    assert len(list(cache_root.rglob("*.pkl"))) == 1
+
+
+def test_failing_compute_writes_nothing(cache_root):
+    def boom():
+        raise RuntimeError("diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        cache.load_or_compute("fail", {"n": 1}, boom)
+    assert not list(cache_root.rglob("*.pkl")) and not list(cache_root.rglob("*.tmp"))
+    f = Counter(3)
+    assert cache.load_or_compute("fail", {"n": 1}, f, verbose=False) == 3 and f.calls == 1
+
+
+def test_corrupt_entry_is_recomputed(cache_root):
+    f = Counter("fresh")
+    cache.load_or_compute("c", {"n": 1}, f, verbose=False)
+    (entry,) = cache_root.rglob("*.pkl")
+    entry.write_bytes(b"not a pickle")
+    assert cache.load_or_compute("c", {"n": 1}, f, verbose=False) == "fresh"
+    assert f.calls == 2
+
+
+def test_cache_off_disables(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PSBOOK_CACHE", "off")
+    assert cache.cache_dir() is None
+    f = Counter(5)
+    for _ in range(3):
+        assert cache.load_or_compute("off", {"n": 1}, f) == 5
+    assert f.calls == 3
+    assert not list(tmp_path.rglob("*.pkl"))
+    assert cache.clear() == 0
+
+
+def test_clear_and_bad_arguments(cache_root):
+    cache.load_or_compute("x", {"n": 1}, Counter(1), verbose=False)
+    cache.load_or_compute("x", {"n": 2}, Counter(1), verbose=False)
+    cache.load_or_compute("y", {"n": 1}, Counter(1), verbose=False)
+    assert cache.clear("x") == 2
+    assert cache.clear() == 1
+    with pytest.raises(ValueError, match=r"^namespace must be a non-empty string"):
+        cache.load_or_compute("", {}, Counter(1))
+    with pytest.raises(TypeError, match=r"^config must be a dict"):
+        cache.load_or_compute("x", [("n", 1)], Counter(1))
