@@ -1,0 +1,29 @@
+"""Corpora, tokenizers and token streams for the language-model chapters (09-11).
+
+Data flows one way: :func:`documents` (text) -> a tokenizer (:func:`get_tokenizer`) ->
+:func:`token_stream` / :func:`count_signatures` (next-token signatures).
+
+Modules: :mod:`~psbook.corpus.sources` (text sources, online Pile or offline fallbacks),
+:mod:`~psbook.corpus.arithmetic` (generated math text), :mod:`~psbook.corpus.tokenizer`
+(Qwen2.5 / trained BPE / word-level), :mod:`~psbook.corpus.streams` (token streams, sharded
+signature counts, named token sets), :mod:`~psbook.corpus._network` (the online decision).
+"""
+
+from ._network import is_online, network_reason, reset_network_cache
+from .arithmetic import MONTHS, WEEKDAYS, arithmetic_documents
+from .sources import (DEFAULT_MAX_CHARS, PILE_SUBSETS, data_dir, describe_source, documents,
+                      list_local_corpora, valid_sources)
+from .streams import (DIGITS, count_signatures, split_signatures, frequent_tokens, iter_token_docs,
+                      named_token_sets, token_stream, top_next)
+from .compare import (SIGNATURE_NAMES, mean_pair_cosine, set_similarity,
+                      structure_agreement)
+from .tokenizer import HFTokenizer, WordTokenizer, get_tokenizer, load_qwen_tokenizer, train_bpe
+
+__all__ = [
+    "documents", "describe_source", "data_dir", "list_local_corpora", "valid_sources",
+    "PILE_SUBSETS", "DEFAULT_MAX_CHARS", "arithmetic_documents", "MONTHS", "WEEKDAYS", "DIGITS",
+    "WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
+    "token_stream", "iter_token_docs", "count_signatures", "split_signatures", "named_token_sets", "top_next",
+    "frequent_tokens", "mean_pair_cosine", "set_similarity", "structure_agreement",
+    "SIGNATURE_NAMES", "is_online", "network_reason", "reset_network_cache",
+]

@@ -1,0 +1,57 @@
+"""Small measurements on corpus signatures used by chapter 09 (and reusable on any corpus).
+
+* :func:`mean_pair_cosine` -- mean cosine over the pairs of a token set.
+* :func:`set_similarity` -- that mean for named token sets against a random-pair baseline.
+* :func:`structure_agreement` -- Pearson correlation, over the pairs of one token set, of the
+  cosine matrices computed from two signature matrices (e.g. two corpora).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_choice, check_positive_int
+from ..metrics import correlation, cosine_matrix, pair_values
+from ..signatures import NextTokenSignatures
+from .streams import frequent_tokens
+
+__all__ = ["mean_pair_cosine", "set_similarity", "structure_agreement", "SIGNATURE_NAMES"]
+
+SIGNATURE_NAMES = ("phi_next", "varphi_pre", "tied")
+
+
+def _matrix(sigs: NextTokenSignatures, name: str):
+    if not isinstance(sigs, NextTokenSignatures):
+        raise TypeError(f"sigs must be NextTokenSignatures; got {type(sigs).__name__}")
+    check_choice("name", name, set(SIGNATURE_NAMES))
+    return getattr(sigs, name)
+
+
+def mean_pair_cosine(sigs: NextTokenSignatures, name: str, tokens) -> float:
+    """Mean of cos(sig_a, sig_b) over the pairs a < b of ``tokens`` (NaN with < 2 tokens)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if tokens.size < 2:
+        return float("nan")
+    return float(pair_values(cosine_matrix(_matrix(sigs, name), tokens)).mean())
+
+
+def set_similarity(sigs: NextTokenSignatures, sets: dict, name: str = "phi_next",
+                   baseline_k: int = 300) -> dict[str, float]:
+    """Mean pair cosine within each named token set, plus ``"random pairs"``: the mean over
+    all pairs of the ``baseline_k`` most frequent tokens (the baseline a set must beat)."""
+    baseline_k = check_positive_int("baseline_k", baseline_k, minimum=2)
+    out = {k: mean_pair_cosine(sigs, name, v) for k, v in sets.items()}
+    out["random pairs"] = mean_pair_cosine(sigs, name, frequent_tokens(sigs, baseline_k))
+    return out
+
+
+def structure_agreement(sigs_a: NextTokenSignatures, sigs_b: NextTokenSignatures, tokens,
+                        name: str = "phi_next") -> float:
+    """Pearson correlation, over pairs of ``tokens``, of the cosine similarities computed from
+    ``sigs_a`` and from ``sigs_b``: 1 when the two corpora arrange the tokens alike."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if tokens.size < 3:
+        raise ValueError(f"tokens must hold at least 3 token ids; got {tokens.size}")
+    Sa = pair_values(cosine_matrix(_matrix(sigs_a, name), tokens))
+    Sb = pair_values(cosine_matrix(_matrix(sigs_b, name), tokens))
+    return float(correlation(Sa, Sb))

@@ -1,0 +1,318 @@
+r"""Text sources behind one interface: :func:`documents` yields the documents of a corpus.
+
+Source names
+------------
+``"wikipedia"``, ``"math"``, ``"code"``
+    The three domains of the book. **Online** they are the Pile subsets ``Wikipedia (en)``,
+    ``DM Mathematics`` and ``Github`` :cite:p:`gao2020pile`, streamed with ``datasets``
+    (optional extra ``psbook[online]``). **Offline** they fall back to: a Wikipedia corpus in
+    the local data folder (``wikitext-103`` or ``wikitext-2``, else any subfolder whose name
+    contains ``wiki``); generated arithmetic text; the Python standard library's source.
+``"pile:<set name>"``
+    Any Pile subset by its ``meta.pile_set_name`` (e.g. ``"pile:ArXiv"``); online only.
+``"local:<name>"``
+    The ``.txt`` files (searched recursively) of the subfolder ``<name>`` of the local data
+    folder ``$PSBOOK_DATA``. Any folder of text files works, not only WikiText.
+``"stdlib"``, ``"arithmetic"``
+    The offline code and math corpora, by name (available on every machine).
+
+Where the Pile comes from
+-------------------------
+The original ``EleutherAI/pile`` is no longer served. We stream
+``monology/pile-uncopyrighted`` (https://huggingface.co/datasets/monology/pile-uncopyrighted:
+the Pile without its copyrighted subsets, JSON lines with ``text`` and ``meta.pile_set_name``)
+and keep the documents of the requested subset. For the two subsets that have a
+single-subset mirror with the same fields, the mirror is tried first because it is much
+faster to stream: ``timaeus/pile-dm_mathematics`` and ``timaeus/pile-github``
+(https://huggingface.co/datasets/timaeus/pile-github). If streaming fails the offline
+fallback is used, and :func:`describe_source` says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ._network import is_online
+from .arithmetic import arithmetic_documents
+
+__all__ = ["documents", "describe_source", "data_dir", "list_local_corpora", "valid_sources",
+           "PILE_SUBSETS", "DEFAULT_MAX_CHARS"]
+
+# Domain name -> Pile subset name (meta.pile_set_name).
+PILE_SUBSETS = {"wikipedia": "Wikipedia (en)", "math": "DM Mathematics", "code": "Github"}
+_PILE_STREAM = "monology/pile-uncopyrighted"
+_PILE_MIRRORS = {"DM Mathematics": "timaeus/pile-dm_mathematics",
+                 "Github": "timaeus/pile-github"}
+# Endless sources (generated text, online streams) stop here when max_chars is None.
+DEFAULT_MAX_CHARS = 20_000_000
+_WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
+
+
+def data_dir() -> Path | None:
+    """The local data folder ``$PSBOOK_DATA`` (a folder whose subfolders are corpora), or None."""
+    env = os.environ.get("PSBOOK_DATA", "").strip()
+    if not env:
+        return None
+    p = Path(env).expanduser()
+    return p if p.is_dir() else None
+
+
+def list_local_corpora() -> list[str]:
+    """Names of the subfolders of the local data folder that hold ``.txt`` files."""
+    d = data_dir()
+    if d is None:
+        return []
+    return sorted(p.name for p in d.iterdir()
+                  if p.is_dir() and next(p.rglob("*.txt"), None) is not None)
+
+
+def valid_sources() -> list[str]:
+    return (list(PILE_SUBSETS) + ["stdlib", "arithmetic", "pile:<set name>"]
+            + [f"local:{n}" for n in list_local_corpora()])
+
+
+# --------------------------------------------------------------------------------------
+# Offline sources
+# --------------------------------------------------------------------------------------
+
+
+def _split_wikitext(text: str) -> list[str]:
+    """Split WikiText into articles at top-level headings `` = Title = ``."""
+    docs, cur = [], []
+    for line in text.splitlines(keepends=True):
+        if _WIKI_HEADING.match(line.rstrip("\n")) and any(s.strip() for s in cur):
+            docs.append("".join(cur))
+            cur = []
+        cur.append(line)
+    if any(s.strip() for s in cur):
+        docs.append("".join(cur))
+    return docs
+
+
+def _local_documents(folder: Path) -> Iterator[str]:
+    """Documents of a folder of ``.txt`` files: WikiText-style files are split into articles,
+    any other file is one document. Files are read in sorted order."""
+    for path in sorted(folder.rglob("*.txt")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            continue
+        yield from _split_wikitext(text) if _WIKI_HEADING.search(text[:20000]) else [text]
+
+
+@functools.lru_cache(maxsize=1)
+def _stdlib_files() -> tuple[Path, ...]:
+    """The standard library's ``.py`` files, sorted; tests and installed packages excluded."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    skip = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        files.extend(Path(dirpath) / f for f in filenames
+                     if f.endswith(".py") and not f.startswith("test_"))
+    return tuple(sorted(files))
+
+
+def _stdlib_documents() -> Iterator[str]:
+    for path in _stdlib_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if text.strip():
+            yield text
+
+
+# --------------------------------------------------------------------------------------
+# Online: the Pile
+# --------------------------------------------------------------------------------------
+
+
+def _pile_documents(set_name: str) -> Iterator[str]:
+    import datasets  # optional dependency (psbook[online]); imported only here
+
+    errors = []
+    for repo in ([_PILE_MIRRORS[set_name]] if set_name in _PILE_MIRRORS else []) + [_PILE_STREAM]:
+        try:
+            ds = datasets.load_dataset(repo, split="train", streaming=True)
+            it = iter(ds)
+            first = next(it)
+        except Exception as exc:  # mirror gone, schema changed, ...: try the next one
+            errors.append(f"{repo}: {type(exc).__name__}: {exc}"[:300])
+            continue
+        break
+    else:
+        raise RuntimeError("could not stream the Pile: " + " | ".join(errors))
+
+    def gen():
+        for row in _chain(first, it):
+            meta = row.get("meta") or {}
+            name = meta.get("pile_set_name") if isinstance(meta, dict) else None
+            if name is None or name == set_name:
+                text = row.get("text") or ""
+                if text.strip():
+                    yield text
+    return gen()
+
+
+def _chain(first, it):
+    yield first
+    yield from it
+
+
+# --------------------------------------------------------------------------------------
+# Resolution: which concrete corpus a source name means here and now
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    description: str
+    open: Callable[[], Iterator[str]]
+    endless: bool = False
+
+
+_PLANS: dict[tuple, _Plan] = {}  # keyed by (source, PSBOOK_DATA, network decision)
+
+
+def _local_plan(name: str) -> _Plan:
+    d = data_dir()
+    if d is None:
+        raise ValueError(f"source 'local:{name}' needs the local data folder: set PSBOOK_DATA to "
+                         f"a folder whose subfolders are corpora (PSBOOK_DATA="
+                         f"{os.environ.get('PSBOOK_DATA', '')!r})")
+    folder = d / name
+    if not folder.is_dir():
+        raise ValueError(f"source 'local:{name}': no folder {folder}; local corpora in {d}: "
+                         f"{list_local_corpora()}")
+    if next((p for p in folder.rglob("*.txt") if p.stat().st_size > 0), None) is None:
+        raise ValueError(f"source 'local:{name}': the folder {folder} holds no non-empty .txt "
+                         f"file; expected a folder of text files")
+    n = len(list(folder.rglob("*.txt")))
+    return _Plan(f"local folder {folder} ({n} .txt file{'s' if n != 1 else ''}; offline)",
+                 lambda: _local_documents(folder))
+
+
+def _offline_wikipedia_plan() -> _Plan:
+    names = list_local_corpora()
+    pick = next((n for n in ("wikitext-103", "wikitext-2") if n in names), None)
+    pick = pick or next((n for n in names if "wiki" in n.lower()), None)
+    if pick is None:
+        raise ValueError("source 'wikipedia' is offline and no Wikipedia corpus was found in the "
+                         f"local data folder (PSBOOK_DATA={os.environ.get('PSBOOK_DATA', '')!r}, "
+                         f"corpora: {names}); put e.g. WikiText-2 in $PSBOOK_DATA/wikitext-2/ or "
+                         "connect to the network")
+    return _local_plan(pick)
+
+
+def _offline_plan(source: str) -> _Plan:
+    if source == "wikipedia":
+        return _offline_wikipedia_plan()
+    if source in ("math", "arithmetic"):
+        return _Plan("generated arithmetic text (psbook.corpus.arithmetic, seed 0; offline)",
+                     lambda: arithmetic_documents(seed=0), endless=True)
+    if source in ("code", "stdlib"):
+        root = sysconfig.get_paths()["stdlib"]
+        return _Plan(f"Python {sysconfig.get_python_version()} standard-library source in {root} "
+                     f"({len(_stdlib_files())} .py files, tests excluded; offline)",
+                     _stdlib_documents)
+    raise AssertionError(source)
+
+
+def _online_plan(set_name: str) -> _Plan | str:
+    """A plan streaming the Pile subset, or a string saying why that is impossible."""
+    if not is_online():
+        return "offline"
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        return "`datasets` is not installed (pip install 'psbook[online]')"
+    try:
+        it = _pile_documents(set_name)
+        first = next(it)
+    except Exception as exc:
+        return f"streaming failed: {type(exc).__name__}: {exc}"[:300]
+    used = _PILE_MIRRORS.get(set_name, _PILE_STREAM)
+    return _Plan(f"Pile subset '{set_name}' streamed from huggingface.co/datasets (mirror {used} "
+                 f"or {_PILE_STREAM}; online)",
+                 lambda: _pile_documents(set_name), endless=True) if first is not None else "empty"
+
+
+def _resolve(source: str) -> _Plan:
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a string such as 'wikipedia'; got "
+                        f"{type(source).__name__}")
+    from . import _network
+    key = (source, os.environ.get("PSBOOK_DATA", ""), _network._DECISION)
+    if key in _PLANS:
+        return _PLANS[key]
+    if source.startswith("local:"):
+        plan = _local_plan(source[len("local:"):])
+    elif source.startswith("pile:"):
+        got = _online_plan(source[len("pile:"):])
+        if isinstance(got, str):
+            raise ValueError(f"source {source!r} needs the network and `datasets` ({got}); use "
+                             f"'wikipedia', 'math', 'code' for sources with offline fallbacks")
+        plan = got
+    elif source in PILE_SUBSETS:
+        got = _online_plan(PILE_SUBSETS[source])
+        if isinstance(got, str):
+            plan = _offline_plan(source)
+            if got != "offline":
+                print(f"[psbook.corpus] {source}: Pile unavailable ({got}); using the offline "
+                      f"fallback")
+        else:
+            plan = got
+    elif source in ("stdlib", "arithmetic"):
+        plan = _offline_plan(source)
+    else:
+        raise ValueError(f"source must be one of {valid_sources()}; got {source!r}")
+    _PLANS[key] = plan
+    return plan
+
+
+def describe_source(source: str) -> str:
+    """One line: the corpus that ``source`` actually resolves to here, online or offline."""
+    return f"{source}: {_resolve(source).description}"
+
+
+def documents(source: str, max_chars: int | None = None) -> Iterator[str]:
+    """Yield the documents (strings) of ``source``, at most ``max_chars`` characters in all.
+
+    The last document is cut so that the total is exactly ``max_chars`` when the corpus is
+    longer. Endless sources (generated text, online streams) stop at
+    :data:`DEFAULT_MAX_CHARS` when ``max_chars`` is None. Raises ValueError for an unknown
+    source or a corpus without text.
+    """
+    if max_chars is not None:
+        if isinstance(max_chars, bool) or not isinstance(max_chars, (int, np.integer)):
+            raise TypeError(f"max_chars must be an integer >= 1 or None; got "
+                            f"{type(max_chars).__name__} {max_chars!r}")
+        if max_chars < 1:
+            raise ValueError(f"max_chars must be an integer >= 1 or None; got {max_chars}")
+    plan = _resolve(source)
+    limit = max_chars if max_chars is not None else (DEFAULT_MAX_CHARS if plan.endless else None)
+    return _limited(plan, source, limit)
+
+
+def _limited(plan: _Plan, source: str, limit: int | None) -> Iterator[str]:
+    total = 0
+    for doc in plan.open():
+        if limit is not None and total + len(doc) >= limit:
+            rest = doc[: limit - total]
+            if rest:
+                total += len(rest)
+                yield rest
+            break
+        total += len(doc)
+        yield doc
+    if total == 0:
+        raise ValueError(f"source {source!r} ({plan.description}) yielded no text; expected a "
+                         f"non-empty corpus")

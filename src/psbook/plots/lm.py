@@ -1,0 +1,296 @@
+"""Figures of the language-model chapters (09-11). Plot functions never count or train.
+
+The first block (chapter 09: signatures of real text) is kept together at the top; the
+model chapters' figures follow below it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..metrics import cosine_matrix
+from .core import COSINE_CMAP, _styled, cosine_heatmap
+
+__all__ = ["token_label", "token_labels", "signature_cosine_panels", "corpus_cosine_panels",
+           "top_next_bars", "set_similarity_bars", "agreement_matrix"]
+
+# ======================================================================================
+# Chapter 09 -- signatures of real text
+# ======================================================================================
+
+_SIG_TITLES = {"phi_next": r"$\phi^{next}$ (next token)",
+               "varphi_pre": r"$\varphi^{pre}$ (previous token)",
+               "tied": r"$\tilde\phi = \phi^{next} + \varphi^{pre}$"}
+
+
+def token_label(s: str) -> str:
+    """A token's readable form for a tick label: a leading space shows as '␣', newlines as
+    '\\n', tabs as '\\t', an empty token as '∅'."""
+    if s == "":
+        return "∅"
+    out = s.replace("\n", "\\n").replace("\t", "\\t")
+    return "␣" + out[1:] if out.startswith(" ") else out
+
+
+def token_labels(tokenizer, ids) -> list[str]:
+    return [token_label(tokenizer.id_to_token(int(i))) for i in ids]
+
+
+def _group_lines(ax, sizes: Sequence[int] | None):
+    if not sizes:
+        return
+    edge = -0.5
+    for n in list(sizes)[:-1]:
+        edge += n
+        ax.axhline(edge, color="k", lw=0.8)
+        ax.axvline(edge, color="k", lw=0.8)
+
+
+def signature_cosine_panels(sigs, tokens, labels, *, names=("phi_next", "varphi_pre", "tied"),
+                            groups: Sequence[int] | None = None, suptitle: str = ""):
+    """One cosine heatmap per signature (``phi_next``, ``varphi_pre``, ``tied``) over the same
+    ``tokens``; ``groups`` (sizes of consecutive token groups) draws separating lines."""
+    with _styled():
+        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.3),
+                                 constrained_layout=True)
+        for ax, name in zip(np.atleast_1d(axes), names):
+            S = cosine_matrix(getattr(sigs, name), tokens)
+            cosine_heatmap(S=S, labels=labels, ax=ax, title=_SIG_TITLES.get(name, name),
+                           colorbar=name == names[-1])
+            _group_lines(ax, groups)
+        if suptitle:
+            fig.suptitle(suptitle)
+    return fig
+
+
+def corpus_cosine_panels(sigs_by_corpus: dict, tokens, labels, *, name: str = "phi_next",
+                         groups: Sequence[int] | None = None, suptitle: str = ""):
+    """The cosine matrix of the same ``tokens`` under each corpus's signature ``name``."""
+    n = len(sigs_by_corpus)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), constrained_layout=True)
+        for i, (ax, (corpus, sigs)) in enumerate(zip(np.atleast_1d(axes),
+                                                     sigs_by_corpus.items())):
+            S = cosine_matrix(getattr(sigs, name), tokens)
+            cosine_heatmap(S=S, labels=labels, ax=ax, colorbar=i == n - 1,
+                           title=f"{corpus}: {_SIG_TITLES.get(name, name).split(' (')[0]}")
+            _group_lines(ax, groups)
+        if suptitle:
+            fig.suptitle(suptitle)
+    return fig
+
+
+def top_next_bars(tops_by_corpus: dict, token_text: str, *, k: int = 8):
+    """Horizontal bars of the most probable next tokens of one token in each corpus.
+
+    ``tops_by_corpus`` maps a corpus name to a list of (readable token, probability), as
+    returned by :func:`psbook.corpus.top_next`.
+    """
+    n = len(tops_by_corpus)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 0.32 * k + 1.4),
+                                 constrained_layout=True)
+        for ax, (corpus, top) in zip(np.atleast_1d(axes), tops_by_corpus.items()):
+            top = list(top)[:k]
+            labs = [token_label(t) for t, _ in top][::-1]
+            vals = [p for _, p in top][::-1]
+            ax.barh(range(len(vals)), vals, color="C0")
+            ax.set_yticks(range(len(vals)))
+            ax.set_yticklabels(labs, fontsize=9)
+            ax.set_xlabel(r"$\phi^{next}$ probability")
+            ax.set_title(f"{corpus}: after '{token_label(token_text)}'")
+            if not vals:
+                ax.text(0.5, 0.5, "token absent", ha="center", va="center",
+                        transform=ax.transAxes)
+        fig.supylabel("next token")
+    return fig
+
+
+def set_similarity_bars(table: dict, *, ylabel: str = r"mean pair cosine of $\phi^{next}$",
+                        title: str = ""):
+    """Grouped bars: ``table[corpus][set name] = mean pair cosine`` (NaN bars are skipped)."""
+    corpora = list(table)
+    sets = list(next(iter(table.values())))
+    width = 0.8 / len(corpora)
+    with _styled():
+        fig, ax = plt.subplots(figsize=(1.3 * len(sets) + 2.5, 3.4), constrained_layout=True)
+        for i, c in enumerate(corpora):
+            vals = np.array([table[c][s] for s in sets], dtype=float)
+            x = np.arange(len(sets)) + (i - (len(corpora) - 1) / 2) * width
+            ax.bar(x[np.isfinite(vals)], vals[np.isfinite(vals)], width, label=c)
+        ax.set_xticks(np.arange(len(sets)))
+        ax.set_xticklabels(sets)
+        ax.set_xlabel("token set")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(min(0, ax.get_ylim()[0]), 1.05)
+        ax.set_title(title)
+        ax.legend(title="corpus", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
+                     cbar_label: str = "Pearson correlation of pair cosines"):
+    """A small annotated matrix of agreements between corpora (values in [-1, 1])."""
+    M = np.asarray(M, dtype=float)
+    with _styled():
+        fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2.2, 1.0 * len(labels) + 1.2),
+                               constrained_layout=True)
+        im = ax.imshow(M, cmap=COSINE_CMAP, vmin=-1, vmax=1)
+        for (i, j), v in np.ndenumerate(M):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if abs(v) > 0.6 else "black")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=30, ha="right")
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels)
+        ax.set_xlabel("corpus")
+        ax.set_ylabel("corpus")
+        ax.set_title(title)
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        cb.set_label(cbar_label)
+    return fig
+
+
+# ======================================================================================
+# Chapters 10-11 -- the small Qwen2.5-style model (added below this line)
+# ======================================================================================
+
+__all__ += ["gradient_check_panels", "alignment_over_training", "binned_alignment_panels",
+            "embedding_vs_signature_heatmaps", "domain_matrix"]
+
+_METRIC_LABELS = {"E~next": r"$R_{cos}(W^E, \phi^{next})$",
+                  "U~pre": r"$R_{cos}(W^U, \varphi^{pre})$",
+                  "W~tied": r"$R_{cos}(W, \tilde\phi)$"}
+
+
+def gradient_check_panels(results: dict, *, gamma_main: float | None = None):
+    """Chapter 10: leading-order gradient vs autograd. ``results`` is
+    :func:`psbook.lm.gradient_check`'s ``{gamma: dict}``. Left: per-token cosines at
+    ``gamma_main``; right: their median against gamma."""
+    gammas = sorted(results)
+    gamma_main = gammas[len(gammas) // 2] if gamma_main is None else gamma_main
+    series = [("cos_E", r"$W^E$: $r_a J^\top W^{U\top}(\phi^{next}_a-u)$"),
+              ("cos_E_bare", r"$W^E$: bare $r_a W^{U\top}(\phi^{next}_a-u)$"),
+              ("cos_U", r"$W^U$: $\sum_\alpha (B_{\alpha\nu}-n_\alpha/V)\,N(W^E_\alpha)$")]
+    series = [s for s in series if s[0] in results[gammas[0]]]
+    with _styled():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        bins = np.linspace(-1, 1, 41)
+        for key, lab in series:
+            axes[0].hist(results[gamma_main][key], bins=bins, alpha=0.5, label=lab)
+            axes[1].plot(gammas, [np.median(results[g][key]) for g in gammas], "o-", label=lab)
+        axes[0].set_xlabel("cosine(predicted, autograd gradient) per token")
+        axes[0].set_ylabel("number of tokens")
+        axes[0].set_title(rf"at initialisation, $\gamma={gamma_main:g}$")
+        axes[0].legend(fontsize=7, loc="upper left")
+        axes[1].set_xlabel(r"initialisation exponent $\gamma$ (std $= d_{in}^{-\gamma}$)")
+        axes[1].set_ylabel("median cosine over tokens")
+        axes[1].set_ylim(-0.05, 1.05)
+        axes[1].set_title("the prediction becomes exact as the init shrinks")
+        axes[1].axhline(1, color="grey", lw=0.8, ls="--")
+        fig.tight_layout()
+    return fig
+
+
+def alignment_over_training(results: dict, *, sets: Sequence[str] = ("top",)):
+    """Chapter 10: alignment metrics and loss against training step, one panel per model.
+    ``results`` maps a label to a :class:`psbook.lm.TrainResult`."""
+    n = len(results)
+    with _styled():
+        fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.5))
+        for ax, (label, res) in zip(axes, results.items()):
+            h = res.history
+            for key in h:
+                if "/" not in key:
+                    continue
+                which, name = key.split("/", 1)
+                if name not in sets:
+                    continue
+                ls = "-" if name == sets[0] else "--"
+                ax.plot(h["step"], h[key], ls, lw=1.8,
+                        label=f"{_METRIC_LABELS.get(which, which)} [{name}]")
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(r"$R_{cos}$ (Pearson over token pairs)")
+            ax.set_title(label)
+            ax.legend(fontsize=7)
+        for label, res in results.items():
+            axes[-1].plot(res.history["step"], res.history["loss"], lw=1.8, label=label)
+        axes[-1].set_xlabel("training step")
+        axes[-1].set_ylabel("training loss (nats / token)")
+        axes[-1].set_title("next-token loss")
+        axes[-1].legend(fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def binned_alignment_panels(panels: dict):
+    """Chapter 10: per bin of embedding cosine, the within-bin correlation (bars; a
+    uniform-relation null as black ticks) and the mean signature cosine (line). ``panels``
+    maps a title to ``(BinnedAlignment, null_corr)`` from :func:`psbook.lm.binned`."""
+    n = len(panels)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
+        for ax, (title, (b, null)) in zip(axes[0], panels.items()):
+            x = np.arange(b.count.size)
+            ax.bar(x, b.corr, color="C0", alpha=0.8, label="within-bin correlation")
+            ax.scatter(x, null, marker="_", s=300, color="k", zorder=3,
+                       label="null: same overall correlation,\nequally strong in every bin")
+            ax2 = ax.twinx()
+            ax2.plot(x, b.mean_sig, "o-", color="C3", label="mean signature cosine")
+            ax2.set_ylabel("mean signature cosine in bin", color="C3")
+            ax2.spines["right"].set_visible(True)
+            ax.set_xticks(x)
+            ax.set_xticklabels([f"{m:+.2f}" for m in b.mean_emb], rotation=45, fontsize=8)
+            ax.set_xlabel("bin of pairs by embedding cosine (bin mean)")
+            ax.set_ylabel("correlation within bin")
+            ax.set_title(title)
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
+def embedding_vs_signature_heatmaps(rows: dict, labels: Sequence[str]):
+    """Cosine heatmaps side by side; ``rows`` maps a panel title to a square cosine matrix."""
+    n = len(rows)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(3.9 * n, 3.4))
+        for ax, (title, S) in zip(np.atleast_1d(axes), rows.items()):
+            cosine_heatmap(S=S, labels=labels, ax=ax, title=title)
+        fig.tight_layout()
+    return fig
+
+
+def domain_matrix(M, row_labels: Sequence[str], col_labels: Sequence[str], *, ax=None,
+                  title: str = "", xlabel: str = "signatures counted on",
+                  ylabel: str = "model trained on", cbar_label: str = r"$R_{cos}$"):
+    """Chapter 11: an annotated matrix (model trained on A x signatures of corpus B); the
+    best column of each row is outlined."""
+    M = np.asarray(M, dtype=float)
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(1.3 * M.shape[1] + 2.2, 1.1 * M.shape[0] + 1.4))
+        lim = max(0.05, float(np.nanmax(np.abs(M))))
+        im = ax.imshow(M, cmap=COSINE_CMAP, vmin=-lim, vmax=lim)
+        for i in range(M.shape[0]):
+            j_best = int(np.nanargmax(M[i]))
+            for j in range(M.shape[1]):
+                ax.text(j, i, f"{M[i, j]:+.2f}", ha="center", va="center", fontsize=9,
+                        fontweight="bold" if j == j_best else "normal")
+            ax.add_patch(plt.Rectangle((j_best - 0.5, i - 0.5), 1, 1, fill=False, lw=2,
+                                       ec="k"))
+        ax.set_xticks(range(M.shape[1]))
+        ax.set_xticklabels(col_labels)
+        ax.set_yticks(range(M.shape[0]))
+        ax.set_yticklabels(row_labels)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        cb.set_label(cbar_label)
+    return ax

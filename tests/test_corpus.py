@@ -1,0 +1,230 @@
+"""Tests of psbook.corpus: sources (offline), the online decision, tokenizers, sharded counts."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from psbook import corpus as C
+from psbook.corpus import _network
+from psbook.signatures import next_token_signatures
+
+WIKITEXT = Path("/work/shared/data/wikitext-2")
+TEXT_A = ("The cat sat on the mat . The dog sat on the log . On Monday the cat ate 3 fish .\n"
+          * 40)
+TEXT_B = "In January and in March the dog slept . The 7 cats ran 12 miles on Friday .\n" * 40
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """Every test runs offline, with a private cache folder and a fresh network decision."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("PSBOOK_ONLINE", raising=False)
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    _network.reset_network_cache()
+    yield
+    _network.reset_network_cache()
+
+
+@pytest.fixture
+def data(monkeypatch, tmp_path):
+    """A data folder with one corpus 'toy' of two .txt files (one in a subfolder)."""
+    root = tmp_path / "data"
+    (root / "toy" / "sub").mkdir(parents=True)
+    (root / "toy" / "a.txt").write_text(TEXT_A)
+    (root / "toy" / "sub" / "b.txt").write_text(TEXT_B)
+    monkeypatch.setenv("PSBOOK_DATA", str(root))
+    return root
+
+
+# ---------------------------------------------------------------- sources
+
+
+def test_local_folder_of_txt_files(data):
+    docs = list(C.documents("local:toy"))
+    assert docs == [TEXT_A, TEXT_B]                      # sorted paths: a.txt < sub/b.txt
+    assert "toy" in C.list_local_corpora()
+    d = C.describe_source("local:toy")
+    assert str(data / "toy") in d and "offline" in d
+
+
+def test_max_chars_cuts_exactly(data):
+    docs = list(C.documents("local:toy", max_chars=len(TEXT_A) + 10))
+    assert sum(map(len, docs)) == len(TEXT_A) + 10
+    assert docs[1] == TEXT_B[:10]
+
+
+@pytest.mark.skipif(not WIKITEXT.is_dir(), reason="WikiText-2 not present")
+def test_wikitext_is_the_offline_wikipedia(monkeypatch):
+    monkeypatch.setenv("PSBOOK_DATA", str(WIKITEXT.parent))
+    assert "wikitext-2" in C.describe_source("wikipedia")
+    docs = list(C.documents("wikipedia", max_chars=300_000))
+    assert len(docs) > 3                                  # split into articles
+    assert all(re.match(r"\s*\n? = [^=]", d) or d.startswith(" = ") for d in docs[1:])
+    assert sum(map(len, docs)) == 300_000
+
+
+def test_offline_fallbacks_for_math_and_code():
+    assert "arithmetic" in C.describe_source("math")
+    assert "standard-library" in C.describe_source("code")
+    code = next(iter(C.documents("code", max_chars=50_000)))
+    assert "def " in code or "import " in code or '"""' in code
+
+
+def test_arithmetic_answers_are_right():
+    doc = next(C.arithmetic_documents(seed=3))
+    lines = doc.strip().split("\n")
+    checked = 0
+    for q, a in zip(lines[::2], lines[1::2]):
+        m = re.fullmatch(r"What is (\d+) \+ (\d+)\?", q)
+        if m:
+            assert int(a) == int(m[1]) + int(m[2])
+            checked += 1
+        m = re.fullmatch(r"Calculate (\d+) - (\d+)\.", q)
+        if m:
+            assert int(a) == int(m[1]) - int(m[2])
+            checked += 1
+    docs = list(C.arithmetic_documents(seed=3, n_docs=50))
+    assert docs[0] == doc and docs[1] != doc              # reproducible, not constant
+    assert checked > 0 or len(lines) >= 20
+
+
+def test_unknown_source_lists_valid_ones(data):
+    with pytest.raises(ValueError, match="wikipedia.*math.*code.*local:toy"):
+        C.describe_source("shakespeare")
+    with pytest.raises(ValueError, match="no folder"):
+        list(C.documents("local:nope"))
+    with pytest.raises(TypeError, match="source"):
+        C.documents(3)
+    with pytest.raises(ValueError, match="max_chars"):
+        C.documents("math", max_chars=0)
+
+
+def test_empty_corpus_names_the_folder(data):
+    (data / "empty").mkdir()
+    (data / "empty" / "x.txt").write_text("")
+    with pytest.raises(ValueError, match=re.escape(str(data / "empty"))):
+        list(C.documents("local:empty"))
+    (data / "blank").mkdir()
+    (data / "blank" / "x.txt").write_text("   \n\n  ")
+    with pytest.raises(ValueError, match="blank.*no text"):
+        list(C.documents("local:blank"))
+
+
+def test_pile_name_needs_network():
+    with pytest.raises(ValueError, match="network"):
+        C.describe_source("pile:ArXiv")
+
+
+# ---------------------------------------------------------------- online decision
+
+
+def test_offline_decision_is_fast_with_hf_hub_offline():
+    t0 = time.perf_counter()
+    assert C.is_online() is False
+    assert time.perf_counter() - t0 < 3
+    assert "HF_HUB_OFFLINE" in C.network_reason()
+
+
+def test_offline_decision_is_fast_when_network_hangs(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    calls = []
+
+    def hang(*args, **kwargs):
+        calls.append(args)
+        time.sleep(20)
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    t0 = time.perf_counter()
+    assert C.is_online() is False
+    assert C.is_online() is False                         # cached: no second probe
+    assert time.perf_counter() - t0 < 3
+    assert len(calls) == 1
+
+
+def test_online_without_datasets_falls_back(monkeypatch):
+    monkeypatch.setenv("PSBOOK_ONLINE", "1")
+    monkeypatch.setitem(sys.modules, "datasets", None)   # import datasets -> ImportError
+    assert C.is_online() is True
+    assert "arithmetic" in C.describe_source("math")
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+def test_word_tokenizer():
+    tok = C.WordTokenizer.fit([TEXT_A, TEXT_B], vocab_size=6)
+    assert tok.vocab_size == 6 and tok.id_to_token[0] == "<unk>"
+    assert tok.id_to_token[1] == "the" or tok.id_to_token[1] == "."
+    ids = tok.encode("the zebra")
+    assert ids.dtype == np.int64 and ids[1] == 0 and ids[0] == tok.token_to_id["the"]
+    assert tok.id_to_token(int(ids[0])) == "the"
+    sets = C.named_token_sets(C.WordTokenizer.fit([TEXT_A, TEXT_B], vocab_size=100))
+    assert len(sets["months"]) == 2 and len(sets["weekdays"]) == 2   # January, March; Mon, Fri
+    with pytest.raises(ValueError, match="vocab_size"):
+        C.WordTokenizer.fit([TEXT_A], vocab_size=1)
+
+
+def test_bpe_tokenizer_is_cached_and_readable(data, capsys):
+    t1 = C.get_tokenizer("bpe", source="local:toy", vocab_size=320)
+    assert not t1.from_cache
+    t2 = C.get_tokenizer("bpe", source="local:toy", vocab_size=320)
+    assert t2.from_cache and t2.name == t1.name and "loaded BPE" in capsys.readouterr().out
+    text = "On Monday the dog ate 12 fish ."
+    ids = t1.encode(text)
+    assert np.array_equal(ids, t2.encode(text)) and ids.dtype == np.int64
+    assert t1.decode(ids) == text
+    assert "".join(t1.id_to_token(i) for i in ids) == text   # readable: 'Ġ' shown as ' '
+    digits = C.named_token_sets(t1)["digits"]
+    assert [t1.id_to_token(i) for i in digits] == [str(d) for d in range(10)]
+    t3 = C.get_tokenizer("bpe", source="local:toy", vocab_size=330)
+    assert t3.name != t1.name
+    with pytest.raises(ValueError, match="kind"):
+        C.get_tokenizer("sentencepiece")
+    if C.load_qwen_tokenizer(verbose=False) is None:       # offline, not in the HF cache
+        with pytest.raises(ValueError, match="qwen"):
+            C.get_tokenizer("qwen")
+
+
+# ---------------------------------------------------------------- streams and counts
+
+
+def test_sharded_count_equals_whole(data):
+    tok = C.get_tokenizer("word", source="local:toy", vocab_size=50)
+    stream = C.token_stream("local:toy", tok, 10_000)
+    assert len(stream) == 2 and all(s.dtype == np.int64 for s in stream)
+    whole = next_token_signatures(stream, tok.vocab_size)
+    one = C.count_signatures("local:toy", tok, 10_000, shards=1, verbose=False)
+    three = C.count_signatures("local:toy", tok, 10_000, shards=3, verbose=False)
+    assert (one.counts != whole.counts).nnz == 0
+    assert (three.counts != whole.counts).nnz == 0
+    assert three.n_tokens == sum(map(len, stream)) and three.n_docs == 2
+    again = C.count_signatures("local:toy", tok, 10_000, shards=3, verbose=False)  # from cache
+    assert (again.counts != three.counts).nnz == 0
+
+
+def test_max_tokens_cuts_the_stream(data):
+    tok = C.get_tokenizer("word", source="local:toy", vocab_size=50)
+    stream = C.token_stream("local:toy", tok, 100)
+    assert sum(map(len, stream)) == 100 and len(stream) == 1
+    sig = C.count_signatures("local:toy", tok, 100, shards=4, verbose=False)
+    assert sig.n_pairs == 99
+    with pytest.raises(ValueError, match="max_tokens"):
+        C.token_stream("local:toy", tok, 0)
+    with pytest.raises(TypeError, match="tokenizer"):
+        C.count_signatures("local:toy", object(), 100)
+
+
+def test_top_next_is_readable(data):
+    tok = C.get_tokenizer("word", source="local:toy", vocab_size=50)
+    sig = C.count_signatures("local:toy", tok, 10_000, verbose=False)
+    top = C.top_next(sig, tok, tok.token_to_id["sat"], k=3)
+    assert top[0] == ("on", 1.0)
