@@ -228,14 +228,14 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
                            mean_sig=mean_sig)
 
 
-def group_similarity(Phi, groups: dict, baseline_tokens=None, *, seed: int = 0,
-                     n_baseline_pairs: int = 20_000) -> dict:
+def group_similarity(Phi, groups: dict, baseline_tokens=None) -> dict:
     """Mean cosine of signature rows within each named token group, against a baseline.
 
     ``groups`` maps a name to a list of token ids (e.g. ``{"months": [...], "digits": [...]}``).
     Returns ``{name: mean cosine over pairs inside the group}`` plus ``"between groups"`` (pairs
     from two different groups) and, when ``baseline_tokens`` is given, ``"random pairs"``: the
-    mean cosine of random pairs drawn from those tokens (e.g. the most frequent words).
+    mean cosine over all pairs of those tokens (e.g. the most frequent words) -- the baseline a
+    group must beat. A group with fewer than 2 tokens gets NaN.
     """
     Phi = _as_matrix("Phi", Phi)
     if not isinstance(groups, dict) or not groups:
@@ -243,9 +243,10 @@ def group_similarity(Phi, groups: dict, baseline_tokens=None, *, seed: int = 0,
     out = {}
     members, labels = [], []
     for name, toks in groups.items():
-        t = as_token_array(f"groups[{name!r}]", toks, Phi.shape[0], ndim=1)
+        t = as_token_array(f"groups[{name!r}]", toks, Phi.shape[0], ndim=1, allow_empty=True)
         if t.size < 2:
-            raise ValueError(f"groups[{name!r}] must hold at least 2 tokens; got {t.size}")
+            out[name] = float("nan")
+            continue
         out[name] = float(pair_values(cosine_matrix(Phi[t])).mean())
         members.append(t)
         labels += [name] * t.size
@@ -257,9 +258,7 @@ def group_similarity(Phi, groups: dict, baseline_tokens=None, *, seed: int = 0,
         out["between groups"] = float(S[diff].mean())
     if baseline_tokens is not None:
         b = as_token_array("baseline_tokens", baseline_tokens, Phi.shape[0], ndim=1)
-        rng = np.random.default_rng(seed)
-        i, j = rng.integers(0, b.size, size=(2, n_baseline_pairs))
-        keep = i != j
-        S = cosine_matrix(Phi[b])
-        out["random pairs"] = float(S[i[keep], j[keep]].mean())
+        if b.size < 2:
+            raise ValueError(f"baseline_tokens must hold at least 2 tokens; got {b.size}")
+        out["random pairs"] = float(pair_values(cosine_matrix(Phi[b])).mean())
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_choice, check_positive_int
-from ..metrics import correlation, cosine_matrix, pair_values
+from ..metrics import correlation, cosine_matrix, group_similarity, pair_values
 from ..signatures import NextTokenSignatures
 from .streams import frequent_tokens
 
@@ -38,10 +38,12 @@ def mean_pair_cosine(sigs: NextTokenSignatures, name: str, tokens) -> float:
 def set_similarity(sigs: NextTokenSignatures, sets: dict, name: str = "phi_next",
                    baseline_k: int = 300) -> dict[str, float]:
     """Mean pair cosine within each named token set, plus ``"random pairs"``: the mean over
-    all pairs of the ``baseline_k`` most frequent tokens (the baseline a set must beat)."""
+    all pairs of the ``baseline_k`` most frequent tokens (the baseline a set must beat).
+    A thin corpus-level wrapper of :func:`psbook.metrics.group_similarity`."""
     baseline_k = check_positive_int("baseline_k", baseline_k, minimum=2)
-    out = {k: mean_pair_cosine(sigs, name, v) for k, v in sets.items()}
-    out["random pairs"] = mean_pair_cosine(sigs, name, frequent_tokens(sigs, baseline_k))
+    out = group_similarity(_matrix(sigs, name), sets,
+                           baseline_tokens=frequent_tokens(sigs, baseline_k))
+    out.pop("between groups", None)
     return out
 
 
