@@ -48,22 +48,136 @@ class Preset:
 
 _SECTIONS = {
     "tiny": dict(
-        signatures=dict(max_chars=400_000, vocab_words=2_000, top_k=300),
-        synthetic=dict(),
-        theory=dict(),
-        lm=dict(),
+        signatures=dict(max_chars=2_500_000, vocab_words=5_000, top_k=500),
+        synthetic=dict(
+            # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
+            f_add=dict(n_keys=14, n_anchors=4, n_slots=2),
+            f_add_tilde=dict(n_keys=14, n_anchors=8, n_slots=2, width=1.0, n_samples=4000),
+            f_mod=dict(p=17, test_frac=0.3),
+            model=dict(d=32, hidden=64, activation="relu", gamma=0.8),
+            train=dict(
+                f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=600),
+                           ffn=dict(optimizer="gd", lr=0.5, steps=600)),
+                f_add_tilde=dict(linear=dict(optimizer="gd", lr=0.5, steps=600),
+                                 ffn=dict(optimizer="gd", lr=0.5, steps=600)),
+                f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600),
+                           ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600)),
+            ),
+            # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
+            init_task=dict(form="pair", n_keys=14),
+            init_train=dict(optimizer="gd", lr=0.2, steps=600),
+            gammas=[0.3, 0.5, 0.8, 1.2],
+            # widgets: the grid a reader can visit (and the static small multiples)
+            widget_gammas=[0.3, 0.8],
+            widget_dists=["uniform", "zipf keys", "zipf anchors"],
+            widget_steps=300,
+        ),
+        theory=dict(d=16, gammas=[0.6, 0.9, 1.2, 1.5, 1.8], n_fit=3,
+                    task=dict(n_keys=10, n_anchors=4, n_slots=2), train_gammas=[0.8, 1.2],
+                    lr=0.5, steps=500, n_snapshots=12,
+                    twin=dict(n_keys=8, n_anchors=4, n_slots=1, twin_of=3), twin_steps=300,
+                    mod_p=7),
+        lm=dict(
+            # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
+            # training it, tokens counted per corpus, shards, frequent tokens for baselines
+            corpus_tokenizer="auto", corpus_bpe_vocab=4096, corpus_max_chars=400_000,
+            sig_max_tokens=300_000, sig_shards=4, sig_top_k=300,
+            # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
+            model_d=64, model_layers=2, model_heads=4, model_kv_heads=2, model_ff=172,
+            model_gamma=0.8, train_vocab=2048, train_max_tokens=150_000, train_steps=200,
+            train_batch=16, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
+            train_warmup=20, train_eval_every=20, train_checkpoint_every=100, train_top_k=150,
+            train_bins=5, train_grad_gammas=[0.5, 0.8, 1.2], train_grad_windows=32,
+            train_domains=["wikipedia", "code", "math"],
+        ),
     ),
     "cpu": dict(
-        signatures=dict(max_chars=2_500_000, vocab_words=5_000, top_k=500),
-        synthetic=dict(),
-        theory=dict(),
-        lm=dict(),
+        signatures=dict(max_chars=5_000_000, vocab_words=10_000, top_k=1_000),
+        synthetic=dict(
+            # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
+            f_add=dict(n_keys=20, n_anchors=5, n_slots=2),
+            f_add_tilde=dict(n_keys=20, n_anchors=11, n_slots=2, width=1.0, n_samples=20000),
+            f_mod=dict(p=23, test_frac=0.3),
+            model=dict(d=64, hidden=128, activation="relu", gamma=0.8),
+            train=dict(
+                f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=2000),
+                           ffn=dict(optimizer="gd", lr=0.5, steps=2000)),
+                f_add_tilde=dict(linear=dict(optimizer="gd", lr=0.5, steps=2000),
+                                 ffn=dict(optimizer="gd", lr=0.5, steps=2000)),
+                f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000),
+                           ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000)),
+            ),
+            # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
+            init_task=dict(form="pair", n_keys=20),
+            init_train=dict(optimizer="gd", lr=0.2, steps=2000),
+            gammas=[0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2],
+            # widgets: the grid a reader can visit (and the static small multiples)
+            widget_gammas=[0.3, 0.5, 0.8, 1.2],
+            widget_dists=["uniform", "zipf keys", "zipf anchors"],
+            widget_steps=1000,
+        ),
+        theory=dict(d=32, gammas=[0.5, 0.65, 0.8, 0.95, 1.1, 1.25, 1.4, 1.55, 1.7], n_fit=4,
+                    task=dict(n_keys=20, n_anchors=5, n_slots=2), train_gammas=[0.8, 1.2],
+                    lr=0.5, steps=1500, n_snapshots=16,
+                    twin=dict(n_keys=12, n_anchors=5, n_slots=1, twin_of=5), twin_steps=600,
+                    mod_p=13),
+        lm=dict(
+            # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
+            # training it, tokens counted per corpus, shards, frequent tokens for baselines
+            corpus_tokenizer="auto", corpus_bpe_vocab=8192, corpus_max_chars=2_000_000,
+            sig_max_tokens=2_000_000, sig_shards=8, sig_top_k=500,
+            # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
+            model_d=128, model_layers=3, model_heads=4, model_kv_heads=2, model_ff=344,
+            model_gamma=0.8, train_vocab=4096, train_max_tokens=600_000, train_steps=300,
+            train_batch=16, train_seq_len=128, train_lr=3e-3, train_weight_decay=0.0,
+            train_warmup=30, train_eval_every=25, train_checkpoint_every=50, train_top_k=300,
+            train_bins=8, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2], train_grad_windows=64,
+            train_domains=["wikipedia", "code", "math"],
+        ),
     ),
     "gpu": dict(
-        signatures=dict(max_chars=50_000_000, vocab_words=20_000, top_k=1_000),
-        synthetic=dict(),
-        theory=dict(),
-        lm=dict(),
+        signatures=dict(max_chars=50_000_000, vocab_words=30_000, top_k=2_000),
+        synthetic=dict(
+            # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
+            f_add=dict(n_keys=40, n_anchors=10, n_slots=2),
+            f_add_tilde=dict(n_keys=40, n_anchors=21, n_slots=2, width=1.0, n_samples=200000),
+            f_mod=dict(p=59, test_frac=0.3),
+            model=dict(d=128, hidden=512, activation="relu", gamma=0.8),
+            train=dict(
+                f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=5000),
+                           ffn=dict(optimizer="gd", lr=0.5, steps=5000)),
+                f_add_tilde=dict(linear=dict(optimizer="gd", lr=0.5, steps=5000),
+                                 ffn=dict(optimizer="gd", lr=0.5, steps=5000)),
+                f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000),
+                           ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000)),
+            ),
+            # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
+            init_task=dict(form="pair", n_keys=40),
+            init_train=dict(optimizer="gd", lr=0.2, steps=5000),
+            gammas=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2],
+            # widgets: the grid a reader can visit (and the static small multiples)
+            widget_gammas=[0.3, 0.5, 0.8, 1.2],
+            widget_dists=["uniform", "zipf keys", "zipf anchors"],
+            widget_steps=3000,
+        ),
+        theory=dict(d=64, gammas=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5],
+                    n_fit=5, task=dict(n_keys=30, n_anchors=8, n_slots=2),
+                    train_gammas=[0.8, 1.0, 1.2], lr=0.5, steps=3000, n_snapshots=20,
+                    twin=dict(n_keys=20, n_anchors=8, n_slots=1, twin_of=9), twin_steps=1500,
+                    mod_p=23),
+        lm=dict(
+            # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
+            # training it, tokens counted per corpus, shards, frequent tokens for baselines
+            corpus_tokenizer="auto", corpus_bpe_vocab=16384, corpus_max_chars=20_000_000,
+            sig_max_tokens=50_000_000, sig_shards=32, sig_top_k=1_000,
+            # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
+            model_d=512, model_layers=8, model_heads=8, model_kv_heads=2, model_ff=1408,
+            model_gamma=0.8, train_vocab=16384, train_max_tokens=100_000_000, train_steps=6000,
+            train_batch=32, train_seq_len=512, train_lr=1e-3, train_weight_decay=0.01,
+            train_warmup=300, train_eval_every=200, train_checkpoint_every=500,
+            train_top_k=1_000, train_bins=10, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2],
+            train_grad_windows=64, train_domains=["wikipedia", "code", "math"],
+        ),
     ),
 }
 

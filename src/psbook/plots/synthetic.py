@@ -1,0 +1,151 @@
+"""Figures of the synthetic-task chapters (05-08). They take computed results; never train."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..metrics import cosine_matrix, r_cos
+from .core import _styled, cosine_heatmap, metric_curves, pca_scatter
+
+__all__ = ["signature_heatmaps", "training_heatmaps", "trajectories", "pca_side_by_side",
+           "small_multiples", "sweep_curves", "fourier_bars"]
+
+SIG_LABEL = {"phi_y": r"$\phi^y$", "phi_X": r"$\phi^X$"}
+
+
+def _names(task, tokens):
+    return [task.token_names[t] for t in tokens]
+
+
+def signature_heatmaps(task, tokens=None, names=("phi_y", "phi_X"), *, axes=None):
+    """Cosine-similarity heatmaps of the listed signatures' rows, side by side."""
+    t = task.ordered_tokens if tokens is None else np.asarray(tokens)
+    sig = task.signatures()
+    with _styled():
+        if axes is None:
+            _, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6))
+        axes = np.atleast_1d(axes)
+        for ax, nm in zip(axes, names):
+            cosine_heatmap(sig.dense(nm, t), labels=_names(task, t), ax=ax, axis_label="key token",
+                           title=f"cos of signatures {SIG_LABEL.get(nm, nm)} ({task.name})")
+        axes[0].figure.tight_layout()
+    return axes
+
+
+def training_heatmaps(result, steps, *, signature: str = "phi_y", tokens=None):
+    """Embedding cosine heatmaps at several training steps, then the signature's heatmap
+    (the paper's style): one row of panels, R_cos in each title."""
+    task = result.task
+    t = task.ordered_tokens if tokens is None else np.asarray(tokens)
+    Phi = result.signatures.dense(signature, t)
+    labels = _names(task, t)
+    n = len(steps) + 1
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.2))
+        for ax, s in zip(axes, steps):
+            W = result.snapshot(s)[t]
+            cosine_heatmap(W, labels=labels, ax=ax, colorbar=False, axis_label="key token",
+                           title=f"$W^E$ at step {s}\n$R_{{cos}}$ = {r_cos(W, Phi):+.2f}")
+        cosine_heatmap(Phi, labels=labels, ax=axes[-1], axis_label="key token",
+                       title=f"signature {SIG_LABEL.get(signature, signature)}\n(training data)")
+        fig.tight_layout()
+    return fig
+
+
+def trajectories(histories: dict, metric: str, *, ax=None, ylabel: str = "", title: str = "",
+                 threshold: float | None = None):
+    """``metric`` against training step for several runs (``label -> History``)."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.2, 3.3))
+        for label, h in histories.items():
+            ax.plot(h.steps, h[metric], lw=1.8, label=label)
+        if threshold is not None:
+            ax.axhline(threshold, ls="--", lw=1, color="grey")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel or metric)
+        ax.set_title(title)
+        ax.legend()
+    return ax
+
+
+def pca_side_by_side(panels: list, labels, *, suptitle: str = ""):
+    """PCA scatters of several matrices (``[(title, rows-as-tokens matrix), ...]``), points
+    coloured by token index and joined in token order."""
+    with _styled():
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.1 * len(panels), 3.7))
+        axes = np.atleast_1d(axes)
+        vals = np.arange(len(labels))
+        for ax, (title, A) in zip(axes, panels):
+            pca_scatter(A, labels, values=vals, ax=ax, title=title, cbar_label="token value",
+                        connect=True)
+        if suptitle:
+            fig.suptitle(suptitle)
+        fig.tight_layout()
+    return fig
+
+
+def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = "phi_y",
+                    title: str = ""):
+    """A grid of key-embedding cosine heatmaps: ``grid = [(settings, ExperimentResult), ...]``,
+    rows by ``settings[row_key]``, columns by ``settings[col_key]``; each panel's title gives
+    R_cos, R_order and test accuracy."""
+    rows = list(dict.fromkeys(s[row_key] for s, _ in grid))
+    cols = list(dict.fromkeys(s[col_key] for s, _ in grid))
+    with _styled():
+        fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.0 * len(cols) + 0.8,
+                                                                3.3 * len(rows)), squeeze=False,
+                                 layout="constrained")
+        for s, res in grid:
+            ax = axes[rows.index(s[row_key]), cols.index(s[col_key])]
+            t = res.task.ordered_tokens
+            m = res.metrics
+            im = ax.imshow(cosine_matrix(res.W_E[t]), cmap="RdBu_r", vmin=-1, vmax=1,
+                           interpolation="nearest")
+            ax.set_title(f"{row_key}={s[row_key]}, {col_key}={s[col_key]}\n"
+                         f"$R_{{cos}}$={m['R_cos_phi_' + signature[4:]]:+.2f} "
+                         f"$R_{{order}}$={m['R_order']:+.2f} acc={res.test_accuracy:.2f}",
+                         fontsize=8)
+            ax.set_xlabel("key token", fontsize=7, labelpad=1)
+            ax.set_ylabel("key token", fontsize=7, labelpad=1)
+            ax.tick_params(labelsize=6)
+        cb = fig.colorbar(im, ax=axes, fraction=0.02, pad=0.02)
+        cb.set_label("cosine similarity of $W^E$ rows")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def sweep_curves(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", ax=None):
+    """Metric values against a swept parameter (``label -> values``), with markers."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.2, 3.3))
+        for label, ys in curves.items():
+            ax.plot(x, ys, "o-", lw=1.6, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+    return ax
+
+
+def fourier_bars(powers: dict, *, title: str = "", ax=None):
+    """Fraction of embedding energy per frequency k for several models (``label -> power``)."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.6, 3.2))
+        n = len(powers)
+        for i, (label, pw) in enumerate(powers.items()):
+            k = np.arange(1, len(pw) + 1)
+            ax.bar(k + (i - (n - 1) / 2) * 0.8 / n, pw, width=0.8 / n, label=label)
+        ax.set_xlabel("frequency k")
+        ax.set_ylabel("fraction of embedding energy")
+        ax.set_title(title)
+        ax.legend()
+    return ax
+
+
+# re-exported for chapters that want plain curves
+metric_curves = metric_curves

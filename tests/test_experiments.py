@@ -1,0 +1,60 @@
+"""Tests of the one-call experiment API (tiny preset) and the widget/plot plumbing."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from psbook import experiments  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+
+
+def test_run_f_add_linear_orders_keys():
+    r = experiments.run("f_add", model="linear", preset="tiny", steps=300)
+    assert r.W_E.shape == (r.task.vocab_size, r.config["d"])
+    assert r.metrics["R_order"] < -0.8 and r.metrics["R_cos_phi_y"] > 0.8
+    assert 0 <= r.test_accuracy <= 1 and len(r.history.steps) > 2
+    assert r.signatures.phi_y.shape == (r.task.vocab_size, r.task.label_size)
+
+
+def test_run_f_mod_ffn_beats_linear():
+    lin = experiments.run("f_mod", model="linear", preset="tiny")
+    ffn = experiments.run("f_mod", model="ffn", preset="tiny")
+    assert ffn.test_accuracy > lin.test_accuracy + 0.4
+
+
+def test_overrides_and_errors():
+    r = experiments.run("f_add", preset="tiny", n_keys=6, gamma=0.6, steps=20)
+    assert r.task.params["n_keys"] == 6 and r.config["gamma"] == 0.6
+    with pytest.raises(ValueError, match="unknown setting"):
+        experiments.run("f_add", preset="tiny", colour="red")
+    with pytest.raises(ValueError, match="name"):
+        experiments.run("f_sub", preset="tiny")
+    with pytest.raises(ValueError, match="gamma"):
+        experiments.run("f_add", preset="tiny", gamma=0, steps=5)
+
+
+def test_fourier_signature_is_the_shift_eigenvalue():
+    from psbook import tasks
+    t = tasks.f_mod(p=7)
+    S = experiments.fourier_signature(t, 2)
+    assert np.allclose(S[:, 0] + 1j * S[:, 1], np.exp(2j * np.pi * 2 * np.arange(7) / 7))
+    W = np.stack([np.cos(2 * np.pi * 3 * np.arange(7) / 7), np.sin(2 * np.pi * 3 * np.arange(7) / 7)], 1)
+    assert experiments.dominant_frequencies(W, 1)[0] == 3
+
+
+def test_widget_builds_and_plots_render():
+    import matplotlib.pyplot as plt
+    from psbook import widgets
+    from psbook.plots import synthetic as psyn
+    box = widgets.synthetic_panel("tiny", display_now=False)
+    assert "test acc" in box.children[2].value
+    r = experiments.run("f_add", preset="tiny", steps=40, snapshot_steps=[0, 40])
+    psyn.training_heatmaps(r, [0, 40])
+    psyn.signature_heatmaps(r.task)
+    plt.close("all")
