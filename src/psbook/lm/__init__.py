@@ -1,0 +1,20 @@
+"""The small Qwen2.5-style language model of Part III, its training and its analysis.
+
+* :mod:`psbook.lm.model` -- :class:`LMConfig`, :class:`QwenLM`, Hugging Face interoperability.
+* :mod:`psbook.lm.train` -- :func:`train_lm` (AdamW, checkpoints + exact resume, divergence
+  detection, alignment metrics logged along training).
+* :mod:`psbook.lm.analysis` -- the leading-order gradient check, cached training runs built
+  from a preset, binned alignment and the cross-domain matrix.
+"""
+
+from .model import LMConfig, QwenLM, from_hf_state_dict, hf_config, hf_model, to_hf_state_dict
+from .train import (AlignmentProbe, TrainConfig, TrainingDiverged, TrainResult, as_stream,
+                    sample_windows, train_lm)
+from .analysis import (binned, configs_from_preset, cross_domain_matrix, fingerprint, gradient_check,
+                       predicted_gradients, shared_top_tokens, top_tokens, train_cached)
+
+__all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
+           "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged",
+           "AlignmentProbe", "train_lm", "as_stream", "sample_windows", "configs_from_preset",
+           "train_cached", "predicted_gradients", "gradient_check", "top_tokens",
+           "shared_top_tokens", "cross_domain_matrix", "binned", "fingerprint"]

@@ -1,0 +1,276 @@
+r"""Analysis of the small language model: the leading-order gradient, cached training runs
+built from a preset, token sets, and the cross-domain matrix of chapter 11.
+
+Leading-order flow (DESIGN §3, paper-notes §5.4). At small initialisation the final residual
+stream at position ``s`` is dominated by the embedding of the current token,
+:math:`h_s \approx \mathbf W^E_{x_s}`, and the softmax is nearly uniform, :math:`p \approx u`.
+Then, with :math:`S` the number of predicted positions, :math:`n_a` the count of token
+``a`` as input and :math:`N(h) = g\odot h/\mathrm{rms}(h)` the final RMSNorm,
+
+.. math::
+
+   -\partial L/\partial \mathbf W^E_a \approx \tfrac{n_a}{S}\, J_N(\mathbf W^E_a)^\top
+       \mathbf W^{U\top}(\phi^{next}_a - u), \qquad
+   -\partial L/\partial \mathbf W^U_\nu \approx \tfrac1S \sum_\alpha
+       \big(B_{\alpha\nu} - \tfrac{n_\alpha}{V}\big) N(\mathbf W^E_\alpha),
+
+where :math:`J_N(h)^\top v = \mathrm{rms}(h)^{-1}(I - \hat h\hat h^\top)(g\odot v)` only rescales
+and removes one direction. :func:`predicted_gradients` computes both (with and without the
+norm's Jacobian) next to the autograd gradient of the same batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .._validate import check_positive_int
+from ..cache import cache_dir, config_key, load_or_compute
+from ..metrics import binned_alignment, cosine_matrix, r_cos
+from ..signatures import NextTokenSignatures
+from .model import LMConfig, QwenLM
+from .train import TrainConfig, TrainResult, train_lm
+
+__all__ = ["configs_from_preset", "train_cached", "top_tokens", "shared_top_tokens",
+           "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
+           "fingerprint"]
+
+_MODEL_KEYS = {"model_d": "d_model", "model_layers": "n_layers", "model_heads": "n_heads",
+               "model_kv_heads": "n_kv_heads", "model_ff": "d_ff", "model_gamma": "gamma"}
+_TRAIN_KEYS = {"train_steps": "steps", "train_batch": "batch_size", "train_seq_len": "seq_len",
+               "train_lr": "lr", "train_weight_decay": "weight_decay",
+               "train_warmup": "warmup", "train_eval_every": "eval_every",
+               "train_checkpoint_every": "checkpoint_every"}
+
+
+def configs_from_preset(preset, vocab_size: int, *, tie: bool = False, seed: int | None = None,
+                        **model_overrides) -> tuple[LMConfig, TrainConfig]:
+    """The model and training configuration a preset prescribes (keys ``model_*``/``train_*``
+    of ``preset.lm``), for a tokenizer of ``vocab_size`` tokens."""
+    lm = getattr(preset, "lm", None)
+    if not isinstance(lm, dict):
+        raise TypeError(f"preset must be a psbook Preset with an lm section; got "
+                        f"{type(preset).__name__}")
+    missing = [k for k in list(_MODEL_KEYS) + list(_TRAIN_KEYS) if k not in lm]
+    if missing:
+        raise ValueError(f"preset.lm lacks the setting(s) {missing}")
+    mk = {v: lm[k] for k, v in _MODEL_KEYS.items()}
+    mk.update(model_overrides)
+    tk = {v: lm[k] for k, v in _TRAIN_KEYS.items()}
+    tk["seed"] = preset.seed if seed is None else seed
+    mcfg = LMConfig(vocab_size=check_positive_int("vocab_size", vocab_size),
+                    max_seq_len=tk["seq_len"], tie_embeddings=bool(tie), **mk)
+    return mcfg, TrainConfig(**tk)
+
+
+def fingerprint(obj) -> str:
+    """A short hash of a token stream (array / list of arrays) or of signatures' counts."""
+    h = hashlib.sha1()
+    if isinstance(obj, NextTokenSignatures):
+        c = obj.counts.tocsr()
+        for a in (c.indptr, c.indices, c.data):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(str(c.shape).encode())
+    elif isinstance(obj, (list, tuple)):
+        for a in obj:
+            h.update(np.ascontiguousarray(np.asarray(a, dtype=np.int64)).tobytes())
+            h.update(b"|")
+    else:
+        h.update(np.ascontiguousarray(np.asarray(obj, dtype=np.int64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
+                 signatures: NextTokenSignatures | None = None, token_sets: dict | None = None,
+                 device: str = "cpu", progress: bool = True, desc: str = "training",
+                 namespace: str = "lm-train") -> TrainResult:
+    """:func:`train_lm` through :func:`psbook.cache.load_or_compute`, keyed by the full
+    configuration (model, training, data and signature fingerprints, token sets). While it
+    runs, checkpoints go to ``<cache>/lm-checkpoints/<key>/``, so an interrupted run (a
+    disconnected Colab runtime) resumes where it stopped when the cell is run again; once the
+    result is cached the checkpoint is deleted."""
+    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+              "tokens": fingerprint(tokens),
+              "signatures": fingerprint(signatures) if signatures is not None else None,
+              "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
+                             for k, v in (token_sets or {}).items()}}
+    root = cache_dir()
+    ckdir = None if root is None else Path(root) / "lm-checkpoints" / config_key(namespace, config)
+
+    def compute():
+        return train_lm(tokens, model_cfg, train_cfg, signatures=signatures,
+                        token_sets=token_sets, device=device, checkpoint_dir=ckdir,
+                        progress=progress, desc=desc)
+    out = load_or_compute(namespace, config, compute)
+    if ckdir is not None and (ckdir / "checkpoint.pt").exists():  # the result is cached now
+        (ckdir / "checkpoint.pt").unlink()
+        try:
+            ckdir.rmdir()
+        except OSError:
+            pass
+    return out
+
+
+def top_tokens(signatures: NextTokenSignatures, k: int, *, min_count: int = 2) -> np.ndarray:
+    """The ``k`` most frequent tokens (as inputs of a bigram) seen at least ``min_count``
+    times, most frequent first."""
+    k = check_positive_int("k", k)
+    n = np.asarray(signatures.counts.sum(axis=1)).ravel()
+    order = np.argsort(-n, kind="stable")
+    order = order[n[order] >= min_count]
+    return order[:k].astype(np.int64)
+
+
+def shared_top_tokens(signatures: list, k: int, *, min_count: int = 2) -> np.ndarray:
+    """``k`` tokens frequent in *every* corpus: ranked by their smallest relative frequency
+    across ``signatures`` (all over one vocabulary)."""
+    if not signatures or not all(isinstance(s, NextTokenSignatures) for s in signatures):
+        raise TypeError("signatures must be a non-empty list of NextTokenSignatures")
+    V = {s.vocab_size for s in signatures}
+    if len(V) != 1:
+        raise ValueError(f"signatures must share one vocabulary; got sizes {sorted(V)}")
+    counts = np.stack([np.asarray(s.counts.sum(axis=1)).ravel() for s in signatures])
+    rel = counts / counts.sum(axis=1, keepdims=True)
+    score = np.where((counts >= min_count).all(axis=0), rel.min(axis=0), -1.0)
+    order = np.argsort(-score, kind="stable")
+    return order[score[order] > 0][:check_positive_int("k", k)].astype(np.int64)
+
+
+def _rms_norm_rows(W: torch.Tensor, g: torch.Tensor, eps: float):
+    rms = torch.sqrt(W.pow(2).mean(-1, keepdim=True) + eps)
+    return g * W / rms, rms
+
+
+@torch.no_grad()
+def _predicted(model: QwenLM, ids: torch.Tensor) -> dict:
+    cfg = model.cfg
+    V = cfg.vocab_size
+    x, y = ids[:, :-1].reshape(-1).cpu().numpy(), ids[:, 1:].reshape(-1).cpu().numpy()
+    S = x.size
+    B = sp.csr_matrix((np.ones(S), (x, y)), shape=(V, V))      # duplicates are summed
+    n_in = np.asarray(B.sum(axis=1)).ravel()
+    n_out = np.asarray(B.sum(axis=0)).ravel()
+    WE = model.W_E.detach().double().cpu()
+    WU = model.W_U.detach().double().cpu()
+    g = model.norm.weight.detach().double().cpu()
+    # input (embedding) term: (n_a / S) W^U^T (phi_a - u), phi_a = B[a] / n_a
+    BWU = torch.from_numpy(np.asarray(B @ WU.numpy()))                   # sum_nu B[a,nu] W^U_nu
+    bare = (BWU - torch.from_numpy(n_in)[:, None] * WU.mean(0)) / S
+    N, rms = _rms_norm_rows(WE, g, cfg.rms_eps)
+    v = g * bare
+    hhat = WE / WE.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    jac = (v - hhat * (hhat * v).sum(1, keepdim=True)) / rms
+    # output (unembedding) term: (1/S) sum_a (B[a,nu] - n_a / V) N(W^E_a)
+    BTN = torch.from_numpy(np.asarray(B.T @ N.numpy()))
+    out = (BTN - (torch.from_numpy(n_in) @ N)[None, :] / V) / S
+    return {"E_bare": bare, "E": jac, "U": out, "n_in": n_in, "n_out": n_out}
+
+
+def _row_cos(A: torch.Tensor, Bm: torch.Tensor) -> np.ndarray:
+    num = (A * Bm).sum(1)
+    den = A.norm(dim=1) * Bm.norm(dim=1)
+    return torch.where(den > 0, num / den.clamp_min(1e-300), torch.zeros_like(num)).numpy()
+
+
+def predicted_gradients(model: QwenLM, ids: torch.Tensor, *, min_count: int = 5) -> dict:
+    """Per-token cosine between the leading-order prediction and the autograd gradient.
+
+    ``ids``: a batch of windows (batch, T + 1). Returns a dict with, for the tokens seen at
+    least ``min_count`` times in the batch (as input for W^E, as target for W^U):
+    ``cos_E`` (prediction with the final norm's Jacobian), ``cos_E_bare`` (the bare
+    :math:`r_a\\mathbf W^{U\\top}(\\phi^{next}_a-u)`), ``cos_U`` (untied unembedding) or, for a
+    tied model, ``cos_W`` (sum of the input and output terms); plus the token ids and counts.
+    """
+    if not isinstance(model, QwenLM):
+        raise TypeError(f"model must be a QwenLM; got {type(model).__name__}")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[1] < 2:
+        raise ValueError(f"ids must be a 2-D tensor of windows (batch, T + 1) with T >= 1; got "
+                         f"{tuple(ids.shape) if isinstance(ids, torch.Tensor) else type(ids)}")
+    model.check_ids(ids[:, 1:])
+    model.check_ids(ids[:, :-1])
+    model.zero_grad(set_to_none=True)
+    model.loss(ids).backward()
+    gE = -model.embed_tokens.weight.grad.detach().double().cpu()
+    gU = -model.lm_head.weight.grad.detach().double().cpu()
+    model.zero_grad(set_to_none=True)
+    p = _predicted(model, ids)
+    tok_in = np.flatnonzero(p["n_in"] >= min_count)
+    out = {"tokens_E": tok_in, "count_E": p["n_in"][tok_in]}
+    if model.cfg.tie_embeddings:
+        tok = np.flatnonzero((p["n_in"] + p["n_out"]) >= min_count)
+        out.update(tokens_W=tok, count_W=(p["n_in"] + p["n_out"])[tok],
+                   cos_W=_row_cos((p["E"] + p["U"])[tok], gE[tok]),
+                   cos_E=_row_cos(p["E"][tok_in], gE[tok_in]))
+    else:
+        tok_out = np.flatnonzero(p["n_out"] >= min_count)
+        out.update(cos_E=_row_cos(p["E"][tok_in], gE[tok_in]),
+                   cos_E_bare=_row_cos(p["E_bare"][tok_in], gE[tok_in]),
+                   tokens_U=tok_out, count_U=p["n_out"][tok_out],
+                   cos_U=_row_cos(p["U"][tok_out], gU[tok_out]))
+    return out
+
+
+def gradient_check(model_cfg: LMConfig, ids: torch.Tensor, gammas, *, seed: int = 0,
+                   min_count: int = 5, device: str = "cpu") -> dict:
+    """:func:`predicted_gradients` at initialisation for each init scale in ``gammas``.
+
+    Returns ``{gamma: result}``; each model is freshly initialised with that ``gamma`` (the
+    same seed) and run on ``device``.
+    """
+    from dataclasses import replace
+    out = {}
+    for gmm in gammas:
+        m = QwenLM(replace(model_cfg, gamma=float(gmm)), seed=seed).to(device)
+        out[float(gmm)] = predicted_gradients(m, ids.to(device), min_count=min_count)
+    return out
+
+
+def binned(W, Phi, tokens, bins=5, *, null_draws: int = 0, seed: int = 0):
+    """:func:`psbook.metrics.binned_alignment` of token vectors ``W`` (rows) against
+    signatures ``Phi`` over ``tokens``: pairs grouped by embedding cosine (quantile bins).
+
+    With ``null_draws > 0`` also returns the within-bin correlations expected if the
+    relation were *equally strong everywhere*: a Gaussian-copula null that keeps the pairs'
+    embedding cosines, the distribution of the signature cosines and the overall
+    (normal-score) correlation between the two, averaged over ``null_draws`` draws. A bin is only "more aligned" than the rest
+    if it beats this null, since a wide bin (the tails) shows a larger correlation than a
+    narrow one even when the relation is uniform (restriction of range).
+    """
+    from scipy.stats import norm, rankdata
+    from ..metrics import pair_values
+    e = pair_values(cosine_matrix(W, tokens))
+    s = pair_values(cosine_matrix(Phi, tokens))
+    res = binned_alignment(e, s, bins)
+    if not null_draws:
+        return res
+    ze = norm.ppf(rankdata(e) / (e.size + 1))
+    zs = norm.ppf(rankdata(s) / (s.size + 1))
+    rho = float(np.corrcoef(ze, zs)[0, 1])
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(check_positive_int("null_draws", null_draws)):
+        z = rho * ze + np.sqrt(max(0.0, 1 - rho ** 2)) * rng.standard_normal(e.size)
+        s_null = np.quantile(s, norm.cdf(z))      # same marginal as the signature cosines
+        draws.append(binned_alignment(e, s_null, res.edges).corr)
+    return res, np.nanmean(np.stack(draws), axis=0)
+
+
+def cross_domain_matrix(embeddings: dict, signatures: dict, tokens, *,
+                        attr: str = "phi_next", method: str = "pearson") -> np.ndarray:
+    """``M[i, j] = R_cos(embedding of model i, signature attr of corpus j)`` over ``tokens``.
+
+    ``embeddings`` maps model name -> V x d token vectors; ``signatures`` maps corpus name ->
+    :class:`NextTokenSignatures` (one shared vocabulary). Rows follow ``embeddings``' order,
+    columns ``signatures``' order.
+    """
+    if attr not in ("phi_next", "varphi_pre", "tied"):
+        raise ValueError(f"attr must be 'phi_next', 'varphi_pre' or 'tied'; got {attr!r}")
+    M = np.zeros((len(embeddings), len(signatures)))
+    for i, W in enumerate(embeddings.values()):
+        for j, s in enumerate(signatures.values()):
+            M[i, j] = r_cos(W, getattr(s, attr), tokens, method=method)
+    return M

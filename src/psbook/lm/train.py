@@ -1,0 +1,364 @@
+r"""Training the small decoder, with the alignment metrics logged along the way.
+
+:func:`train_lm` runs AdamW (linear warm-up, cosine decay) on random windows of a token
+stream and, every ``eval_every`` steps, records the loss and the alignment between the
+learned geometry and the probability signatures of the training text (DESIGN §3):
+
+* untied models: :math:`R_{cos}(\mathbf W^E, \phi^{next})` and
+  :math:`R_{cos}(\mathbf W^U, \varphi^{pre})`;
+* tied models: :math:`R_{cos}(\mathbf W, \tilde\phi)` with :math:`\tilde\phi = \phi^{next} +
+  \varphi^{pre}`;
+
+each over several named token sets (e.g. the top-K most frequent tokens, digits, months).
+
+Robustness: a checkpoint (model, optimiser, data-order RNG, history) is written atomically
+every ``checkpoint_every`` steps; calling :func:`train_lm` again with the same arguments and
+``checkpoint_dir`` resumes from it, and the result is *identical* to an uninterrupted run
+(``tests/test_lm.py`` checks this). A non-finite or exploding loss stops training with
+:class:`TrainingDiverged`, whose message says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._validate import as_token_array, check_positive_float, check_positive_int
+from ..metrics import correlation, cosine_matrix, pair_values
+from ..signatures import NextTokenSignatures
+from .model import LMConfig, QwenLM
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "AlignmentProbe", "train_lm",
+           "as_stream", "sample_windows"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf or exploded; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of :func:`train_lm`."""
+
+    steps: int = 300
+    batch_size: int = 16
+    seq_len: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    warmup: int = 20
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 25
+    checkpoint_every: int = 100
+    seed: int = 0
+    diverge_factor: float = 2.0   # loss above diverge_factor * ln(V) counts as divergence
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "seq_len", "eval_every", "checkpoint_every"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("warmup", self.warmup, minimum=0)
+        check_positive_int("seed", self.seed, minimum=0)
+        check_positive_float("lr", self.lr)
+        check_positive_float("weight_decay", self.weight_decay, allow_zero=True)
+        check_positive_float("grad_clip", self.grad_clip)
+        check_positive_float("diverge_factor", self.diverge_factor)
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio must lie in [0, 1]; got {self.min_lr_ratio}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1); got {getattr(self, name)}")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of step ``step`` (0-based): linear warm-up, then cosine decay."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 *
+                          (1 + math.cos(math.pi * min(t, 1.0))))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_lm` returns (picklable; cached by :func:`psbook.lm.train_cached`).
+
+    ``history`` maps ``"step"``, ``"tokens"``, ``"loss"``, ``"seconds"`` and one key per
+    alignment metric (e.g. ``"E~next/top"``) to 1-D arrays, one entry per evaluation (the
+    first at step 0, before any update). ``W_E``/``W_U`` are the final embedding and
+    unembedding (V x d, float32 numpy; the same array for a tied model), ``W_E0``/``W_U0`` the
+    initial ones.
+    """
+
+    model_cfg: dict
+    train_cfg: dict
+    history: dict
+    W_E: np.ndarray
+    W_U: np.ndarray
+    W_E0: np.ndarray
+    W_U0: np.ndarray
+    seconds: float
+    tokens_per_second: float
+    state_dict: dict | None = field(default=None, repr=False)
+
+    @property
+    def tied(self) -> bool:
+        return bool(self.model_cfg["tie_embeddings"])
+
+    def model(self) -> QwenLM:
+        """Rebuild the trained model (needs ``keep_state=True`` at training time)."""
+        if self.state_dict is None:
+            raise ValueError("this TrainResult holds no weights beyond W_E/W_U; train with "
+                             "keep_state=True to rebuild the model")
+        m = QwenLM(LMConfig(**self.model_cfg))
+        m.load_state_dict(self.state_dict)
+        return m
+
+
+# ---- data -------------------------------------------------------------------------------
+
+def as_stream(tokens, vocab_size: int) -> np.ndarray:
+    """One 1-D int64 stream from an array or a list of documents (concatenated), with every
+    id checked against the model's ``vocab_size``."""
+    if isinstance(tokens, (list, tuple)):
+        if not tokens:
+            raise ValueError("tokens is an empty list; expected token-id arrays (documents)")
+        parts = [as_token_array(f"tokens[{i}]", t, vocab_size, ndim=1, allow_empty=True)
+                 for i, t in enumerate(tokens)]
+        stream = np.concatenate(parts)
+    else:
+        stream = as_token_array("tokens", tokens, vocab_size, ndim=1)
+    return stream
+
+
+def sample_windows(stream: torch.Tensor, batch_size: int, length: int,
+                   gen: torch.Generator) -> torch.Tensor:
+    """``batch_size`` random windows of ``length`` consecutive tokens (drawn with ``gen``)."""
+    starts = torch.randint(0, stream.numel() - length + 1, (batch_size,), generator=gen)
+    return stream[starts[:, None] + torch.arange(length)]
+
+
+# ---- alignment probe --------------------------------------------------------------------
+
+class AlignmentProbe:
+    r"""Computes :math:`R_{cos}` between a model's token vectors and signatures, fast.
+
+    The signature cosines of each token set are computed once; each call then only needs the
+    embedding cosines. Values equal :func:`psbook.metrics.r_cos` (Pearson) exactly.
+    ``token_sets`` maps a name (``"top"``, ``"digits"``...) to token ids; sets with fewer than
+    3 tokens are skipped (a correlation over pairs needs at least 3).
+    """
+
+    def __init__(self, signatures: NextTokenSignatures, token_sets: dict, *, tied: bool):
+        if not isinstance(signatures, NextTokenSignatures):
+            raise TypeError(f"signatures must be NextTokenSignatures; got "
+                            f"{type(signatures).__name__}")
+        if not isinstance(token_sets, dict):
+            raise TypeError(f"token_sets must be a dict name -> token ids; got "
+                            f"{type(token_sets).__name__}")
+        V = signatures.vocab_size
+        self.tied = bool(tied)
+        self.sets = {}
+        self.sig_pairs = {}
+        pairs = [("W~tied", "tied")] if tied else [("E~next", "phi_next"), ("U~pre", "varphi_pre")]
+        for name, toks in token_sets.items():
+            t = as_token_array(f"token_sets[{name!r}]", toks, V, ndim=1, allow_empty=True)
+            if t.size < 3:
+                continue
+            self.sets[name] = t
+            for key, attr in pairs:
+                self.sig_pairs[f"{key}/{name}"] = pair_values(
+                    cosine_matrix(getattr(signatures, attr)[t]))
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.sig_pairs)
+
+    def __call__(self, W_E, W_U=None) -> dict:
+        out = {}
+        for key, sig in self.sig_pairs.items():
+            which, name = key.split("/", 1)
+            W = W_U if which == "U~pre" else W_E
+            emb = pair_values(cosine_matrix(W[self.sets[name]]))
+            out[key] = correlation(emb, sig)
+        return out
+
+
+# ---- checkpoints ------------------------------------------------------------------------
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _np(W: torch.Tensor) -> np.ndarray:
+    return W.detach().float().cpu().numpy().copy()
+
+
+# ---- the loop ---------------------------------------------------------------------------
+
+def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
+             signatures: NextTokenSignatures | None = None, token_sets: dict | None = None,
+             device: str = "cpu", checkpoint_dir=None, stop_after: int | None = None,
+             keep_state: bool = False, progress: bool = True, desc: str = "training") -> TrainResult:
+    """Train a :class:`QwenLM` on ``tokens`` and log alignment metrics along the way.
+
+    ``tokens``: a 1-D array of ids or a list of documents (concatenated into one stream).
+    ``signatures``/``token_sets``: what :class:`AlignmentProbe` measures at every evaluation
+    (omit both to log the loss only). ``checkpoint_dir``: where a checkpoint is written every
+    ``train_cfg.checkpoint_every`` steps; if it holds a checkpoint of the same configuration,
+    training resumes from it. ``stop_after``: stop (after checkpointing) once this many steps
+    are done, as a disconnecting runtime would; call again to continue. Returns a
+    :class:`TrainResult`; raises :class:`TrainingDiverged` on a NaN or exploding loss.
+    """
+    if not isinstance(model_cfg, LMConfig):
+        raise TypeError(f"model_cfg must be an LMConfig; got {type(model_cfg).__name__}")
+    if not isinstance(train_cfg, TrainConfig):
+        raise TypeError(f"train_cfg must be a TrainConfig; got {type(train_cfg).__name__}")
+    V = model_cfg.vocab_size
+    try:
+        stream_np = as_stream(tokens, V)
+    except ValueError as exc:
+        raise ValueError(f"{exc}. The model's vocab_size ({V}) must equal the tokenizer's "
+                         f"vocab_size") from None
+    L = train_cfg.seq_len + 1
+    if L > model_cfg.max_seq_len + 1:
+        raise ValueError(f"train_cfg.seq_len ({train_cfg.seq_len}) exceeds the model's "
+                         f"max_seq_len ({model_cfg.max_seq_len})")
+    if stream_np.size < L:
+        raise ValueError(f"tokens holds {stream_np.size} ids, fewer than one training window "
+                         f"of seq_len + 1 = {L}; give more text or a shorter seq_len")
+    if (signatures is None) != (token_sets is None):
+        raise ValueError("pass signatures and token_sets together (or neither)")
+    probe = None
+    if signatures is not None:
+        if not isinstance(signatures, NextTokenSignatures):
+            raise TypeError(f"signatures must be NextTokenSignatures; got "
+                            f"{type(signatures).__name__}")
+        if signatures.vocab_size != V:
+            raise ValueError(f"signatures cover a vocabulary of {signatures.vocab_size} tokens "
+                             f"but the model has vocab_size={V}; count them with the same "
+                             f"tokenizer")
+        probe = AlignmentProbe(signatures, token_sets, tied=model_cfg.tie_embeddings)
+    if stop_after is not None:
+        check_positive_int("stop_after", stop_after, minimum=0)
+
+    dev = torch.device(device)
+    stream = torch.from_numpy(stream_np)  # stays on the CPU: windows are cut there
+    model = QwenLM(model_cfg, seed=train_cfg.seed).to(dev)
+    W_E0, W_U0 = _np(model.W_E), _np(model.W_U)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2),
+                            foreach=True)
+    gen = torch.Generator().manual_seed(train_cfg.seed + 1)
+    keys = ["step", "tokens", "loss", "seconds"] + (probe.keys if probe else [])
+    history = {k: [] for k in keys}
+    start, elapsed, window_losses = 0, 0.0, []
+    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}
+
+    ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        if state["config"] != config:
+            raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} holds a checkpoint of a "
+                             f"different configuration; use another folder or delete it")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        start, elapsed, history = state["step"], state["seconds"], state["history"]
+        window_losses = state["window_losses"]
+        W_E0, W_U0 = state["W_E0"], state["W_U0"]
+
+    def evaluate(step):
+        history["step"].append(step)
+        history["tokens"].append(step * train_cfg.batch_size * train_cfg.seq_len)
+        history["seconds"].append(elapsed)
+        if window_losses:
+            history["loss"].append(float(np.mean(window_losses)))
+        else:  # step 0: loss of one batch drawn without touching the training RNG
+            g0 = torch.Generator().manual_seed(train_cfg.seed + 2)
+            with torch.no_grad():
+                history["loss"].append(float(model.loss(
+                    sample_windows(stream, train_cfg.batch_size, L, g0).to(dev), check=False)))
+        window_losses.clear()
+        if probe is not None:
+            with torch.no_grad():
+                for k, v in probe(_np(model.W_E), _np(model.W_U)).items():
+                    history[k].append(v)
+
+    def save(step):
+        if ckpt is not None:
+            _atomic_save({"config": config, "model": model.state_dict(), "opt": opt.state_dict(),
+                          "gen": gen.get_state(), "step": step, "seconds": elapsed,
+                          "history": history, "window_losses": list(window_losses),
+                          "W_E0": W_E0, "W_U0": W_U0}, ckpt)
+
+    if start == 0 and not history["step"]:
+        evaluate(0)
+    limit_loss = train_cfg.diverge_factor * math.log(V)
+    end = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=train_cfg.steps, initial=start, desc=desc, disable=not progress,
+               leave=False)
+    model.train()
+    step = start
+    try:
+        for step in range(start, end):
+            t0 = time.perf_counter()
+            for grp in opt.param_groups:
+                grp["lr"] = train_cfg.lr_at(step)
+            batch = sample_windows(stream, train_cfg.batch_size, L, gen).to(dev)
+            loss = model.loss(batch, check=False)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            lv = loss.detach().item()
+            if not math.isfinite(lv) or (step >= train_cfg.warmup and lv > limit_loss):
+                raise TrainingDiverged(
+                    f"training diverged at step {step}: loss = {lv:.4g} (learning rate "
+                    f"{train_cfg.lr_at(step):.3g}; a uniform guess scores ln V = "
+                    f"{math.log(V):.3g}). Lower train_lr (e.g. halve it), lengthen "
+                    f"train_warmup, or lower grad_clip; with gamma < 0.5 (large init) also "
+                    f"try a larger gamma")
+            opt.step()
+            window_losses.append(lv)
+            elapsed += time.perf_counter() - t0
+            done = step + 1
+            if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
+                evaluate(done)
+                first = probe.keys[0] if probe else None
+                bar.set_postfix(loss=f"{lv:.3f}",
+                                **({"R": f"{history[first][-1]:+.2f}"} if first else {}))
+            if done % train_cfg.checkpoint_every == 0 or done == end:
+                save(done)
+            bar.update(1)
+    finally:
+        bar.close()
+    hist = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
+    n_tok = hist["tokens"][-1] if hist["tokens"].size else 0
+    return TrainResult(
+        model_cfg=model_cfg.to_dict(), train_cfg=train_cfg.to_dict(), history=hist,
+        W_E=_np(model.W_E), W_U=_np(model.W_U), W_E0=W_E0, W_U0=W_U0, seconds=elapsed,
+        tokens_per_second=float(n_tok / elapsed) if elapsed > 0 else float("nan"),
+        state_dict=({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                    if keep_state else None))

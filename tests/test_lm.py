@@ -1,0 +1,242 @@
+"""Tests of psbook.lm: the Qwen2.5-style decoder, its training loop and its analysis."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from psbook.lm import (AlignmentProbe, LMConfig, QwenLM, TrainConfig, TrainingDiverged,
+                       configs_from_preset, cross_domain_matrix, from_hf_state_dict,
+                       gradient_check, predicted_gradients, shared_top_tokens, to_hf_state_dict,
+                       top_tokens, train_lm)
+from psbook.metrics import r_cos
+from psbook.presets import get_preset
+from psbook.signatures import next_token_signatures
+
+V = 50
+CFG = LMConfig(vocab_size=V, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48,
+               max_seq_len=16)
+TCFG = TrainConfig(steps=12, batch_size=4, seq_len=16, lr=3e-3, warmup=3, eval_every=4,
+                   checkpoint_every=4)
+
+
+def markov_stream(n=6000, seed=0):
+    """Tokens whose successor is (mostly) 'token + 1 mod 10 clusters': real structure."""
+    rng = np.random.default_rng(seed)
+    x = np.empty(n, dtype=np.int64)
+    x[0] = 0
+    jumps = rng.integers(0, V, n)
+    noise = rng.random(n) < 0.3
+    for i in range(1, n):
+        x[i] = jumps[i] if noise[i] else (x[i - 1] + 10 + rng.integers(0, 3)) % V
+    return x
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return markov_stream()
+
+
+@pytest.fixture(scope="module")
+def sig(stream):
+    return next_token_signatures(stream, V)
+
+
+# ---- model ------------------------------------------------------------------------------
+
+def test_shapes_and_loss():
+    m = QwenLM(CFG, seed=0)
+    ids = torch.randint(0, V, (3, 10), generator=torch.Generator().manual_seed(0))
+    assert m(ids).shape == (3, 10, V)
+    assert m.hidden(ids).shape == (3, 10, CFG.d_model)
+    loss = m.loss(ids)
+    assert loss.shape == () and np.isfinite(loss.item())
+    # small init: logits are small (std ~ d^(1/2 - gamma)), so the loss is close to ln V
+    assert abs(loss.item() - np.log(V)) < 0.2
+
+
+def test_init_scale_follows_gamma():
+    for gamma in (0.5, 1.0):
+        m = QwenLM(replace(CFG, d_model=64, d_ff=128, gamma=gamma), seed=0)
+        std = m.layers[0].mlp.down_proj.weight.std().item()
+        assert std == pytest.approx(128 ** -gamma, rel=0.05)
+        assert m.W_E.std().item() == pytest.approx(64 ** -gamma, rel=0.05)
+        assert torch.all(m.layers[0].self_attn.q_proj.bias == 0)
+
+
+def test_causal():
+    m = QwenLM(replace(CFG, gamma=0.5), seed=0)
+    ids = torch.randint(0, V, (1, 12))
+    ids2 = ids.clone()
+    ids2[0, 8:] = (ids2[0, 8:] + 1) % V
+    with torch.no_grad():
+        a, b = m(ids), m(ids2)
+    assert torch.allclose(a[0, :8], b[0, :8], atol=1e-6)
+    assert not torch.allclose(a[0, 8:], b[0, 8:])
+
+
+def test_tied_weights_really_shared():
+    m = QwenLM(replace(CFG, tie_embeddings=True), seed=0)
+    assert m.W_E is m.W_U
+    n_untied = sum(p.numel() for p in QwenLM(CFG, seed=0).parameters())
+    n_tied = sum(p.numel() for p in m.parameters())
+    assert n_untied - n_tied == V * CFG.d_model
+    assert n_tied == replace(CFG, tie_embeddings=True).n_params()
+    with torch.no_grad():
+        m.embed_tokens.weight[3, 0] = 7.0
+    assert m.lm_head.weight[3, 0].item() == 7.0
+    # a training step keeps them shared
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+    m.loss(torch.randint(0, V, (2, 8))).backward()
+    opt.step()
+    assert torch.equal(m.embed_tokens.weight, m.lm_head.weight)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_matches_transformers_qwen2(tie):
+    pytest.importorskip("transformers")
+    from psbook.lm import hf_model
+    cfg = replace(CFG, tie_embeddings=tie, gamma=0.5, n_kv_heads=1)
+    m = QwenLM(cfg, seed=1)
+    with torch.no_grad():  # non-trivial biases and norm gains
+        for p in m.parameters():
+            if p.dim() == 1:
+                p.add_(0.2 * torch.randn_like(p))
+    hf = hf_model(m).eval()
+    ids = torch.randint(0, V, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours, theirs = m(ids), hf(input_ids=ids).logits
+    assert ours.abs().max() > 0.5  # the comparison is not between near-zero logits
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    # and back again
+    m2 = from_hf_state_dict(QwenLM(cfg, seed=99), hf.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(m2(ids), ours)
+    assert set(to_hf_state_dict(m)) >= {"model.embed_tokens.weight", "lm_head.weight"}
+
+
+def test_bad_input_messages():
+    m = QwenLM(CFG, seed=0)
+    with pytest.raises(ValueError, match="vocab_size=50"):
+        m(torch.tensor([[1, 2, 50]]))
+    with pytest.raises(ValueError, match=r"\[0, vocab_size"):
+        m(torch.tensor([[1, -1]]))
+    with pytest.raises(TypeError, match="integer"):
+        m(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="2-D"):
+        m(torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="max_seq_len"):
+        m(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        LMConfig(vocab_size=10, d_model=32, n_heads=4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="gamma"):
+        LMConfig(vocab_size=10, gamma=-1.0)
+
+
+def test_tokenizer_model_vocab_mismatch(stream):
+    small = replace(CFG, vocab_size=20)
+    with pytest.raises(ValueError, match="tokenizer's vocab_size"):
+        train_lm(stream, small, TCFG, progress=False)
+    sig_other = next_token_signatures(stream, V + 5)
+    with pytest.raises(ValueError, match="same tokenizer"):
+        train_lm(stream, CFG, TCFG, signatures=sig_other, token_sets={"top": [0, 1, 2]},
+                 progress=False)
+    with pytest.raises(ValueError, match="fewer than one training window"):
+        train_lm(stream[:10], CFG, TCFG, progress=False)
+
+
+# ---- training ---------------------------------------------------------------------------
+
+def test_resume_equals_uninterrupted(stream, sig, tmp_path):
+    sets = {"top": top_tokens(sig, 30)}
+    full = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
+                    keep_state=True)
+    part = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
+                    checkpoint_dir=tmp_path, stop_after=6)  # "disconnect" after 6 steps
+    assert part.history["step"][-1] == 4 and (tmp_path / "checkpoint.pt").exists()
+    resumed = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
+                       checkpoint_dir=tmp_path, keep_state=True)
+    for k, v in full.state_dict.items():
+        assert torch.equal(v, resumed.state_dict[k]), k
+    for k in full.history:
+        if k != "seconds":
+            np.testing.assert_array_equal(full.history[k], resumed.history[k], err_msg=k)
+    np.testing.assert_array_equal(full.W_E0, resumed.W_E0)
+    # a different configuration in the same folder is refused, not silently resumed
+    with pytest.raises(ValueError, match="different configuration"):
+        train_lm(stream, CFG, replace(TCFG, lr=1e-3), progress=False, checkpoint_dir=tmp_path)
+
+
+def test_training_aligns_embeddings(stream, sig):
+    sets = {"top": top_tokens(sig, 40)}
+    t = replace(TCFG, steps=150, eval_every=50, batch_size=8)
+    res = train_lm(stream, CFG, t, signatures=sig, token_sets=sets, progress=False)
+    h = res.history
+    assert h["loss"][-1] < h["loss"][0] - 0.5
+    assert abs(h["E~next/top"][0]) < 0.3
+    assert h["E~next/top"][-1] > h["E~next/top"][0] + 0.3
+    assert h["U~pre/top"][-1] > h["U~pre/top"][0] + 0.3
+    # the logged value is exactly psbook.metrics.r_cos
+    assert h["E~next/top"][-1] == pytest.approx(r_cos(res.W_E, sig.phi_next, sets["top"]),
+                                                abs=1e-9)
+
+
+def test_divergence_is_reported(stream):
+    with pytest.raises(TrainingDiverged, match="Lower train_lr"):
+        train_lm(stream, replace(CFG, gamma=0.3), replace(TCFG, lr=50.0, warmup=0,
+                                                          grad_clip=1e6),
+                 progress=False)
+
+
+def test_probe_tied_keys_and_small_sets(sig):
+    p = AlignmentProbe(sig, {"top": top_tokens(sig, 10), "two": [1, 2]}, tied=True)
+    assert p.keys == ["W~tied/top"]
+    W = np.random.default_rng(0).normal(size=(V, 8))
+    assert p(W)["W~tied/top"] == pytest.approx(r_cos(W, sig.tied, top_tokens(sig, 10)))
+    with pytest.raises(TypeError):
+        AlignmentProbe(sig, [1, 2, 3], tied=False)
+
+
+# ---- analysis ---------------------------------------------------------------------------
+
+def test_leading_order_gradient_at_small_init(stream):
+    ids = torch.from_numpy(stream[: 32 * 17].reshape(32, 17).copy())
+    res = gradient_check(CFG, ids, [0.5, 1.5])
+    big, small = res[0.5], res[1.5]
+    assert small["cos_E"].size > 10
+    # at small init the prediction is close to autograd, and closer than at large init
+    assert np.median(small["cos_E"]) > 0.9
+    assert np.median(small["cos_U"]) > 0.9
+    assert np.median(small["cos_E"]) > np.median(big["cos_E"])
+    tied = predicted_gradients(QwenLM(replace(CFG, gamma=1.5, tie_embeddings=True), seed=0),
+                               ids)
+    assert np.median(tied["cos_W"]) > 0.8
+
+
+def test_configs_from_preset_and_token_sets(sig):
+    m, t = configs_from_preset(get_preset("tiny"), 123, tie=True)
+    assert m.vocab_size == 123 and m.tie_embeddings and m.max_seq_len == t.seq_len
+    top = top_tokens(sig, 5)
+    counts = np.asarray(sig.counts.sum(axis=1)).ravel()
+    assert np.all(np.diff(counts[top]) <= 0)
+    shared = shared_top_tokens([sig, sig], 5)
+    assert set(shared) == set(top)
+    W = {"a": np.random.default_rng(0).normal(size=(V, 4)), "b": sig.phi_next.toarray()}
+    M = cross_domain_matrix(W, {"s": sig}, top_tokens(sig, 20))
+    assert M.shape == (2, 1) and M[1, 0] == pytest.approx(1.0)
+
+
+def test_train_cached_loads_and_cleans_up(stream, sig, tmp_path, monkeypatch):
+    from psbook.lm import train_cached
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    t = replace(TCFG, steps=4)
+    a = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
+                     progress=False)
+    assert not list((tmp_path / "lm-checkpoints").rglob("*.pt"))  # cached, checkpoint removed
+    b = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
+                     progress=False)
+    np.testing.assert_array_equal(a.W_E, b.W_E)
+    assert b.seconds == a.seconds  # loaded, not retrained
