@@ -8,6 +8,8 @@ BIN   := $(VENV)/bin
 # CI: 2 cores. Notebooks run two at a time with one BLAS thread each (DESIGN §6).
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
+# Executed notebooks have no reader: no progress bars (they flood the kernel's output channel).
+export PSBOOK_PROGRESS ?= off
 export PSBOOK_DATA ?= $(abspath ../shared/data)
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 

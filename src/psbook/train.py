@@ -22,6 +22,7 @@ import torch
 from . import metrics
 from ._validate import check_choice, check_positive_float, check_positive_int
 from .models import make_model
+from .progress import progress_bar
 from .tasks import Task
 
 __all__ = ["History", "TrainResult", "train", "fit", "DivergenceError"]
@@ -142,9 +143,8 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     snapshots: dict = {}
     loss0 = None
 
-    from tqdm.auto import tqdm
-    bar = tqdm(range(steps + 1), desc=f"{task.name} {type(model).__name__} {optimizer}",
-               disable=not progress, leave=False, mininterval=0.5)
+    bar = progress_bar(range(steps + 1), desc=f"{task.name} {type(model).__name__} {optimizer}",
+                       enabled=progress)
     for step in bar:
         logits = model(Xtr)
         loss = lossf(logits, ytr)
@@ -167,7 +167,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
             if step in snaps:
                 snapshots[step] = {"W_E": model.W_E.detach().T.numpy().copy(),
                                    "W_U": model.W_U.detach().numpy().copy()}
-            if progress:
+            if not bar.disable:
                 bar.set_postfix(loss=f"{lv:.3f}", acc=f"{rec['train_acc'][-1]:.2f}",
                                 refresh=False)
         if step == steps:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validate import check_choice, check_positive_int
 from ..cache import load_or_compute
+from ..progress import progress_bar
 from ..signatures import NextTokenSignatures, next_token_signatures
 from .arithmetic import MONTHS, WEEKDAYS
 from .sources import describe_source, documents
@@ -106,14 +107,12 @@ def count_signatures(source: str, tokenizer, max_tokens: int, shards: int = 4, *
            "max_tokens": max_tokens, "shards": shards}
 
     def compute():
-        from tqdm.auto import tqdm
-
         t0 = time.perf_counter()
         V = int(tokenizer.vocab_size)
         shard_size = math.ceil(max_tokens / shards)
         total, buf, n_buf, n_tok, n_docs = None, [], 0, 0, 0
-        bar = tqdm(total=max_tokens, desc=f"counting {source}", unit="tok", disable=not verbose,
-                   leave=False)
+        bar = progress_bar(total=max_tokens, desc=f"counting {source}", unit="tok",
+                           enabled=verbose)
         for ids in iter_token_docs(source, tokenizer, max_tokens):
             buf.append(ids)
             n_buf += ids.size

@@ -32,6 +32,7 @@ import torch
 
 from .._validate import as_token_array, check_positive_float, check_positive_int
 from ..metrics import correlation, cosine_matrix, pair_values
+from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 
@@ -317,9 +318,7 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
         evaluate(0)
     limit_loss = train_cfg.diverge_factor * math.log(V)
     end = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
-    from tqdm.auto import tqdm
-    bar = tqdm(total=train_cfg.steps, initial=start, desc=desc, disable=not progress,
-               leave=False)
+    bar = progress_bar(total=train_cfg.steps, initial=start, desc=desc, enabled=progress)
     model.train()
     step = start
     try:
@@ -347,7 +346,7 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
             if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
                 evaluate(done)
                 first = probe.keys[0] if probe else None
-                bar.set_postfix(loss=f"{lv:.3f}",
+                bar.set_postfix(loss=f"{lv:.3f}", refresh=False,
                                 **({"R": f"{history[first][-1]:+.2f}"} if first else {}))
             if done % train_cfg.checkpoint_every == 0 or done == end:
                 save(done)
