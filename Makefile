@@ -43,7 +43,7 @@ test: setup
 	@bash .ci/test-all.sh
 
 pair: setup
-	$(BIN)/jupytext --to ipynb book/[0-9]*.md
+	$(BIN)/jupytext --update --to ipynb book/[0-9]*.md
 
 bench: setup
 	$(BIN)/python benchmarks/bench_signatures.py

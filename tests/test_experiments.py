@@ -54,6 +54,14 @@ def test_widget_builds_and_plots_render():
     from psbook.plots import synthetic as psyn
     box = widgets.synthetic_panel("tiny", display_now=False)
     assert "test acc" in box.children[2].value
+    out = box.children[-1]
+    assert out.outputs and out.outputs[0]["data"]["image/png"], "panel shows no figure"
+    first_png = out.outputs[0]["data"]["image/png"]
+    slider = box.children[0].children[0]
+    other = [g for g in slider.options if g != slider.value][0]
+    slider.value = other                       # a reader moves the slider: the panel redraws
+    assert f"gamma={other}" in box.children[2].value
+    assert out.outputs[0]["data"]["image/png"] != first_png
     r = experiments.run("f_add", preset="tiny", steps=40, snapshot_steps=[0, 40])
     psyn.training_heatmaps(r, [0, 40])
     psyn.signature_heatmaps(r.task)

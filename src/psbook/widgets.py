@@ -46,6 +46,16 @@ def grid_results(preset=None, model: str = "ffn") -> list:
             for d in syn["widget_dists"] for g in syn["widget_gammas"]]
 
 
+def _png(fig) -> str:
+    """A figure as base64 PNG text (what a notebook stores for image/png)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def panel_figure(res):
     """The panel's figure for one result: embedding vs signature heatmap and metrics."""
     from .plots.core import cosine_heatmap
@@ -92,11 +102,14 @@ def synthetic_panel(preset=None, *, display_now: bool = True):
         if key not in memo:
             memo[key] = _run(p, md.value, g.value, dd.value, steps)
         res = memo[key]
-        out.clear_output(wait=True)
-        with out:
-            fig = panel_figure(res)
-            plt.show()
-            plt.close(fig)
+        # Put the rendered PNG into the Output widget's state directly instead of capturing
+        # plt.show() inside `with out:`: capture goes through the executing client's
+        # output-widget emulation, which can leave a non-interactive build waiting forever.
+        fig = panel_figure(res)
+        png = _png(fig)
+        plt.close(fig)
+        out.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {"image/png": png, "text/plain": "<panel figure>"}},)
         status.value = (f"model={md.value}, gamma={g.value}, data={dd.value}: "
                         f"train acc {res.train_accuracy:.2f}, test acc {res.test_accuracy:.2f}")
 
