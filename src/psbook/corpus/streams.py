@@ -44,33 +44,30 @@ def iter_token_docs(source: str, tokenizer, max_tokens: int) -> Iterator[np.ndar
     document is cut). Empty documents are skipped."""
     _check_tokenizer(tokenizer)
     budget = check_positive_int("max_tokens", max_tokens)
-    encode_batch = getattr(tokenizer, "encode_batch", None)
-    batch: list[str] = []
+    encode = getattr(tokenizer, "encode_batch", None) or (
+        lambda texts: [tokenizer.encode(t) for t in texts])
 
-    def flush(texts):
-        return encode_batch(texts) if encode_batch else [tokenizer.encode(t) for t in texts]
+    def encoded_batches(docs):
+        """Documents encoded _BATCH_DOCS at a time (the fast batch path of HF tokenizers)."""
+        batch: list[str] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) == _BATCH_DOCS:
+                yield encode(batch)
+                batch = []
+        if batch:
+            yield encode(batch)
 
     docs = documents(source)
     try:
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) < _BATCH_DOCS:
-                continue
-            for ids in flush(batch):
+        for encoded in encoded_batches(docs):
+            for ids in encoded:
                 if ids.size:
                     ids = ids[:budget]
                     budget -= ids.size
                     yield ids
                 if budget <= 0:
                     return
-            batch = []
-        for ids in flush(batch) if batch else []:
-            if ids.size:
-                ids = ids[:budget]
-                budget -= ids.size
-                yield ids
-            if budget <= 0:
-                return
     finally:
         docs.close()
 
