@@ -240,3 +240,17 @@ def test_train_cached_loads_and_cleans_up(stream, sig, tmp_path, monkeypatch):
                      progress=False)
     np.testing.assert_array_equal(a.W_E, b.W_E)
     assert b.seconds == a.seconds  # loaded, not retrained
+
+
+def test_mismatch_costs_by_hand():
+    from psbook.lm import mismatch_costs
+    M = np.array([[0.9, 0.5, 0.2],
+                  [0.4, 0.8, 0.3],
+                  [0.1, 0.2, 0.7]])
+    pairs, cost = mismatch_costs(M, ["a", "b", "c"])
+    assert pairs == ["a/b", "a/c", "b/c"]
+    np.testing.assert_allclose(cost, [((0.9 - 0.5) + (0.8 - 0.4)) / 2,
+                                      ((0.9 - 0.2) + (0.7 - 0.1)) / 2,
+                                      ((0.8 - 0.3) + (0.7 - 0.2)) / 2])
+    with pytest.raises(ValueError, match="square"):
+        mismatch_costs(M[:2], ["a", "b", "c"])

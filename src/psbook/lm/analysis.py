@@ -37,7 +37,7 @@ from .train import TrainConfig, TrainResult, train_lm
 
 __all__ = ["configs_from_preset", "train_cached", "top_tokens", "shared_top_tokens",
            "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
-           "fingerprint"]
+           "mismatch_costs", "fingerprint"]
 
 _MODEL_KEYS = {"model_d": "d_model", "model_layers": "n_layers", "model_heads": "n_heads",
                "model_kv_heads": "n_kv_heads", "model_ff": "d_ff", "model_gamma": "gamma"}
@@ -274,3 +274,20 @@ def cross_domain_matrix(embeddings: dict, signatures: dict, tokens, *,
         for j, s in enumerate(signatures.values()):
             M[i, j] = r_cos(W, getattr(s, attr), tokens, method=method)
     return M
+
+
+def mismatch_costs(M, names) -> tuple[list[str], np.ndarray]:
+    """For each pair of corpora (i < j) of a cross-domain matrix ``M`` (rows: models, columns:
+    signatures, same order), the mean drop in R_cos when a model is compared with the other
+    corpus's signatures instead of its own: ``((M_ii - M_ij) + (M_jj - M_ji)) / 2``.
+
+    Returns ``(pair labels "A/B", costs)``.
+    """
+    M = np.asarray(M, dtype=float)
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] != len(names):
+        raise ValueError(f"M must be a square matrix with one row per name ({len(names)}); "
+                         f"got shape {M.shape}")
+    iu = np.triu_indices(len(names), 1)
+    pairs = [f"{names[i]}/{names[j]}" for i, j in zip(*iu)]
+    cost = np.array([((M[i, i] - M[i, j]) + (M[j, j] - M[j, i])) / 2 for i, j in zip(*iu)])
+    return pairs, cost

@@ -159,7 +159,7 @@ def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
 # ======================================================================================
 
 __all__ += ["gradient_check_panels", "alignment_over_training", "binned_alignment_panels",
-            "embedding_vs_signature_heatmaps", "domain_matrix"]
+            "embedding_vs_signature_heatmaps", "domain_matrix", "mismatch_scatter"]
 
 _METRIC_LABELS = {"E~next": r"$R_{cos}(W^E, \phi^{next})$",
                   "U~pre": r"$R_{cos}(W^U, \varphi^{pre})$",
@@ -293,4 +293,19 @@ def domain_matrix(M, row_labels: Sequence[str], col_labels: Sequence[str], *, ax
         ax.set_title(title)
         cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label(cbar_label)
+    return ax
+
+
+def mismatch_scatter(similarity, cost, pairs: Sequence[str], *, ax=None):
+    """Chapter 11: for each pair of corpora, how similar their signatures are (x) against how
+    much R_cos drops when a model is compared with the other corpus's signatures (y)."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.8))
+        ax.scatter(similarity, cost, s=60)
+        for x, y, t in zip(similarity, cost, pairs):
+            ax.annotate(t, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+        ax.set_xlabel(r"$R_{cos}(\phi^{next}_A, \phi^{next}_B)$ (similarity of the corpora)")
+        ax.set_ylabel(r"drop in $R_{cos}$ with mismatched signatures")
+        ax.set_title("more different corpora, larger mismatch cost")
     return ax
