@@ -99,3 +99,5 @@ def test_config_never_executes_ipynb_twice_and_has_offline_safe_settings():
     assert "**/*.ipynb" in cfg["exclude_patterns"]
     assert cfg["execute"]["timeout"] >= 60
     assert "intersphinx_mapping" not in str(cfg), "intersphinx breaks the offline -W build"
+    # path_to_book "." would give Colab links like .../blob/main/./book/NN.ipynb
+    assert cfg["repository"].get("path_to_book", "") in ("", None)
