@@ -102,8 +102,14 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        if _fused_rms_norm is not None:                 # one fused kernel (torch >= 2.4)
+            x = _fused_rms_norm(x, (x.shape[-1],), eps=self.eps)
+        else:
+            x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * x.to(dtype)
+
+
+_fused_rms_norm = getattr(F, "rms_norm", None)
 
 
 def _rope_tables(cfg: LMConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
