@@ -106,8 +106,8 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                         token_sets=token_sets, device=device, checkpoint_dir=ckdir,
                         progress=progress, desc=desc)
     out = load_or_compute(namespace, config, compute)
-    if ckdir is not None and (ckdir / "checkpoint.pt").exists():  # the result is cached now
-        (ckdir / "checkpoint.pt").unlink()
+    if ckdir is not None:  # the result is cached now (missing_ok: a parallel run may race us)
+        (ckdir / "checkpoint.pt").unlink(missing_ok=True)
         try:
             ckdir.rmdir()
         except OSError:

@@ -278,8 +278,13 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}
 
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+    state = None
+    if ckpt is not None:
+        try:  # another process running the same cached run may delete it under our feet
+            state = torch.load(ckpt, map_location=dev, weights_only=False)
+        except FileNotFoundError:
+            state = None
+    if state is not None:
         if state["config"] != config:
             raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} holds a checkpoint of a "
                              f"different configuration; use another folder or delete it")
