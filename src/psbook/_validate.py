@@ -15,6 +15,7 @@ __all__ = [
     "as_token_array",
     "check_positive_int",
     "check_weights",
+    "as_float_array",
     "check_choice",
     "check_positive_float",
 ]
@@ -89,19 +90,26 @@ def as_token_array(name: str, ids, vocab_size: int, *, ndim: int | None = None,
     return arr.astype(np.int64, copy=False)
 
 
+def as_float_array(name: str, A, shape=None) -> np.ndarray:
+    """``A`` (numpy, list or torch tensor) as a finite float64 array, optionally of ``shape``."""
+    if hasattr(A, "detach"):
+        A = A.detach().cpu().numpy()
+    a = np.asarray(A)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a numeric array; got {_describe(a)}")
+    a = a.astype(np.float64)
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)
+        raise ValueError(f"{name} must be finite; found {a[bad]} at index "
+                         f"{tuple(int(i) for i in bad)}")
+    return a
+
+
 def check_weights(name: str, weights, n: int) -> np.ndarray:
     """Non-negative finite sample weights of length ``n``, not all zero."""
-    if hasattr(weights, "detach"):
-        weights = weights.detach().cpu().numpy()
-    w = np.asarray(weights)
-    if w.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a numeric array; got {_describe(w)}")
-    w = w.astype(np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one weight per sample; got {w.shape}")
-    if not np.all(np.isfinite(w)):
-        bad = int(np.flatnonzero(~np.isfinite(w))[0])
-        raise ValueError(f"{name} must be finite; found {w[bad]} at index {bad}")
+    w = as_float_array(name, weights, (n,))
     if np.any(w < 0):
         bad = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"{name} must be >= 0; found {w[bad]} at index {bad}")

@@ -33,7 +33,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_positive_int
+from ._validate import as_float_array, check_choice, check_positive_int
 from .signatures import TaskSignatures
 
 __all__ = ["TAYLOR", "taylor_coefficients", "label_matrix", "cooccurrence_matrix",
@@ -71,27 +71,13 @@ def _check_sig(sig) -> TaskSignatures:
     return sig
 
 
-def _as_np(name: str, A, shape=None) -> np.ndarray:
-    if hasattr(A, "detach"):
-        A = A.detach().cpu().numpy()
-    A = np.asarray(A)
-    if A.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real matrix; got dtype {A.dtype}")
-    A = A.astype(np.float64)
-    if shape is not None and A.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}; got {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return A
-
-
 def _weights(W_E, W_U, sig):
     sig = _check_sig(sig)
-    W_E = _as_np("W_E", W_E)
+    W_E = as_float_array("W_E", W_E)
     if W_E.ndim != 2 or W_E.shape[1] != sig.vocab_size:
         raise ValueError(f"W_E must be d x V with V = vocab_size = {sig.vocab_size}; got shape "
                          f"{W_E.shape}")
-    W_U = _as_np("W_U", W_U, (sig.label_size, W_E.shape[0]))
+    W_U = as_float_array("W_U", W_U, (sig.label_size, W_E.shape[0]))
     return W_E, W_U, sig
 
 
@@ -201,13 +187,13 @@ def ffn_velocity(W_E, W_U, sig: TaskSignatures, activation: str = "gelu", order:
     if order == 1 or C2 == 0.0:
         return out
     V, Vo, L = sig.vocab_size, sig.label_size, sig.seq_len
-    Phi = phi_X_given_y_stack(sig) if phi_Xy is None else _as_np("phi_Xy", phi_Xy, (V, V, Vo))
+    Phi = phi_X_given_y_stack(sig) if phi_Xy is None else as_float_array("phi_Xy", phi_Xy, (V, V, Vo))
     A = W_U.T @ (sig.phi_y - 1.0 / Vo).T                     # d x V: W_U^T (phi^y_x - u)
     D = np.einsum("kb,xbk->kx", W_E, np.einsum("xbn,nk->xbk", Phi, W_U))   # diag(W_E Phi_x W_U)
     wu = W_U.mean(axis=0)                                     # W_U^T u
     ctx = (W_E @ sig.phi_X.T) * wu[:, None]                   # (W_E phi^X_x) * W_U^T u
     out["W_E"] = out["W_E"] + 2 * C2 * sig.r_in[None, :] * (W_E * A + (L - 1) * (D - ctx))
-    Psi = label_pair_signature(sig) if psi is None else _as_np("psi", psi, (Vo, V, V))
+    Psi = label_pair_signature(sig) if psi is None else as_float_array("psi", psi, (Vo, V, V))
     q = sig.label_prior
     Q = (L * L) * q[:, None] * np.einsum("kb,nbc,kc->nk", W_E, Psi, W_E)   # V_out x d
     out["W_U"] = out["W_U"] + C2 * (Q - Q.sum(axis=0, keepdims=True) / Vo)
@@ -276,15 +262,15 @@ def integrate_reduced(W_E0, W_U0, M, times, method: str = "exact", dt: float = 0
     Returns ``{"t": (T,), "W_E": (T, d, V), "W_U": (T, V_out, d)}``.
     """
     check_choice("method", method, {"exact", "rk4"})
-    M = _as_np("M", M)
+    M = as_float_array("M", M)
     if M.ndim != 2:
         raise ValueError(f"M must be a V_out x V matrix; got shape {M.shape}")
     Vo, V = M.shape
-    W_E0 = _as_np("W_E0", W_E0)
+    W_E0 = as_float_array("W_E0", W_E0)
     if W_E0.ndim != 2 or W_E0.shape[1] != V:
         raise ValueError(f"W_E0 must be d x V with V = {V} (columns of M); got {W_E0.shape}")
     d = W_E0.shape[0]
-    W_U0 = _as_np("W_U0", W_U0, (Vo, d))
+    W_U0 = as_float_array("W_U0", W_U0, (Vo, d))
     t = np.asarray(times, dtype=np.float64).ravel()
     if t.size == 0 or np.any(t < 0) or np.any(np.diff(t) < 0) or not np.all(np.isfinite(t)):
         raise ValueError(f"times must be a non-empty non-decreasing sequence of times >= 0; "
@@ -325,7 +311,7 @@ def integrate_reduced(W_E0, W_U0, M, times, method: str = "exact", dt: float = 0
 
 def relative_residual(pred, true) -> float:
     """``||true - pred||_F / ||true||_F`` (inf if ``true`` is zero)."""
-    pred, true = _as_np("pred", pred), _as_np("true", true)
+    pred, true = as_float_array("pred", pred), as_float_array("true", true)
     if pred.shape != true.shape:
         raise ValueError(f"pred and true must have the same shape; got {pred.shape} and "
                          f"{true.shape}")
@@ -336,7 +322,7 @@ def relative_residual(pred, true) -> float:
 def token_cosines(pred, true, tokens=None) -> np.ndarray:
     """Cosine between matching columns (one per token) of two ``d x V`` velocity matrices,
     for ``tokens`` (default: every column whose true velocity is non-zero)."""
-    pred, true = _as_np("pred", pred), _as_np("true", true)
+    pred, true = as_float_array("pred", pred), as_float_array("true", true)
     if pred.shape != true.shape:
         raise ValueError(f"pred and true must have the same shape; got {pred.shape} and "
                          f"{true.shape}")

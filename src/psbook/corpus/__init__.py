@@ -15,7 +15,7 @@ from .sources import (DEFAULT_MAX_CHARS, PILE_SUBSETS, data_dir, describe_source
                       list_local_corpora, valid_sources)
 from .streams import (DIGITS, count_signatures, split_signatures, frequent_tokens, iter_token_docs,
                       named_token_sets, token_stream, top_next)
-from .compare import (SIGNATURE_NAMES, mean_pair_cosine, set_similarity,
+from .compare import (SIGNATURE_NAMES, set_similarity,
                       structure_agreement)
 from .tokenizer import HFTokenizer, WordTokenizer, get_tokenizer, load_qwen_tokenizer, train_bpe
 
@@ -24,6 +24,6 @@ __all__ = [
     "PILE_SUBSETS", "DEFAULT_MAX_CHARS", "arithmetic_documents", "MONTHS", "WEEKDAYS", "DIGITS",
     "WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
     "token_stream", "iter_token_docs", "count_signatures", "split_signatures", "named_token_sets", "top_next",
-    "frequent_tokens", "mean_pair_cosine", "set_similarity", "structure_agreement",
+    "frequent_tokens", "set_similarity", "structure_agreement",
     "SIGNATURE_NAMES", "is_online", "network_reason", "reset_network_cache",
 ]

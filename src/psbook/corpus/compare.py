@@ -1,6 +1,5 @@
 """Small measurements on corpus signatures used by chapter 09 (and reusable on any corpus).
 
-* :func:`mean_pair_cosine` -- mean cosine over the pairs of a token set.
 * :func:`set_similarity` -- that mean for named token sets against a random-pair baseline.
 * :func:`structure_agreement` -- Pearson correlation, over the pairs of one token set, of the
   cosine matrices computed from two signature matrices (e.g. two corpora).
@@ -15,7 +14,7 @@ from ..metrics import correlation, cosine_matrix, group_similarity, pair_values
 from ..signatures import NextTokenSignatures
 from .streams import frequent_tokens
 
-__all__ = ["mean_pair_cosine", "set_similarity", "structure_agreement", "SIGNATURE_NAMES"]
+__all__ = ["set_similarity", "structure_agreement", "SIGNATURE_NAMES"]
 
 SIGNATURE_NAMES = ("phi_next", "varphi_pre", "tied")
 
@@ -25,14 +24,6 @@ def _matrix(sigs: NextTokenSignatures, name: str):
         raise TypeError(f"sigs must be NextTokenSignatures; got {type(sigs).__name__}")
     check_choice("name", name, set(SIGNATURE_NAMES))
     return getattr(sigs, name)
-
-
-def mean_pair_cosine(sigs: NextTokenSignatures, name: str, tokens) -> float:
-    """Mean of cos(sig_a, sig_b) over the pairs a < b of ``tokens`` (NaN with < 2 tokens)."""
-    tokens = np.asarray(tokens, dtype=np.int64)
-    if tokens.size < 2:
-        return float("nan")
-    return float(pair_values(cosine_matrix(_matrix(sigs, name), tokens)).mean())
 
 
 def set_similarity(sigs: NextTokenSignatures, sets: dict, name: str = "phi_next",
