@@ -7,7 +7,7 @@ plain Jupyter server, where myst-nb is not installed, runs unchanged.
 
 from __future__ import annotations
 
-__all__ = ["glue"]
+__all__ = ["glue", "glue_all"]
 
 
 def glue(name: str, value, display: bool = False):
@@ -17,3 +17,21 @@ def glue(name: str, value, display: bool = False):
     except ImportError:
         return None
     return _glue(name, value, display=display)
+
+
+def glue_all(values: dict, fmt: str | None = None) -> dict:
+    """Glue every ``name: value`` of a dict (no display); returns the dict.
+
+    Chapters compute their numbers into one dict and glue it in a hidden cell, so the visible
+    cells stay short. ``fmt`` (e.g. ``"{:.2f}"``) formats floats; ints and strings are glued
+    as they are (a ``{glue:text}`` role can still format: ``{glue:text}`name:.2f```).
+    """
+    if not isinstance(values, dict):
+        raise TypeError(f"values must be a dict of name -> value; got {type(values).__name__}")
+    for name, value in values.items():
+        if not isinstance(name, str):
+            raise TypeError(f"values' keys must be str glue names; got {name!r}")
+        if fmt is not None and isinstance(value, float):
+            value = fmt.format(value)
+        glue(name, value, display=False)
+    return values

@@ -11,11 +11,14 @@ and anything else ``cpu``.
 
 Each chapter reads the sizes it needs from the preset's sections (``preset.signatures``,
 ``preset.synthetic``, ``preset.theory``, ``preset.lm``); every section is a plain dict, so a
-reader can override one value: ``preset = get_preset("cpu", lm={"steps": 500})``.
+reader can override one value: ``preset = get_preset("cpu", lm={"train_steps": 500})``.
+``PSBOOK_SEED`` overrides the seed of every preset; ``preset.seeds()`` lists the seeds a claim
+is measured over (``n_seeds`` of them: 3 in tiny, 5 in cpu and gpu).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from dataclasses import dataclass, field, replace
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 __all__ = ["Preset", "PRESETS", "get_preset", "preset_name", "device", "seed_everything",
-           "describe"]
+           "describe", "env_seed"]
 
 PRESET_NAMES = ("tiny", "cpu", "gpu")
 
@@ -33,6 +36,8 @@ class Preset:
     name: str
     device: str
     seed: int = 0
+    # how many seeds each headline claim is measured over (DESIGN §4): seeds() lists them
+    n_seeds: int = 3
     # chapter 02 / 09: counting signatures of real text
     signatures: dict = field(default_factory=dict)
     # chapters 05-08: synthetic tasks (sizes, steps, widget grids)
@@ -43,11 +48,22 @@ class Preset:
     lm: dict = field(default_factory=dict)
 
     def __str__(self) -> str:  # what the setup cell of every chapter prints
-        return f"preset={self.name} device={self.device} seed={self.seed}"
+        return f"preset={self.name} device={self.device} seed={self.seed} n_seeds={self.n_seeds}"
+
+    def seeds(self, n: int | None = None) -> list[int]:
+        """The seeds a claim is measured over: ``seed, seed + 1, ...`` (``n_seeds`` of them).
+
+        They start at :attr:`seed`, so ``PSBOOK_SEED`` moves every seed of a run at once.
+        """
+        n = self.n_seeds if n is None else n
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        return [int(self.seed) + i for i in range(int(n))]
 
 
 _SECTIONS = {
     "tiny": dict(
+        n_seeds=3,
         signatures=dict(max_chars=2_500_000, vocab_words=5_000, top_k=500),
         synthetic=dict(
             # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
@@ -92,6 +108,7 @@ _SECTIONS = {
         ),
     ),
     "cpu": dict(
+        n_seeds=5,
         signatures=dict(max_chars=5_000_000, vocab_words=10_000, top_k=1_000),
         synthetic=dict(
             # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
@@ -136,6 +153,7 @@ _SECTIONS = {
         ),
     ),
     "gpu": dict(
+        n_seeds=5,
         signatures=dict(max_chars=50_000_000, vocab_words=30_000, top_k=2_000),
         synthetic=dict(
             # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
@@ -203,33 +221,68 @@ def preset_name() -> str:
     return "gpu" if device() == "cuda" else "cpu"
 
 
+def env_seed() -> int | None:
+    """``PSBOOK_SEED`` as an int (it overrides every preset's seed for a whole run), or None."""
+    raw = os.environ.get("PSBOOK_SEED", "").strip()
+    if not raw:
+        return None
+    try:
+        seed = int(raw)
+    except ValueError:
+        raise ValueError(f"PSBOOK_SEED must be a non-negative integer; got {raw!r}") from None
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"PSBOOK_SEED must be in [0, 2**32); got {seed}")
+    return seed
+
+
+def _merge(base: dict, val: dict, where: str) -> None:
+    """Merge ``val`` into ``base`` in place; nested dicts merge key by key, unknown keys raise."""
+    unknown = set(val) - set(base) if base else set()
+    if unknown:
+        raise ValueError(f"unknown {where} setting(s) {sorted(unknown)}; known: {sorted(base)}")
+    for k, v in val.items():
+        if isinstance(base.get(k), dict) and isinstance(v, dict):
+            _merge(base[k], v, f"{where}.{k}")
+        else:
+            base[k] = copy.deepcopy(v)
+
+
 def get_preset(name: str | None = None, **overrides) -> Preset:
     """The named preset (default: :func:`preset_name`), with section values overridden.
 
-    ``overrides`` maps a section name to a dict of values, e.g. ``lm={"steps": 200}``, or
-    sets ``seed``/``device`` directly.
+    ``overrides`` maps a section name to a dict of values, e.g. ``lm={"train_steps": 200}``;
+    nested sections merge key by key (``synthetic={"f_add": {"n_keys": 10}}`` keeps the other
+    f_add sizes). ``seed``, ``n_seeds`` and ``device`` are set directly. Every call returns a
+    deep copy: editing one preset never changes another. ``PSBOOK_SEED`` overrides the seed
+    (an explicit ``seed=`` override wins over it).
     """
     name = preset_name() if name is None else name
     if name not in PRESET_NAMES:
         raise ValueError(f"name must be one of {PRESET_NAMES}; got {name!r}")
-    sections = {k: dict(v) for k, v in _SECTIONS[name].items()}
-    p = Preset(name=name, device=device(), **sections)
+    table = copy.deepcopy(_SECTIONS[name])
+    n_seeds = table.pop("n_seeds")
+    sections = table
+    seed = env_seed()
+    p = Preset(name=name, device=device(), n_seeds=n_seeds,
+               seed=0 if seed is None else seed, **sections)
     top = {}
     for key, val in overrides.items():
         if key in sections:
             if not isinstance(val, dict):
                 raise TypeError(f"override {key} must be a dict of values; got "
                                 f"{type(val).__name__}")
-            unknown = set(val) - set(sections[key]) if sections[key] else set()
-            if unknown:
-                raise ValueError(f"unknown {key} setting(s) {sorted(unknown)}; known: "
-                                 f"{sorted(sections[key])}")
-            getattr(p, key).update(val)
-        elif key in ("seed", "device"):
+            _merge(getattr(p, key), val, key)
+        elif key in ("seed", "n_seeds"):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 0 \
+                    or (key == "n_seeds" and val < 1):
+                raise ValueError(f"override {key} must be a {'positive' if key == 'n_seeds' else 'non-negative'} "
+                                 f"int; got {val!r}")
+            top[key] = int(val)
+        elif key == "device":
             top[key] = val
         else:
             raise ValueError(f"unknown override {key!r}; expected one of "
-                             f"{sorted(list(sections) + ['seed', 'device'])}")
+                             f"{sorted(list(sections) + ['seed', 'n_seeds', 'device'])}")
     return replace(p, **top) if top else p
 
 
@@ -238,9 +291,11 @@ PRESETS = {n: (lambda n=n: get_preset(n)) for n in PRESET_NAMES}
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32); got {seed!r}")
+    # PYTHONHASHSEED is not set: it only takes effect when a Python process starts.
     random.seed(seed)
     np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import torch
         torch.manual_seed(seed)

@@ -1,0 +1,23 @@
+"""Self-checks for the book's coding exercises: ``checks.chNN.<name>(globals())``.
+
+Each chapter's checks live in ``chNN.py`` beside this file and are written with
+:func:`psbook.course.checks._base.exercise`. A check reads the student's answers from the
+notebook's namespace, compares them with the reference psbook computes, and prints in words
+what is right or wrong. An answer that is missing (the stub was not filled in) is reported as
+"not answered yet" and the reference is put in its place, so the rest of the notebook runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+from ._base import CheckResult, exercise  # noqa: F401
+
+__all__ = ["CheckResult", "exercise"]
+
+
+def __getattr__(name: str):
+    if re.fullmatch(r"ch\d\d", name):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
