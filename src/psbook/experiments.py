@@ -308,3 +308,52 @@ def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
         return {**m, "result": res}
 
     return run_seeds(one, seeds=seeds, preset=preset)
+
+
+def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
+                 order_threshold: float = -0.9) -> dict:
+    r"""The chapter-05 numbers of one run, each beside its negative control.
+
+    * ``R_cos_centred``: :math:`R_{cos}(W^E,\phi^y-\mathbf u)` over the ordered tokens -- the
+      centred form that the leading term of the flow predicts; ``R_cos`` the uncentred one
+      (the book's logged metric); ``R_cos_max`` the largest logged value along training.
+    * ``R_cos_shuffled``: the mean of :func:`psbook.metrics.shuffled_r_cos` (centred
+      signature dealt to the wrong tokens) -- the control.
+    * ``R_order`` and ``R_order_shuffled`` (the same embedding with its tokens listed in a
+      random order: the control).
+    * ``onset``: first logged step with ``R_order < order_threshold`` (NaN: never).
+    * ``R_cos_phi_y_curve`` / ``R_order_curve``: the logged curves (for a band over seeds).
+    * ``phi_X_cos_min``: smallest cosine between two ordered tokens' :math:`\phi^X` -- how far
+      the co-occurrence signatures are from being identical (split noise only in f_add).
+    """
+    from .metrics import cosine_matrix, pair_values, r_cos, r_order, shuffled_r_cos, shuffled_rows
+
+    if not isinstance(res, ExperimentResult):
+        raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
+    t = np.asarray(res.task.ordered_tokens)
+    sig = res.signatures
+    W = res.W_E[t]
+    phi_c = sig.dense("phi_y", t) - 1.0 / res.task.label_size
+    h = res.history
+    return {
+        "R_cos_centred": r_cos(W, phi_c),
+        "R_cos": float(h["R_cos_phi_y"][-1]),
+        "R_cos_max": float(np.max(h["R_cos_phi_y"])),
+        "R_cos_init": float(h["R_cos_phi_y"][0]),
+        "R_cos_shuffled": float(shuffled_r_cos(W, phi_c, n_shuffles=n_shuffles,
+                                               seed=seed).mean()),
+        "R_order": r_order(W),
+        "R_order_init": float(h["R_order"][0]),
+        "R_order_shuffled": float(np.mean([r_order(shuffled_rows(W, seed + i))
+                                           for i in range(n_shuffles)])),
+        "onset": float(h.first_step_below("R_order", order_threshold)),
+        "R_cos_phi_X": float(h["R_cos_phi_X"][-1]),
+        "phi_X_cos_min": float(pair_values(cosine_matrix(sig.dense("phi_X", t))).min()),
+        "train_accuracy": res.train_accuracy,
+        "test_accuracy": res.test_accuracy,
+        "R_cos_phi_y_curve": np.asarray(h["R_cos_phi_y"], dtype=float),
+        "R_order_curve": np.asarray(h["R_order"], dtype=float),
+    }
+
+
+__all__ += ["key_geometry"]
