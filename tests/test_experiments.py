@@ -102,3 +102,23 @@ def test_run_over_seeds_varies_split_and_init():
     assert r["R_cos_phi_y"].shape == (2,)
     with pytest.raises(ValueError, match="seeds"):
         run_over_seeds("f_add", seed=3)
+
+
+def test_key_geometry_claims_and_controls():
+    from psbook.experiments import key_geometry, run
+    res = run("f_add", "linear", "tiny", steps=300)
+    g = key_geometry(res, n_shuffles=5)
+    assert g["R_cos_centred"] > 0.5 and abs(g["R_cos_shuffled"]) < 0.3
+    assert g["R_order"] < -0.5 and abs(g["R_order_shuffled"]) < 0.3
+    assert g["R_cos_phi_y_curve"].shape == res.history.steps.shape
+    assert 0.5 < g["phi_X_cos_min"] <= 1.0
+    with pytest.raises(TypeError, match="ExperimentResult"):
+        key_geometry("x")
+
+
+def test_seed_band_draws_mean_and_band():
+    from psbook.plots.synthetic import seed_band
+    ax = seed_band(np.arange(4), {"a": np.array([[0, 1, 2, 3], [2, 3, 4, 5.0]])}, ylabel="y")
+    assert np.allclose(ax.lines[0].get_ydata(), [1, 2, 3, 4]) and len(ax.collections) == 1
+    with pytest.raises(ValueError, match="shape"):
+        seed_band(np.arange(3), {"a": np.zeros((2, 4))})
