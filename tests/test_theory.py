@@ -196,3 +196,22 @@ def test_bad_input_messages():
         th.integrate_reduced(np.zeros((2, 3)), np.zeros((4, 2)), np.zeros((4, 3)), [1.0, 0.5])
     with pytest.raises(ValueError, match="order must be"):
         th.linear_velocity(np.zeros((4, V)), np.zeros((Vo, 4)), sig, order=4)
+
+
+def test_onset_times_tanh_later_than_gelu_on_f_mod():
+    from psbook import tasks, theory_checks
+    mod = tasks.f_mod(p=7, test_frac=0.0)
+    o = theory_checks.onset_times(mod, models={"gelu": "gelu", "tanh": "tanh", "lin": "linear"},
+                                  d=16, gamma=0.8, lr=1.0, steps=400, seeds=[0])
+    assert o["tanh"][0] > 1.5 * o["gelu"][0] and np.isnan(o["lin"][0])
+    with pytest.raises(ValueError, match="threshold"):
+        theory_checks.onset_times(mod, models={"g": "gelu"}, d=8, gamma=0.8, lr=1.0, steps=5,
+                                  seeds=[0], threshold=1.5)
+
+
+def test_twin_training_collapses_twins():
+    from psbook import theory_checks
+    t = theory_checks.twin_task(n_keys=8, n_anchors=4, twin_of=3)
+    h = theory_checks.twin_training(t, d=16, lr=0.5, steps=300, seed=1)
+    pc = theory_checks.pair_cosines(h.snapshots, [(3, t.vocab_size - 1), (3, 4)])
+    assert pc[(3, t.vocab_size - 1)][-1] > 0.95 > pc[(3, 4)][-1]

@@ -92,7 +92,9 @@ _SECTIONS = {
                     task=dict(n_keys=10, n_anchors=4, n_slots=2), train_gammas=[0.8, 1.2],
                     lr=0.5, steps=500, n_snapshots=12,
                     twin=dict(n_keys=8, n_anchors=4, n_slots=1, twin_of=3), twin_steps=300,
-                    mod_p=7),
+                    mod_p=7,
+                    # chapter 04: loss-onset times of GD from small init (tanh vs GELU vs linear)
+                    onset=dict(gamma=0.8, lr=1.0, steps=600, log_every=10)),
         lm=dict(
             # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
             # training it, tokens counted per corpus, shards, frequent tokens for baselines
@@ -137,7 +139,9 @@ _SECTIONS = {
                     task=dict(n_keys=20, n_anchors=5, n_slots=2), train_gammas=[0.8, 1.2],
                     lr=0.5, steps=1500, n_snapshots=16,
                     twin=dict(n_keys=12, n_anchors=5, n_slots=1, twin_of=5), twin_steps=600,
-                    mod_p=13),
+                    mod_p=13,
+                    # chapter 04: loss-onset times of GD from small init (tanh vs GELU vs linear)
+                    onset=dict(gamma=0.8, lr=1.0, steps=1500, log_every=10)),
         lm=dict(
             # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
             # training it, tokens counted per corpus, shards, frequent tokens for baselines
@@ -182,7 +186,9 @@ _SECTIONS = {
                     n_fit=5, task=dict(n_keys=30, n_anchors=8, n_slots=2),
                     train_gammas=[0.8, 1.0, 1.2], lr=0.5, steps=3000, n_snapshots=20,
                     twin=dict(n_keys=20, n_anchors=8, n_slots=1, twin_of=9), twin_steps=1500,
-                    mod_p=23),
+                    mod_p=23,
+                    # chapter 04: loss-onset times of GD from small init (tanh vs GELU vs linear)
+                    onset=dict(gamma=0.8, lr=1.0, steps=3000, log_every=10)),
         lm=dict(
             # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
             # training it, tokens counted per corpus, shards, frequent tokens for baselines

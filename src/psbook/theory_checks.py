@@ -258,3 +258,62 @@ def pair_cosines(snapshots: dict, pairs) -> dict:
             vals.append(float(W[a] @ W[b] / (na * nb)) if na * nb > 0 else 0.0)
         out[(int(a), int(b))] = np.asarray(vals)
     return out
+
+
+def onset_times(task: Task, *, models, d: int, gamma: float, lr: float, steps: int, seeds,
+                log_every: int = 10, threshold: float = 0.9) -> dict:
+    """First logged step at which the training loss falls below ``threshold`` times its
+    initial value (NaN: never within ``steps``), for each model at each seed.
+
+    ``models`` maps a name to ``"linear"`` or an FFN activation (``"gelu"``, ``"tanh"``,
+    ...; one layer, no hidden width: the FFN of chapter 04). Full-batch GD from the small
+    initialisation ``d**-gamma``, the setting the corollaries assume. Returns
+    ``{name: array of onset steps, one per seed}``.
+    """
+    from .train import fit
+
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict name -> 'linear' or an activation; "
+                         f"got {models!r}")
+    if not 0 < float(threshold) < 1:
+        raise ValueError(f"threshold must be in (0, 1); got {threshold!r}")
+    seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
+    out = {}
+    for name, kind in models.items():
+        kw = (dict(model="linear") if kind == "linear"
+              else dict(model="ffn", hidden=None, activation=kind))
+        vals = []
+        for s in seeds:
+            h = fit(task, d=d, gamma=gamma, seed=s, optimizer="gd", lr=lr, steps=steps,
+                    log_every=log_every, progress=False, **kw).history
+            vals.append(h.first_step_below("loss", float(threshold) * h.loss[0]))
+        out[name] = np.asarray(vals, dtype=float)
+    return out
+
+
+__all__ += ["onset_times"]
+
+
+def twin_training(task: Task, *, d: int, lr: float, steps: int, seed: int = 0,
+                  gamma: float = 0.8, n_snapshots: int = 12):
+    """Train the linear model on ``task`` (e.g. :func:`twin_task`) by full-batch GD from the
+    initialisation drawn with ``seed``, storing ``W_E`` at log-spaced steps; cached.
+
+    Returns the :class:`psbook.train.History` (its ``snapshots`` feed :func:`pair_cosines`).
+    """
+    from .cache import load_or_compute
+    from .train import train
+
+    steps = check_positive_int("steps", steps)
+    seed = check_positive_int("seed", seed, minimum=0)
+    snaps = sorted({0} | set(np.unique(np.geomspace(1, steps, n_snapshots).astype(int)).tolist()))
+    conf = {"task": task.config(), "d": d, "lr": lr, "steps": steps, "snaps": snaps,
+            "seed": seed, "gamma": gamma}
+    return load_or_compute(
+        "theory_twin", conf,
+        lambda: train(LinearModel(task.vocab_size, task.label_size, d=d, gamma=gamma, seed=seed),
+                      task, optimizer="gd", lr=lr, steps=steps, snapshot_steps=snaps,
+                      progress=False))
+
+
+__all__ += ["twin_training"]

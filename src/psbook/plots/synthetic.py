@@ -149,3 +149,32 @@ def fourier_bars(powers: dict, *, title: str = "", ax=None):
 
 # re-exported for chapters that want plain curves
 metric_curves = metric_curves
+
+
+def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
+              xlabel: str = "training step", threshold: float | None = None):
+    """Mean ± sd over seeds as a line and a band: ``curves`` maps a label to an array of
+    shape ``(n_seeds, len(x))`` (e.g. ``SeedRuns[name]``)."""
+    x = np.asarray(x, dtype=float)
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.2, 3.3))
+        for label, Y in curves.items():
+            Y = np.atleast_2d(np.asarray(Y, dtype=float))
+            if Y.shape[1] != x.size:
+                raise ValueError(f"curves[{label!r}] must have shape (n_seeds, {x.size}); "
+                                 f"got {Y.shape}")
+            m = Y.mean(axis=0)
+            s = Y.std(axis=0, ddof=1) if Y.shape[0] > 1 else np.zeros_like(m)
+            line, = ax.plot(x, m, lw=1.8, label=f"{label} (mean ± sd, {Y.shape[0]} seeds)")
+            ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
+        if threshold is not None:
+            ax.axhline(threshold, ls="--", lw=1, color="grey")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+    return ax
+
+
+__all__ += ["seed_band"]

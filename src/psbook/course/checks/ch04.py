@@ -1,0 +1,43 @@
+"""Checks of chapter 04's coding exercises (nonlinearity brings in phi^{X|y})."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import theory
+from ...models import FFN
+from ._base import exercise
+
+__all__ = ["relu", "delay"]
+
+
+def _need(ns, *names):
+    missing = [n for n in names if n not in ns]
+    if missing:
+        raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
+
+
+@exercise("ex-04-relu", answers={
+    "relu_ratio": "|v_E| at gamma=1.5 over |v_E| at gamma=0.9 (ReLU, same draw)",
+    "sigma_ratio": "d**-1.5 / d**-0.9"}, rtol=1e-6, atol=1e-9,
+    hint="use hidden=None, seed=0 for both models and np.linalg.norm of the 'W_E' velocity")
+def relu(ns):
+    _need(ns, "task", "cfg")
+    task, d = ns["task"], ns["cfg"]["d"]
+
+    def v(g):
+        m = FFN(task.vocab_size, task.label_size, d=d, hidden=None, activation="relu",
+                gamma=g, seed=0)
+        return np.linalg.norm(theory.autograd_velocity(m, task.X_train, task.y_train)["W_E"])
+    return {"relu_ratio": v(1.5) / v(0.9), "sigma_ratio": d ** -1.5 / d ** -0.9}
+
+
+@exercise("ex-04-delay", answers={
+    "delay_mod": "mean tanh/GELU onset ratio on f_mod",
+    "delay_add": "mean tanh/GELU onset ratio on f_add (the control)"}, rtol=1e-9, atol=1e-9,
+    hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
+def delay(ns):
+    _need(ns, "onset")
+    o = ns["onset"]
+    return {"delay_mod": float(np.mean(o["f_mod"]["tanh"] / o["f_mod"]["GELU"])),
+            "delay_add": float(np.mean(o["f_add"]["tanh"] / o["f_add"]["GELU"]))}

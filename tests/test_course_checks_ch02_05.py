@@ -1,0 +1,34 @@
+"""The exercise checks of chapters 02-05: right answers pass, wrong ones fail, missing ones are
+filled in with the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from psbook.course.checks import ch03, ch04, ch05
+
+
+def test_ch03_collapse_reference_and_wrong_answer():
+    ns = {}
+    r = ch03.collapse(ns)
+    assert not r and set(r.missing) == {"cos_star", "cos_star_centred"}
+    assert np.allclose(ns["cos_star"][5:8], 1 / np.sqrt(2))     # tie between keys 5, 6, 7
+    assert ch03.collapse(ns)
+    ns["cos_star"] = ns["cos_star"] + 0.1
+    assert not ch03.collapse(ns)
+
+
+def test_ch04_delay_and_strict(monkeypatch):
+    onset = {"f_mod": {"tanh": np.array([300., 280]), "GELU": np.array([120., 120])},
+             "f_add": {"tanh": np.array([20., 20]), "GELU": np.array([30., 30])}}
+    ns = {"onset": onset, "delay_mod": 290 / 120, "delay_add": 2 / 3}
+    assert ch04.delay(ns)
+    monkeypatch.setenv("PSBOOK_CHECK_STRICT", "1")
+    with pytest.raises(AssertionError, match="delay_add"):
+        ch04.delay(dict(ns, delay_add=1.0))
+
+
+def test_ch05_anchors_needs_the_chapter():
+    with pytest.raises(NameError, match="res"):
+        ch05.anchors({})
