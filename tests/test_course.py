@@ -309,3 +309,13 @@ def test_torch_tensors_with_grad_are_compared(monkeypatch):
     chk = exercise("ex-torch", answers={"t": "a tensor"})(lambda ns: {"t": torch.ones(3)})
     assert chk({"t": torch.ones(3, requires_grad=True) * 1.0})
     assert "expected shape (3,)" in chk({"t": torch.ones(2)}).wrong["t"]
+
+
+def test_exercise_labels_named_in_the_course_pages_exist():
+    labels = set()
+    for md in (ROOT / "book").glob("[0-9][0-9]-*.md"):
+        labels |= set(re.findall(r"^:label:\s*(ex-[\w-]+)", md.read_text(), flags=re.M))
+    for page in sorted((ROOT / "course").glob("*.md")):
+        named = set(re.findall(r"`(ex-[\w-]+)`", page.read_text()))
+        unknown = sorted(named - labels)
+        assert not unknown, f"course/{page.name} names exercises no chapter has: {unknown}"
