@@ -319,3 +319,11 @@ def test_exercise_labels_named_in_the_course_pages_exist():
         named = set(re.findall(r"`(ex-[\w-]+)`", page.read_text()))
         unknown = sorted(named - labels)
         assert not unknown, f"course/{page.name} names exercises no chapter has: {unknown}"
+
+
+def test_an_exercise_without_its_check_cell_is_refused(tmp_path):
+    md = make_book(tmp_path)
+    md.write_text(md.read_text().replace(":tags: [exercise-check]", ":tags: [hide-input]"))
+    with pytest.raises(cb.BuildError, match="ex-99-double has no check cell"):
+        cb.notebooks_for(md)
+    assert cb.main(["build", "--root", str(tmp_path)]) == 2

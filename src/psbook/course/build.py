@@ -290,6 +290,12 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
             ex = parse_exercise(cell.source, f"{md.name}, cell {i}")
             ex.cell = i
             exercises.append(ex)
+    for k, ex in enumerate(exercises):
+        stop = exercises[k + 1].cell if k + 1 < len(exercises) else len(src.cells)
+        if not any(CHECK_TAG in _tags(c) for c in src.cells[ex.cell + 1:stop]
+                   if c.cell_type == "code"):
+            raise BuildError(f"{md.name}, cell {ex.cell}: exercise {ex.label} has no check cell "
+                             f"(a code cell tagged {CHECK_TAG}) after it")
     labels = [e.label for e in exercises]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
