@@ -73,8 +73,16 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _plain(value):
+    """A torch tensor (on any device, with or without grad) as a NumPy array; else as is."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
     """A problem in words, or None when ``given`` matches ``ref``."""
+    given, ref = _plain(given), _plain(ref)
     numeric = isinstance(ref, (int, float, np.integer, np.floating, np.ndarray, list, tuple)) \
         and not isinstance(ref, bool)
     if numeric:
@@ -86,7 +94,9 @@ def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
         if g.shape != r.shape:
             return f"expected shape {r.shape}, got {g.shape}"
         if not np.all(np.isfinite(g)):
-            return "contains NaN or inf"
+            n_nan, n_inf = int(np.isnan(g).sum()), int(np.isinf(g).sum())
+            return (f"contains {n_nan} NaN and {n_inf} inf value(s) out of {g.size} "
+                    f"(a division by zero or a log of 0?)")
         if not np.allclose(g, r, rtol=rtol, atol=atol):
             if r.ndim == 0:
                 return f"got {float(g):.4g}, expected {float(r):.4g}"
@@ -114,6 +124,10 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
             if not isinstance(ns, dict):
                 raise TypeError(f"pass the notebook's namespace, globals(); got {type(ns).__name__}")
             refs = reference(ns)
+            if not isinstance(refs, dict) or set(answers) - set(refs):
+                got = sorted(refs) if isinstance(refs, dict) else type(refs).__name__
+                raise KeyError(f"{label}: the reference function must return a dict with "
+                               f"every answer {sorted(answers)}; it returned {got}")
             result = CheckResult(label)
             lines = []
             for name, what in answers.items():

@@ -1,0 +1,486 @@
+"""Generate the course's student and solution notebooks from the chapter sources.
+
+``python -m psbook.course build [--check]`` reads every ``book/NN-*.md`` that has exercises
+and writes
+
+* ``course/notebooks/student/NN-*.ipynb``: each region between ``### BEGIN SOLUTION`` and
+  ``### END SOLUTION`` of a cell tagged ``exercise`` replaced by a stub raising
+  ``NotImplementedError("exercise <label>: <task>")`` (the code outside the markers is kept),
+  prose ``{solution}`` blocks removed, hidden cells (tag ``remove-cell``) dropped, check cells
+  (tag ``exercise-check``) kept;
+* ``course/notebooks/solutions/NN-*.ipynb``: the whole chapter, solutions and checks included
+  (hidden cells dropped too: they are the book's glue and assertions, not course material).
+
+The markdown of both is converted from MyST to plain Jupyter markdown by a pluggable function
+(``converter``; the default is :func:`myst_to_markdown`, a minimal converter). ``--check``
+writes nothing and exits non-zero naming every generated file that is stale, missing or
+orphaned. The exercises exist only in the chapters: this module never stores a copy.
+
+The exercise format is CONTRIBUTING.md's "Checkable exercises".
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import importlib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+__all__ = ["BuildError", "Exercise", "build", "check", "main", "myst_to_markdown",
+           "notebooks_for", "student_source", "DEFAULT_CONVERTER"]
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+EXERCISE_TAG, CHECK_TAG, HIDDEN_TAG = "exercise", "exercise-check", "remove-cell"
+HEADER_RE = re.compile(r"^#\s*Exercise\s+(?P<label>[\w.-]+)\s*:\s*(?P<task>.+?)\s*$")
+CHAPTER_GLOB = "[0-9][0-9]-*.md"
+# The markdown converter used when none is given ("module:function"); the lead may point it at
+# the publishing converter of the Colab notebooks.
+DEFAULT_CONVERTER = "psbook.course.build:myst_to_markdown"
+
+
+class BuildError(ValueError):
+    """A chapter's exercise cells do not follow the format (CONTRIBUTING.md)."""
+
+
+@dataclass
+class Exercise:
+    label: str
+    task: str
+    cell: int
+
+
+@dataclass
+class _Chapter:
+    path: Path
+    exercises: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# exercise cells
+
+
+def _tags(cell) -> list:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def parse_exercise(source: str, where: str) -> Exercise:
+    """The label and task of an exercise cell; BuildError if the format is broken."""
+    lines = source.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    m = HEADER_RE.match(first.strip())
+    if not m:
+        raise BuildError(f"{where}: an exercise cell must start with "
+                         f"'# Exercise <label>: <task>'; it starts with {first!r}")
+    depth = 0
+    n_regions = 0
+    for ln in lines:
+        s = ln.strip()
+        if s == BEGIN:
+            if depth:
+                raise BuildError(f"{where}: '{BEGIN}' inside another solution region")
+            depth, n_regions = 1, n_regions + 1
+        elif s == END:
+            if not depth:
+                raise BuildError(f"{where}: '{END}' without a '{BEGIN}' before it")
+            depth = 0
+    if depth:
+        raise BuildError(f"{where}: '{BEGIN}' is never closed by '{END}'")
+    if not n_regions:
+        raise BuildError(f"{where}: an exercise cell needs a '{BEGIN}' ... '{END}' region")
+    return Exercise(m["label"], m["task"], -1)
+
+
+def student_source(source: str, label: str, task: str) -> str:
+    """``source`` with every solution region replaced by the stub (indentation kept)."""
+    out, inside = [], False
+    for ln in source.splitlines():
+        s = ln.strip()
+        if s == BEGIN:
+            inside = True
+            indent = ln[: len(ln) - len(ln.lstrip())]
+            msg = f"exercise {label}: {task}"
+            out.append(f"{indent}# YOUR CODE HERE (then delete the next line)")
+            out.append(f"{indent}raise NotImplementedError({msg!r})")
+        elif s == END:
+            inside = False
+        elif not inside:
+            out.append(ln)
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# markdown
+
+
+_FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w:.-]+)\}\s*(?P<arg>.*)$")
+
+
+def _blocks(text: str):
+    """Split markdown into ('text', lines) and ('directive', name, arg, options, body lines)."""
+    lines = text.split("\n")
+    i, plain = 0, []
+    while i < len(lines):
+        m = _FENCE_RE.match(lines[i])
+        if not m:
+            plain.append(lines[i])
+            i += 1
+            continue
+        fence, ch = m["fence"], m["fence"][0]
+        close = re.compile(rf"^\s*{re.escape(ch)}{{{len(fence)},}}\s*$")
+        j = i + 1
+        while j < len(lines) and not close.match(lines[j]):
+            j += 1
+        body = lines[i + 1:j]
+        options = {}
+        while body and re.match(r"^\s*:[\w-]+:", body[0]):
+            key, _, val = body.pop(0).strip()[1:].partition(":")
+            options[key] = val.strip()
+        if plain:
+            yield ("text", plain)
+            plain = []
+        yield ("directive", m["name"], m["arg"].strip(), options, body)
+        i = j + 1
+    if plain:
+        yield ("text", plain)
+
+
+def remove_solutions(text: str) -> str:
+    """Markdown without its ``{solution}`` directive blocks (any fence: backticks or colons)."""
+    out = []
+    for block in _blocks(text):
+        if block[0] == "directive" and block[1] == "solution":
+            continue
+        out.extend(_unparse(block))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+
+
+def _unparse(block) -> list:
+    if block[0] == "text":
+        return block[1]
+    _, name, arg, options, body = block
+    fence = "`" * max([3] + [len(m) + 1 for ln in body for m in re.findall(r"`{3,}", ln)])
+    head = f"{fence}{{{name}}}" + (f" {arg}" if arg else "")
+    return [head] + [f":{k}: {v}" for k, v in options.items()] + body + [fence]
+
+
+_PRF_TITLES = {"definition": "Definition", "proposition": "Proposition", "theorem": "Theorem",
+               "lemma": "Lemma", "corollary": "Corollary", "proof": "Proof", "remark": "Remark",
+               "example": "Example", "conjecture": "Conjecture", "assumption": "Assumption",
+               "observation": "Observation", "property": "Property", "algorithm": "Algorithm"}
+_ADMONITIONS = {"note", "tip", "warning", "important", "caution", "attention", "danger",
+                "error", "hint", "seealso"}
+
+
+def _roles(text: str) -> str:
+    def role(m):
+        name, content = m["name"], m["content"]
+        target = re.match(r"^(?P<text>.+?)\s*<(?P<target>[^>]+)>$", content, re.S)
+        shown = target["text"] if target else content
+        if name == "math":
+            return f"${content}$"
+        if name == "eq":
+            return f"({content})"
+        if name.startswith("cite"):
+            keys = ", ".join(k.strip() for k in content.split(","))
+            return keys if name == "cite:t" else f"[{keys}]"
+        if name.startswith("glue"):
+            return f"`{content.split(':')[0]}`"     # the value is printed by the code above
+        if name == "doc":
+            return f"*{shown.split('/')[-1]}*" if not target else shown
+        return shown
+    text = re.sub(r"\{(?P<name>[\w:.-]+)\}`(?P<content>[^`]+)`", role, text)
+    text = re.sub(r"^\([\w.:-]+\)=\s*$\n?", "", text, flags=re.M)      # (label)= targets
+    text = re.sub(r"\$\$\s*\(([\w.:-]+)\)", r"$$", text)               # $$ ... $$ (eq-label)
+    return text
+
+
+def myst_to_markdown(text: str) -> str:
+    """A minimal MyST → Jupyter-markdown conversion, readable in Jupyter, VS Code and Colab.
+
+    Directives become bold-titled paragraphs or blockquotes (their options dropped), roles
+    become plain text (``{eq}`` labels in parentheses, ``{cite}`` keys in brackets, ``{glue}``
+    names in code font), label targets ``(x)=`` are removed. Anything it does not know is kept
+    as text, so nothing is lost.
+    """
+    out = []
+    for block in _blocks(text):
+        if block[0] == "text":
+            out.extend(block[1])
+            continue
+        _, name, arg, options, body = block
+        inner = myst_to_markdown("\n".join(body)).split("\n")
+        kind = name.split(":")[-1]
+        if name in ("code-block", "code", "sourcecode", "code-cell"):
+            out += [f"```{arg.split()[0] if arg else ''}"] + body + ["```"]
+        elif name == "math":
+            out += ["$$"] + body + ["$$"]
+        elif name == "exercise":
+            label = options.get("label", "")
+            out += [f"**Exercise{f' ({arg})' if arg else ''}**" + (f" `{label}`" if label else ""),
+                    ""] + inner
+        elif name == "solution":
+            out += [f"**Solution{f' to `{arg}`' if arg else ''}**", ""] + inner
+        elif name.startswith("prf:"):
+            title = _PRF_TITLES.get(kind, kind.capitalize())
+            out += [f"**{title}{f' ({arg})' if arg else ''}.**", ""] + inner
+        elif name == "admonition" or kind in _ADMONITIONS:
+            title = arg or kind.capitalize()
+            out += [f"> **{title}**", ">"] + [f"> {ln}" if ln else ">" for ln in inner]
+        else:  # figure, margin, glue:figure, ...: keep the content
+            out += ([arg] if arg else []) + inner
+        out.append("")
+    return re.sub(r"\n{3,}", "\n\n", _roles("\n".join(out))).strip("\n")
+
+
+# --------------------------------------------------------------------------------------------
+# notebooks
+
+
+def _names(source: str, ctx) -> set:
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _colab_url(repo_url: str, branch: str, path: str) -> str:
+    owner_repo = re.sub(r"^https?://github\.com/", "", repo_url.rstrip("/")).removesuffix(".git")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{path}"
+
+
+def repository(root: Path) -> tuple[str, str]:
+    """``(url, branch)`` of the book's repository, from ``_config.yml``."""
+    import yaml
+    cfg = yaml.safe_load((root / "_config.yml").read_text())
+    repo = cfg.get("repository", {})
+    return repo["url"], repo.get("branch", "main")
+
+
+def colab_url(root: Path, notebook_path: str) -> str:
+    """The "Open in Colab" URL of a file of the repository (same form as the book's button)."""
+    url, branch = repository(root)
+    return _colab_url(url, branch, notebook_path)
+
+
+def _cell_id(stem: str, kind: str, i: int, source: str) -> str:
+    return hashlib.sha1(f"{stem}/{kind}/{i}/{source}".encode()).hexdigest()[:12]
+
+
+def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
+                  colab: Callable[[str], str] | None = None) -> dict:
+    """``{"student": nb, "solutions": nb}`` generated from chapter ``md``.
+
+    ``colab(path)`` gives the Colab URL of a repository path (for the header cell's badge).
+    """
+    import jupytext
+    src = jupytext.read(md)
+    stem = md.stem
+    exercises = []
+    for i, cell in enumerate(src.cells):
+        if cell.cell_type == "code" and EXERCISE_TAG in _tags(cell):
+            ex = parse_exercise(cell.source, f"{md.name}, cell {i}")
+            ex.cell = i
+            exercises.append(ex)
+    for k, ex in enumerate(exercises):
+        stop = exercises[k + 1].cell if k + 1 < len(exercises) else len(src.cells)
+        if not any(CHECK_TAG in _tags(c) for c in src.cells[ex.cell + 1:stop]
+                   if c.cell_type == "code"):
+            raise BuildError(f"{md.name}, cell {ex.cell}: exercise {ex.label} has no check cell "
+                             f"(a code cell tagged {CHECK_TAG}) after it")
+    labels = [e.label for e in exercises]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise BuildError(f"{md.name}: exercise labels used twice: {dup}")
+
+    # Hidden cells are dropped, unless a later kept cell reads a name only they define.
+    kept_loads = set()
+    keep_hidden = set()
+    for i in range(len(src.cells) - 1, -1, -1):
+        cell = src.cells[i]
+        if cell.cell_type != "code":
+            continue
+        if HIDDEN_TAG in _tags(cell):
+            if _names(cell.source, ast.Store) & kept_loads:
+                keep_hidden.add(i)
+                kept_loads |= _names(cell.source, ast.Load)
+        else:
+            kept_loads |= _names(cell.source, ast.Load)
+
+    out = {}
+    for kind in ("student", "solutions"):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                      "name": "python3"},
+                       "language_info": {"name": "python"}}
+        path = f"course/notebooks/{kind}/{stem}.ipynb"
+        badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                 f"({colab(path)})\n\n" if colab else "")
+        what = ("Fill in each cell that raises `NotImplementedError` (the code between the "
+                "comment and the stub), run it, then run the check cell below it: the check "
+                "says in words what is right or wrong. An exercise you skip is filled with the "
+                "reference answer, so the rest of the notebook still runs."
+                if kind == "student" else
+                "The worked solutions are in the cells marked `### BEGIN SOLUTION`; every "
+                "check cell should print \"all answers right\".")
+        header = (f"{badge}*Course notebook ({kind}) for chapter `{stem}` of "
+                  f"Probability Signatures.* Generated from `book/{md.name}` by "
+                  f"`python -m psbook.course build`: do not edit it, edit the chapter.\n\n{what}")
+        cells = [nbformat.v4.new_markdown_cell(header)]
+        for i, cell in enumerate(src.cells):
+            tags = _tags(cell)
+            if cell.cell_type == "markdown":
+                text = cell.source if kind == "solutions" else remove_solutions(cell.source)
+                text = converter(text)
+                if text.strip():
+                    cells.append(nbformat.v4.new_markdown_cell(text))
+            elif cell.cell_type == "code":
+                if HIDDEN_TAG in tags and i not in keep_hidden:
+                    continue
+                source = cell.source
+                if kind == "student" and EXERCISE_TAG in tags:
+                    ex = next(e for e in exercises if e.cell == i)
+                    source = student_source(source, ex.label, ex.task)
+                    tags = [t for t in tags if t not in ("hide-input", "hide-cell")]
+                new = nbformat.v4.new_code_cell(source)
+                if tags:
+                    new.metadata["tags"] = tags
+                cells.append(new)
+            else:
+                cells.append(nbformat.v4.new_raw_cell(cell.source))
+        for j, c in enumerate(cells):
+            c.id = _cell_id(stem, kind, j, c.source)
+        nb.cells = cells
+        out[kind] = nb
+    return out
+
+
+def _has_exercises(md: Path) -> bool:
+    text = md.read_text()
+    return "{exercise}" in text or re.search(r":tags:.*\bexercise\b", text) is not None
+
+
+def _render(nb) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def _load_converter(spec: str | Callable | None) -> Callable[[str], str]:
+    if callable(spec):
+        return spec
+    mod, _, fn = (spec or DEFAULT_CONVERTER).partition(":")
+    if not fn:
+        raise ValueError(f"converter must be 'module:function'; got {spec!r}")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def generate(root: Path, converter=None) -> dict:
+    """``{relative path: notebook text}`` of every generated notebook under ``root``."""
+    root = Path(root)
+    conv = _load_converter(converter)
+    try:
+        url, branch = repository(root)
+        colab = lambda path: _colab_url(url, branch, path)  # noqa: E731
+    except (FileNotFoundError, KeyError):
+        colab = None
+    files = {}
+    for md in sorted((root / "book").glob(CHAPTER_GLOB)):
+        if not _has_exercises(md):
+            continue
+        for kind, nb in notebooks_for(md, conv, colab).items():
+            files[f"course/notebooks/{kind}/{md.stem}.ipynb"] = _render(nb)
+    return files
+
+
+def _existing(root: Path) -> set:
+    return {str(p.relative_to(root)) for kind in ("student", "solutions")
+            for p in (root / "course" / "notebooks" / kind).glob("*.ipynb")}
+
+
+def check(root: Path, converter=None) -> list[str]:
+    """Problems with the committed notebooks (stale, missing, orphaned), as sentences."""
+    root = Path(root)
+    files = generate(root, converter)
+    problems = []
+    for rel, text in files.items():
+        p = root / rel
+        if not p.exists():
+            problems.append(f"{rel} is missing")
+        elif p.read_text() != text:
+            problems.append(f"{rel} is stale (its chapter or the generator changed)")
+    for rel in sorted(_existing(root) - set(files)):
+        problems.append(f"{rel} has no chapter with exercises any more")
+    return problems
+
+
+def build(root: Path, converter=None) -> list[str]:
+    """Write every generated notebook (and delete orphans); returns the paths written."""
+    root = Path(root)
+    files = generate(root, converter)
+    written = []
+    for rel, text in files.items():
+        p = root / rel
+        if not p.exists() or p.read_text() != text:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+            written.append(rel)
+    for rel in sorted(_existing(root) - set(files)):
+        (root / rel).unlink()
+        written.append(f"{rel} (deleted)")
+    return written
+
+
+def _find_root(start: Path) -> Path:
+    for p in [start, *start.parents]:
+        if (p / "_config.yml").exists() and (p / "book").is_dir():
+            return p
+    raise SystemExit(f"no book found at or above {start} (a folder with _config.yml and book/)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m psbook.course",
+                                 description="Generate the course's student and solution "
+                                             "notebooks from the chapters.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="write course/notebooks/{student,solutions}/NN-*.ipynb")
+    b.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming the notebooks that are out of date")
+    b.add_argument("--root", type=Path, default=None, help="the book's root (default: found "
+                   "from the current folder)")
+    b.add_argument("--converter", default=None,
+                   help=f"markdown converter 'module:function' (default {DEFAULT_CONVERTER})")
+    s = sub.add_parser("student-config", help="write the Jupyter Book config of the student "
+                       "edition (_config.yml + course/_config-student.yml)")
+    s.add_argument("-o", "--output", type=Path, default=Path("_build/_config-student.yml"))
+    s.add_argument("--root", type=Path, default=None)
+    args = ap.parse_args(argv)
+    root = args.root or _find_root(Path.cwd())
+    if args.cmd == "student-config":
+        from .student import write_student_config
+        out = write_student_config(root, args.output)
+        print(f"wrote {out}")
+        return 0
+    try:
+        if args.check:
+            problems = check(root, args.converter)
+            if problems:
+                print("course notebooks out of date — run `python -m psbook.course build`:",
+                      file=sys.stderr)
+                for p in problems:
+                    print(f"  {p}", file=sys.stderr)
+                return 1
+            print("course notebooks are up to date")
+            return 0
+        written = build(root, args.converter)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(f"wrote {w}" for w in written) or "course notebooks already up to date")
+    return 0
