@@ -449,5 +449,6 @@ def align(model, corpus, signature: str = "window", *, window: int = 5,
     counts = count_corpus(m.tokenizer, docs, m.vocab_size, kinds=(kind,), window=window,
                           max_tokens=max_tokens, corpus=desc, progress=progress)
     if counts.n_tokens == 0:
-        raise ValueError(f"the tokenizer of {m.name} maps the corpus ({desc}) to no tokens at all")
+        raise ValueError(f"the tokenizer of {m.name} maps the corpus ({desc}) to no tokens at "
+                         f"all: almost nothing of this text is in the model's vocabulary")
     return alignment(m, counts, signature, weighting, alpha=alpha, top=top, skip=skip, seed=seed)

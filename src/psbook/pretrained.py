@@ -267,6 +267,20 @@ def _load_minilm(name: str) -> Pretrained:
                       source=spec.description + f" (files in {root})", licence=spec.licence)
 
 
+def _in_hf_cache(name: str, revision: str | None) -> bool:
+    """Whether the Hub model ``name`` has a config in the local Hugging Face cache (cheap: no
+    transformers import). Unknown (an old huggingface_hub): True, and transformers decides."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return True
+    try:
+        got = try_to_load_from_cache(name, "config.json", revision=revision)
+    except Exception:                       # e.g. a name that is not a valid repo id
+        return False
+    return isinstance(got, str)
+
+
 def _load_transformers(name: str, revision: str | None) -> Pretrained:
     local = Path(name).expanduser().is_dir()
     try:
@@ -282,6 +296,11 @@ def _load_transformers(name: str, revision: str | None) -> Pretrained:
     if offline_only:
         kw["local_files_only"] = True
     src = str(Path(name).expanduser()) if local else name
+    if offline_only and not _in_hf_cache(name, revision):
+        raise ValueError(
+            f"model {name!r} is not built in ({', '.join(builtin_names())}), not a local "
+            f"directory, and not in the Hugging Face cache; the network is off "
+            f"({network_reason()}). Use a built-in name, a local directory, or go online.")
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     try:
         config = AutoConfig.from_pretrained(src, **kw)
