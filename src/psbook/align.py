@@ -43,7 +43,7 @@ from .signatures import NextTokenSignatures
 
 __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
            "frequency_matched_permutation", "frequency_controlled_r_cos", "AlignResult",
-           "alignment", "align"]
+           "alignment", "align", "cached_counts", "alignment_over_seeds"]
 
 _BLOCK_CHARS = 1 << 20                      # a plain text file is read in ~1 MB documents
 _WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
@@ -452,3 +452,46 @@ def align(model, corpus, signature: str = "window", *, window: int = 5,
         raise ValueError(f"the tokenizer of {m.name} maps the corpus ({desc}) to no tokens at "
                          f"all: almost nothing of this text is in the model's vocabulary")
     return alignment(m, counts, signature, weighting, alpha=alpha, top=top, skip=skip, seed=seed)
+
+
+def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
+                  max_chars: int | None = None, max_tokens: int | None = None,
+                  progress: bool = True, verbose: bool = False) -> CorpusCounts:
+    """:func:`count_corpus` of ``corpus`` in ``model``'s tokenizer, through
+    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used, sizes)."""
+    from .cache import load_or_compute
+
+    desc, docs = corpus_documents(corpus, max_chars)
+    cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, kinds=list(kinds),
+               window=window, max_chars=max_chars, max_tokens=max_tokens)
+
+    def compute():
+        return count_corpus(model.tokenizer, docs, model.vocab_size, kinds=kinds, window=window,
+                            max_tokens=max_tokens, corpus=desc, progress=progress)
+
+    return load_or_compute("align_counts", cfg, compute, verbose=verbose)
+
+
+def alignment_over_seeds(model, counts: CorpusCounts, signature: str, weighting: str, seeds,
+                         *, subsample: float = 0.8, alpha: float | None = 0.75, tokens=None,
+                         top: int = 1000, skip: int = 100) -> dict:
+    """:func:`alignment` on a random ``subsample`` of the tokens for each seed of ``seeds``.
+
+    Returns ``{field: (mean, sd)}`` for ``r_cos``, ``r_cos_spearman``, ``r_cos_control``,
+    ``r_cos_freq_shuffle``, ``r_cos_freq_controlled``, plus ``"runs"``: the AlignResults.
+    The weighted signature is computed once.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must list at least one seed")
+    Phi = weighted_signature(counts.signatures_for(signature), signature, weighting, alpha)
+    if tokens is None:
+        tokens = select_tokens(counts.unigram, top, skip)
+    runs = [alignment(model, counts, signature, weighting, alpha=alpha, tokens=tokens,
+                      subsample=subsample, seed=s, Phi=Phi) for s in seeds]
+    out = {"runs": runs}
+    for f in ("r_cos", "r_cos_spearman", "r_cos_control", "r_cos_freq_shuffle",
+              "r_cos_freq_controlled"):
+        v = np.array([getattr(r, f) for r in runs])
+        out[f] = (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0)
+    return out
