@@ -66,3 +66,39 @@ def test_widget_builds_and_plots_render():
     psyn.training_heatmaps(r, [0, 40])
     psyn.signature_heatmaps(r.task)
     plt.close("all")
+
+
+# --- claims over seeds ------------------------------------------------------------------
+
+def test_run_seeds_stacks_scalars_and_curves():
+    from psbook.experiments import run_seeds
+    from psbook.presets import get_preset
+    r = run_seeds(lambda s: {"a": float(s), "c": np.array([s, 2 * s]), "obj": "x"},
+                  seeds=[1, 2, 3])
+    assert r.seeds == [1, 2, 3] and r["a"].shape == (3,) and r["c"].shape == (3, 2)
+    assert r.mean("a") == 2.0 and abs(r.sd("a") - 1.0) < 1e-12
+    assert np.allclose(r.mean("c"), [2, 4])
+    assert "obj" not in r.values and r.outputs[0]["obj"] == "x"
+    assert r.glue_values("x_") == {"x_a_mean": 2.0, "x_a_sd": 1.0}
+    assert "a" in r.table()
+    assert run_seeds(lambda s: s, seeds=[0, 2])["value"].tolist() == [0.0, 2.0]
+    assert run_seeds(lambda s: 1.0, preset="tiny").seeds == get_preset("tiny").seeds()
+    with pytest.raises(TypeError, match="fn"):
+        run_seeds(3)
+    with pytest.raises(ValueError, match="seeds"):
+        run_seeds(lambda s: 1.0, seeds=[])
+    with pytest.raises(TypeError, match="dict"):
+        run_seeds(lambda s: [1, 2], seeds=[0])
+    with pytest.raises(KeyError, match="measured"):
+        r["nope"]
+
+
+def test_run_over_seeds_varies_split_and_init():
+    from psbook.experiments import run_over_seeds
+    r = run_over_seeds("f_add", "linear", "tiny", seeds=[0, 1], steps=5)
+    a, b = (o["result"] for o in r.outputs)
+    assert a.config["seed"] == 0 and b.config["seed"] == 1
+    assert a.task.config() != b.task.config()
+    assert r["R_cos_phi_y"].shape == (2,)
+    with pytest.raises(ValueError, match="seeds"):
+        run_over_seeds("f_add", seed=3)

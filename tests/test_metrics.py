@@ -254,3 +254,35 @@ def test_binned_alignment_bad_input():
         binned_alignment(e, s, method="tau")
     with pytest.raises(ValueError, match=r"^S_emb .*NaN|^S_emb must be finite"):
         binned_alignment(np.full(10, np.nan), np.ones(10))
+
+
+# --- negative controls (shuffled signature) ---------------------------------------------
+
+def test_shuffled_rows_permutes_rows_and_never_identity():
+    from psbook.metrics import shuffled_rows
+    Phi = np.arange(12.0).reshape(4, 3)
+    for s in range(20):
+        P = shuffled_rows(Phi, s)
+        assert not np.array_equal(P, Phi)
+        assert sorted(map(tuple, P)) == sorted(map(tuple, Phi))
+    assert np.array_equal(shuffled_rows(Phi, 3), shuffled_rows(Phi, 3))
+    P = shuffled_rows(Phi, 0, tokens=[1, 2])
+    assert np.array_equal(P[[0, 3]], Phi[[0, 3]]) and np.array_equal(P[[1, 2]], Phi[[2, 1]])
+    import scipy.sparse as sp
+    assert np.array_equal(shuffled_rows(sp.csr_matrix(Phi), 1).toarray(), shuffled_rows(Phi, 1))
+    with pytest.raises(ValueError, match="seed"):
+        shuffled_rows(Phi, -1)
+    with pytest.raises(ValueError, match="2 distinct rows"):
+        shuffled_rows(Phi, 0, tokens=[1])
+
+
+def test_shuffled_r_cos_is_a_control_that_fails():
+    from psbook.metrics import r_cos, shuffled_r_cos
+    rng = np.random.default_rng(0)
+    Phi = rng.random((30, 8))
+    W = Phi @ rng.normal(size=(8, 8)) * 0 + Phi  # W follows Phi exactly
+    assert r_cos(W, Phi) > 0.99
+    ctrl = shuffled_r_cos(W, Phi, n_shuffles=10)
+    assert ctrl.shape == (10,) and abs(ctrl.mean()) < 0.2
+    with pytest.raises(ValueError, match="n_shuffles"):
+        shuffled_r_cos(W, Phi, n_shuffles=0)

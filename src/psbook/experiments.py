@@ -28,7 +28,7 @@ from .signatures import TaskSignatures
 from .train import History, fit
 
 __all__ = ["ExperimentResult", "run", "sweep", "fourier_signature", "fourier_power",
-           "dominant_frequencies", "fourier_plane"]
+           "dominant_frequencies", "fourier_plane", "SeedRuns", "run_seeds", "run_over_seeds"]
 
 _FIT_KEYS = set(inspect.signature(fit).parameters) - {"task"}
 
@@ -75,12 +75,13 @@ def _preset(preset) -> Preset:
 
 
 def run(name: str, model: str = "linear", preset=None, *, progress: bool = False,
-        **overrides) -> ExperimentResult:
+        init_seed: int | None = None, **overrides) -> ExperimentResult:
     """Build the task ``name``, train ``model`` on it and return an :class:`ExperimentResult`.
 
     Defaults: ``preset.synthetic[name]`` (task sizes), ``preset.synthetic["model"]``
     (d, hidden, activation, gamma) and ``preset.synthetic["train"][name][model]``
-    (optimiser, lr, steps). Keyword ``overrides`` replace any of them.
+    (optimiser, lr, steps). Keyword ``overrides`` replace any of them. ``seed`` is the
+    task's (its data split); ``init_seed`` seeds the model's initialisation (default 0).
     """
     check_choice("name", name, set(_tasks.TASKS))
     check_choice("model", model, {"linear", "ffn"})
@@ -99,6 +100,8 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
         else:
             raise ValueError(f"unknown setting {k!r} for run({name!r}); task settings: "
                              f"{sorted(task_params)}; training settings: {sorted(_FIT_KEYS)}")
+    if init_seed is not None:
+        fit_kw["seed"] = check_positive_int("init_seed", init_seed, minimum=0)
     task = _tasks.make(name, **task_kw)
     res = fit(task, model=model, progress=progress, **fit_kw)
     h = res.history
@@ -181,3 +184,127 @@ def fourier_plane(W: np.ndarray, k: int) -> np.ndarray:
     F = np.exp(-2j * np.pi * k * np.arange(p) / p) @ C
     Q, _ = np.linalg.qr(np.stack([F.real, F.imag], axis=1))
     return C @ Q
+
+
+# ----------------------------------------------------------------------------------------
+# Claims over seeds (DESIGN §4: a number with its spread)
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class SeedRuns:
+    """What :func:`run_seeds` measured: one row per seed for every numeric value.
+
+    ``values[name]`` has shape ``(n_seeds, ...)`` (a scalar metric gives ``(n_seeds,)``, a
+    curve ``(n_seeds, n_steps)``); ``outputs`` holds each seed's full dict, non-numeric
+    entries (e.g. an :class:`ExperimentResult`) included.
+    """
+    seeds: list
+    values: dict
+    outputs: list
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.values:
+            raise KeyError(f"no value {name!r}; measured: {sorted(self.values)}")
+        return self.values[name]
+
+    def mean(self, name: str):
+        """Mean over seeds (a float for a scalar metric, an array for a curve)."""
+        m = self[name].mean(axis=0)
+        return float(m) if np.ndim(m) == 0 else m
+
+    def sd(self, name: str):
+        """Sample standard deviation over seeds (ddof=1; 0 for a single seed)."""
+        v = self[name]
+        s = v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.zeros_like(v[0], dtype=float)
+        return float(s) if np.ndim(s) == 0 else s
+
+    def summary(self) -> dict:
+        """``{name: (mean, sd)}`` for every scalar value."""
+        return {k: (self.mean(k), self.sd(k)) for k, v in self.values.items() if v.ndim == 1}
+
+    def glue_values(self, prefix: str = "") -> dict:
+        """``{prefix + name + "_mean": mean, prefix + name + "_sd": sd}`` for every scalar
+        value, ready for :func:`psbook.notebook.glue_all`."""
+        out = {}
+        for k, (m, s) in self.summary().items():
+            out[f"{prefix}{k}_mean"] = m
+            out[f"{prefix}{k}_sd"] = s
+        return out
+
+    def table(self) -> str:
+        """One line per scalar value: ``name  mean ± sd  (n seeds)``."""
+        w = max((len(k) for k in self.summary()), default=4)
+        return "\n".join(f"{k:<{w}}  {m:+.3f} ± {s:.3f}  ({len(self.seeds)} seeds)"
+                         for k, (m, s) in self.summary().items())
+
+    def __repr__(self) -> str:
+        return f"SeedRuns(seeds={self.seeds}, values={sorted(self.values)})"
+
+
+def _numeric(v) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return True
+    return isinstance(v, np.ndarray) and v.dtype.kind in "iuf"
+
+
+def run_seeds(fn, seeds=None, preset=None) -> SeedRuns:
+    """Call ``fn(seed)`` for every seed and collect what it returns.
+
+    ``fn`` returns a dict ``{name: value}``; numeric values (numbers, numeric arrays of the
+    same shape at every seed) are stacked into :attr:`SeedRuns.values`, everything is kept in
+    :attr:`SeedRuns.outputs`. ``seeds`` defaults to ``preset.seeds()`` (``PSBOOK_SEED`` moves
+    them; ``n_seeds`` of them). A number alone is stored as ``"value"``.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable as fn(seed) -> dict; got {type(fn).__name__}")
+    if seeds is None:
+        seeds = _preset(preset).seeds()
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must list at least one seed; got an empty list")
+    for s in seeds:
+        check_positive_int("seeds[i]", s, minimum=0)
+    outputs, values = [], {}
+    for s in seeds:
+        out = fn(int(s))
+        if _numeric(out):
+            out = {"value": out}
+        if not isinstance(out, dict):
+            raise TypeError(f"fn(seed) must return a dict of name -> value (or a number); "
+                            f"got {type(out).__name__}")
+        outputs.append(out)
+    for k in outputs[0]:
+        vals = [o.get(k) for o in outputs]
+        if all(_numeric(v) for v in vals):
+            arrs = [np.asarray(v, dtype=float) for v in vals]
+            if len({a.shape for a in arrs}) != 1:
+                raise ValueError(f"value {k!r} has different shapes across seeds: "
+                                 f"{[a.shape for a in arrs]}")
+            values[k] = np.stack(arrs)
+    return SeedRuns(seeds=[int(s) for s in seeds], values=values, outputs=outputs)
+
+
+def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
+                   metrics=None, **overrides) -> SeedRuns:
+    """:func:`run` at every seed (task split *and* initialisation) and collect ``metrics``.
+
+    ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
+    ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
+    under ``"result"``.
+    """
+    if metrics is not None and not callable(metrics):
+        raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
+                        f"{type(metrics).__name__}")
+    if "seed" in overrides or "init_seed" in overrides:
+        raise ValueError("run_over_seeds sets seed and init_seed itself; pass seeds=[...]")
+
+    def one(s):
+        res = run(name, model=model, preset=preset, seed=s, init_seed=s, **overrides)
+        m = metrics(res) if metrics is not None else {
+            **res.metrics, "train_accuracy": res.train_accuracy,
+            "test_accuracy": res.test_accuracy}
+        return {**m, "result": res}
+
+    return run_seeds(one, seeds=seeds, preset=preset)

@@ -262,3 +262,51 @@ def group_similarity(Phi, groups: dict, baseline_tokens=None) -> dict:
             raise ValueError(f"baseline_tokens must hold at least 2 tokens; got {b.size}")
         out["random pairs"] = float(pair_values(cosine_matrix(Phi[b])).mean())
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# Negative controls (DESIGN §4): the same check against a signature shuffled across tokens
+# ----------------------------------------------------------------------------------------
+
+def shuffled_rows(Phi, seed: int = 0, tokens=None):
+    """A copy of ``Phi`` whose rows are permuted across tokens (never the identity).
+
+    The negative control of an alignment claim: a shuffled signature keeps every row's
+    content (its sparsity, its mass, the distribution of its cosines) but breaks which token
+    it belongs to, so ``r_cos(W, shuffled_rows(Phi, s))`` should be near 0 for an embedding
+    that follows ``Phi``. ``tokens`` permutes only those rows among themselves (e.g. only the
+    keys); the other rows stay put. Dense in, dense out; sparse in, CSR out.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    P = _as_matrix("Phi", Phi)
+    n = P.shape[0]
+    t = np.arange(n) if tokens is None else as_token_array("tokens", tokens, n, ndim=1)
+    if np.unique(t).size < 2:
+        raise ValueError(f"need at least 2 distinct rows to shuffle; got {np.unique(t).size}")
+    t = np.unique(t)
+    rng = np.random.default_rng(int(seed))
+    perm = rng.permutation(t.size)
+    while np.all(perm == np.arange(t.size)):
+        perm = rng.permutation(t.size)
+    order = np.arange(n)
+    order[t] = t[perm]
+    return P[order]
+
+
+def shuffled_r_cos(W, Phi, tokens=None, *, n_shuffles: int = 20, seed: int = 0,
+                   method: str = "pearson") -> np.ndarray:
+    """``r_cos(W, shuffled_rows(Phi, seed + i, tokens), tokens)`` for ``i < n_shuffles``.
+
+    The control value printed beside an ``r_cos`` claim: the alignment an embedding reaches
+    with a signature whose rows were dealt to the wrong tokens. Returns the ``n_shuffles``
+    values (report their mean, or their largest, next to the claim).
+    """
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) \
+            or n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be a positive int; got {n_shuffles!r}")
+    return np.array([r_cos(W, shuffled_rows(Phi, int(seed) + i, tokens), tokens, method)
+                     for i in range(int(n_shuffles))])
+
+
+__all__ += ["shuffled_rows", "shuffled_r_cos"]
