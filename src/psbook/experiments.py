@@ -280,8 +280,13 @@ def partial_r_cos(W, Phi, control, tokens=None) -> float:
         return u - X @ np.linalg.lstsq(X, u, rcond=None)[0]
 
     ru, rv = resid(e), resid(a)
-    den = np.linalg.norm(ru - ru.mean()) * np.linalg.norm(rv - rv.mean())
-    return float(((ru - ru.mean()) @ (rv - rv.mean())) / den) if den > 0 else 0.0
+    ru, rv = ru - ru.mean(), rv - rv.mean()
+    nu, nv = np.linalg.norm(ru), np.linalg.norm(rv)
+    # nothing left after removing the control (e.g. W's cosines are the control's): 0
+    if nu <= 1e-9 * max(np.linalg.norm(e - e.mean()), 1e-300) or \
+            nv <= 1e-9 * max(np.linalg.norm(a - a.mean()), 1e-300):
+        return 0.0
+    return float(ru @ rv / (nu * nv))
 
 
 def at_matched_loss(history: History, loss: float, curve: str = "R_cos_phi_y") -> tuple:
