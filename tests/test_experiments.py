@@ -122,3 +122,41 @@ def test_seed_band_draws_mean_and_band():
     assert np.allclose(ax.lines[0].get_ydata(), [1, 2, 3, 4]) and len(ax.collections) == 1
     with pytest.raises(ValueError, match="shape"):
         seed_band(np.arange(3), {"a": np.zeros((2, 4))})
+
+
+# --- chapters 06-08 helpers -------------------------------------------------------------
+
+def test_f_add_flat_has_key_independent_phi_y():
+    from psbook import tasks
+    t = tasks.f_add_flat(n_keys=8, n_anchors=8, n_samples=40000, test_frac=0.0, seed=1)
+    c = tasks.signature_contrast(t)
+    assert c["mean_cos_phi_y"] > 0.98 and abs(c["r_order_phi_y"]) < 0.5
+    assert c["r_order_phi_X"] < -0.8
+    assert set(np.unique(t.y_train)) <= set(range(7, 15))
+    with pytest.raises(ValueError, match="n_anchors"):
+        tasks.f_add_flat(n_keys=14, n_anchors=4)
+
+
+def test_partial_r_cos_removes_the_control():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(12, 5)), rng.normal(size=(12, 5))
+    assert experiments.partial_r_cos(A, B, A) == 0.0
+    assert experiments.partial_r_cos(B, B, A) > 0.95
+    with pytest.raises(ValueError, match="same number of rows"):
+        experiments.partial_r_cos(A, B[:5], A)
+
+
+def test_matched_loss_movement_and_frequency_selection():
+    r = experiments.run("f_add", model="ffn", preset="tiny", form="pair", n_keys=8,
+                        gamma=0.3, optimizer="gd", lr=0.2, steps=60)
+    step, val = experiments.at_matched_loss(r.history, 100.0)
+    assert step == 0 and np.isfinite(val)
+    assert np.isnan(experiments.at_matched_loss(r.history, 1e-9)[0])
+    assert experiments.value_at_step(r.history, 10**6, "loss") == r.history.loss[-1]
+    mv = experiments.weight_movement(r)
+    assert set(mv) == {"W_E", "W_1"} and mv["W_E"] > 0 and r.W_1 is not None
+    m = experiments.run("f_mod_noisy", model="linear", preset="tiny", p=11, freq=3, steps=5)
+    sel = experiments.frequency_selection(m)
+    assert sel["data_freq"] == 3 and 0 <= sel["energy_at_data_freq"] <= 1
+    with pytest.raises(TypeError, match="History"):
+        experiments.at_matched_loss("nope", 1.0)

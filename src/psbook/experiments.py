@@ -10,8 +10,9 @@ task parameters (``n_keys``, ``key_dist``, ``p``, ...) go to the task generator,
 (``gamma``, ``d``, ``hidden``, ``activation``, ``optimizer``, ``lr``, ``steps``, ...) to
 :func:`psbook.train.fit`. Results are cached by their full configuration.
 
-Also here: the Fourier view of :math:`\phi^{X|y}` used for modular addition
-(:func:`fourier_signature`, :func:`fourier_power`).
+The Fourier view of :math:`\phi^{X|y}` used for modular addition lives in
+:mod:`psbook.signatures` (``fourier_signature``, ``fourier_power``, ...); it is re-exported
+here for older code.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from . import tasks as _tasks
 from ._validate import check_choice, check_positive_int
 from .presets import Preset, get_preset
 from .signatures import TaskSignatures
+from .signatures import (dominant_frequencies, fourier_plane, fourier_power,  # noqa: F401
+                         fourier_signature)
 from .train import History, fit
 
 __all__ = ["ExperimentResult", "run", "sweep", "fourier_signature", "fourier_power",
@@ -45,6 +48,7 @@ class ExperimentResult:
     test_accuracy: float
     train_accuracy: float
     config: dict
+    W_1: np.ndarray | None = None  # the FFN's final hidden layer (hidden x d); None otherwise
 
     @property
     def metrics(self) -> dict:
@@ -108,7 +112,8 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
     return ExperimentResult(name=name, model=model, task=task, signatures=task.signatures(),
                             history=h, W_E=res.W_E, W_U=res.W_U,
                             test_accuracy=float(h.test_acc[-1]),
-                            train_accuracy=float(h.train_acc[-1]), config=res.config)
+                            train_accuracy=float(h.train_acc[-1]), config=res.config,
+                            W_1=getattr(res, "W_1", None))
 
 
 def sweep(name: str, grid: dict, model: str = "linear", preset=None, **fixed) -> list:
@@ -127,63 +132,221 @@ def sweep(name: str, grid: dict, model: str = "linear", preset=None, **fixed) ->
 
 
 # ----------------------------------------------------------------------------------------
-# Fourier view of phi^{X|y} (modular addition)
+# Claims over seeds (DESIGN §4: a number with its spread)
 # ----------------------------------------------------------------------------------------
 
-def fourier_signature(task: _tasks.Task, k: int) -> np.ndarray:
-    r"""Per-token coordinates ``(Re, Im)`` of :math:`\lambda_k(x)=\sum_{\beta,\nu}
-    \phi^{X|y}_x(\beta,\nu)\,e^{2\pi i k(\nu-\beta)/p}`, shape ``(p, 2)``.
+@dataclass
+class SeedRuns:
+    """What :func:`run_seeds` measured: one row per seed for every numeric value.
 
-    For :math:`(a+b) \bmod p` every :math:`\phi^{X|y}_x` is :math:`\tfrac1p` times the shift
-    matrix :math:`\nu = x + \beta`; these matrices commute and share the Fourier eigenvectors,
-    and :math:`\lambda_k(x)` (normalised by the mass of :math:`\phi^{X|y}_x`) is the
-    eigenvalue of token ``x``'s signature on frequency ``k``: :math:`e^{2\pi i kx/p}` for the
-    full table. Computed from the training data, so held-out pairs perturb it.
+    ``values[name]`` has shape ``(n_seeds, ...)`` (a scalar metric gives ``(n_seeds,)``, a
+    curve ``(n_seeds, n_steps)``); ``outputs`` holds each seed's full dict, non-numeric
+    entries (e.g. an :class:`ExperimentResult`) included.
     """
-    p = task.vocab_size
-    if task.label_size != p:
-        raise ValueError(f"fourier_signature needs a task with as many labels as input tokens "
-                         f"(modular addition); got V={p}, V_out={task.label_size}")
-    k = check_positive_int("k", k, minimum=0)
-    sig = task.signatures()
-    beta = np.arange(p)[:, None]
-    nu = np.arange(p)[None, :]
-    phase = np.exp(2j * np.pi * k * (nu - beta) / p)
-    out = np.zeros((p, 2))
-    for x in range(p):
-        M = sig.phi_X_given_y(x)
-        mass = M.sum()
-        lam = (M * phase).sum() / mass if mass > 0 else 0.0
-        out[x] = lam.real, lam.imag
+    seeds: list
+    values: dict
+    outputs: list
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.values:
+            raise KeyError(f"no value {name!r}; measured: {sorted(self.values)}")
+        return self.values[name]
+
+    def mean(self, name: str):
+        """Mean over seeds (a float for a scalar metric, an array for a curve)."""
+        m = self[name].mean(axis=0)
+        return float(m) if np.ndim(m) == 0 else m
+
+    def sd(self, name: str):
+        """Sample standard deviation over seeds (ddof=1; 0 for a single seed)."""
+        v = self[name]
+        s = v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.zeros_like(v[0], dtype=float)
+        return float(s) if np.ndim(s) == 0 else s
+
+    def summary(self) -> dict:
+        """``{name: (mean, sd)}`` for every scalar value."""
+        return {k: (self.mean(k), self.sd(k)) for k, v in self.values.items() if v.ndim == 1}
+
+    def glue_values(self, prefix: str = "") -> dict:
+        """``{prefix + name + "_mean": mean, prefix + name + "_sd": sd}`` for every scalar
+        value, ready for :func:`psbook.notebook.glue_all`."""
+        out = {}
+        for k, (m, s) in self.summary().items():
+            out[f"{prefix}{k}_mean"] = m
+            out[f"{prefix}{k}_sd"] = s
+        return out
+
+    def table(self) -> str:
+        """One line per scalar value: ``name  mean ± sd  (n seeds)``."""
+        w = max((len(k) for k in self.summary()), default=4)
+        return "\n".join(f"{k:<{w}}  {m:+.3f} ± {s:.3f}  ({len(self.seeds)} seeds)"
+                         for k, (m, s) in self.summary().items())
+
+    def __repr__(self) -> str:
+        return f"SeedRuns(seeds={self.seeds}, values={sorted(self.values)})"
+
+
+def _numeric(v) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return True
+    return isinstance(v, np.ndarray) and v.dtype.kind in "iuf"
+
+
+def run_seeds(fn, seeds=None, preset=None) -> SeedRuns:
+    """Call ``fn(seed)`` for every seed and collect what it returns.
+
+    ``fn`` returns a dict ``{name: value}``; numeric values (numbers, numeric arrays of the
+    same shape at every seed) are stacked into :attr:`SeedRuns.values`, everything is kept in
+    :attr:`SeedRuns.outputs`. ``seeds`` defaults to ``preset.seeds()`` (``PSBOOK_SEED`` moves
+    them; ``n_seeds`` of them). A number alone is stored as ``"value"``.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable as fn(seed) -> dict; got {type(fn).__name__}")
+    if seeds is None:
+        seeds = _preset(preset).seeds()
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must list at least one seed; got an empty list")
+    for s in seeds:
+        check_positive_int("seeds[i]", s, minimum=0)
+    outputs, values = [], {}
+    for s in seeds:
+        out = fn(int(s))
+        if _numeric(out):
+            out = {"value": out}
+        if not isinstance(out, dict):
+            raise TypeError(f"fn(seed) must return a dict of name -> value (or a number); "
+                            f"got {type(out).__name__}")
+        outputs.append(out)
+    for k in outputs[0]:
+        vals = [o.get(k) for o in outputs]
+        if all(_numeric(v) for v in vals):
+            arrs = [np.asarray(v, dtype=float) for v in vals]
+            if len({a.shape for a in arrs}) != 1:
+                raise ValueError(f"value {k!r} has different shapes across seeds: "
+                                 f"{[a.shape for a in arrs]}")
+            values[k] = np.stack(arrs)
+    return SeedRuns(seeds=[int(s) for s in seeds], values=values, outputs=outputs)
+
+
+def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
+                   metrics=None, **overrides) -> SeedRuns:
+    """:func:`run` at every seed (task split *and* initialisation) and collect ``metrics``.
+
+    ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
+    ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
+    under ``"result"``.
+    """
+    if metrics is not None and not callable(metrics):
+        raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
+                        f"{type(metrics).__name__}")
+    if "seed" in overrides or "init_seed" in overrides:
+        raise ValueError("run_over_seeds sets seed and init_seed itself; pass seeds=[...]")
+
+    def one(s):
+        res = run(name, model=model, preset=preset, seed=s, init_seed=s, **overrides)
+        m = metrics(res) if metrics is not None else {
+            **res.metrics, "train_accuracy": res.train_accuracy,
+            "test_accuracy": res.test_accuracy}
+        return {**m, "result": res}
+
+    return run_seeds(one, seeds=seeds, preset=preset)
+
+
+# ----------------------------------------------------------------------------------------
+# Chapters 06-08: separating signatures, frequency selection, regimes at matched loss
+# ----------------------------------------------------------------------------------------
+
+def partial_r_cos(W, Phi, control, tokens=None) -> float:
+    r"""Partial correlation, over token pairs, of the embedding cosines with the cosines of
+    ``Phi``, with the cosines of ``control`` regressed out of both:
+    :math:`R_{cos}(W,\Phi\mid\Phi_c)`. Near 0 when ``Phi`` adds nothing to what ``control``
+    already explains (chapter 06: :math:`\phi^X` given :math:`\phi^y`)."""
+    from .metrics import cosine_matrix, pair_values
+
+    W, Phi, control = (np.asarray(a, dtype=float) for a in (W, Phi, control))
+    if tokens is not None:
+        t = np.asarray(tokens, dtype=np.int64)
+        W = W[t]
+    if not (W.shape[0] == Phi.shape[0] == control.shape[0]) or W.shape[0] < 4:
+        raise ValueError(f"W, Phi and control must have the same number of rows (>= 4 tokens); "
+                         f"got {W.shape[0]}, {Phi.shape[0]}, {control.shape[0]}")
+    e, a, c = (pair_values(cosine_matrix(M)) for M in (W, Phi, control))
+    X = np.stack([np.ones_like(c), c], axis=1)
+
+    def resid(u):
+        return u - X @ np.linalg.lstsq(X, u, rcond=None)[0]
+
+    ru, rv = resid(e), resid(a)
+    ru, rv = ru - ru.mean(), rv - rv.mean()
+    nu, nv = np.linalg.norm(ru), np.linalg.norm(rv)
+    # nothing left after removing the control (e.g. W's cosines are the control's): 0
+    if nu <= 1e-9 * max(np.linalg.norm(e - e.mean()), 1e-300) or \
+            nv <= 1e-9 * max(np.linalg.norm(a - a.mean()), 1e-300):
+        return 0.0
+    return float(ru @ rv / (nu * nv))
+
+
+def at_matched_loss(history: History, loss: float, curve: str = "R_cos_phi_y") -> tuple:
+    """``(step, value of curve)`` at the first logged step whose training loss is below
+    ``loss``; ``(nan, nan)`` if the run never gets there."""
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a psbook.train.History; got {type(history).__name__}")
+    if not np.isfinite(loss) or loss <= 0:
+        raise ValueError(f"loss must be a positive number; got {loss!r}")
+    hit = np.flatnonzero(np.asarray(history.loss) < loss)
+    if not hit.size:
+        return float("nan"), float("nan")
+    return float(history.steps[hit[0]]), float(history[curve][hit[0]])
+
+
+def value_at_step(history: History, step: int, curve: str) -> float:
+    """``curve`` at the last logged step <= ``step``."""
+    i = np.searchsorted(history.steps, step, side="right") - 1
+    if i < 0:
+        raise ValueError(f"step must be >= the first logged step {history.steps[0]}; got {step}")
+    return float(history[curve][i])
+
+
+def weight_movement(res: ExperimentResult) -> dict:
+    r"""How far each layer moved from its initialisation, relative to its initial size:
+    :math:`\|W(T)-W(0)\|_F/\|W(0)\|_F` for ``"W_E"`` and (FFN with a hidden layer) ``"W_1"``.
+
+    The initial weights are rebuilt from the run's configuration (same seed, same draw)."""
+    from .models import make_model
+
+    if not isinstance(res, ExperimentResult):
+        raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
+    c = res.config
+    kw = dict(d=c["d"], gamma=c["gamma"], seed=c["seed"])
+    if res.model == "ffn":
+        kw.update(hidden=c["hidden"], activation=c["activation"])
+    m0 = make_model(res.model, res.task.vocab_size, res.task.label_size, **kw)
+    E0 = m0.W_E.detach().double().numpy().T
+    out = {"W_E": float(np.linalg.norm(res.W_E - E0) / np.linalg.norm(E0))}
+    if res.W_1 is not None and getattr(m0, "W_1", None) is not None:
+        H0 = m0.W_1.detach().double().numpy()
+        out["W_1"] = float(np.linalg.norm(res.W_1 - H0) / np.linalg.norm(H0))
     return out
 
 
-def fourier_power(W: np.ndarray, tokens=None) -> np.ndarray:
-    """Fraction of the (centred) embedding's energy on each frequency ``k = 1 .. p//2`` of the
-    cyclic group of the listed tokens (rows of ``W`` in the group's order)."""
-    W = np.asarray(W, dtype=float)
-    if tokens is not None:
-        W = W[np.asarray(tokens)]
-    F = np.fft.rfft(W - W.mean(axis=0), axis=0)
-    pw = (np.abs(F) ** 2).sum(axis=1)[1:]
-    return pw / pw.sum() if pw.sum() > 0 else pw
+def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
+    """For a modular-addition run: the frequency the *data* rank first (largest
+    :func:`psbook.signatures.fourier_spectrum`, or ``freq`` when given), the embedding's
+    dominant frequency, and the fraction of the embedding's energy on the data's frequency."""
+    from .signatures import fourier_spectrum
 
-
-def dominant_frequencies(W: np.ndarray, n: int = 1) -> np.ndarray:
-    """The ``n`` frequencies carrying most of ``W``'s energy (largest first)."""
-    return np.argsort(fourier_power(W))[::-1][:n] + 1
-
-
-def fourier_plane(W: np.ndarray, k: int) -> np.ndarray:
-    """Coordinates ``(p, 2)`` of the centred rows of ``W`` in the plane spanned by the real and
-    imaginary parts of their discrete Fourier coefficient at frequency ``k``."""
-    W = np.asarray(W, dtype=float)
-    k = check_positive_int("k", k)
-    p = W.shape[0]
-    C = W - W.mean(axis=0)
-    F = np.exp(-2j * np.pi * k * np.arange(p) / p) @ C
-    Q, _ = np.linalg.qr(np.stack([F.real, F.imag], axis=1))
-    return C @ Q
+    if not isinstance(res, ExperimentResult):
+        raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
+    spec = fourier_spectrum(res.task)
+    k = int(np.argmax(spec)) + 1 if freq is None else check_positive_int("freq", freq)
+    pw = fourier_power(res.W_E)
+    if k > pw.size:
+        raise ValueError(f"freq must be in [1, {pw.size}]; got {k}")
+    return {"data_freq": k, "emb_freq": int(np.argmax(pw)) + 1, "energy_at_data_freq":
+            float(pw[k - 1]), "match": float(np.argmax(pw) + 1 == k), "chance": 1.0 / pw.size}
 
 
 # ----------------------------------------------------------------------------------------
@@ -357,3 +520,5 @@ def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
 
 
 __all__ += ["key_geometry"]
+__all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
+            "frequency_selection"]

@@ -70,6 +70,8 @@ _SECTIONS = {
             f_add=dict(n_keys=14, n_anchors=4, n_slots=2),
             f_add_tilde=dict(n_keys=14, n_anchors=8, n_slots=2, width=1.0, n_samples=4000),
             f_mod=dict(p=17, test_frac=0.3),
+            f_add_flat=dict(n_keys=14, n_anchors=12, n_slots=2, n_samples=20000),
+            f_mod_noisy=dict(p=17, test_frac=0.3, n_per_pair=20, rho=1.0),
             model=dict(d=32, hidden=64, activation="relu", gamma=0.8),
             train=dict(
                 f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=600),
@@ -78,10 +80,15 @@ _SECTIONS = {
                                  ffn=dict(optimizer="gd", lr=0.5, steps=600)),
                 f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600),
                            ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600)),
+                f_add_flat=dict(linear=dict(optimizer="gd", lr=0.5, steps=600),
+                                ffn=dict(optimizer="gd", lr=0.5, steps=600)),
+                f_mod_noisy=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600),
+                                 ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=600)),
             ),
             # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
             init_task=dict(form="pair", n_keys=14),
-            init_train=dict(optimizer="gd", lr=0.2, steps=600),
+            init_train=dict(optimizer="gd", lr=0.2, steps=1800),
+            init_fixed_step=600,        # the step at which regimes used to be compared
             gammas=[0.3, 0.5, 0.8, 1.2],
             # widgets: the grid a reader can visit (and the static small multiples)
             widget_gammas=[0.3, 0.8],
@@ -117,6 +124,8 @@ _SECTIONS = {
             f_add=dict(n_keys=20, n_anchors=5, n_slots=2),
             f_add_tilde=dict(n_keys=20, n_anchors=11, n_slots=2, width=1.0, n_samples=20000),
             f_mod=dict(p=23, test_frac=0.3),
+            f_add_flat=dict(n_keys=20, n_anchors=16, n_slots=2, n_samples=40000),
+            f_mod_noisy=dict(p=23, test_frac=0.3, n_per_pair=20, rho=1.0),
             model=dict(d=64, hidden=128, activation="relu", gamma=0.8),
             train=dict(
                 f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=2000),
@@ -125,11 +134,16 @@ _SECTIONS = {
                                  ffn=dict(optimizer="gd", lr=0.5, steps=2000)),
                 f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000),
                            ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000)),
+                f_add_flat=dict(linear=dict(optimizer="gd", lr=0.5, steps=2000),
+                                ffn=dict(optimizer="gd", lr=0.5, steps=2000)),
+                f_mod_noisy=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000),
+                                 ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=2000)),
             ),
             # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
             init_task=dict(form="pair", n_keys=20),
-            init_train=dict(optimizer="gd", lr=0.2, steps=2000),
-            gammas=[0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2],
+            init_train=dict(optimizer="gd", lr=0.2, steps=4000),
+            init_fixed_step=2000,
+            gammas=[0.3, 0.5, 0.8, 1.2],
             # widgets: the grid a reader can visit (and the static small multiples)
             widget_gammas=[0.3, 0.5, 0.8, 1.2],
             widget_dists=["uniform", "zipf keys", "zipf anchors"],
@@ -164,6 +178,8 @@ _SECTIONS = {
             f_add=dict(n_keys=40, n_anchors=10, n_slots=2),
             f_add_tilde=dict(n_keys=40, n_anchors=21, n_slots=2, width=1.0, n_samples=200000),
             f_mod=dict(p=59, test_frac=0.3),
+            f_add_flat=dict(n_keys=40, n_anchors=31, n_slots=2, n_samples=200000),
+            f_mod_noisy=dict(p=59, test_frac=0.3, n_per_pair=20, rho=1.0),
             model=dict(d=128, hidden=512, activation="relu", gamma=0.8),
             train=dict(
                 f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=5000),
@@ -172,10 +188,15 @@ _SECTIONS = {
                                  ffn=dict(optimizer="gd", lr=0.5, steps=5000)),
                 f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000),
                            ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000)),
+                f_add_flat=dict(linear=dict(optimizer="gd", lr=0.5, steps=5000),
+                                ffn=dict(optimizer="gd", lr=0.5, steps=5000)),
+                f_mod_noisy=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000),
+                                 ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=5000)),
             ),
             # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
             init_task=dict(form="pair", n_keys=40),
-            init_train=dict(optimizer="gd", lr=0.2, steps=5000),
+            init_train=dict(optimizer="gd", lr=0.2, steps=10000),
+            init_fixed_step=5000,
             gammas=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2],
             # widgets: the grid a reader can visit (and the static small multiples)
             widget_gammas=[0.3, 0.5, 0.8, 1.2],

@@ -382,3 +382,116 @@ def next_token_signatures(ids, vocab_size: int) -> NextTokenSignatures:
     combine them with :meth:`NextTokenSignatures.merge` -- the result is identical.
     """
     return NextTokenSignatures(count_bigrams(ids, vocab_size))
+
+
+# ----------------------------------------------------------------------------------------
+# Fourier view of phi^{X|y} for modular addition (chapter 07; moved here from experiments)
+# ----------------------------------------------------------------------------------------
+
+def _modular_sig(sig, what: str) -> "TaskSignatures":
+    """The TaskSignatures of a task or signatures object, checked to be modular (V == V_out)."""
+    if hasattr(sig, "signatures") and callable(sig.signatures):
+        sig = sig.signatures()
+    if not isinstance(sig, TaskSignatures):
+        raise TypeError(f"{what} needs a psbook Task or TaskSignatures; got {type(sig).__name__}")
+    if sig.label_size != sig.vocab_size:
+        raise ValueError(f"{what} needs a task with as many labels as input tokens (modular "
+                         f"addition); got V={sig.vocab_size}, V_out={sig.label_size}")
+    return sig
+
+
+def fourier_eigenvalues(task) -> np.ndarray:
+    r""":math:`\lambda_k(x)=\sum_{\beta,\nu}\phi^{X|y}_x(\beta,\nu)\,e^{2\pi i k(\nu-\beta)/p}`
+    for every token ``x`` and every frequency ``k = 0 .. p-1``: complex array ``(p, p)``
+    ``[x, k]``, computed from the *measured* joint signature of ``task`` (a Task or its
+    TaskSignatures; rows of tokens that never occur are 0).
+
+    For clean modular addition every training pair has :math:`\nu-\beta\equiv x`, so
+    :math:`\lambda_k(x)=e^{2\pi ikx/p}` exactly, whatever the split or the operand
+    distribution: the modulus is 1 at every frequency and the data prefer none. When labels
+    carry noise :math:`\nu = x+\beta+\delta`, :math:`\delta\sim q`, the modulus becomes
+    :math:`|\hat q(k)|` and the data *do* rank the frequencies (see
+    :func:`fourier_spectrum`).
+    """
+    sig = _modular_sig(task, "fourier_eigenvalues")
+    p = sig.vocab_size
+    L = sig.seq_len
+    # lambda_k(x) = E[e^{2 pi i k (y - x_J)/p} | x occurs at i]: accumulate over (i, j != i)
+    acc = np.zeros((p, p), dtype=complex)
+    mass = np.zeros(p)
+    ks = np.arange(p)
+    for i in range(L):
+        for j in range(L):
+            if i == j:
+                continue
+            diff = (sig.y - sig.X[:, j]) % p
+            ph = np.exp(2j * np.pi * np.outer(diff, ks) / p) * sig.weights[:, None]
+            np.add.at(acc, sig.X[:, i], ph)
+            mass += np.bincount(sig.X[:, i], weights=sig.weights, minlength=p)
+    return np.divide(acc, mass[:, None], out=np.zeros_like(acc), where=mass[:, None] > 0)
+
+
+def fourier_signature(task, k: int) -> np.ndarray:
+    r"""Per-token coordinates ``(Re, Im)`` of :math:`\lambda_k(x)` (see
+    :func:`fourier_eigenvalues`), shape ``(p, 2)``.
+
+    For clean modular addition this is :math:`e^{2\pi ikx/p}` for any split or operand
+    distribution (every training pair has :math:`\nu-\beta\equiv x`; a held-out pair changes
+    which pairs are averaged, not their phase). Label noise shrinks the points towards 0 by
+    :math:`|\hat q(k)|`.
+    """
+    sig = _modular_sig(task, "fourier_signature")
+    k = check_positive_int("k", k, minimum=0)
+    if k >= sig.vocab_size:
+        raise ValueError(f"k must be a frequency in [0, p={sig.vocab_size}); got {k}")
+    lam = fourier_eigenvalues(sig)[:, k]
+    return np.stack([lam.real, lam.imag], axis=1)
+
+
+def fourier_spectrum(task) -> np.ndarray:
+    r"""Occurrence-weighted mean modulus :math:`\sum_x r_x|\lambda_k(x)|` for ``k = 1 ..
+    p//2``: how strongly the *data* weight each frequency in :math:`\phi^{X|y}`.
+
+    All ones for clean modular addition (no frequency is preferred); :math:`|\hat q(k)|` for
+    labels shifted by noise :math:`\delta\sim q` (:func:`psbook.tasks.f_mod_noisy`).
+    """
+    sig = _modular_sig(task, "fourier_spectrum")
+    p = sig.vocab_size
+    lam = np.abs(fourier_eigenvalues(sig))
+    return (sig.r_in[:, None] * lam).sum(axis=0)[1:p // 2 + 1] / max(sig.r_in.sum(), 1e-300)
+
+
+def fourier_power(W, tokens=None) -> np.ndarray:
+    """Fraction of the (centred) embedding's energy on each frequency ``k = 1 .. p//2`` of the
+    cyclic group of the listed tokens (rows of ``W`` in the group's order)."""
+    W = np.asarray(W, dtype=float)
+    if W.ndim != 2 or W.shape[0] < 3:
+        raise ValueError(f"W must be a 2-D array with one row per token (at least 3); got shape "
+                         f"{W.shape}")
+    if tokens is not None:
+        W = W[np.asarray(tokens)]
+    F = np.fft.rfft(W - W.mean(axis=0), axis=0)
+    pw = (np.abs(F) ** 2).sum(axis=1)[1:]
+    return pw / pw.sum() if pw.sum() > 0 else pw
+
+
+def dominant_frequencies(W, n: int = 1) -> np.ndarray:
+    """The ``n`` frequencies carrying most of ``W``'s energy (largest first)."""
+    n = check_positive_int("n", n)
+    return np.argsort(fourier_power(W))[::-1][:n] + 1
+
+
+def fourier_plane(W, k: int) -> np.ndarray:
+    """Coordinates ``(p, 2)`` of the centred rows of ``W`` in the plane spanned by the real and
+    imaginary parts of their discrete Fourier coefficient at frequency ``k``."""
+    W = np.asarray(W, dtype=float)
+    k = check_positive_int("k", k)
+    p = W.shape[0]
+    C = W - W.mean(axis=0)
+    F = np.exp(-2j * np.pi * k * np.arange(p) / p) @ C
+    Q, _ = np.linalg.qr(np.stack([F.real, F.imag], axis=1))
+    return C @ Q
+
+
+__all__ += ["fourier_eigenvalues", "fourier_signature", "fourier_spectrum", "fourier_power",
+            "dominant_frequencies", "fourier_plane"]

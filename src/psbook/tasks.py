@@ -331,3 +331,94 @@ def signature_contrast(task: Task, tokens=None) -> dict:
         out[f"mean_cos_{nm}"] = float(pair_values(cosine_matrix(M)).mean())
         out[f"r_order_{nm}"] = r_order(M)
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# variants for chapters 06-07: a key-independent label signature; frequency-selective noise
+# ----------------------------------------------------------------------------------------
+
+def f_add_flat(*, n_keys: int = 14, n_anchors: int = 12, n_slots: int = 2,
+               test_frac: float = 0.2, holdout=None, n_samples: int | None = 20_000,
+               seed: int = 0) -> Task:
+    r"""Composite addition whose keys all have the *same* label signature.
+
+    The label is drawn uniformly from the window :math:`W=[K-1,\;q(A-1)]` (``K = n_keys``,
+    ``A = n_anchors``, ``q = n_slots``) whatever the key, and the anchors are then drawn
+    uniformly among the tuples that sum to :math:`y-z`. So :math:`P(y\mid z)` is uniform on
+    :math:`W` for every key (:math:`\phi^y_z` identical in the population; in a sample it
+    differs only by sampling noise, with no order), while :math:`\phi^X_z` (anchors summing to
+    :math:`y-z`) moves with ``z``: only the co-occurrence signature can order the keys.
+    Needs :math:`q(A-1)\ge K+1` (a window of at least three labels).
+    """
+    n_keys, n_anchors, n_slots = _common(n_keys, n_anchors, n_slots, "composite", seed)
+    lo, hi = n_keys - 1, n_slots * (n_anchors - 1)
+    if hi - lo < 2:
+        raise ValueError(f"f_add_flat needs n_slots * (n_anchors - 1) >= n_keys + 1 so that every "
+                         f"key can reach the same labels; got n_keys={n_keys}, "
+                         f"n_anchors={n_anchors}, n_slots={n_slots}")
+    test_frac = _check_frac(test_frac)
+    key_p = value_weights(n_keys)
+    anchor_p = value_weights(n_anchors)
+    # number of anchor tuples with each sum
+    count = np.ones(1)
+    for _ in range(n_slots):
+        count = np.convolve(count, np.ones(n_anchors))
+    params = dict(n_keys=n_keys, n_anchors=n_anchors, n_slots=n_slots, window=[lo, hi],
+                  test_frac=test_frac,
+                  holdout=None if holdout is None else [list(h) for h in holdout],
+                  n_samples=n_samples, seed=seed, kind="flat")
+
+    def joint(z, rest):
+        y = z + rest
+        inside = (y >= lo) & (y <= hi)
+        return np.where(inside, 1.0 / count[rest], 0.0)
+
+    task = _addition("f_add_flat", n_keys, n_anchors, n_slots, "composite", key_p, anchor_p,
+                     joint, test_frac, holdout, n_samples, seed, False, params)
+    return task
+
+
+def f_mod_noisy(*, p: int = 17, freq: int = 1, rho: float = 1.0, n_per_pair: int = 20,
+                test_frac: float = 0.3, seed: int = 0) -> Task:
+    r"""Modular addition with label noise that singles out one Fourier frequency.
+
+    Training labels are :math:`y=(a+b+\delta)\bmod p` with :math:`\delta\sim q`,
+    :math:`q(\delta)\propto 1+\rho\cos(2\pi\,\mathrm{freq}\,\delta/p)`, ``n_per_pair`` draws
+    per training pair; test labels are clean, :math:`(a+b)\bmod p` (the most likely label).
+    Then the joint signature's Fourier eigenvalues have modulus
+    :math:`|\hat q(k)|=\tfrac{\rho}{2}` at ``k = freq`` and 0 at every other frequency
+    (:func:`psbook.signatures.fourier_spectrum` measures it): the data decide which frequency
+    an embedding should use.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 5:
+        raise ValueError(f"p must be an integer modulus >= 5; got {p!r}")
+    p = int(p)
+    if isinstance(freq, bool) or not isinstance(freq, (int, np.integer)) \
+            or not 1 <= freq <= p // 2:
+        raise ValueError(f"freq must be an integer frequency in [1, p//2 = {p // 2}]; got {freq!r}")
+    rho = check_positive_float("rho", rho)
+    if rho > 1:
+        raise ValueError(f"rho must be in (0, 1] (q must stay a distribution); got {rho}")
+    n_per_pair = check_positive_int("n_per_pair", n_per_pair)
+    check_positive_int("seed", seed, minimum=0)
+    test_frac = _check_frac(test_frac)
+    vals = np.array(list(itertools.product(range(p), repeat=2)), dtype=np.int64)
+    tr, _, te, yte = _split(vals, np.full(len(vals), 1.0 / len(vals)), test_frac, None, None,
+                            seed, True, lambda v: np.unique(v).size == p,
+                            lambda v: v.sum(axis=1) % p, "f_mod_noisy")
+    q = 1 + rho * np.cos(2 * np.pi * int(freq) * np.arange(p) / p)
+    q /= q.sum()
+    rng = np.random.default_rng([seed, 7])
+    X = np.repeat(tr, n_per_pair, axis=0)
+    y = (X.sum(axis=1) + rng.choice(p, size=len(X), p=q)) % p
+    params = dict(p=p, freq=int(freq), rho=float(rho), n_per_pair=n_per_pair,
+                  test_frac=test_frac, seed=seed)
+    return Task(name="f_mod_noisy", X_train=_arr(X), y_train=_arr(y),
+                X_test=_arr(te) if te.size else np.zeros((0, 2), np.int64), y_test=_arr(yte),
+                vocab_size=p, label_size=p, ordered_tokens=np.arange(p, dtype=np.int64),
+                token_names=[str(i) for i in range(p)], label_names=[str(i) for i in range(p)],
+                params=params, groups={"keys": np.arange(p)})
+
+
+TASKS.update({"f_add_flat": f_add_flat, "f_mod_noisy": f_mod_noisy})
+__all__ += ["f_add_flat", "f_mod_noisy"]

@@ -177,4 +177,61 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
     return ax
 
 
+# ----------------------------------------------------------------------------------------
+# claims over seeds: mean ± sd (chapters 06-08)
+# ----------------------------------------------------------------------------------------
+
+def _seed_array(label, v, ndim):
+    a = np.asarray(v, dtype=float)
+    if a.ndim != ndim:
+        raise ValueError(f"values for {label!r} must be a {ndim}-D array (seeds first); got "
+                         f"shape {a.shape}")
+    return a
+
+
+def seed_bars(values: dict, *, ylabel: str, title: str = "", ax=None,
+              reference: float | None = None, reference_label: str = "chance"):
+    """One bar per label (``label -> values over seeds``): the mean, an error bar of one sd and
+    the individual seeds as dots; ``reference`` draws a dashed line (e.g. chance)."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.2, 3.3))
+        for i, (label, v) in enumerate(values.items()):
+            a = _seed_array(label, v, 1)
+            sd = a.std(ddof=1) if a.size > 1 else 0.0
+            ax.bar(i, a.mean(), yerr=sd, capsize=4, alpha=0.75, color=f"C{i}")
+            ax.plot(np.full(a.size, i) + np.linspace(-0.15, 0.15, a.size), a, "k.", ms=5)
+        if reference is not None:
+            ax.axhline(reference, ls="--", lw=1, color="grey", label=reference_label)
+            ax.legend(loc="upper right")
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(list(values), fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+    return ax
+
+
 __all__ += ["seed_band"]
+
+
+def sweep_errorbars(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", ax=None):
+    """Mean ± sd over seeds against a swept parameter (``label -> (n_seeds, len(x))``); NaN
+    entries (a run that never reached the point) are left out of that mean."""
+    with _styled():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.2, 3.3))
+        for i, (label, v) in enumerate(curves.items()):
+            a = _seed_array(label, v, 2)
+            n = np.isfinite(a).sum(axis=0)
+            m = np.array([np.nanmean(c) if k else np.nan for c, k in zip(a.T, n)])
+            sd = np.array([np.nanstd(c, ddof=1) if k > 1 else 0.0 for c, k in zip(a.T, n)])
+            ax.errorbar(np.asarray(x, dtype=float) + 0.01 * (i - len(curves) / 2), m, yerr=sd,
+                        fmt="o-", lw=1.6, capsize=3, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    return ax
+
+
+__all__ += ["seed_bars", "sweep_errorbars"]
