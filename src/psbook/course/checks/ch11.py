@@ -11,10 +11,10 @@ from ._base import exercise
           answers={"pre_mid_A": "R_cos(W^E, varphi_pre of A) of the alpha=0.5 models, per seed",
                    "pre_mid_B": "R_cos(W^E, varphi_pre of B) of the alpha=0.5 models, per seed"},
           rtol=1e-6, atol=1e-9,
-          hint="r_cos(r.W_E, sigs[A_].varphi_pre, shared) for r in mix[0.5]")
+          hint="r_cos(r.W_E, sigs[A_].varphi_pre, shared_ab) for r in mix[0.5]")
 def mixture_pre(ns):
     from psbook.metrics import r_cos
-    sigs, shared = ns["sigs"], ns["shared"]
+    sigs, shared = ns["sigs"], ns["shared_ab"]
     return {"pre_mid_A": np.array([r_cos(r.W_E, sigs[ns["A_"]].varphi_pre, shared)
                                    for r in ns["mix"][0.5]]),
             "pre_mid_B": np.array([r_cos(r.W_E, sigs[ns["B_"]].varphi_pre, shared)
