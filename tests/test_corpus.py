@@ -228,3 +228,44 @@ def test_top_next_is_readable(data):
     sig = C.count_signatures("local:toy", tok, 10_000, verbose=False)
     top = C.top_next(sig, tok, tok.token_to_id["sat"], k=3)
     assert top[0] == ("on", 1.0)
+
+
+# ---- testable groups and frequency-matched baselines ------------------------------------
+
+def _group_signatures():
+    """Tokens 0-4 share one successor distribution (a real group); 5-59 are random; token 60
+    is rare."""
+    rng = np.random.default_rng(0)
+    xs = []
+    for _ in range(4000):
+        a = int(rng.integers(0, 60))
+        b = int(rng.integers(70, 80)) if a < 5 else int(rng.integers(0, 90))
+        xs += [a, b]
+    xs += [60, 1] * 3
+    ids = np.array(xs, dtype=np.int64)
+    return next_token_signatures(ids, 100)
+
+
+def test_testable_sets_reports_rare_groups():
+    sig = _group_signatures()
+    ok, bad = C.testable_sets(sig, {"group": [0, 1, 2, 3, 4], "rare": [60, 95, 96]},
+                              min_count=20)
+    assert ok == {"group": [0, 1, 2, 3, 4]}
+    assert "rare" in bad and "1 of 3" in bad["rare"]
+    with pytest.raises(TypeError, match="sets"):
+        C.testable_sets(sig, [0, 1])
+
+
+def test_matched_baseline_is_beaten_by_a_real_group_only():
+    sig = _group_signatures()
+    group = [0, 1, 2, 3, 4]
+    draws = C.matched_baseline(sig, group, draws=100, seed=0)
+    own = C.set_similarity(sig, {"g": group})["g"]
+    assert draws.shape == (100,)
+    assert own > draws.mean() + 3 * draws.std()
+    random_group = [10, 20, 30, 40, 50]
+    own_r = C.set_similarity(sig, {"g": random_group})["g"]
+    d_r = C.matched_baseline(sig, random_group, draws=100, seed=0)
+    assert own_r < d_r.mean() + 3 * d_r.std()       # control: a random group does not beat it
+    with pytest.raises(ValueError, match="at least 2"):
+        C.matched_baseline(sig, [1])

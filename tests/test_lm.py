@@ -254,3 +254,106 @@ def test_mismatch_costs_by_hand():
                                       ((0.8 - 0.3) + (0.7 - 0.2)) / 2])
     with pytest.raises(ValueError, match="square"):
         mismatch_costs(M[:2], ["a", "b", "c"])
+
+
+# ---- ablations, seeds, controls, mixtures (lm.controls) -----------------------------------
+
+from psbook import lm as LM  # noqa: E402
+
+
+def test_zero_layer_and_attention_free_models(stream):
+    zero = replace(CFG, n_layers=0)
+    free = replace(CFG, attention=False)
+    for cfg in (zero, free):
+        m = QwenLM(cfg, seed=0)
+        assert m(torch.zeros(2, 5, dtype=torch.int64)).shape == (2, 5, V)
+        assert cfg.n_params() == sum(p.numel() for p in m.parameters())
+    assert not any("self_attn" in n for n, _ in QwenLM(free, seed=0).named_parameters())
+    assert len(QwenLM(zero, seed=0).layers) == 0
+    assert CFG.n_params() == sum(p.numel() for p in QwenLM(CFG, seed=0).parameters())
+    # without blocks the direct path is exact: the flow matches autograd almost perfectly
+    ids = torch.from_numpy(stream[: 8 * 17].reshape(8, 17).copy())
+    res = gradient_check(zero, ids, [0.8])[0.8]
+    assert np.median(res["cos_E"]) > 0.95
+
+
+def test_ablation_configs_and_bad_layers():
+    v = LM.ablation_configs(CFG)
+    assert v["zero-layer"].n_layers == 0 and v["attention-free"].attention is False
+    assert v["full"] == CFG
+    with pytest.raises(ValueError, match="n_layers"):
+        replace(CFG, n_layers=-1)
+    with pytest.raises(TypeError, match="attention"):
+        replace(CFG, attention="no")
+    with pytest.raises(TypeError, match="LMConfig"):
+        LM.ablation_configs({"d_model": 4})
+
+
+def test_attention_free_has_no_hf_config():
+    from psbook.lm import hf_config
+    with pytest.raises(ValueError, match="attention-free"):
+        hf_config(replace(CFG, attention=False))
+
+
+def test_train_seeds_cached_and_distinct(stream, tmp_path, monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    sig = next_token_signatures(stream, V)
+    sets = {"top": top_tokens(sig, 20)}
+    runs = LM.train_seeds(stream, CFG, TCFG, [0, 1], signatures=sig, token_sets=sets,
+                          progress=False)
+    assert [r.train_cfg["seed"] for r in runs] == [0, 1]
+    assert not np.allclose(runs[0].W_E0, runs[1].W_E0)
+    again = LM.train_seeds(stream, CFG, TCFG, [0, 1], signatures=sig, token_sets=sets,
+                           progress=False)
+    np.testing.assert_array_equal(runs[1].W_E, again[1].W_E)
+    df = LM.history_frame({"m": runs})
+    assert set(df.columns) == {"model", "seed", "step", "tokens", "metric", "value"}
+    assert set(df["seed"]) == {0, 1} and "E~next/top" in set(df["metric"])
+    with pytest.raises(ValueError, match="seeds"):
+        LM.train_seeds(stream, CFG, TCFG, [])
+
+
+def test_mean_sd():
+    assert LM.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2)))
+    assert LM.mean_sd([5.0]) == (5.0, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        LM.mean_sd([1.0, np.nan])
+
+
+def test_frequency_controls_separate_signal_from_frequency():
+    rng = np.random.default_rng(0)
+    n_tok, V_ = 40, 60
+    Phi = rng.random((V_, V_)) ** 4
+    counts = rng.integers(10, 10_000, V_).astype(float)
+    tokens = np.arange(n_tok)
+    W = Phi @ rng.standard_normal((V_, 30))          # embedding built from the signature
+    out = LM.frequency_controls(W, Phi, tokens, counts, draws=10)
+    assert out["r_cos"] > 0.5 and out["partial"] > 0.5
+    assert abs(out["permuted"]) < 0.3 < out["r_cos"]
+    # signatures that only encode frequency (4 frequency levels, one template each): the
+    # embedding follows them, and the frequency-permutation null explains all of it
+    level = np.arange(V_) % 4
+    counts4 = 10.0 ** (level + 1)
+    templates = rng.random((4, V_)) ** 4
+    Phif = templates[level] + 0.001 * rng.random((V_, V_))
+    Wf = Phif @ rng.standard_normal((V_, 30))
+    outf = LM.frequency_controls(Wf, Phif, tokens, counts4, n_bins=4, draws=10)
+    assert outf["r_cos"] > 0.5 and outf["permuted"] > 0.8 * outf["r_cos"]
+    with pytest.raises(ValueError, match="counts"):
+        LM.frequency_controls(W, Phi, tokens, counts[:5])
+
+
+def test_mixture_docs():
+    A = [np.arange(0, 50), np.arange(50, 100)]
+    B = [np.arange(100, 160)]
+    full_a = np.concatenate(LM.mixture_docs(A, B, 1.0))
+    np.testing.assert_array_equal(full_a, np.arange(60) if False else np.arange(0, 60))
+    half = np.concatenate(LM.mixture_docs(A, B, 0.5, 40))
+    assert (half < 100).sum() == 20 and (half >= 100).sum() == 20
+    assert np.concatenate(LM.mixture_docs(A, B, 0.0)).min() >= 100
+    with pytest.raises(ValueError, match="alpha"):
+        LM.mixture_docs(A, B, 1.5)
+    with pytest.raises(ValueError, match="n_tokens"):
+        LM.mixture_docs(A, B, 0.5, 1000)
+    with pytest.raises(TypeError, match="docs_b"):
+        LM.mixture_docs(A, [], 0.5)

@@ -109,11 +109,13 @@ _SECTIONS = {
             sig_max_tokens=300_000, sig_shards=4, sig_top_k=300,
             # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
             model_d=64, model_layers=2, model_heads=4, model_kv_heads=2, model_ff=172,
-            model_gamma=0.8, train_vocab=2048, train_max_tokens=150_000, train_steps=200,
-            train_batch=16, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
-            train_warmup=20, train_eval_every=20, train_checkpoint_every=100, train_top_k=150,
+            model_gamma=0.8, train_vocab=1024, train_max_tokens=150_000, train_steps=150,
+            train_batch=8, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
+            train_warmup=15, train_eval_every=15, train_checkpoint_every=75, train_top_k=100,
             train_bins=5, train_grad_gammas=[0.5, 0.8, 1.2], train_grad_windows=32,
             train_domains=["wikipedia", "code", "math"],
+            # chapter 10: the init scales trained beside model_gamma; chapter 11: mixtures
+            train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         ),
     ),
     "cpu": dict(
@@ -162,12 +164,14 @@ _SECTIONS = {
             corpus_tokenizer="auto", corpus_bpe_vocab=8192, corpus_max_chars=2_000_000,
             sig_max_tokens=2_000_000, sig_shards=8, sig_top_k=500,
             # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
-            model_d=128, model_layers=3, model_heads=4, model_kv_heads=2, model_ff=344,
-            model_gamma=0.8, train_vocab=4096, train_max_tokens=600_000, train_steps=300,
-            train_batch=16, train_seq_len=128, train_lr=3e-3, train_weight_decay=0.0,
-            train_warmup=30, train_eval_every=25, train_checkpoint_every=50, train_top_k=300,
+            # (sized for 5 seeds x 6 models in chapter 10 within ~4 min on 2 cores)
+            model_d=64, model_layers=2, model_heads=4, model_kv_heads=2, model_ff=172,
+            model_gamma=0.8, train_vocab=2048, train_max_tokens=400_000, train_steps=250,
+            train_batch=16, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
+            train_warmup=25, train_eval_every=25, train_checkpoint_every=50, train_top_k=200,
             train_bins=8, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2], train_grad_windows=64,
             train_domains=["wikipedia", "code", "math"],
+            train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         ),
     ),
     "gpu": dict(
@@ -214,14 +218,16 @@ _SECTIONS = {
             # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
             # training it, tokens counted per corpus, shards, frequent tokens for baselines
             corpus_tokenizer="auto", corpus_bpe_vocab=16384, corpus_max_chars=20_000_000,
-            sig_max_tokens=50_000_000, sig_shards=32, sig_top_k=1_000,
+            sig_max_tokens=10_000_000, sig_shards=16, sig_top_k=1_000,
             # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
-            model_d=512, model_layers=8, model_heads=8, model_kv_heads=2, model_ff=1408,
-            model_gamma=0.8, train_vocab=16384, train_max_tokens=100_000_000, train_steps=6000,
-            train_batch=32, train_seq_len=512, train_lr=1e-3, train_weight_decay=0.01,
-            train_warmup=300, train_eval_every=200, train_checkpoint_every=500,
-            train_top_k=1_000, train_bins=10, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2],
+            # (sized for 5 seeds x 6 models per chapter within a few minutes on one GPU)
+            model_d=256, model_layers=4, model_heads=4, model_kv_heads=2, model_ff=688,
+            model_gamma=0.8, train_vocab=8192, train_max_tokens=5_000_000, train_steps=600,
+            train_batch=32, train_seq_len=256, train_lr=2e-3, train_weight_decay=0.01,
+            train_warmup=60, train_eval_every=50, train_checkpoint_every=200,
+            train_top_k=500, train_bins=10, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2],
             train_grad_windows=64, train_domains=["wikipedia", "code", "math"],
+            train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         ),
     ),
 }

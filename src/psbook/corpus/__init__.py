@@ -17,6 +17,7 @@ from .streams import (DIGITS, count_signatures, split_signatures, frequent_token
                       named_token_sets, token_stream, top_next)
 from .compare import (SIGNATURE_NAMES, set_similarity,
                       structure_agreement)
+from .compare import MIN_COUNT, matched_baseline, testable_sets
 from .tokenizer import HFTokenizer, WordTokenizer, get_tokenizer, load_qwen_tokenizer, train_bpe
 
 __all__ = [
@@ -25,5 +26,5 @@ __all__ = [
     "WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
     "token_stream", "iter_token_docs", "count_signatures", "split_signatures", "named_token_sets", "top_next",
     "frequent_tokens", "set_similarity", "structure_agreement",
-    "SIGNATURE_NAMES", "is_online", "network_reason", "reset_network_cache",
+    "SIGNATURE_NAMES", "MIN_COUNT", "matched_baseline", "testable_sets", "is_online", "network_reason", "reset_network_cache",
 ]

@@ -14,9 +14,13 @@ from ..metrics import correlation, cosine_matrix, group_similarity, pair_values
 from ..signatures import NextTokenSignatures
 from .streams import frequent_tokens
 
-__all__ = ["set_similarity", "structure_agreement", "SIGNATURE_NAMES"]
+__all__ = ["set_similarity", "structure_agreement", "SIGNATURE_NAMES", "MIN_COUNT",
+           "testable_sets", "matched_baseline"]
 
 SIGNATURE_NAMES = ("phi_next", "varphi_pre", "tied")
+# a token needs at least this many occurrences for its signature to be more than noise
+# (a next-token distribution estimated from fewer than 50 draws is dominated by sampling error)
+MIN_COUNT = 50
 
 
 def _matrix(sigs: NextTokenSignatures, name: str):
@@ -48,3 +52,87 @@ def structure_agreement(sigs_a: NextTokenSignatures, sigs_b: NextTokenSignatures
     Sa = pair_values(cosine_matrix(_matrix(sigs_a, name), tokens))
     Sb = pair_values(cosine_matrix(_matrix(sigs_b, name), tokens))
     return float(correlation(Sa, Sb))
+
+
+def _occurrences(sigs: NextTokenSignatures) -> np.ndarray:
+    c = sigs.counts
+    return np.asarray(c.sum(axis=1)).ravel()
+
+
+def testable_sets(sigs: NextTokenSignatures, sets: dict, min_count: int = MIN_COUNT,
+                  min_tokens: int = 3) -> tuple[dict, dict]:
+    """Split named token sets into those whose signatures can be estimated in this corpus
+    and those that cannot.
+
+    A token is kept when it occurs at least ``min_count`` times (as the first token of a
+    bigram); a set is *testable* when at least ``min_tokens`` of its tokens are kept. Returns
+    ``(testable, untestable)``: ``testable`` maps a name to its kept tokens (natural order
+    preserved), ``untestable`` maps a name to a reason in words ("2 of 12 tokens occur >= 50
+    times").
+    """
+    if not isinstance(sigs, NextTokenSignatures):
+        raise TypeError(f"sigs must be NextTokenSignatures; got {type(sigs).__name__}")
+    if not isinstance(sets, dict):
+        raise TypeError(f"sets must be a dict name -> token ids; got {type(sets).__name__}")
+    min_count = check_positive_int("min_count", min_count)
+    min_tokens = check_positive_int("min_tokens", min_tokens, minimum=2)
+    n = _occurrences(sigs)
+    ok, bad = {}, {}
+    for name, toks in sets.items():
+        t = [int(x) for x in toks]
+        keep = [x for x in t if 0 <= x < n.size and n[x] >= min_count]
+        if len(keep) >= min_tokens:
+            ok[name] = keep
+        else:
+            bad[name] = (f"{len(keep)} of {len(t)} tokens occur >= {min_count} times "
+                         f"(need {min_tokens})")
+    return ok, bad
+
+
+def matched_baseline(sigs: NextTokenSignatures, tokens, name: str = "phi_next", *,
+                     draws: int = 200, seed: int = 0, exclude=(), tolerance: float = 0.5,
+                     min_candidates: int = 5) -> np.ndarray:
+    """Frequency-matched random groups: the mean pair cosine of ``draws`` random token groups,
+    each token of ``tokens`` replaced by a random token of similar frequency.
+
+    Cosine similarity depends on frequency (Zhou et al. 2022), so a group of frequent tokens
+    must be compared with other tokens *as frequent*. A candidate for token t has a count
+    within ``tolerance`` (in log2, i.e. a factor 2**tolerance) of t's; the window widens until
+    at least ``min_candidates`` candidates exist. Tokens in ``tokens`` and ``exclude`` are
+    never candidates. Returns the array of ``draws`` mean pair cosines (compare the group's
+    own mean cosine with its distribution).
+    """
+    M = _matrix(sigs, name)
+    tokens = np.asarray(tokens, dtype=np.int64).ravel()
+    if tokens.size < 2:
+        raise ValueError(f"tokens must hold at least 2 token ids; got {tokens.size}")
+    draws = check_positive_int("draws", draws)
+    n = _occurrences(sigs)
+    seen = np.flatnonzero(n > 0)
+    banned = set(tokens.tolist()) | {int(x) for x in exclude}
+    cand_all = np.array([t for t in seen if t not in banned], dtype=np.int64)
+    if cand_all.size < min_candidates:
+        raise ValueError(f"the corpus has only {cand_all.size} other tokens; need at least "
+                         f"{min_candidates} to draw a frequency-matched baseline")
+    lc = np.log2(n[cand_all])
+    pools = []
+    for t in tokens:
+        lt = np.log2(max(n[t], 1.0))
+        tol = float(tolerance)
+        while True:
+            pool = cand_all[np.abs(lc - lt) <= tol]
+            if pool.size >= min_candidates or tol > 64:
+                break
+            tol *= 2
+        pools.append(pool)
+    rng = np.random.default_rng(seed)
+    pick = np.stack([rng.choice(p, size=draws) for p in pools], axis=1)  # draws x |tokens|
+    uniq = np.unique(pick)
+    C = cosine_matrix(M, uniq)
+    pos = np.searchsorted(uniq, pick)
+    iu = np.triu_indices(tokens.size, 1)
+    out = np.empty(draws)
+    for k in range(draws):
+        sub = C[np.ix_(pos[k], pos[k])]
+        out[k] = float(np.mean(sub[iu]))
+    return out

@@ -25,9 +25,11 @@ and keep the documents of the requested subset. For the two subsets that have a
 single-subset mirror with the same fields, the mirror is tried first because it is much
 faster to stream: ``timaeus/pile-dm_mathematics`` and ``timaeus/pile-github``
 (https://huggingface.co/datasets/timaeus/pile-github); ``timaeus/pile-wikipedia_en`` is
-tried for Wikipedia on the same naming scheme (unverified: if it is not served, the filtered
-full stream is used -- about 1.5 % of its documents are Wikipedia, so that is slow). If streaming fails the offline
-fallback is used, and :func:`describe_source` says so.
+tried for Wikipedia on the same naming scheme (**unverified**: it has never been streamed by
+this project; if it is not served, the filtered full stream is used -- about 1.5 % of its
+documents are Wikipedia, so that is slow). :func:`describe_source` names the repository that
+actually answered. If streaming fails the offline fallback is used and the reason is printed;
+a stream that breaks midway raises a RuntimeError naming the repository and the cause.
 """
 
 from __future__ import annotations
@@ -139,31 +141,60 @@ def _stdlib_documents() -> Iterator[str]:
 # --------------------------------------------------------------------------------------
 
 
-def _pile_documents(set_name: str) -> Iterator[str]:
+def _pile_documents(set_name: str, repos: list[str] | None = None) -> Iterator[str]:
+    """Stream the Pile subset ``set_name``: its single-subset mirror first (if any), then the
+    filtered full stream. ``repos`` pins the repositories to try (the plan pins the one that
+    answered, so a re-read streams the same source)."""
+    return _open_pile(set_name, repos)[1]
+
+
+def _open_pile(set_name: str, repos: list[str] | None = None) -> tuple[str, Iterator[str]]:
+    """``(repository used, documents)`` for the Pile subset ``set_name``."""
     import datasets  # optional dependency (psbook[online]); imported only here
 
+    if repos is None:
+        repos = ([_PILE_MIRRORS[set_name]] if set_name in _PILE_MIRRORS else []) + [_PILE_STREAM]
     errors = []
-    for repo in ([_PILE_MIRRORS[set_name]] if set_name in _PILE_MIRRORS else []) + [_PILE_STREAM]:
+    for repo in repos:
         try:
             ds = datasets.load_dataset(repo, split="train", streaming=True)
             it = iter(ds)
             first = next(it)
         except Exception as exc:  # mirror gone, schema changed, ...: try the next one
-            errors.append(f"{repo}: {type(exc).__name__}: {exc}"[:300])
+            errors.append(f"{repo}: {_why(exc)}"[:300])
             continue
         break
     else:
         raise RuntimeError("could not stream the Pile: " + " | ".join(errors))
 
     def gen():
-        for row in _chain(first, it):
+        n = 0
+        rows = _chain(first, it)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # the stream broke midway: say where and why
+                raise RuntimeError(f"streaming {repo} (Pile subset {set_name!r}) failed after "
+                                   f"{n} documents: {_why(exc)}") from exc
             meta = row.get("meta") or {}
             name = meta.get("pile_set_name") if isinstance(meta, dict) else None
             if name is None or name == set_name:
                 text = row.get("text") or ""
                 if text.strip():
+                    n += 1
                     yield text
-    return gen()
+    return repo, gen()
+
+
+def _why(exc: BaseException) -> str:
+    """The cause of a streaming error in words (a missing ``zstandard`` named as such)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if "zstandard" in text.lower() or "zstd" in text.lower():
+        text += (" -- the Pile's .jsonl.zst files need the `zstandard` package "
+                 "(pip install 'psbook[online]')")
+    return text
 
 
 def _chain(first, it):
@@ -239,14 +270,16 @@ def _online_plan(set_name: str) -> _Plan | str:
     except ImportError:
         return "`datasets` is not installed (pip install 'psbook[online]')"
     try:
-        it = _pile_documents(set_name)
+        used, it = _open_pile(set_name)
         first = next(it)
+    except StopIteration:
+        return f"the stream of Pile subset {set_name!r} holds no document"
     except Exception as exc:
-        return f"streaming failed: {type(exc).__name__}: {exc}"[:300]
-    used = _PILE_MIRRORS.get(set_name, _PILE_STREAM)
-    return _Plan(f"Pile subset '{set_name}' streamed from huggingface.co/datasets (mirror {used} "
-                 f"or {_PILE_STREAM}; online)",
-                 lambda: _pile_documents(set_name), endless=True) if first is not None else "empty"
+        return f"streaming failed: {_why(exc)}"[:400]
+    how = ("its single-subset mirror" if used != _PILE_STREAM else
+           "the full Pile, filtered by meta.pile_set_name")
+    return _Plan(f"Pile subset '{set_name}' streamed from huggingface.co/datasets/{used} "
+                 f"({how}; online)", lambda: _pile_documents(set_name, [used]), endless=True)
 
 
 def _resolve(source: str) -> _Plan:
@@ -268,7 +301,13 @@ def _resolve(source: str) -> _Plan:
     elif source in PILE_SUBSETS:
         got = _online_plan(PILE_SUBSETS[source])
         if isinstance(got, str):
-            plan = _offline_plan(source)
+            try:
+                plan = _offline_plan(source)
+            except ValueError as exc:
+                if got == "offline":
+                    raise
+                raise ValueError(f"source {source!r}: the Pile could not be streamed ({got}), "
+                                 f"and the offline fallback failed too: {exc}") from None
             if got != "offline":
                 print(f"[psbook.corpus] {source}: Pile unavailable ({got}); using the offline "
                       f"fallback")

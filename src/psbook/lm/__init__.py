@@ -5,6 +5,8 @@
   detection, alignment metrics logged along training).
 * :mod:`psbook.lm.analysis` -- the leading-order gradient check, cached training runs built
   from a preset, binned alignment and the cross-domain matrix.
+* :mod:`psbook.lm.controls` -- seeds, frequency controls, the attention ablation and
+  corpus mixtures.
 """
 
 from .model import LMConfig, QwenLM, from_hf_state_dict, hf_config, hf_model, to_hf_state_dict
@@ -13,9 +15,13 @@ from .train import (AlignmentProbe, TrainConfig, TrainingDiverged, TrainResult, 
 from .analysis import (binned, configs_from_preset, cross_domain_matrix, fingerprint, gradient_check,
                        mismatch_costs, predicted_gradients, shared_top_tokens, top_tokens,
                        train_cached)
+from .controls import (ablation_configs, frequency_controls, history_frame, mean_sd,
+                       mixture_docs, token_counts, train_seeds)
 
 __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged",
            "AlignmentProbe", "train_lm", "as_stream", "sample_windows", "configs_from_preset",
            "train_cached", "predicted_gradients", "gradient_check", "top_tokens",
-           "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint"]
+           "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",
+           "train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
+           "mixture_docs", "token_counts"]

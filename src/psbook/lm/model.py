@@ -52,11 +52,17 @@ class LMConfig:
     rms_eps: float = 1e-6
     tie_embeddings: bool = False
     gamma: float = 0.8
+    # ablations (chapter 10): n_layers=0 is embedding -> final norm -> unembedding;
+    # attention=False keeps the blocks' MLPs and drops their attention (and its norm)
+    attention: bool = True
 
     def __post_init__(self):
-        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff",
+        for name in ("vocab_size", "d_model", "n_heads", "n_kv_heads", "d_ff",
                      "max_seq_len"):
             check_positive_int(name, getattr(self, name))
+        check_positive_int("n_layers", self.n_layers, minimum=0)
+        if not isinstance(self.attention, bool):
+            raise TypeError(f"attention must be True or False; got {self.attention!r}")
         check_positive_float("rope_theta", self.rope_theta)
         check_positive_float("rms_eps", self.rms_eps)
         check_positive_float("gamma", self.gamma)
@@ -84,7 +90,7 @@ class LMConfig:
         d, f, hd = self.d_model, self.d_ff, self.head_dim
         attn = d * (self.n_heads + 2 * self.n_kv_heads) * hd + (self.n_heads + 2 * self.n_kv_heads) * hd \
             + self.n_heads * hd * d
-        block = attn + 3 * d * f + 2 * d
+        block = (attn + d if self.attention else 0) + 3 * d * f + d
         n = self.n_layers * block + d
         if embeddings:
             n += self.vocab_size * d * (1 if self.tie_embeddings else 2)
@@ -168,13 +174,17 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: LMConfig):
         super().__init__()
-        self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
-        self.self_attn = Attention(cfg)
+        if cfg.attention:  # an attention-free block (ablation) has neither
+            self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
+            self.self_attn = Attention(cfg)
+        else:
+            self.input_layernorm = self.self_attn = None
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
         self.mlp = MLP(cfg)
 
     def forward(self, h, cos, sin):
-        h = h + self.self_attn(self.input_layernorm(h), cos, sin)
+        if self.self_attn is not None:
+            h = h + self.self_attn(self.input_layernorm(h), cos, sin)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -273,6 +283,9 @@ class QwenLM(nn.Module):
 def hf_config(cfg: LMConfig):
     """The ``transformers.Qwen2Config`` with the same architecture as ``cfg``."""
     from transformers import Qwen2Config
+    if not cfg.attention:
+        raise ValueError("an attention-free LMConfig (attention=False) has no Qwen2Config "
+                         "equivalent; only models with attention convert to Hugging Face")
     return Qwen2Config(
         vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
         num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,

@@ -309,3 +309,119 @@ def mismatch_scatter(similarity, cost, pairs: Sequence[str], *, ax=None):
         ax.set_ylabel(r"drop in $R_{cos}$ with mismatched signatures")
         ax.set_title("more different corpora, larger mismatch cost")
     return ax
+
+
+# ======================================================================================
+# Seeds, ablations and mixtures (chapters 10-11): means with a band of one sd over seeds
+# ======================================================================================
+
+def alignment_bands(frame, metrics: dict, *, x: str = "step", loss_frame=None):
+    """Chapter 10: alignment over training as the mean over seeds with a +-1 sd band
+    (``seaborn.lineplot(errorbar="sd")``), one panel per entry of ``metrics``
+    (panel title -> metric key, e.g. ``{"W^E vs phi_next": "E~next/top"}``), one line per
+    model. ``frame`` is :func:`psbook.lm.history_frame`'s table."""
+    import seaborn as sns
+    n = len(metrics)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.5), squeeze=False)
+        for ax, (title, key) in zip(axes[0], metrics.items()):
+            sub = frame[frame["metric"] == key]
+            sns.lineplot(data=sub, x=x, y="value", hue="model", errorbar="sd", ax=ax,
+                         marker="o", markersize=3)
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_xlabel("training step" if x == "step" else x)
+            ax.set_ylabel(r"$R_{cos}$ (mean $\pm$ sd over seeds)")
+            ax.set_title(title)
+            ax.legend(fontsize=7, title=None)
+        fig.tight_layout()
+    return fig
+
+
+def binned_alignment_bands(panels: dict):
+    """Chapter 10: :func:`binned_alignment_panels` over seeds. ``panels`` maps a title to a
+    list (one entry per seed) of ``(BinnedAlignment, null_corr)``; bars are seed means with
+    sd error bars, black ticks the null's seed mean, the red line the mean signature cosine."""
+    n = len(panels)
+    with _styled():
+        fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
+        for ax, (title, runs) in zip(axes[0], panels.items()):
+            corr = np.array([b.corr for b, _ in runs])
+            null = np.array([nl for _, nl in runs])
+            sig = np.array([b.mean_sig for b, _ in runs])
+            x = np.arange(corr.shape[1])
+            ax.bar(x, np.nanmean(corr, 0), yerr=np.nanstd(corr, 0, ddof=1) if len(runs) > 1
+                   else None, color="C0", alpha=0.8, capsize=3,
+                   label="within-bin correlation (mean ± sd)")
+            ax.scatter(x, np.nanmean(null, 0), marker="_", s=300, color="k", zorder=3,
+                       label="null: same overall correlation,\nequally strong in every bin")
+            ax2 = ax.twinx()
+            ax2.plot(x, np.nanmean(sig, 0), "o-", color="C3", label="mean signature cosine")
+            ax2.set_ylabel("mean signature cosine in bin", color="C3")
+            ax2.spines["right"].set_visible(True)
+            ax.set_xticks(x)
+            ax.set_xticklabels([f"{i + 1}" for i in x])
+            ax.set_xlabel("bin of pairs by embedding cosine (1 = least similar)")
+            ax.set_ylabel("correlation within bin")
+            ax.set_title(title)
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
+def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | None = None,
+              ax=None):
+    """Bars of seed means with sd error bars and the single seeds as dots; ``values`` maps a
+    label to the per-seed numbers; ``control`` (same labels) is drawn as hollow bars behind."""
+    with _styled():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(values), 3.4))
+        else:
+            fig = ax.figure
+        x = np.arange(len(values))
+        for i, (label, v) in enumerate(values.items()):
+            v = np.asarray(v, dtype=float)
+            ax.bar(i, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else None, color=f"C{i}",
+                   alpha=0.8, capsize=4, label=None)
+            ax.scatter(np.full(v.size, i) + np.linspace(-0.15, 0.15, v.size), v, s=10,
+                       color="k", zorder=3)
+            if control is not None and label in control:
+                c = np.asarray(control[label], dtype=float)
+                ax.bar(i, c.mean(), fill=False, edgecolor="k", ls="--", lw=1.2,
+                       label="control" if i == 0 else None)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(x)
+        ax.set_xticklabels(list(values), rotation=20, ha="right")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if control is not None:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def mixture_dose_response(alphas, r_a, r_b, *, name_a: str, name_b: str, ax=None,
+                          ylabel: str = r"$R_{cos}(W^E, \phi^{next})$"):
+    """Chapter 11: R_cos of models trained on mixtures ``alpha A + (1 - alpha) B`` against
+    A's and B's signatures, as functions of ``alpha``; ``r_a``/``r_b`` are (seeds x alphas),
+    drawn as mean +- sd bands."""
+    import seaborn as sns
+    import pandas as pd
+    r_a, r_b = np.asarray(r_a, float), np.asarray(r_b, float)
+    rows = [(float(a), v, f"signatures of {nm}")
+            for R, nm in ((r_a, name_a), (r_b, name_b))
+            for s in range(R.shape[0]) for a, v in zip(alphas, R[s])]
+    df = pd.DataFrame(rows, columns=["alpha", "R", "against"])
+    with _styled():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        else:
+            fig = ax.figure
+        sns.lineplot(data=df, x="alpha", y="R", hue="against", errorbar="sd", marker="o", ax=ax)
+        ax.set_xlabel(rf"fraction $\alpha$ of training tokens from {name_a} (rest {name_b})")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"Mixtures of {name_a} and {name_b} (mean ± sd over seeds)")
+        ax.legend(fontsize=8, title=None)
+        fig.tight_layout()
+    return fig

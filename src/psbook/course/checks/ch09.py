@@ -1,0 +1,42 @@
+"""Checks of chapter 09's coding exercises (signatures of real text)."""
+
+from __future__ import annotations
+
+from ._base import exercise
+
+
+def _dict_compare(given, ref):
+    if not isinstance(given, dict):
+        return f"expected a dict keyed by {sorted(ref)}, got {type(given).__name__}"
+    if set(given) != set(ref):
+        return f"expected the keys {sorted(ref)}, got {sorted(given)}"
+    for k in ref:
+        try:
+            g = float(given[k])
+        except (TypeError, ValueError):
+            return f"{k}: expected a number, got {given[k]!r}"
+        if abs(g - ref[k]) > 1e-6 + 1e-6 * abs(ref[k]):
+            return f"{k}: got {g:.4g}, expected {ref[k]:.4g}"
+    return None
+
+
+@exercise("ex-09-months", answers={"months_cos": "mean pairwise cosine of the months per signature"},
+          compare={"months_cos": _dict_compare},
+          hint="corpus.set_similarity(sigs['wikipedia'], {'months': sets['months']}, name)['months']")
+def months(ns):
+    from psbook import corpus
+    s, m = ns["sigs"]["wikipedia"], ns["sets"]["months"]
+    return {"months_cos": {name: float(corpus.set_similarity(s, {"months": m}, name)["months"])
+                           for name in corpus.SIGNATURE_NAMES}}
+
+
+@exercise("ex-09-matched",
+          answers={"digits_matched_code": "mean of 100 frequency-matched random groups (seed 0)",
+                   "digits_cos_code": "the digits' own mean pairwise cosine in the code corpus"},
+          rtol=1e-6, atol=1e-9,
+          hint="corpus.matched_baseline(sigs['code'], sets['digits'], draws=100, seed=0).mean()")
+def matched(ns):
+    from psbook import corpus
+    s, d = ns["sigs"]["code"], ns["sets"]["digits"]
+    return {"digits_matched_code": float(corpus.matched_baseline(s, d, draws=100, seed=0).mean()),
+            "digits_cos_code": float(corpus.set_similarity(s, {"digits": d})["digits"])}

@@ -1,0 +1,32 @@
+"""Checks of chapter 10's coding exercises (training a small Qwen2.5-style model)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ._base import exercise
+
+
+@exercise("ex-10-gamma",
+          answers={"early_12": "R_cos(W^E, phi_next) at the first evaluation, gamma = 1.2, per seed",
+                   "early_08": "the same at gamma = 0.8, per seed"},
+          rtol=1e-6, atol=1e-9,
+          hint="index 1 of r.history['E~next/top'] is the first evaluation after step 0")
+def early_alignment(ns):
+    return {"early_12": np.array([r.history["E~next/top"][1] for r in ns["gam"][1.2]]),
+            "early_08": np.array([r.history["E~next/top"][1] for r in ns["runs"]["untied"]])}
+
+
+@exercise("ex-10-tied-flow",
+          answers={"cos_both": "median cos_W (both terms vs autograd)",
+                   "cos_input": "median cos_E (input term alone vs autograd)"},
+          rtol=1e-4, atol=1e-6,
+          hint="lm.predicted_gradients(model, ids) returns cos_W and cos_E for a tied model")
+def tied_flow(ns):
+    from psbook import lm
+    m = lm.QwenLM(replace(ns["mcfg"], tie_embeddings=True, gamma=1.2), seed=ns["preset"].seed)
+    res = lm.predicted_gradients(m, ns["ids"])
+    return {"cos_both": float(np.median(res["cos_W"])),
+            "cos_input": float(np.median(res["cos_E"]))}

@@ -1,0 +1,30 @@
+"""Checks of chapter 11's coding exercises (data domain)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import exercise
+
+
+@exercise("ex-11-mixture",
+          answers={"pre_mid_A": "R_cos(W^E, varphi_pre of A) of the alpha=0.5 models, per seed",
+                   "pre_mid_B": "R_cos(W^E, varphi_pre of B) of the alpha=0.5 models, per seed"},
+          rtol=1e-6, atol=1e-9,
+          hint="r_cos(r.W_E, sigs[A_].varphi_pre, shared_ab) for r in mix[0.5]")
+def mixture_pre(ns):
+    from psbook.metrics import r_cos
+    sigs, shared = ns["sigs"], ns["shared_ab"]
+    return {"pre_mid_A": np.array([r_cos(r.W_E, sigs[ns["A_"]].varphi_pre, shared)
+                                   for r in ns["mix"][0.5]]),
+            "pre_mid_B": np.array([r_cos(r.W_E, sigs[ns["B_"]].varphi_pre, shared)
+                                   for r in ns["mix"][0.5]])}
+
+
+@exercise("ex-11-costs", answers={"costs_by_seed": "mismatch costs, seeds x pairs"},
+          rtol=1e-6, atol=1e-9, hint="lm.mismatch_costs(ME[i], domains)[1] for each seed i")
+def costs(ns):
+    from psbook import lm
+    ME, domains = ns["ME"], ns["domains"]
+    return {"costs_by_seed": np.array([lm.mismatch_costs(ME[i], domains)[1]
+                                       for i in range(ME.shape[0])])}

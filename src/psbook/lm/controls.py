@@ -1,0 +1,172 @@
+r"""Seeds, controls and ablations for the language-model chapters (10-11).
+
+* :func:`train_seeds` -- one cached training per seed (:func:`psbook.lm.train_cached`), so a
+  claim can be reported as mean +- sd over seeds and a re-run only redraws.
+* :func:`history_frame` -- the alignment histories of several runs as one long table (the
+  input of ``seaborn.lineplot`` with a band over seeds).
+* :func:`mean_sd` -- mean and sample standard deviation of a list of numbers.
+* :func:`frequency_controls` -- :math:`R_{cos}` beside two controls that remove token
+  frequency: a partial correlation on the pairs' log-frequencies, and the signature rows
+  permuted among tokens of similar frequency (Zhou et al. 2022: cosine similarity depends on
+  frequency).
+* :func:`ablation_configs` -- the zero-layer and attention-free variants of a model.
+* :func:`mixture_docs` -- a training stream mixing two corpora, a fraction ``alpha`` of the
+  tokens from the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .._validate import check_positive_int
+from ..metrics import correlation, cosine_matrix, pair_values
+from ..signatures import NextTokenSignatures
+from .model import LMConfig
+from .train import TrainConfig
+
+__all__ = ["train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
+           "mixture_docs", "token_counts"]
+
+
+def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:
+    """:func:`psbook.lm.train_cached` once per seed in ``seeds`` (the seed sets both the
+    initialisation and the data order); ``kwargs`` go to ``train_cached``. Returns the
+    :class:`TrainResult` list, in the order of ``seeds``."""
+    from .analysis import train_cached
+    if not isinstance(train_cfg, TrainConfig):
+        raise TypeError(f"train_cfg must be a TrainConfig; got {type(train_cfg).__name__}")
+    seeds = [int(check_positive_int("seed", s, minimum=0)) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed; got an empty list")
+    desc = kwargs.pop("desc", "training")
+    return [train_cached(tokens, model_cfg, replace(train_cfg, seed=s), desc=f"{desc} seed {s}",
+                         **kwargs) for s in seeds]
+
+
+def history_frame(runs: dict, keys=None):
+    """A long ``pandas.DataFrame`` (columns ``model``, ``seed``, ``step``, ``tokens``,
+    ``metric``, ``value``) of the alignment histories of ``runs``: ``{label: [TrainResult per
+    seed]}``. ``keys`` restricts the metrics (default: every alignment key)."""
+    import pandas as pd
+    if not isinstance(runs, dict) or not runs:
+        raise TypeError("runs must be a non-empty dict label -> list of TrainResult")
+    rows = []
+    for label, results in runs.items():
+        for r in results:
+            h = r.history
+            ks = [k for k in h if "~" in k] if keys is None else [k for k in keys if k in h]
+            for k in ks:
+                for st, tk, v in zip(h["step"], h["tokens"], h[k]):
+                    rows.append((label, r.train_cfg["seed"], int(st), int(tk), k, float(v)))
+    return pd.DataFrame(rows, columns=["model", "seed", "step", "tokens", "metric", "value"])
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """``(mean, sd)`` of ``values`` (sample sd, ddof=1; 0 for a single value). NaNs raise."""
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError("values is empty; expected at least one number")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"values must be finite; got {v}")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def token_counts(signatures: NextTokenSignatures) -> np.ndarray:
+    """How often each token occurs in the corpus (as the first token of a bigram)."""
+    if not isinstance(signatures, NextTokenSignatures):
+        raise TypeError(f"signatures must be NextTokenSignatures; got {type(signatures).__name__}")
+    return np.asarray(signatures.counts.sum(axis=1)).ravel()
+
+
+def _residual(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return y - X @ beta
+
+
+def frequency_controls(W, Phi, tokens, counts, *, n_bins: int = 5, draws: int = 20,
+                       seed: int = 0) -> dict:
+    r""":math:`R_{cos}(W, \Phi)` over ``tokens`` beside two controls that remove frequency.
+
+    * ``"partial"``: the correlation of embedding and signature cosines after regressing both,
+      over the pairs (a, b), on :math:`\log n_a + \log n_b` and :math:`|\log n_a - \log n_b|`
+      (``counts`` = :math:`n`, occurrences per token);
+    * ``"permuted"``: the mean :math:`R_{cos}` when the rows of ``Phi`` are permuted among
+      tokens of similar frequency (``n_bins`` quantile bins of log-count), over ``draws``
+      permutations (``"permuted_sd"`` their sd). This is what frequency alone explains; a real
+      alignment stays well above it.
+
+    Returns ``{"r_cos", "partial", "permuted", "permuted_sd"}``.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64).ravel()
+    counts = np.asarray(counts, dtype=float).ravel()
+    if tokens.size < 4:
+        raise ValueError(f"tokens must hold at least 4 token ids; got {tokens.size}")
+    if counts.ndim != 1 or tokens.max() >= counts.size:
+        raise ValueError(f"counts must be a 1-D array over the vocabulary (length > "
+                         f"{tokens.max()}); got shape {counts.shape}")
+    n_bins = check_positive_int("n_bins", n_bins)
+    draws = check_positive_int("draws", draws)
+    e = pair_values(cosine_matrix(W, tokens))
+    s = pair_values(cosine_matrix(Phi, tokens))
+    lf = np.log(np.maximum(counts[tokens], 1.0))
+    iu = np.triu_indices(tokens.size, 1)
+    X = np.column_stack([np.ones(e.size), lf[iu[0]] + lf[iu[1]], np.abs(lf[iu[0]] - lf[iu[1]])])
+    out = {"r_cos": correlation(e, s), "partial": correlation(_residual(e, X), _residual(s, X))}
+    edges = np.quantile(lf, np.linspace(0, 1, n_bins + 1)[1:-1])
+    bin_of = np.searchsorted(edges, lf, side="right")
+    rng = np.random.default_rng(seed)
+    Phi_t = np.asarray(Phi[tokens].todense() if hasattr(Phi, "todense") else Phi[tokens])
+    vals = []
+    for _ in range(draws):
+        perm = np.arange(tokens.size)
+        for b in np.unique(bin_of):
+            idx = np.flatnonzero(bin_of == b)
+            perm[idx] = rng.permutation(idx)
+        vals.append(correlation(e, pair_values(cosine_matrix(Phi_t[perm]))))
+    out["permuted"], out["permuted_sd"] = float(np.mean(vals)), float(np.std(vals))
+    return {k: float(v) for k, v in out.items()}
+
+
+def ablation_configs(model_cfg: LMConfig) -> dict:
+    """``{"full", "attention-free", "zero-layer"}`` variants of ``model_cfg``: the same
+    widths, vocabulary and initialisation; the attention-free model keeps the MLP blocks, the
+    zero-layer model is embedding -> final RMSNorm -> unembedding."""
+    if not isinstance(model_cfg, LMConfig):
+        raise TypeError(f"model_cfg must be an LMConfig; got {type(model_cfg).__name__}")
+    return {"full": model_cfg, "attention-free": replace(model_cfg, attention=False),
+            "zero-layer": replace(model_cfg, n_layers=0)}
+
+
+def _take(docs, n: int) -> list:
+    out, total = [], 0
+    for d in docs:
+        if total >= n:
+            break
+        d = np.asarray(d, dtype=np.int64)
+        piece = d[: n - total]
+        if piece.size:
+            out.append(piece)
+            total += piece.size
+    return out
+
+
+def mixture_docs(docs_a, docs_b, alpha: float, n_tokens: int | None = None) -> list:
+    """Documents of a mixture with a fraction ``alpha`` of its ``n_tokens`` tokens from corpus
+    A (``docs_a``, lists of token arrays) and the rest from corpus B, each taken from the start
+    of its corpus (the last document cut). ``n_tokens`` defaults to the smaller corpus's size;
+    ``alpha = 1`` gives A's first ``n_tokens`` tokens, ``alpha = 0`` B's."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
+            or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
+    for name, d in (("docs_a", docs_a), ("docs_b", docs_b)):
+        if not isinstance(d, (list, tuple)) or not d:
+            raise TypeError(f"{name} must be a non-empty list of token-id arrays; got "
+                            f"{type(d).__name__}")
+    sizes = [sum(int(np.asarray(x).size) for x in d) for d in (docs_a, docs_b)]
+    n = min(sizes) if n_tokens is None else check_positive_int("n_tokens", n_tokens)
+    if n > min(sizes):
+        raise ValueError(f"n_tokens ({n}) exceeds the smaller corpus ({min(sizes)} tokens)")
+    n_a = int(round(float(alpha) * n))
+    return _take(docs_a, n_a) + _take(docs_b, n - n_a)
