@@ -52,7 +52,7 @@ _HEAD_RE = re.compile(r'^import sys\nif "google\.colab" in sys\.modules:.*?^(?='
                       re.escape(MARKER) + r"$)", re.M | re.S)
 _VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:(?:a|b|rc|\.post|\.dev)\d+)?$")
-SPEC_RE = re.compile(r'"(psbook\[online\] @ git\+(\S+)@(\S+))"')
+SPEC_RE = re.compile(r'"(psbook\[online\] @ git\+([^"\s\\]+)@([^"\s\\]+))"')
 
 
 def version() -> str:
