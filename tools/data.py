@@ -37,9 +37,15 @@ def local_corpus() -> Path | None:
 
 
 def online() -> tuple[bool, str]:
-    from psbook.corpus._network import is_online, network_reason
+    """psbook's own online decision (PSBOOK_ONLINE, HF_*_OFFLINE, a probe of the Hub), loaded
+    from its file so that this works before psbook and its dependencies are installed."""
+    import importlib.util
 
-    return is_online(timeout=3.0, verbose=False), network_reason()
+    path = Path(__file__).resolve().parents[1] / "src" / "psbook" / "corpus" / "_network.py"
+    spec = importlib.util.spec_from_file_location("_psbook_network", path)
+    net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(net)
+    return net.is_online(timeout=3.0, verbose=False), net.network_reason()
 
 
 def _what_to_do() -> str:

@@ -8,6 +8,10 @@
   `.admonition-title`; with `:class: dropdown`, sphinx-togglebutton then throws on it and stops,
   leaving every later dropdown on the page (the solutions) open. A small script, run before
   togglebutton's, adds the title.
+- Saved widget views (ipywidgets' HTML manager, vendored): RequireJS is told where the manager's
+  files are, so its icon fonts load from `_static/html-manager/` and not from a path made of the
+  module name; and `MathJax.Hub.Queue`, the MathJax 2 call the widgets make to typeset their
+  labels, is provided on top of MathJax 3 (without it every widget label throws).
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 """
@@ -46,7 +50,29 @@ _PROOF_TITLES = """document.addEventListener("DOMContentLoaded", () => {
 });"""
 
 
+_MATHJAX2_SHIM = """document.addEventListener("DOMContentLoaded", () => {
+  // MathJax 3 has run (deferred scripts run before this event); widgets render on `load`.
+  if (!window.MathJax || window.MathJax.Hub || !window.MathJax.startup) return;
+  window.MathJax.Hub = {
+    Queue: (...jobs) => {
+      const els = jobs.filter((j) => Array.isArray(j) && j[0] === "Typeset" && j[2]).map((j) => j[2]);
+      MathJax.startup.promise = MathJax.startup.promise
+        .then(() => MathJax.typesetPromise(els.length ? els : undefined))
+        .catch((e) => console.error("MathJax typeset of a widget label failed", e));
+    },
+  };
+});"""
+
+
+def _widget_paths(app, pagename, templatename, context, doctree):
+    rel = context["pathto"]("_static/html-manager", 1)
+    app.add_js_file(None, priority=100, body="var require = {paths: "
+                    f'{{"@jupyter-widgets/html-manager/dist": "{rel}"}}}};')
+
+
 def setup(app):
+    app.connect("html-page-context", _widget_paths, priority=400)
+    app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_js_file(None, body=_PROOF_TITLES, priority=100)
     app.set_html_assets_policy("always")
