@@ -53,15 +53,16 @@ def _pages() -> list[Path]:
 PAGES = _pages()
 
 
-def expected_colab_url(page: Path) -> str | None:
-    """The Colab URL _config.yml implies for a chapter page (None for other pages)."""
-    if not re.match(r"\d\d-", page.stem):
+def expected_colab_url(rel: Path) -> str | None:
+    """The Colab URL _config.yml implies for a chapter page, given its path relative to the
+    HTML root (None for other pages)."""
+    if not re.match(r"\d\d-", rel.stem):
         return None
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     m = re.match(r"https://github\.com/([^/]+)/([^/]+?)/?$", cfg["repository"]["url"])
     base = cfg["launch_buttons"]["colab_url"].rstrip("/")
-    rel = page.relative_to(HTML).with_suffix(".ipynb").as_posix()
-    return f"{base}/github/{m.group(1)}/{m.group(2)}/blob/{cfg['repository']['branch']}/{rel}"
+    nb = rel.with_suffix(".ipynb").as_posix()
+    return f"{base}/github/{m.group(1)}/{m.group(2)}/blob/{cfg['repository']['branch']}/{nb}"
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +133,8 @@ _INSPECT = """() => {
 }"""
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
-def test_page_renders(browser, page: Path):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None = SHOTS) -> list:
+    """Open one page; return what is wrong with it (empty when it renders as it should)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = ctx.new_page()
     errors, failed = [], []
@@ -146,12 +146,13 @@ def test_page_renders(browser, page: Path):
             "() => document.querySelectorAll('span.math, div.math').length") else "no math"
         tab.wait_for_timeout(300)  # the widget manager renders on `load`
         info = tab.evaluate(_INSPECT)
-        name = page.relative_to(HTML).with_suffix("").as_posix().replace("/", "__")
-        tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
+            tab.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     finally:
         ctx.close()
 
-    where = page.relative_to(HTML).as_posix()
     problems = []
     if state not in ("ok", "no math"):
         problems.append(f"math: {state}")
@@ -172,7 +173,7 @@ def test_page_renders(browser, page: Path):
         k = info["text"].find(raw)
         if k >= 0:
             problems.append(f"raw {raw!r} in the page text: …{info['text'][max(0, k - 60):k + 60]!r}…")
-    want = expected_colab_url(page)
+    want = expected_colab_url(page.relative_to(html_root))
     if want is not None:
         if not info["colab"]:
             problems.append("no Colab button")
@@ -182,4 +183,31 @@ def test_page_renders(browser, page: Path):
         problems.append(f"widgets without a static figure in their section: {info['lonelyWidgets']}")
     if info["widgets"] and not info["widgetsRendered"]:
         problems.append("saved widget views were not rendered (widget manager missing?)")
-    assert not problems, f"{where}:\n  - " + "\n  - ".join(problems)
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
+def test_page_renders(browser, page: Path):
+    problems = problems_of(browser, page)
+    assert not problems, f"{page.relative_to(HTML).as_posix()}:\n  - " + "\n  - ".join(problems)
+
+
+_BROKEN = """<!DOCTYPE html><html><head><script>window.MathJax = {};</script></head><body><main>
+<p>Value {glue:text}`r_x` and see (??).</p><p><span class="math">\\(x^2\\)</span></p>
+<img src="missing.png"><div class="cell_output"><pre>Traceback (most recent call last):
+  File "x", line 1</pre></div>
+<a href="https://colab.research.google.com/github/o/r/blob/main/book/99-x.ipynb">Colab</a>
+<section id="s"><script type="application/vnd.jupyter.widget-view+json">{}</script></section>
+<script>null.boom;</script></main></body></html>"""
+
+
+def test_the_check_fails_a_broken_page(browser, tmp_path):
+    """Negative control: a page with each defect the check looks for."""
+    page = tmp_path / "book" / "99-broken.html"
+    page.parent.mkdir()
+    page.write_text(_BROKEN)
+    text = "\n".join(problems_of(browser, page, html_root=tmp_path, shots=None))
+    for what in ("math: MathJax not loaded", "not typeset", "images that did not load",
+                 "JavaScript errors", "traceback", "'{glue'", "'??'", "Colab button",
+                 "without a static figure", "requests that failed"):
+        assert what in text, f"the check missed {what!r}:\n{text}"
