@@ -100,6 +100,11 @@ def test_solutions_fold_admonitions_quote_glue_points_at_the_print(book):
     assert not colab.raw_myst(out)
 
 
+def test_folded_proofs_stay_folded(book):
+    assert _render(book, "```{prf:proof}\n:class: dropdown\nEasy.\n```").startswith("<details>")
+    assert _render(book, "```{prf:proof}\nEasy.\n```").startswith("*Proof.* Easy.")
+
+
 def test_code_inside_backticks_is_left_alone(book):
     out = _render(book, "Write ``{glue:text}`name` `` in prose.")
     assert "``{glue:text}`name` ``" in out
@@ -107,6 +112,7 @@ def test_code_inside_backticks_is_left_alone(book):
 
 @pytest.mark.parametrize("src,what", [
     ("```{figure} x.png\n```", "{figure}"),
+    ("```{tab-set}\n```", "{tab-set}"),
     ("A {kbd}`Ctrl` key.", "{kbd}"),
     ("```{admonition} T\n:width: 3\nx\n```", "width"),
     ("{eq}`no-such-label`", "no-such-label"),

@@ -411,7 +411,8 @@ class Renderer:
 
     def directive(self, d: Directive) -> str:
         name = d.name
-        known_opts = {"label", "class", "nonumber", "name", "dropdown"}
+        known_opts = {"label", "class", "nonumber", "name", "dropdown", "open", "figwidth",
+                      "align"}
         unknown = set(d.options) - known_opts
         if unknown:
             raise MystError(f"{self.doc}:{d.line}: {{{name}}} option(s) {sorted(unknown)} unknown "
@@ -419,6 +420,9 @@ class Renderer:
         if name.startswith("prf:"):
             kind = name[4:]
             if kind == "proof":
+                if "dropdown" in d.options.get("class", ""):  # folded in the book: folded here
+                    return (f"<details>\n<summary><b>Proof</b> (click to show)</summary>\n\n"
+                            f"{self._body(d)} ∎\n\n</details>\n")
                 return f"*Proof.* {self._body(d)} ∎\n"
             if kind not in PRF_TYPES:
                 raise MystError(f"{self.doc}:{d.line}: unknown directive {{{name}}}")
@@ -449,6 +453,14 @@ class Renderer:
             if "dropdown" in d.options.get("class", ""):
                 return (f"<details>\n<summary><b>{title}</b></summary>\n\n{body}\n\n</details>\n")
             return self._quote(f"**{title}**\n\n{body}") + "\n"
+        if name == "dropdown":  # sphinx-design
+            return (f"<details>\n<summary><b>{self.inline(d.arg) or 'Details'}</b></summary>\n\n"
+                    f"{self._body(d)}\n\n</details>\n")
+        if name in ("margin", "sidebar", "topic", "epigraph"):
+            head = f"**{self.inline(d.arg)}**\n\n" if d.arg else ""
+            return self._quote(f"{head}{self._body(d)}") + "\n"
+        if name in ("glue:figure", "glue:any", "glue:math", "glue:md", "glue"):
+            return f"*(`{d.arg}`: shown by the code cell that computes it.)*\n"
         if name in ("math",):
             label = d.options.get("label")
             tag = ""
