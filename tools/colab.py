@@ -234,7 +234,10 @@ def load_book() -> Book:
         counters[kind] = counters.get(kind, 0) + 1
         return counters[kind]
 
-    for doc in toc_docs():
+    docs = toc_docs()
+    # chapters not (yet) in _toc.yml come last: the HTML does not number them at all
+    docs += [p.stem for p in sorted(BOOK.glob("[0-9][0-9]-*.md")) if p.stem not in docs]
+    for doc in docs:
         path = BOOK / f"{doc}.md"
         if not path.exists():
             continue
@@ -384,7 +387,9 @@ class Renderer:
                 continue  # MyST comment
             m = _EQ_LABEL.match(line)
             if m:
-                t = self.book.targets[m.group("label")]
+                t = self.book.targets.get(m.group("label"))
+                if t is None:
+                    raise MystError(f"{self.doc}: equation label {m.group('label')!r} not found")
                 head = m.group("head").rstrip()
                 tag = f"\\tag{{{t.text.strip('()')}}}"
                 line = f"{head} {tag} $$" if head.strip() else f"{tag}\n$$"
