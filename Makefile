@@ -1,6 +1,12 @@
-# make book  -- create .venv if needed, install, execute every chapter, build _build/html
-# make test  -- same setup, then the whole test suite CI runs (unit tests, pairing, notebooks, book)
-# make pair  -- regenerate the output-free .ipynb of every chapter from its .md
+# make book     -- create .venv if needed, install, check the corpus, execute every chapter,
+#                  build _build/html (cpu preset: ~10 min on 2 cores; PSBOOK_PRESET=tiny: seconds
+#                  per chapter)
+# make test     -- same setup, then the whole test suite CI runs (unit tests, pairing, notebooks,
+#                  book, every page in a headless browser)
+# make pair     -- regenerate the Colab notebooks book/NN-*.ipynb from the chapters' .md
+# make data     -- download WikiText-2 into $PSBOOK_DATA (needs network) for offline builds
+# make release VERSION=x.y.z -- set the version, pin setup cells and Colab links to vx.y.z,
+#                  regenerate the notebooks, commit and tag (then: git push origin HEAD vx.y.z)
 SHELL := /bin/bash
 PY    ?= python3
 VENV  := .venv
@@ -10,10 +16,12 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 # Executed notebooks have no reader: no progress bars (they flood the kernel's output channel).
 export PSBOOK_PROGRESS ?= off
-export PSBOOK_DATA ?= $(abspath ../shared/data)
+# Corpora for offline runs: ../shared/data when it exists, else data/ here (make data fills it).
+export PSBOOK_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 
-.PHONY: setup book test unit notebooks pairing build pair bench clean
+.PHONY: setup book test unit notebooks pairing build pair bench clean vendor data check-data \
+        browser release
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,23 +35,41 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt
 
 setup: $(VENV)/.installed
 
-unit: setup
-	$(BIN)/python -m pytest -q -n 2 tests
+# Fails in seconds, saying what to do, when there is neither a corpus nor the network.
+check-data: setup
+	@$(BIN)/python tools/data.py check
 
-notebooks: setup
+data: setup
+	$(BIN)/python tools/data.py fetch
+
+# MathJax 3 and the widget manager, from the npm registry into _vendor/ (pages render offline).
+vendor:
+	@$(PY) tools/vendor_js.py
+
+unit: setup
+	$(BIN)/python -m pytest -q -n 2 tests --ignore=tests/test_browser.py
+
+notebooks: setup check-data
 	$(BIN)/python -m pytest -q -n 2 --nbmake --nbmake-timeout=600 book
 
-build: setup
+build: setup check-data vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-book: setup build
+book: build
 	@echo "Open _build/html/index.html"
 
-test: setup
+browser: setup
+	PSBOOK_BROWSER_REQUIRED=1 $(BIN)/python -m pytest -q tests/test_browser.py
+
+test: setup check-data vendor
 	@bash .ci/test-all.sh
 
 pair: setup
-	$(BIN)/jupytext --update --to ipynb book/[0-9]*.md
+	$(BIN)/python tools/release.py --sync
+
+release: setup
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python tools/release.py $(VERSION)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_signatures.py

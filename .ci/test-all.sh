@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (what `make test` runs and CI runs): unit tests + pairing check,
-# every chapter through nbmake (tiny preset under CI), then the book with warnings as errors.
-# Prints the time each part took; fails on the first failing part.
+# every chapter through nbmake (tiny preset under CI), the book with warnings as errors, then
+# every built page in headless Chromium (tests/test_browser.py) and the Colab numbering against
+# the built HTML. Prints the time each part took; fails on the first failing part.
 set -euo pipefail
 BIN=.venv/bin
 part() {
@@ -12,7 +13,11 @@ part() {
   echo "=== [$name] done in $((SECONDS - t0)) s"
 }
 t_all=$SECONDS
-part unit      $BIN/python -m pytest -n 2 tests
+part data      $BIN/python tools/data.py check
+part unit      $BIN/python -m pytest -n 2 tests --ignore=tests/test_browser.py
 part notebooks $BIN/python -m pytest -n 2 --nbmake --nbmake-timeout=600 book
+part vendor    $BIN/python tools/vendor_js.py
 part book      $BIN/jupyter-book build . -W -n --keep-going
+part browser   env PSBOOK_BROWSER_REQUIRED=1 $BIN/python -m pytest -n 2 tests/test_browser.py \
+                 tests/test_colab.py::test_numbers_match_the_built_html
 echo "=== all parts passed in $((SECONDS - t_all)) s"

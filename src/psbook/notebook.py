@@ -1,8 +1,9 @@
 """Small helpers for the chapters when they run as notebooks.
 
 ``glue`` stores a value for the book's ``{glue:text}`` references when the chapter is built
-with Jupyter Book (myst-nb), and does nothing elsewhere -- so a chapter opened in Colab or a
-plain Jupyter server, where myst-nb is not installed, runs unchanged.
+with Jupyter Book (myst-nb). Where myst-nb is not installed (Colab, a plain Jupyter server) it
+prints ``name = value`` instead: the generated Colab notebook's prose says "`name` (printed
+above)" where the book's page shows the value inline (tools/colab.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ __all__ = ["glue", "glue_all"]
 
 
 def glue(name: str, value, display: bool = False):
-    """``myst_nb.glue(name, value, display)`` when myst-nb is available, else a no-op."""
+    """``myst_nb.glue(name, value, display)`` when myst-nb is available, else print
+    ``name = value`` (and show ``value`` too when ``display``)."""
     try:
         from myst_nb import glue as _glue
     except ImportError:
+        print(f"{name} = {value}")
+        if display:
+            try:
+                from IPython.display import display as _show
+            except ImportError:
+                return None
+            _show(value)
         return None
     return _glue(name, value, display=display)
 

@@ -1,0 +1,213 @@
+"""Every page of the built book in a real browser (headless Chromium, driven by Playwright).
+
+Run after the book is built (`make test` runs it after `jupyter-book build`). A page fails when:
+math is not typeset or MathJax reports an error; an image did not load; a script or stylesheet
+did not load (the pages must render offline: MathJax and the widget manager are vendored into
+_static/vendor/); a JavaScript error is thrown; an output holds a traceback; the page text shows
+raw `{glue…}`, `{eq}` or `??` (an unresolved reference); the Colab button's URL is not the one
+_config.yml implies; a widget has no static figure beside it (readers of the HTML have no kernel).
+One screenshot per page goes to _build/screenshots/.
+
+Chromium: $PSBOOK_CHROMIUM, else chromium / chromium-browser / google-chrome on PATH (Debian:
+`apt-get install chromium`; .ci/run installs it). Without one the test is skipped with a message,
+except under CI (CI=true), where it fails. Without a built book it is skipped, except when
+PSBOOK_BROWSER_REQUIRED=1 (the `browser` part of .ci/test-all.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("PSBOOK_HTML_DIR", ROOT / "_build" / "html"))  # override: debugging
+SHOTS = ROOT / "_build" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+REQUIRED = os.environ.get("PSBOOK_BROWSER_REQUIRED", "") == "1"
+
+
+def _chromium() -> str | None:
+    env = os.environ.get("PSBOOK_CHROMIUM")
+    if env:
+        return env
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _pages() -> list[Path]:
+    if not HTML.is_dir():
+        return []
+    skip = {"genindex.html", "search.html"}
+    return sorted(p for p in HTML.rglob("*.html")
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+
+
+PAGES = _pages()
+
+
+def expected_colab_url(rel: Path) -> str | None:
+    """The Colab URL _config.yml implies for a chapter page, given its path relative to the
+    HTML root (None for other pages)."""
+    if not re.match(r"\d\d-", rel.stem):
+        return None
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    m = re.match(r"https://github\.com/([^/]+)/([^/]+?)/?$", cfg["repository"]["url"])
+    base = cfg["launch_buttons"]["colab_url"].rstrip("/")
+    nb = rel.with_suffix(".ipynb").as_posix()
+    return f"{base}/github/{m.group(1)}/{m.group(2)}/blob/{cfg['repository']['branch']}/{nb}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _chromium()
+    if exe is None:
+        msg = ("no Chromium found (apt-get install chromium, or set PSBOOK_CHROMIUM): "
+               "the browser check of the built pages did not run")
+        if IN_CI:
+            pytest.fail(msg + " -- under CI it must run")
+        pytest.skip(msg)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"])
+        yield b
+        b.close()
+
+
+def test_there_are_pages_to_check():
+    if not PAGES:
+        msg = f"no built book in {HTML}: run `make book` (jupyter-book build .) first"
+        if REQUIRED:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    assert any(re.match(r"\d\d-", p.stem) for p in PAGES), "no chapter pages in the build"
+
+
+_MATHJAX_DONE = """async () => {
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return 'MathJax not loaded';
+  await MathJax.startup.promise;
+  // typesetting of late parts (navigation) may lag the first promise: give it 5 s
+  for (let i = 0; i < 50; i++) {
+    const left = Array.from(document.querySelectorAll('span.math, div.math'))
+        .filter(e => !e.querySelector('mjx-container')).length;
+    if (!left) break;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return 'ok';
+}"""
+
+_INSPECT = """() => {
+  const out = {};
+  const math = Array.from(document.querySelectorAll('span.math, div.math'));
+  out.math = math.length;
+  out.untypeset = math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80));
+  out.merror = Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))
+      .map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120));
+  out.badimg = Array.from(document.images)
+      .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  const main = document.querySelector('main') || document.body;
+  out.text = main.innerText;
+  out.tracebacks = Array.from(document.querySelectorAll('.cell_output, .output'))
+      .filter(e => /Traceback \\(most recent call last\\)/.test(e.innerText) || e.querySelector('.traceback'))
+      .map(e => e.innerText.slice(0, 200));
+  out.colab = Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]'))
+      .map(a => a.getAttribute('href'));
+  // widgets: saved views; each needs a static figure in the same section
+  const views = Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'));
+  out.widgets = views.length;
+  out.widgetsRendered = document.querySelectorAll('.jupyter-widgets, .widget-subarea > *').length;
+  out.lonelyWidgets = views.filter(v => {
+      const sec = v.closest('section') || document.body;
+      const figs = Array.from(sec.querySelectorAll('img')).filter(i => !i.closest('.jupyter-widgets'));
+      return figs.length === 0;
+  }).map(v => (v.closest('section') || {id: '?'}).id);
+  return out;
+}"""
+
+
+def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None = SHOTS) -> list:
+    """Open one page; return what is wrong with it (empty when it renders as it should)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = ctx.new_page()
+    errors, failed = [], []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    try:
+        tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
+        state = tab.evaluate(_MATHJAX_DONE) if tab.evaluate(
+            "() => document.querySelectorAll('span.math, div.math').length") else "no math"
+        tab.wait_for_timeout(300)  # the widget manager renders on `load`
+        info = tab.evaluate(_INSPECT)
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
+            tab.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    finally:
+        ctx.close()
+
+    problems = []
+    if state not in ("ok", "no math"):
+        problems.append(f"math: {state}")
+    if info["untypeset"]:
+        problems.append(f"{len(info['untypeset'])} math elements not typeset, e.g. "
+                        f"{info['untypeset'][:2]}")
+    if info["merror"]:
+        problems.append(f"MathJax errors: {info['merror'][:3]}")
+    if info["badimg"]:
+        problems.append(f"images that did not load: {info['badimg'][:5]}")
+    if failed:
+        problems.append(f"requests that failed (the page must render offline): {failed[:5]}")
+    if errors:
+        problems.append(f"JavaScript errors: {errors[:3]}")
+    if info["tracebacks"]:
+        problems.append(f"outputs with a traceback: {info['tracebacks'][:2]}")
+    for raw in ("{glue", "{eq}", "??"):
+        k = info["text"].find(raw)
+        if k >= 0:
+            problems.append(f"raw {raw!r} in the page text: …{info['text'][max(0, k - 60):k + 60]!r}…")
+    want = expected_colab_url(page.relative_to(html_root))
+    if want is not None:
+        if not info["colab"]:
+            problems.append("no Colab button")
+        elif any(h != want for h in info["colab"]):
+            problems.append(f"Colab button {info['colab'][0]} != {want} (from _config.yml)")
+    if info["lonelyWidgets"]:
+        problems.append(f"widgets without a static figure in their section: {info['lonelyWidgets']}")
+    if info["widgets"] and not info["widgetsRendered"]:
+        problems.append("saved widget views were not rendered (widget manager missing?)")
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
+def test_page_renders(browser, page: Path):
+    problems = problems_of(browser, page)
+    assert not problems, f"{page.relative_to(HTML).as_posix()}:\n  - " + "\n  - ".join(problems)
+
+
+_BROKEN = """<!DOCTYPE html><html><head><script>window.MathJax = {};</script></head><body><main>
+<p>Value {glue:text}`r_x` and see (??).</p><p><span class="math">\\(x^2\\)</span></p>
+<img src="missing.png"><div class="cell_output"><pre>Traceback (most recent call last):
+  File "x", line 1</pre></div>
+<a href="https://colab.research.google.com/github/o/r/blob/main/book/99-x.ipynb">Colab</a>
+<section id="s"><script type="application/vnd.jupyter.widget-view+json">{}</script></section>
+<script>null.boom;</script></main></body></html>"""
+
+
+def test_the_check_fails_a_broken_page(browser, tmp_path):
+    """Negative control: a page with each defect the check looks for."""
+    page = tmp_path / "book" / "99-broken.html"
+    page.parent.mkdir()
+    page.write_text(_BROKEN)
+    text = "\n".join(problems_of(browser, page, html_root=tmp_path, shots=None))
+    for what in ("math: MathJax not loaded", "not typeset", "images that did not load",
+                 "JavaScript errors", "traceback", "'{glue'", "'??'", "Colab button",
+                 "without a static figure", "requests that failed"):
+        assert what in text, f"the check missed {what!r}:\n{text}"

@@ -1,0 +1,79 @@
+"""A small local Sphinx extension for the book (loaded through `_config.yml` local_extensions).
+
+- Drops duplicate `<script>` entries from every page. Jupyter Book 1 + sphinx-thebe add the
+  inline `const THEBE_JS_URL = ...` script twice, and the second copy throws
+  "Identifier 'THEBE_JS_URL' has already been declared" on every page (tests/test_browser.py
+  fails on JavaScript errors).
+- Gives folded proofs a title. sphinx-proof writes a `{prf:proof}` without an
+  `.admonition-title`; with `:class: dropdown`, sphinx-togglebutton then throws on it and stops,
+  leaving every later dropdown on the page (the solutions) open. A small script, run before
+  togglebutton's, adds the title.
+- Saved widget views (ipywidgets' HTML manager, vendored): RequireJS is told where the manager's
+  files are, so its icon fonts load from `_static/html-manager/` and not from a path made of the
+  module name; and `MathJax.Hub.Queue`, the MathJax 2 call the widgets make to typeset their
+  labels, is provided on top of MathJax 3 (without it every widget label throws).
+- Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
+  in the navigation of pages that have no math of their own.
+"""
+
+from __future__ import annotations
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        attrs = getattr(js, "attributes", {}) or {}
+        key = (getattr(js, "filename", str(js)) or "", attrs.get("body"))  # None and "" alike
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    scripts[:] = kept
+
+
+
+_PROOF_TITLES = """document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".proof.dropdown").forEach((el) => {
+    if (el.querySelector(":scope > .admonition-title")) return;
+    const first = el.querySelector(":scope > p");
+    if (first && first.firstChild && first.firstChild.nodeType === Node.TEXT_NODE) {
+      first.firstChild.textContent = first.firstChild.textContent.replace(/^\\s*Proof\\.\\s*/, "");
+    }
+    const title = document.createElement("p");
+    title.className = "admonition-title";
+    title.textContent = "Proof";
+    el.insertBefore(title, el.firstChild);
+  });
+});"""
+
+
+_MATHJAX2_SHIM = """document.addEventListener("DOMContentLoaded", () => {
+  // MathJax 3 has run (deferred scripts run before this event); widgets render on `load`.
+  if (!window.MathJax || window.MathJax.Hub || !window.MathJax.startup) return;
+  window.MathJax.Hub = {
+    Queue: (...jobs) => {
+      const els = jobs.filter((j) => Array.isArray(j) && j[0] === "Typeset" && j[2]).map((j) => j[2]);
+      MathJax.startup.promise = MathJax.startup.promise
+        .then(() => MathJax.typesetPromise(els.length ? els : undefined))
+        .catch((e) => console.error("MathJax typeset of a widget label failed", e));
+    },
+  };
+});"""
+
+
+def _widget_paths(app, pagename, templatename, context, doctree):
+    rel = context["pathto"]("_static/html-manager", 1)
+    app.add_js_file(None, priority=100, body="var require = {paths: "
+                    f'{{"@jupyter-widgets/html-manager/dist": "{rel}"}}}};')
+
+
+def setup(app):
+    app.connect("html-page-context", _widget_paths, priority=400)
+    app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.add_js_file(None, body=_PROOF_TITLES, priority=100)
+    app.set_html_assets_policy("always")
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
