@@ -3,6 +3,7 @@
 #                  per chapter)
 # make test     -- same setup, then the whole test suite CI runs (unit tests, pairing, notebooks,
 #                  book, every page in a headless browser)
+# make course   -- regenerate the course's student and solution notebooks from the chapters
 # make pair     -- regenerate the Colab notebooks book/NN-*.ipynb from the chapters' .md
 # make data     -- download WikiText-2 into $PSBOOK_DATA (needs network) for offline builds
 # make release VERSION=x.y.z -- set the version, pin setup cells and Colab links to vx.y.z,
@@ -21,7 +22,7 @@ export PSBOOK_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 
 .PHONY: setup book test unit notebooks pairing build pair bench clean vendor data check-data \
-        browser release
+        browser release course book-student
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,7 +48,7 @@ vendor:
 	@$(PY) tools/vendor_js.py
 
 unit: setup
-	$(BIN)/python -m pytest -q -n 2 tests --ignore=tests/test_browser.py
+	$(BIN)/python -m pytest -q -n 2 tests --ignore=tests/test_browser.py --ignore=tests/test_course_notebooks.py
 
 notebooks: setup check-data
 	$(BIN)/python -m pytest -q -n 2 --nbmake --nbmake-timeout=600 book
@@ -70,6 +71,15 @@ pair: setup
 release: setup
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
 	$(BIN)/python tools/release.py $(VERSION)
+
+# Course module: student + solution notebooks generated from the chapters (course/notebooks/).
+course: setup
+	$(BIN)/python -m psbook.course build
+
+# The book without solutions (sphinx-exercise hide_solutions + solution code cells removed).
+book-student: setup check-data vendor
+	$(BIN)/python -m psbook.course student-config -o _build/_config-student.yml
+	$(BIN)/jupyter-book build . --config _build/_config-student.yml --path-output _build/student -W -n --keep-going
 
 bench: setup
 	$(BIN)/python benchmarks/bench_signatures.py
