@@ -327,3 +327,23 @@ def test_an_exercise_without_its_check_cell_is_refused(tmp_path):
     with pytest.raises(cb.BuildError, match="ex-99-double has no check cell"):
         cb.notebooks_for(md)
     assert cb.main(["build", "--root", str(tmp_path)]) == 2
+
+
+def test_course_notebooks_have_no_raw_myst():
+    """The course notebooks' markdown goes through the book's Colab converter (tools/colab.py):
+    no MyST role or directive reaches a student."""
+    import importlib.util
+    import sys
+    import nbformat
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("_colab_for_test", root / "tools" / "colab.py")
+    colab = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = colab
+    spec.loader.exec_module(colab)
+    found = {}
+    for f in sorted((root / "course" / "notebooks").glob("*/*.ipynb")):
+        nb = nbformat.read(f, as_version=4)
+        bad = [m for c in nb.cells if c.cell_type == "markdown" for m in colab.raw_myst(c.source)]
+        if bad:
+            found[f.name] = bad[:3]
+    assert (root / "course" / "notebooks").exists() and not found, found

@@ -112,15 +112,39 @@ def sync_setup_cells(v: str | None = None) -> list[Path]:
     return changed
 
 
+_COURSE_LINK_RE = re.compile(r"(https://colab\.research\.google\.com/github/)[^/\s)]+/[^/\s)]+"
+                             r"/blob/[^/\s)]+/(course/notebooks/)")
+
+
+def sync_course_links(v: str | None = None) -> list[Path]:
+    """Point the course pages' "Open in Colab" links at the repository and ref of version v
+    (the same ref as the book's Colab button); returns the changed pages."""
+    base = repository_url().rstrip("/").removeprefix("https://github.com/")
+    changed = []
+    for page in sorted((ROOT / "course").glob("*.md")):
+        text = page.read_text()
+        new = _COURSE_LINK_RE.sub(lambda m: f"{m[1]}{base}/blob/{tag(v)}/{m[2]}", text)
+        if new != text:
+            page.write_text(new)
+            changed.append(page)
+    return changed
+
+
 def sync(v: str | None = None) -> None:
-    """Setup cells, Colab ref and notebooks, for version v (default: the current one)."""
+    """Setup cells, Colab ref (button and course links) and notebooks (the chapters' Colab
+    notebooks and the course's student/solution notebooks), for version v (default: the
+    current one)."""
     v = v or version()
     set_config_ref(tag(v))
     sync_setup_cells(v)
+    sync_course_links(v)
     sys.path.insert(0, str(ROOT / "tools"))
     import colab
 
     rc = colab.main([])
+    if rc:
+        raise SystemExit(rc)
+    rc = subprocess.run([sys.executable, "-m", "psbook.course", "build"], cwd=ROOT).returncode
     if rc:
         raise SystemExit(rc)
 
@@ -139,7 +163,7 @@ def release(v: str, allow_dirty: bool = False) -> None:
         raise SystemExit(f"the working tree has uncommitted changes; commit them first:\n{dirty}")
     set_version(v)
     sync(v)
-    _git("add", "-A", str(INIT), str(CONFIG), "book")
+    _git("add", "-A", str(INIT), str(CONFIG), "book", "course")
     if _git("diff", "--cached", "--quiet", check=False).returncode:
         _git("commit", "-q", "-m", f"Release {tag(v)}: version, setup cells, Colab links, notebooks")
     _git("tag", "-a", tag(v), "-m", f"psbook {v}")

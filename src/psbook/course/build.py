@@ -309,7 +309,10 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
         if cell.cell_type != "code":
             continue
         if HIDDEN_TAG in _tags(cell):
-            if _names(cell.source, ast.Store) & kept_loads:
+            # kept: cells whose names later cells read, and the cells that glue the numbers
+            # the prose quotes ("printed above"), unless they also assert
+            glues = "glue" in cell.source and "assert" not in cell.source
+            if glues or _names(cell.source, ast.Store) & kept_loads:
                 keep_hidden.add(i)
                 kept_loads |= _names(cell.source, ast.Load)
         else:
@@ -339,6 +342,8 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
             tags = _tags(cell)
             if cell.cell_type == "markdown":
                 text = cell.source if kind == "solutions" else remove_solutions(cell.source)
+                if hasattr(converter, "set_cell"):
+                    converter.set_cell(i)
                 text = converter(text)
                 if text.strip():
                     cells.append(nbformat.v4.new_markdown_cell(text))
@@ -381,10 +386,46 @@ def _load_converter(spec: str | Callable | None) -> Callable[[str], str]:
     return getattr(importlib.import_module(mod), fn)
 
 
+class _BookConverter:
+    """The Colab converter of the repository's ``tools/colab.py`` for one chapter: the same
+    numbering, citations and links as the book's Colab notebooks. ``set_cell(i)`` tells it
+    where in the chapter a markdown cell sits (glued numbers are "printed above/below")."""
+
+    def __init__(self, mod, book, md: Path, code_sources):
+        self.mod, self.md = mod, md
+        self.r = mod.Renderer(book, md.stem, mod._glue_positions(code_sources))
+
+    def set_cell(self, i: int) -> None:
+        self.r.cell_index = i
+
+    def __call__(self, text: str) -> str:
+        return self.r.render(self.mod.parse_blocks(text, self.md.name)).strip("\n")
+
+
+def _book_converter_module(root: Path):
+    """``tools/colab.py`` of the repository at ``root`` (None when it has none)."""
+    import importlib.util
+    path = Path(root) / "tools" / "colab.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_psbook_tools_colab", path)
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def generate(root: Path, converter=None) -> dict:
-    """``{relative path: notebook text}`` of every generated notebook under ``root``."""
+    """``{relative path: notebook text}`` of every generated notebook under ``root``.
+
+    Without ``converter``, the book's own Colab converter (``tools/colab.py``) renders the
+    markdown when the repository has it, else :func:`myst_to_markdown`.
+    """
     root = Path(root)
-    conv = _load_converter(converter)
+    mod = _book_converter_module(root) if converter is None else None
+    book = mod.load_book() if mod is not None else None
+    conv = None if mod is not None else _load_converter(converter)
     try:
         url, branch = repository(root)
         colab = lambda path: _colab_url(url, branch, path)  # noqa: E731
@@ -394,6 +435,11 @@ def generate(root: Path, converter=None) -> dict:
     for md in sorted((root / "book").glob(CHAPTER_GLOB)):
         if not _has_exercises(md):
             continue
+        if mod is not None:
+            import jupytext
+            code = [(k, c.source) for k, c in enumerate(jupytext.read(md).cells)
+                    if c.cell_type == "code"]
+            conv = _BookConverter(mod, book, md, code)
         for kind, nb in notebooks_for(md, conv, colab).items():
             files[f"course/notebooks/{kind}/{md.stem}.ipynb"] = _render(nb)
     return files
