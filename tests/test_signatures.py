@@ -381,7 +381,7 @@ def test_integer_dtypes_and_torch_accepted():
     ([np.array([], dtype=int), np.array([], dtype=int)], ValueError, r"^ids is empty"),
     ([np.array([1, 2]), np.array([3, 11])], ValueError, r"^ids\[1\] must hold ids"),
     ([np.array([1, 2]), np.array([0.5])], TypeError, r"^ids\[1\] must hold integer"),
-    (np.array([[0, 1], [2, 3]])[None], ValueError, r"must be 1-dimensional"),
+    (np.array([[0, 1], [2, 3]])[None], ValueError, r"^ids must be 1-D \(one document\) or 2-D"),
     (5, TypeError, r"^ids must be a 1-D array of token ids or an iterable"),
 ])
 def test_next_token_bad_input(ids, exc, pattern):

@@ -137,6 +137,9 @@ def fourier_signature(task: _tasks.Task, k: int) -> np.ndarray:
     eigenvalue of token ``x``'s signature on frequency ``k``: :math:`e^{2\pi i kx/p}` for the
     full table. Computed from the training data, so held-out pairs perturb it.
     """
+    if not isinstance(task, _tasks.Task):
+        raise TypeError(f"task must be a psbook.tasks.Task (e.g. tasks.f_mod()); got "
+                        f"{type(task).__name__}")
     p = task.vocab_size
     if task.label_size != p:
         raise ValueError(f"fourier_signature needs a task with as many labels as input tokens "
