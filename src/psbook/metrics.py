@@ -94,7 +94,7 @@ def correlation(u, v, method: str = "pearson") -> float:
     if np.shape(u) != np.shape(v):
         raise ValueError(f"u and v must have the same shape; got {u.shape} and {v.shape}")
     if u.size < 2:
-        raise ValueError(f"need at least 2 values to correlate; got {u.size}")
+        raise ValueError(f"u and v need at least 2 values to correlate; got {u.size}")
     if np.all(u == u[0]) or np.all(v == v[0]):
         return float("nan")  # a constant vector has no correlation (not a rounding residue)
     if method == "spearman":
@@ -106,6 +106,9 @@ def correlation(u, v, method: str = "pearson") -> float:
 
 def _tokens_or_all(tokens, n: int) -> np.ndarray:
     if tokens is None:
+        if n < 3:
+            raise ValueError(f"W must have at least 3 rows (tokens): pairs a < b are "
+                             f"correlated; got {n}")
         return np.arange(n)
     t = as_token_array("tokens", tokens, n, ndim=1)
     if t.size < 3:
@@ -165,6 +168,9 @@ def order_triplet_fraction(W, tokens=None, *, max_triplets: int = 200_000, seed:
     i, j, k = rng.integers(0, n, size=(3, m))
     keep = np.abs(i - j) < np.abs(i - k)
     i, j, k = i[keep], j[keep], k[keep]
+    if i.size == 0:
+        raise ValueError(f"max_triplets={max_triplets} sampled no triplet with |i-j| < |i-k| "
+                         f"among {n} tokens; allow more triplets")
     return float(np.mean(S[i, j] > S[i, k]))
 
 
