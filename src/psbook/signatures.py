@@ -201,8 +201,9 @@ def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
     """
     V = check_positive_int("vocab_size", vocab_size)
     Vout = V if label_size is None else check_positive_int("label_size", label_size)
-    _guard_vocab("vocab_size", V)
-    _guard_vocab("label_size", Vout)
+    if label_size is not None:
+        _guard_vocab("label_size", Vout)
+    _guard_vocab("vocab_size", V, _BYTES_PER_TOKEN * float(Vout))   # both together
     X = as_token_array("X", X, V)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, seq_len); got shape {X.shape}")
