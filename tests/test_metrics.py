@@ -286,3 +286,67 @@ def test_shuffled_r_cos_is_a_control_that_fails():
     assert ctrl.shape == (10,) and abs(ctrl.mean()) < 0.2
     with pytest.raises(ValueError, match="n_shuffles"):
         shuffled_r_cos(W, Phi, n_shuffles=0)
+
+# --------------------------------------------------------------------------------------
+# issue 10: no silent wrong results, errors that name the argument
+# --------------------------------------------------------------------------------------
+
+
+def test_r_cos_sparse_with_nan_is_refused_like_dense():
+    Phi = sp.csr_matrix(np.array([[1.0, 0, 2], [0, np.nan, 1], [1, 1, 0], [0, 2, 1]]))
+    W = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match=r"^Phi contains NaN or inf"):
+        r_cos(W, Phi)
+    with pytest.raises(ValueError, match=r"^Phi contains NaN or inf"):
+        r_cos(W, Phi.toarray())
+
+
+@pytest.mark.parametrize("bins, exc, pattern", [
+    (2.7, TypeError, r"^bins must be an integer number of bins"),
+    ("a", TypeError, r"^bins must be an integer number of bins"),
+    (None, TypeError, r"^bins must be an integer number of bins"),
+    (float("nan"), TypeError, r"^bins must be an integer"),
+    (float("inf"), TypeError, r"^bins must be an integer"),
+    (0, ValueError, r"^bins must be a positive number"),
+    (10**8, ValueError, r"^bins must be at most the number of pairs"),
+    ([0.0, np.nan, 1.0], ValueError, r"^bins as edges must be finite"),
+    ([0.5, 0.2], ValueError, r"^bins as edges must be a strictly increasing"),
+    ([["a"]], TypeError, r"^bins as edges must be a 1-D array of numbers"),
+])
+def test_binned_alignment_bins_are_checked(bins, exc, pattern):
+    e = np.linspace(-1, 1, 50)
+    with pytest.raises(exc, match=pattern):
+        binned_alignment(e, e ** 2, bins)
+
+
+def test_binned_alignment_refuses_3d_and_non_square():
+    with pytest.raises(ValueError, match=r"^S_emb must be a square matrix or a 1-D array"):
+        binned_alignment(np.zeros((3, 3, 3)), np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match=r"^S_sig must be a square matrix"):
+        binned_alignment(np.eye(3), np.zeros((3, 4)))
+
+
+def test_order_triplet_fraction_checks_max_triplets():
+    W = np.random.default_rng(0).normal(size=(6, 3))
+    with pytest.raises(ValueError, match=r"^max_triplets must be an integer >= 1"):
+        order_triplet_fraction(W, max_triplets=-1)
+    with pytest.raises(TypeError, match=r"^seed must be a non-negative integer"):
+        order_triplet_fraction(W, seed="a")
+
+
+def test_cosine_matrix_size_guard(monkeypatch):
+    monkeypatch.setenv("PSBOOK_MAX_BYTES", "1M")
+    with pytest.raises(ValueError, match=r"^A with 1,000 rows would need .* cosine matrix"):
+        cosine_matrix(np.ones((1000, 2)))
+
+
+def test_structure_agreement_refuses_two_vocabularies():
+    from psbook.corpus.compare import structure_agreement
+    from psbook.signatures import next_token_signatures
+    rng = np.random.default_rng(0)
+    a = next_token_signatures(rng.integers(0, 4, 200), 4)
+    b = next_token_signatures(rng.integers(0, 50, 2000), 50)
+    with pytest.raises(ValueError, match=r"^sigs_a and sigs_b must share one vocabulary"):
+        structure_agreement(a, b, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"^tokens must hold ids in \[0, vocab_size=50\)"):
+        structure_agreement(b, b, [0, 1, 99])

@@ -212,3 +212,41 @@ def test_clear_and_bad_arguments(cache_root):
         cache.load_or_compute("", {}, Counter(1))
     with pytest.raises(TypeError, match=r"^config must be a dict"):
         cache.load_or_compute("x", [("n", 1)], Counter(1))
+
+
+# --------------------------------------------------------------------------------------
+# issue 10: presets never share state; seeds are validated
+# --------------------------------------------------------------------------------------
+
+
+def test_mutating_a_preset_does_not_change_a_later_one():
+    p = get_preset("tiny")
+    steps = p.synthetic["train"]["f_add"]["linear"]["steps"]
+    p.synthetic["train"]["f_add"]["linear"]["steps"] = 5      # a deep, nested edit
+    p.synthetic["f_add"]["n_keys"] = 3
+    q = get_preset("tiny")
+    assert q.synthetic["train"]["f_add"]["linear"]["steps"] == steps != 5
+    assert q.synthetic["f_add"]["n_keys"] != 3
+
+
+def test_nested_override_keeps_sibling_keys():
+    base = get_preset("tiny").synthetic["f_add"]
+    p = get_preset("tiny", synthetic={"f_add": {"n_keys": 10}})
+    assert p.synthetic["f_add"]["n_keys"] == 10
+    for k, v in base.items():
+        if k != "n_keys":
+            assert p.synthetic["f_add"][k] == v, k       # n_anchors, n_slots, ... kept
+    assert get_preset("tiny").synthetic["f_add"] == base
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "a", True, None])
+def test_seed_everything_names_the_argument(seed):
+    with pytest.raises((ValueError, TypeError), match=r"^seed must be an int in \[0, 2\*\*32\)"):
+        seed_everything(seed)
+
+
+def test_seed_everything_leaves_pythonhashseed_alone(monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    seed_everything(3)
+    import os
+    assert "PYTHONHASHSEED" not in os.environ

@@ -381,7 +381,7 @@ def test_integer_dtypes_and_torch_accepted():
     ([np.array([], dtype=int), np.array([], dtype=int)], ValueError, r"^ids is empty"),
     ([np.array([1, 2]), np.array([3, 11])], ValueError, r"^ids\[1\] must hold ids"),
     ([np.array([1, 2]), np.array([0.5])], TypeError, r"^ids\[1\] must hold integer"),
-    (np.array([[0, 1], [2, 3]])[None], ValueError, r"must be 1-dimensional"),
+    (np.array([[0, 1], [2, 3]])[None], ValueError, r"^ids must be 1-D \(one document\) or 2-D"),
     (5, TypeError, r"^ids must be a 1-D array of token ids or an iterable"),
 ])
 def test_next_token_bad_input(ids, exc, pattern):
@@ -416,3 +416,63 @@ def test_short_stream_at_mid_vocabulary_does_not_allocate_v_squared():
     tracemalloc.stop()
     assert peak < 5 * 2**20, f"peak {peak / 2**20:.1f} MiB for 19 pairs"
     assert sig.n_pairs == 19
+
+
+# --------------------------------------------------------------------------------------
+# issue 10: size guards, one rule for 2-D ids, 0-d ids, huge weights
+# --------------------------------------------------------------------------------------
+
+
+def _rss_mib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_unused_vocabulary_range_is_refused_before_allocating():
+    from psbook._validate import TooLarge
+    before = _rss_mib()
+    with pytest.raises(ValueError, match=r"^vocab_size=1000000000 would need about .* GiB .*"
+                                         r"above the limit of 4 GiB"):
+        next_token_signatures(np.arange(6), 10**9)
+    with pytest.raises(ValueError, match=r"^vocab_size=1000000000 would need"):
+        task_signatures(np.array([[0, 1], [2, 3], [4, 5]]), [0, 1, 2], 10**9)
+    with pytest.raises(TooLarge):                     # also a MemoryError, for old callers
+        next_token_signatures(np.arange(6), 10**9)
+    assert _rss_mib() - before < 200
+
+
+def test_memory_limit_is_configurable(monkeypatch):
+    monkeypatch.setenv("PSBOOK_MAX_BYTES", "1M")
+    with pytest.raises(ValueError, match=r"above the limit of 1 MiB"):
+        next_token_signatures(np.arange(6), 10**5)
+    monkeypatch.setenv("PSBOOK_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match=r"^PSBOOK_MAX_BYTES must be a positive number"):
+        next_token_signatures(np.arange(6), 10)
+    monkeypatch.setenv("PSBOOK_MAX_BYTES", "64G")
+    assert next_token_signatures(np.arange(6), 10**6).n_pairs == 5   # sparse: O(V) only
+
+
+def test_2d_ids_are_documents_for_numpy_and_torch_alike():
+    torch = pytest.importorskip("torch")
+    rows = np.array([[0, 1, 2], [2, 1, 0]])
+    per_doc = next_token_signatures([rows[0], rows[1]], 5).counts
+    for ids in (rows, torch.from_numpy(rows)):
+        got = next_token_signatures(ids, 5).counts
+        assert (got != per_doc).nnz == 0
+    assert per_doc[2, 2] == 0 and per_doc.sum() == 4     # no bigram across the row boundary
+    assert next_token_signatures(torch.tensor([0, 1, 2]), 5).n_pairs == 2
+
+
+@pytest.mark.parametrize("ids", [3, np.int64(3), np.array(3)])
+def test_0d_ids_name_the_argument(ids):
+    with pytest.raises(TypeError, match=r"^ids must be a 1-D array of token ids"):
+        next_token_signatures(ids, 5)
+
+
+def test_huge_weights_give_finite_signatures():
+    X = np.array([[0, 1], [1, 2], [2, 0]])
+    sig = task_signatures(X, [0, 1, 2], 3, weights=[1e308, 1e308, 1])
+    ref = task_signatures(X, [0, 1, 2], 3, weights=[1.0, 1.0, 1e-308])
+    assert np.all(np.isfinite(sig.r_in))
+    np.testing.assert_allclose(sig.r_in, ref.r_in)
+    np.testing.assert_allclose(sig.phi_y, ref.phi_y)

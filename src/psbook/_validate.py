@@ -8,6 +8,7 @@ given, so that a reader can act on it without opening the source.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -18,7 +19,72 @@ __all__ = [
     "as_float_array",
     "check_choice",
     "check_positive_float",
+    "check_seed",
+    "check_size",
+    "max_bytes",
+    "TooLarge",
 ]
+
+_DEFAULT_MAX_BYTES = 4 << 30   # 4 GiB
+
+
+class TooLarge(ValueError, MemoryError):
+    """An allocation psbook refused before making it (see :func:`check_size`).
+
+    A ``ValueError`` (the arguments ask for too much) and, for code that catches memory
+    problems, a ``MemoryError``.
+    """
+
+
+def max_bytes() -> int:
+    """The largest single allocation psbook makes: ``$PSBOOK_MAX_BYTES`` (bytes; suffixes
+    K, M, G, T in powers of 1024 are accepted, e.g. ``16G``), default 4 GiB."""
+    env = os.environ.get("PSBOOK_MAX_BYTES", "").strip()
+    if not env:
+        return _DEFAULT_MAX_BYTES
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    txt = env.upper().removesuffix("IB").removesuffix("B")
+    k = mult.get(txt[-1:], 1)
+    try:
+        val = float(txt[:-1] if k > 1 else txt) * k
+    except ValueError:
+        val = float("nan")
+    if not np.isfinite(val) or val <= 0:
+        raise ValueError(f"PSBOOK_MAX_BYTES must be a positive number of bytes such as "
+                         f"4294967296 or 4G; got {env!r}")
+    return int(val)
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit, k in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= k:
+            return f"{n / k:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
+def check_size(name: str, nbytes: float, what: str) -> None:
+    """Refuse (:class:`TooLarge`) an allocation of about ``nbytes`` bytes above :func:`max_bytes`.
+
+    ``name`` names the argument(s) responsible (e.g. ``"vocab_size=1000000000"``), ``what``
+    says what would be allocated. Call it *before* allocating.
+    """
+    limit = max_bytes()
+    if nbytes > limit:
+        raise TooLarge(f"{name} would need about {_fmt_bytes(nbytes)} for {what}, above the "
+                       f"limit of {_fmt_bytes(limit)} (raise PSBOOK_MAX_BYTES to allow it, "
+                       f"or use a smaller {name.split('=')[0]})")
+
+
+def check_seed(name: str, seed, *, allow_none: bool = False):
+    """An integer seed in ``[0, 2**63)`` (or None when ``allow_none``)."""
+    if seed is None and allow_none:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer{' or None' if allow_none else ''}"
+                        f"; got {_describe(seed)}")
+    if not 0 <= seed < 2 ** 63:
+        raise ValueError(f"{name} must be a non-negative integer below 2**63; got {seed}")
+    return int(seed)
 
 
 def _describe(x) -> str:

@@ -11,13 +11,15 @@ Token vectors are **rows**: for an embedding stored ``d x V`` (``W^E``) pass ``W
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from ._validate import as_token_array, check_choice
+from ._validate import (as_float_array, as_token_array, check_choice, check_positive_int,
+                        check_seed, check_size)
 
 __all__ = [
     "cosine_matrix",
@@ -34,7 +36,13 @@ __all__ = [
 
 def _as_matrix(name: str, A):
     if sp.issparse(A):
-        return sp.csr_matrix(A, dtype=np.float64)
+        if A.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (one row per token); got shape {A.shape}")
+        A = sp.csr_matrix(A, dtype=np.float64)
+        if not np.all(np.isfinite(A.data)):
+            raise ValueError(f"{name} contains NaN or inf (in its stored entries); signatures "
+                             f"and embeddings must be finite")
+        return A
     if hasattr(A, "detach"):
         A = A.detach().float().cpu().numpy()
     A = np.asarray(A)
@@ -56,6 +64,9 @@ def cosine_matrix(A, tokens=None) -> np.ndarray:
     A = _as_matrix("A", A)
     if tokens is not None:
         A = A[as_token_array("tokens", tokens, A.shape[0], ndim=1)]
+    n = A.shape[0]
+    check_size("tokens" if tokens is not None else f"A with {n:,} rows", 8.0 * 3 * n * n,
+               f"a {n:,} x {n:,} cosine matrix")
     if sp.issparse(A):
         norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
@@ -79,11 +90,11 @@ def pair_values(S) -> np.ndarray:
 def correlation(u, v, method: str = "pearson") -> float:
     """Pearson or Spearman correlation of two equally long vectors (NaN if one is constant)."""
     check_choice("method", method, {"pearson", "spearman"})
-    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    if u.shape != v.shape:
+    u, v = as_float_array("u", u).ravel(), as_float_array("v", v).ravel()
+    if np.shape(u) != np.shape(v):
         raise ValueError(f"u and v must have the same shape; got {u.shape} and {v.shape}")
     if u.size < 2:
-        raise ValueError(f"need at least 2 values to correlate; got {u.size}")
+        raise ValueError(f"u and v need at least 2 values to correlate; got {u.size}")
     if np.all(u == u[0]) or np.all(v == v[0]):
         return float("nan")  # a constant vector has no correlation (not a rounding residue)
     if method == "spearman":
@@ -95,6 +106,9 @@ def correlation(u, v, method: str = "pearson") -> float:
 
 def _tokens_or_all(tokens, n: int) -> np.ndarray:
     if tokens is None:
+        if n < 3:
+            raise ValueError(f"W must have at least 3 rows (tokens): pairs a < b are "
+                             f"correlated; got {n}")
         return np.arange(n)
     t = as_token_array("tokens", tokens, n, ndim=1)
     if t.size < 3:
@@ -142,16 +156,43 @@ def order_triplet_fraction(W, tokens=None, *, max_triplets: int = 200_000, seed:
     A second, assumption-light measure of order (0.5 for random embeddings, 1 for ordered).
     Triplets are sampled when there are more than ``max_triplets``.
     """
+    max_triplets = check_positive_int("max_triplets", max_triplets)
+    seed = check_seed("seed", seed)
     W = _as_matrix("W", W)
     t = _tokens_or_all(tokens, W.shape[0])
     S = cosine_matrix(W[t])
     n = t.size
     rng = np.random.default_rng(seed)
     m = min(max_triplets, n * n * n)
+    check_size(f"max_triplets={max_triplets}", 8.0 * 6 * m, f"{m:,} sampled triplets")
     i, j, k = rng.integers(0, n, size=(3, m))
     keep = np.abs(i - j) < np.abs(i - k)
     i, j, k = i[keep], j[keep], k[keep]
+    if i.size == 0:
+        raise ValueError(f"max_triplets={max_triplets} sampled no triplet with |i-j| < |i-k| "
+                         f"among {n} tokens; allow more triplets")
     return float(np.mean(S[i, j] > S[i, k]))
+
+
+def _pair_vector(name: str, S) -> np.ndarray:
+    """Pair values of a square matrix (upper triangle) or a 1-D array of them, as float64."""
+    if sp.issparse(S):
+        S = S.toarray()
+    if hasattr(S, "detach"):
+        S = S.detach().cpu().numpy()
+    a = np.asarray(S)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a numeric square matrix or a 1-D array of pair "
+                        f"values; got dtype {a.dtype}")
+    if a.ndim == 2:
+        if a.shape[0] != a.shape[1]:
+            raise ValueError(f"{name} must be a square matrix (or 1-D pair values); got shape "
+                             f"{a.shape}")
+        return pair_values(a.astype(np.float64))
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a square matrix or a 1-D array of pair values; got "
+                         f"shape {a.shape}")
+    return a.astype(np.float64)
 
 
 @dataclass
@@ -182,12 +223,9 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
     ``min_pairs`` pairs get correlation NaN.
     """
     check_choice("method", method, {"pearson", "spearman"})
-    e = np.asarray(S_emb, dtype=np.float64)
-    s = np.asarray(S_sig, dtype=np.float64)
-    if e.ndim == 2:
-        e = pair_values(e)
-    if s.ndim == 2:
-        s = pair_values(s)
+    min_pairs = check_positive_int("min_pairs", min_pairs, minimum=0)
+    e = _pair_vector("S_emb", S_emb)
+    s = _pair_vector("S_sig", S_sig)
     if e.shape != s.shape:
         raise ValueError(f"S_emb and S_sig must cover the same pairs; got {e.shape} and {s.shape}")
     if e.size == 0:
@@ -196,17 +234,32 @@ def binned_alignment(S_emb, S_sig, bins=10, method: str = "pearson",
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} must be finite; found {int(np.sum(~np.isfinite(v)))} "
                              f"NaN/inf values (did a model diverge?)")
-    if np.isscalar(bins) or np.ndim(bins) == 0:
+    if bins is None or isinstance(bins, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"bins must be an integer number of bins or an array of bin edges; got "
+                        f"{type(bins).__name__} {bins!r}")
+    if np.ndim(bins) == 0:
+        if not isinstance(bins, numbers.Integral):
+            raise TypeError(f"bins must be an integer number of bins (or an array of edges); "
+                            f"got {type(bins).__name__} {bins!r}")
         nb = int(bins)
         if nb < 1:
             raise ValueError(f"bins must be a positive number of bins or an array of edges; "
                              f"got {bins}")
+        if nb > e.size:
+            raise ValueError(f"bins must be at most the number of pairs ({e.size:,}): each "
+                             f"equal-count bin needs a pair; got bins={nb:,}")
         edges = np.quantile(e, np.linspace(0, 1, nb + 1))
         edges = np.unique(edges)
         if edges.size < 2:  # every pair has the same embedding cosine: one bin holds them all
             edges = np.array([edges[0], edges[0]])
     else:
-        edges = np.asarray(bins, dtype=np.float64)
+        try:
+            edges = np.asarray(bins, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"bins as edges must be a 1-D array of numbers; got {bins!r}"[:200]) \
+                from None
+        if edges.ndim == 1 and edges.size and not np.all(np.isfinite(edges)):
+            raise ValueError(f"bins as edges must be finite; got {bins!r}"[:200])
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError(f"bins as edges must be a strictly increasing 1-D array of at least "
                              f"2 values; got {bins!r}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_choice, check_positive_float, check_positive_int
+from ._validate import check_choice, check_positive_float, check_positive_int, check_seed
 
 __all__ = ["ACTIVATIONS", "init_std", "LinearModel", "FFN", "make_model"]
 
@@ -60,6 +60,7 @@ class _BagOfEmbeddings(nn.Module):
         self.label_size = check_positive_int("label_size", label_size)
         self.d = check_positive_int("d", d)
         self.gamma = check_positive_float("gamma", gamma)
+        seed = check_seed("seed", seed, allow_none=True)
         self._gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.W_E = _normal((self.d, self.vocab_size), init_std(self.d, gamma), self._gen)
 
@@ -69,6 +70,11 @@ class _BagOfEmbeddings(nn.Module):
             raise TypeError(f"X must be an integer tensor of token ids; got dtype {X.dtype}")
         if X.dim() != 2:
             raise ValueError(f"X must be 2-D (batch, seq_len); got shape {tuple(X.shape)}")
+        if X.numel():   # negative ids would silently index from the end
+            lo, hi = int(X.min()), int(X.max())
+            if lo < 0 or hi >= self.vocab_size:
+                raise ValueError(f"X must hold token ids in [0, vocab_size={self.vocab_size}); "
+                                 f"found {lo if lo < 0 else hi}")
         return self.W_E.T[X].sum(dim=1)
 
     @property

@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from ._validate import as_token_array, check_positive_int, check_weights
+from ._validate import TooLarge, as_token_array, check_positive_int, check_size, check_weights
 
 __all__ = [
     "TaskSignatures",
@@ -53,11 +53,29 @@ def row_normalize(counts: sp.spmatrix) -> sp.csr_matrix:
 
 def _dense(name: str, m: sp.spmatrix) -> np.ndarray:
     n = m.shape[0] * m.shape[1]
-    if n > _DENSE_LIMIT:
-        raise MemoryError(
-            f"{name} would be a dense {m.shape[0]} x {m.shape[1]} array ({n:,} entries); take a "
-            f"dense view of a token subset instead, e.g. .dense('{name}', tokens)")
+    if n > _DENSE_LIMIT or 8.0 * n > _max_bytes():
+        raise TooLarge(
+            f"{name} would be a dense {m.shape[0]} x {m.shape[1]} array ({n:,} entries, "
+            f"{8.0 * n / 2**30:.3g} GiB; limit {min(8 * _DENSE_LIMIT, _max_bytes()) / 2**30:.3g} "
+            f"GiB); take a dense view of a token subset instead, e.g. .dense('{name}', tokens)")
     return m.toarray()
+
+
+def _max_bytes() -> int:
+    from ._validate import max_bytes
+    return max_bytes()
+
+
+# Bytes per vocabulary entry of a V x V sparse count matrix and what is derived from it (row
+# pointers of the counts, of a transient copy, of the normalised matrices; dense r_in/r_out).
+# Memory grows with V only through these O(V) arrays, never as V x V.
+_BYTES_PER_TOKEN = 64
+
+
+def _guard_vocab(name: str, V: int, extra_bytes: float = 0.0) -> None:
+    check_size(f"{name}={V}", _BYTES_PER_TOKEN * float(V) + extra_bytes,
+               f"the per-token arrays of a {V:,}-token vocabulary (sparse counts keep one row "
+               f"pointer per token)")
 
 
 # --------------------------------------------------------------------------------------
@@ -183,6 +201,9 @@ def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
     """
     V = check_positive_int("vocab_size", vocab_size)
     Vout = V if label_size is None else check_positive_int("label_size", label_size)
+    if label_size is not None:
+        _guard_vocab("label_size", Vout)
+    _guard_vocab("vocab_size", V, _BYTES_PER_TOKEN * float(Vout))   # both together
     X = as_token_array("X", X, V)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, seq_len); got shape {X.shape}")
@@ -191,7 +212,14 @@ def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
         raise ValueError(f"X and y must have the same number of samples; got X with "
                          f"{X.shape[0]} rows and y with {y.shape[0]} entries")
     N, L = X.shape
-    w = np.ones(N) if weights is None else check_weights("weights", weights, N)
+    if N == 0:
+        raise ValueError("X has no rows; expected at least one sample")
+    check_size(f"X with shape {X.shape}", 8.0 * 4 * N * L * max(L, 2),
+               "the (x, x_J) pairs of every sample (N * L * (L - 1) entries)")
+    with np.errstate(over="ignore"):
+        w = np.ones(N) if weights is None else check_weights("weights", weights, N)
+        if not np.isfinite(w.sum()):   # huge weights: only their ratios matter; avoid inf/inf
+            w = w / w.max()
 
     flat_w = np.repeat(w, L)
     occ = np.bincount(X.ravel(), weights=flat_w, minlength=V)
@@ -256,10 +284,24 @@ def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr
     """Sparse bigram counts ``B[a, b] = #{s: x_s = a, x_{s+1} = b}``.
 
     ``ids`` is one 1-D integer array, or an iterable of them (one per document: no bigram is
-    counted across a document boundary). Documents are buffered into chunks of about
-    ``chunk_pairs`` pairs, so memory stays bounded for a corpus of any length.
+    counted across a document boundary). A 2-D array -- numpy or torch alike -- is a batch of
+    documents, one per row. Documents are buffered into chunks of about ``chunk_pairs``
+    pairs, so memory stays bounded for a corpus of any length; memory grows with
+    ``vocab_size`` only through O(V) row pointers (about 64 bytes per token, refused above
+    ``PSBOOK_MAX_BYTES``), never as V x V.
     """
     V = check_positive_int("vocab_size", vocab_size)
+    chunk_pairs = check_positive_int("chunk_pairs", chunk_pairs)
+    _guard_vocab("vocab_size", V)
+    nd = _ndim(ids)
+    if nd == 0:
+        raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; got a "
+                        f"single value {ids!r}")
+    if nd is not None and nd > 2:
+        raise ValueError(f"ids must be 1-D (one document) or 2-D (one document per row); got "
+                         f"{nd} dimensions")
+    if nd == 2:          # one rule for numpy and torch: each row is a document
+        ids = list(ids)
     single = _is_single_doc(ids)
     if not single and not hasattr(ids, "__iter__"):
         raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; "
@@ -287,11 +329,22 @@ def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr
     return sp.csr_matrix(total)
 
 
+def _ndim(ids) -> int | None:
+    """Number of dimensions of an array-like (numpy, torch, scalar), None for other iterables."""
+    if isinstance(ids, np.ndarray):
+        return None if ids.dtype == object else ids.ndim
+    if hasattr(ids, "detach") and hasattr(ids, "dim"):
+        return int(ids.dim())
+    if np.isscalar(ids) or isinstance(ids, np.generic):
+        return 0
+    return None
+
+
 def _is_single_doc(ids) -> bool:
     if isinstance(ids, np.ndarray):
         return ids.ndim == 1 and ids.dtype != object
     if hasattr(ids, "detach"):
-        return True
+        return ids.dim() == 1
     if isinstance(ids, (list, tuple)):
         return len(ids) == 0 or np.isscalar(ids[0]) or isinstance(ids[0], np.integer)
     return False

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_choice, check_positive_float, check_positive_int
+from ._validate import check_choice, check_positive_float, check_positive_int, check_size
 from .signatures import TaskSignatures, task_signatures
 
 __all__ = ["Task", "f_add", "f_add_tilde", "f_mod", "value_weights", "make", "TASKS",
@@ -80,8 +80,12 @@ class Task:
         return float(np.mean(self.y_test == top))
 
     def config(self) -> dict:
-        """Everything that determines the data (for cache keys)."""
-        return {"name": self.name, **self.params}
+        """Everything that determines the data (for cache keys): the generator's parameters
+        and a fingerprint of the arrays themselves (so an edited ``y_train`` is a new key)."""
+        from .cache import fingerprint
+        data = fingerprint([self.X_train, self.y_train, self.X_test, self.y_test,
+                            self.ordered_tokens, int(self.vocab_size), int(self.label_size)])
+        return {"name": self.name, **self.params, "data": data}
 
     def __repr__(self) -> str:
         return (f"Task({self.name}: {self.X_train.shape[0]} train / {self.X_test.shape[0]} test "
@@ -124,7 +128,14 @@ def _split(combos: np.ndarray, prob: np.ndarray, test_frac: float, holdout, n_sa
         if hold.ndim != 2 or hold.shape[1] != combos.shape[1]:
             raise ValueError(f"holdout must be a list of {combos.shape[1]}-tuples of values; "
                              f"got an array of shape {hold.shape}")
-        test_mask = (combos[:, None, :] == hold[None, :, :]).all(-1).any(1)
+        check_size("holdout", 8.0 * n * max(len(hold), 1), "matching the held-out rows")
+        match = (combos[:, None, :] == hold[None, :, :]).all(-1)
+        found = match.any(0)
+        if not found.all():
+            bad = hold[int(np.flatnonzero(~found)[0])].tolist()
+            raise ValueError(f"holdout must list combinations of the task's values; {bad} is not "
+                             f"one (out of range of the keys / anchors?)")
+        test_mask = match.any(1)
     else:
         test_mask = np.zeros(n, dtype=bool)
         n_test = int(round(test_frac * support.sum()))
@@ -162,10 +173,23 @@ def _arr(a) -> np.ndarray:
 # f_add
 # ----------------------------------------------------------------------------------------
 
+def _guard_combinations(names: str, n_combos: int, width: int) -> None:
+    """Refuse a table of ``n_combos`` rows of ``width`` values before it is built (the table,
+    its probabilities, masks and the train/test copies: about 4 copies of it)."""
+    check_size(names, float(n_combos) * (4 * 8 * width + 6 * 8),
+               f"a table of {n_combos:,} input combinations")
+
+
+def _product(*sizes) -> np.ndarray:
+    """``np.array(list(itertools.product(*map(range, sizes))))`` without Python tuples."""
+    return np.indices(sizes, dtype=np.int64).reshape(len(sizes), -1).T.copy()
+
+
 def _addition(name, n_keys, n_anchors, n_slots, form, key_p, anchor_p, joint_fn, test_frac,
               holdout, n_samples, seed, uniform, params):
     if form == "pair":
-        vals = np.array(list(itertools.product(range(n_keys), repeat=2)), dtype=np.int64)
+        _guard_combinations(f"n_keys={n_keys}", n_keys ** 2, 2)
+        vals = _product(n_keys, n_keys)
         prob = key_p[vals[:, 0]] * key_p[vals[:, 1]]
         if joint_fn is not None:
             prob = prob * joint_fn(vals[:, 0], vals[:, 1])
@@ -175,8 +199,9 @@ def _addition(name, n_keys, n_anchors, n_slots, form, key_p, anchor_p, joint_fn,
         groups = {"keys": np.arange(n_keys)}
         label_size = 2 * n_keys - 1
     else:
-        vals = np.array(list(itertools.product(range(n_keys), *[range(n_anchors)] * n_slots)),
-                        dtype=np.int64)
+        _guard_combinations(f"n_keys={n_keys}, n_anchors={n_anchors}, n_slots={n_slots}",
+                            n_keys * n_anchors ** n_slots, 1 + n_slots)
+        vals = _product(n_keys, *[n_anchors] * n_slots)
         prob = key_p[vals[:, 0]] * np.prod(anchor_p[vals[:, 1:]], axis=1)
         if joint_fn is not None:
             prob = prob * joint_fn(vals[:, 0], vals[:, 1:].sum(1))
@@ -289,8 +314,9 @@ def f_mod(*, p: int = 23, dist: str = "uniform", zipf: float = 1.0, test_frac: f
     p = int(p)
     check_positive_int("seed", seed, minimum=0)
     test_frac = _check_frac(test_frac)
+    _guard_combinations(f"p={p}", p * p, 2)
     w = value_weights(p, dist, zipf)
-    vals = np.array(list(itertools.product(range(p), repeat=2)), dtype=np.int64)
+    vals = _product(p, p)
     prob = w[vals[:, 0]] * w[vals[:, 1]]
     params = dict(p=p, dist=dist, zipf=float(zipf), test_frac=test_frac,
                   holdout=None if holdout is None else [list(h) for h in holdout],
@@ -321,9 +347,13 @@ def signature_contrast(task: Task, tokens=None) -> dict:
     similarity of ``phi_y`` rows and of ``phi_X`` rows (1 = identical for all tokens) and
     their :func:`psbook.metrics.r_order` (-1 = ordered like the tokens).
     """
+    from ._validate import as_token_array
     from .metrics import cosine_matrix, pair_values, r_order
 
-    t = task.ordered_tokens if tokens is None else np.asarray(tokens)
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a psbook.tasks.Task; got {type(task).__name__}")
+    t = task.ordered_tokens if tokens is None else as_token_array("tokens", tokens,
+                                                                  task.vocab_size, ndim=1)
     sig = task.signatures()
     out = {}
     for nm in ("phi_y", "phi_X"):

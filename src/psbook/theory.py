@@ -33,7 +33,8 @@ import math
 import numpy as np
 import torch
 
-from ._validate import as_float_array, check_choice, check_positive_int
+from ._validate import (as_float_array, as_token_array, check_choice, check_positive_float,
+                        check_positive_int, check_weights)
 from .signatures import TaskSignatures
 
 __all__ = ["TAYLOR", "taylor_coefficients", "label_matrix", "cooccurrence_matrix",
@@ -225,20 +226,24 @@ def autograd_velocity(model, X, y, weights=None) -> dict:
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "W_E"):
         raise TypeError(f"model must be a psbook model (LinearModel / FFN); got "
                         f"{type(model).__name__}")
-    X = torch.as_tensor(np.asarray(X), dtype=torch.int64)
-    y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    V, Vo = int(model.W_E.shape[1]), int(model.W_U.shape[0])
+    X = torch.from_numpy(as_token_array("X", X, V, ndim=2))
+    y = torch.from_numpy(as_token_array("y", y, Vo, ndim=1))
     if X.dim() != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"X must be (N, L) and y (N,); got shapes {tuple(X.shape)} and "
                          f"{tuple(y.shape)}")
+    if X.shape[1] == 0:
+        raise ValueError("X has no columns; expected sequences of at least one token")
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError(f"model parameter {name} holds NaN or inf; the model diverged")
     m = copy.deepcopy(model).double()
     m.zero_grad()
     per = torch.nn.functional.cross_entropy(m(X), y, reduction="none")
     if weights is None:
         loss = per.mean()
     else:
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
-        if w.shape != per.shape:
-            raise ValueError(f"weights must have shape ({X.shape[0]},); got {tuple(w.shape)}")
+        w = torch.from_numpy(check_weights("weights", weights, X.shape[0]))
         loss = (w * per).sum() / w.sum()
     loss.backward()
     out = {name: -p.grad.detach().numpy().copy() for name, p in m.named_parameters()}
@@ -282,12 +287,16 @@ def integrate_reduced(W_E0, W_U0, M, times, method: str = "exact", dt: float = 0
     Zs = []
     if method == "exact":
         lam, Q = np.linalg.eigh(H)
+        growth = float(np.abs(lam).max()) * float(t[-1])
+        if growth > 709:           # exp(709.8) overflows float64
+            raise ValueError(f"times reach t = {t[-1]:g}, where the fastest mode grows like "
+                             f"exp({np.abs(lam).max():.3g} t) and overflows float64; keep "
+                             f"times below {709 / np.abs(lam).max():.4g}")
         C = Q.T @ Z0
         for tk in t:
             Zs.append(Q @ (np.exp(lam * tk)[:, None] * C))
     else:
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0; got {dt}")
+        dt = check_positive_float("dt", dt)
         Z, now = Z0.copy(), 0.0
         for tk in t:
             n = int(math.ceil((tk - now) / dt - 1e-12))
@@ -302,6 +311,9 @@ def integrate_reduced(W_E0, W_U0, M, times, method: str = "exact", dt: float = 0
             now = tk
             Zs.append(Z.copy())
     Zs = np.stack(Zs)
+    if not np.all(np.isfinite(Zs)):
+        bad = int(np.flatnonzero(~np.isfinite(Zs).reshape(len(t), -1).all(1))[0])
+        raise ValueError(f"the solution overflows float64 by t = {t[bad]:g}; shorten times")
     return {"t": t, "W_E": np.transpose(Zs[:, :V, :], (0, 2, 1)), "W_U": Zs[:, V:, :]}
 
 
@@ -327,7 +339,8 @@ def token_cosines(pred, true, tokens=None) -> np.ndarray:
         raise ValueError(f"pred and true must have the same shape; got {pred.shape} and "
                          f"{true.shape}")
     nt, npd = np.linalg.norm(true, axis=0), np.linalg.norm(pred, axis=0)
-    cols = np.flatnonzero(nt > 0) if tokens is None else np.asarray(tokens, dtype=np.int64)
+    cols = np.flatnonzero(nt > 0) if tokens is None else \
+        as_token_array("tokens", tokens, true.shape[1], ndim=1, allow_empty=True)
     den = nt[cols] * npd[cols]
     return np.divide((pred[:, cols] * true[:, cols]).sum(0), den, out=np.zeros(cols.size),
                      where=den > 0)
@@ -335,8 +348,8 @@ def token_cosines(pred, true, tokens=None) -> np.ndarray:
 
 def loglog_slope(x, y) -> float:
     """Least-squares slope of ``log y`` against ``log x`` (both positive)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.size < 2:
+    x, y = as_float_array("x", x), as_float_array("y", y)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
         raise ValueError(f"x and y must be equally long with at least 2 points; got {x.shape} "
                          f"and {y.shape}")
     if np.any(x <= 0) or np.any(y <= 0):

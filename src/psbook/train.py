@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from ._validate import check_choice, check_positive_float, check_positive_int
+from ._validate import check_choice, check_positive_float, check_positive_int, check_seed
 from .models import make_model
 from .progress import progress_bar
 from .tasks import Task
@@ -72,6 +72,20 @@ class TrainResult:
     W_1: np.ndarray | None = None
 
 
+def _snapshot_list(snapshot_steps) -> list:
+    """``snapshot_steps`` as a sorted list of distinct ints (an iterable of integers)."""
+    import numbers
+    if isinstance(snapshot_steps, (str, bytes)) or not hasattr(snapshot_steps, "__iter__"):
+        raise TypeError(f"snapshot_steps must be a list of integer steps (possibly empty); got "
+                        f"{type(snapshot_steps).__name__} {snapshot_steps!r}")
+    out = set()
+    for s in snapshot_steps:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"snapshot_steps must hold integer steps; got {s!r}")
+        out.add(int(s))
+    return sorted(out)
+
+
 def _accuracy(model, X, y) -> float:
     if X.shape[0] == 0:
         return float("nan")
@@ -106,15 +120,23 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     logged). Raises :class:`DivergenceError` if the loss becomes NaN/inf or exceeds
     ``max_loss_factor`` times its initial value.
     """
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "W_E") \
+            or not hasattr(model, "W_U"):
+        raise TypeError(f"model must be a psbook model (LinearModel / FFN, from "
+                        f"psbook.models.make_model); got {type(model).__name__}")
     if not isinstance(task, Task):
         raise TypeError(f"task must be a psbook.tasks.Task; got {type(task).__name__}")
     check_choice("optimizer", optimizer, {"gd", "adam"})
+    max_loss_factor = check_positive_float("max_loss_factor", max_loss_factor)
+    if max_loss_factor < 1:
+        raise ValueError(f"max_loss_factor must be >= 1 (the loss may not exceed this many times "
+                         f"its initial value); got {max_loss_factor}")
     lr = check_positive_float("lr", lr)
     steps = check_positive_int("steps", steps)
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
     log_every = max(1, steps // 50) if log_every is None else check_positive_int("log_every",
                                                                                  log_every)
-    snaps = sorted({int(s) for s in snapshot_steps})
+    snaps = _snapshot_list(snapshot_steps)
     if snaps and (snaps[0] < 0 or snaps[-1] > steps):
         raise ValueError(f"snapshot_steps must lie in [0, steps={steps}]; got {snaps}")
     if model.W_E.shape[1] != task.vocab_size or model.W_U.shape[0] != task.label_size:
@@ -191,12 +213,16 @@ def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 
     ``model``: ``"linear"`` or ``"ffn"`` (``hidden``/``activation`` are used by the FFN only).
     A second call with the same configuration loads the stored result instead of training.
     """
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a psbook.tasks.Task (from psbook.tasks.make); got "
+                        f"{type(task).__name__}")
     check_choice("model", model, {"linear", "ffn"})
+    seed = check_seed("seed", seed)
     model_kw = dict(d=d, gamma=gamma, seed=seed)
     if model == "ffn":
         model_kw.update(hidden=hidden, activation=activation)
     train_kw = dict(optimizer=optimizer, lr=lr, steps=steps, weight_decay=weight_decay,
-                    log_every=log_every, snapshot_steps=sorted({int(s) for s in snapshot_steps}))
+                    log_every=log_every, snapshot_steps=_snapshot_list(snapshot_steps))
     config = {"task": task.config(), "model": model, **model_kw, **train_kw}
 
     def compute() -> TrainResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_choice, check_positive_int
+from .._validate import as_token_array, check_choice, check_positive_int
 from ..metrics import correlation, cosine_matrix, group_similarity, pair_values
 from ..signatures import NextTokenSignatures
 from .streams import frequent_tokens
@@ -46,9 +46,15 @@ def structure_agreement(sigs_a: NextTokenSignatures, sigs_b: NextTokenSignatures
                         name: str = "phi_next") -> float:
     """Pearson correlation, over pairs of ``tokens``, of the cosine similarities computed from
     ``sigs_a`` and from ``sigs_b``: 1 when the two corpora arrange the tokens alike."""
-    tokens = np.asarray(tokens, dtype=np.int64)
+    Ma, Mb = _matrix(sigs_a, name), _matrix(sigs_b, name)
+    if sigs_a.vocab_size != sigs_b.vocab_size:
+        raise ValueError(f"sigs_a and sigs_b must share one vocabulary (token ids mean the same "
+                         f"token in both); got vocab_size {sigs_a.vocab_size} and "
+                         f"{sigs_b.vocab_size} -- count both with the same tokenizer")
+    tokens = as_token_array("tokens", tokens, sigs_a.vocab_size, ndim=1)
     if tokens.size < 3:
         raise ValueError(f"tokens must hold at least 3 token ids; got {tokens.size}")
+    del Ma, Mb
     Sa = pair_values(cosine_matrix(_matrix(sigs_a, name), tokens))
     Sb = pair_values(cosine_matrix(_matrix(sigs_b, name), tokens))
     return float(correlation(Sa, Sb))

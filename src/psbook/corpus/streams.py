@@ -39,6 +39,39 @@ def _check_tokenizer(tokenizer) -> None:
                             f"without {attr!r}")
 
 
+def _tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of what the tokenizer maps text to: its ``fingerprint`` attribute (psbook's
+    tokenizers hash their vocabulary and merges), else its vocabulary list, else -- weakest --
+    the ids it gives a fixed probe text. Two tokenizers with the same ``name`` but other
+    files get different keys."""
+    from ..cache import fingerprint
+    fp = getattr(tokenizer, "fingerprint", None)
+    if isinstance(fp, str) and fp:
+        return fp
+    vocab = getattr(tokenizer, "id_to_token", None)
+    if isinstance(vocab, (list, tuple)):
+        return fingerprint([str(t) for t in vocab])
+    probe = "The 12 months: January, February; 3 + 4 = 7. def f(x): return x\n"
+    return fingerprint([int(tokenizer.vocab_size), np.asarray(tokenizer.encode(probe))])
+
+
+def _source_fingerprint(source: str) -> str:
+    """``describe_source(source)`` plus, for a local folder, the name, size and modification
+    time of each of its ``.txt`` files: editing or replacing the corpus changes the key."""
+    import re
+    from pathlib import Path
+    from ..cache import fingerprint
+    desc = describe_source(source)
+    m = re.search(r"local folder (.+?) \(\d+ \.txt file", desc)
+    files = []
+    if m and Path(m.group(1)).is_dir():
+        root = Path(m.group(1))
+        for p in sorted(root.rglob("*.txt")):
+            st = p.stat()
+            files.append([p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns])
+    return fingerprint([desc, files])
+
+
 def iter_token_docs(source: str, tokenizer, max_tokens: int) -> Iterator[np.ndarray]:
     """Stream the token ids of ``source``'s documents, ``max_tokens`` in all (the last
     document is cut). Empty documents are skipped."""
@@ -81,7 +114,8 @@ def token_stream(source: str, tokenizer, max_tokens: int) -> list[np.ndarray]:
     _check_tokenizer(tokenizer)
     check_positive_int("max_tokens", max_tokens)
     cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
-           "max_tokens": int(max_tokens)}
+           "max_tokens": int(max_tokens), "data": _source_fingerprint(source),
+           "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
     return load_or_compute("token_stream", cfg,
                            lambda: list(iter_token_docs(source, tokenizer, max_tokens)))
 
@@ -101,7 +135,8 @@ def count_signatures(source: str, tokenizer, max_tokens: int, shards: int = 4, *
     shards = check_positive_int("shards", shards)
     desc = describe_source(source)
     cfg = {"source": desc, "tokenizer": tokenizer.name, "vocab_size": tokenizer.vocab_size,
-           "max_tokens": max_tokens, "shards": shards}
+           "max_tokens": max_tokens, "shards": shards, "data": _source_fingerprint(source),
+           "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
 
     def compute():
         t0 = time.perf_counter()
@@ -145,7 +180,9 @@ def split_signatures(source: str, tokenizer, max_tokens: int, parts: int = 2, *,
     max_tokens = check_positive_int("max_tokens", max_tokens)
     parts = check_positive_int("parts", parts, minimum=2)
     cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
-           "vocab_size": tokenizer.vocab_size, "max_tokens": max_tokens, "parts": parts}
+           "vocab_size": tokenizer.vocab_size, "max_tokens": max_tokens, "parts": parts,
+           "data": _source_fingerprint(source),
+           "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
 
     def compute():
         V = int(tokenizer.vocab_size)

@@ -84,6 +84,9 @@ class WordTokenizer:
         self.vocab_size = len(self.id_to_token)
         digest = hashlib.sha1("\n".join(self.id_to_token).encode()).hexdigest()[:8]
         self.name = f"word-{self.vocab_size}-{digest}"
+        # what cache keys use: the whole vocabulary (the name keeps only 8 hex digits of it)
+        self.fingerprint = "word-" + hashlib.sha256("\n".join(self.id_to_token).encode()
+                                                    ).hexdigest()[:24]
 
     @classmethod
     def fit(cls, docs: Iterable[str], vocab_size: int) -> "WordTokenizer":
@@ -133,6 +136,16 @@ class HFTokenizer:
         self.raw_tokens = [r if r is not None else "" for r in raw]
         self.id_to_token = _Vocab(_readable(r) for r in self.raw_tokens)
         self.token_to_id = {r: i for i, r in enumerate(self.raw_tokens)}
+        self._fingerprint = None
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the tokenizer's full definition (vocabulary, merges, pre-tokeniser):
+        what cache keys use, so two ``tokenizer.json`` files under one name never share
+        entries."""
+        if self._fingerprint is None:
+            self._fingerprint = "hf-" + hashlib.sha256(self.tok.to_str().encode()).hexdigest()[:24]
+        return self._fingerprint
 
     def encode(self, text: str) -> np.ndarray:
         if not isinstance(text, str):
@@ -208,8 +221,10 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
 
     V = check_positive_int("vocab_size", vocab_size, minimum=300)
     sources = _as_sources(source)
+    from .streams import _source_fingerprint
     cfg = {"scheme": _BPE_SCHEME, "sources": [describe_source(s) for s in sources],
-           "vocab_size": V, "max_chars": max_chars}
+           "vocab_size": V, "max_chars": max_chars,
+           "data": [_source_fingerprint(s) for s in sources]}
     key = config_key("bpe", cfg)
     name = f"bpe-{V}-{key[:8]}"
     root = cache_dir()
@@ -264,8 +279,9 @@ def get_tokenizer(kind: str = "auto", source="wikipedia", vocab_size: int = 8192
                   "BPE trained on the corpus")
     if kind in ("auto", "bpe"):
         return train_bpe(sources, vocab_size, max_chars, verbose=verbose)
+    from .streams import _source_fingerprint
     cfg = {"sources": [describe_source(s) for s in sources], "vocab_size": vocab_size,
-           "max_chars": max_chars}
+           "max_chars": max_chars, "data": [_source_fingerprint(s) for s in sources]}
 
     def fit():
         return WordTokenizer.fit((d for s in sources for d in documents(s, max_chars)),

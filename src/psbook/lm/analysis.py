@@ -22,14 +22,13 @@ norm's Jacobian) next to the autograd gradient of the same batch.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from .._validate import check_positive_int
-from ..cache import cache_dir, config_key, load_or_compute
+from ..cache import checkpoint_dir, load_or_compute
 from ..metrics import binned_alignment, cosine_matrix, r_cos
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
@@ -90,7 +89,8 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                  namespace: str = "lm-train") -> TrainResult:
     """:func:`train_lm` through :func:`psbook.cache.load_or_compute`, keyed by the full
     configuration (model, training, data and signature fingerprints, token sets). While it
-    runs, checkpoints go to ``<cache>/lm-checkpoints/<key>/``, so an interrupted run (a
+    runs, checkpoints go to ``<cache>/<namespace>/checkpoints/<key>/`` (same key as the entry:
+    code + config + data; :func:`psbook.cache.clear` removes them), so an interrupted run (a
     disconnected Colab runtime) resumes where it stopped when the cell is run again; once the
     result is cached the checkpoint is deleted."""
     config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
@@ -98,8 +98,7 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
               "signatures": fingerprint(signatures) if signatures is not None else None,
               "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
                              for k, v in (token_sets or {}).items()}}
-    root = cache_dir()
-    ckdir = None if root is None else Path(root) / "lm-checkpoints" / config_key(namespace, config)
+    ckdir = checkpoint_dir(namespace, config)   # keyed like the entry; clear() removes it
 
     def compute():
         return train_lm(tokens, model_cfg, train_cfg, signatures=signatures,
@@ -118,7 +117,10 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
 def top_tokens(signatures: NextTokenSignatures, k: int, *, min_count: int = 2) -> np.ndarray:
     """The ``k`` most frequent tokens (as inputs of a bigram) seen at least ``min_count``
     times, most frequent first."""
+    if not isinstance(signatures, NextTokenSignatures):
+        raise TypeError(f"signatures must be NextTokenSignatures; got {type(signatures).__name__}")
     k = check_positive_int("k", k)
+    min_count = check_positive_int("min_count", min_count, minimum=0)
     n = np.asarray(signatures.counts.sum(axis=1)).ravel()
     order = np.argsort(-n, kind="stable")
     order = order[n[order] >= min_count]
@@ -242,11 +244,16 @@ def binned(W, Phi, tokens, bins=5, *, null_draws: int = 0, seed: int = 0):
     """
     from scipy.stats import norm, rankdata
     from ..metrics import pair_values
+    null_draws = check_positive_int("null_draws", null_draws, minimum=0)
     e = pair_values(cosine_matrix(W, tokens))
     s = pair_values(cosine_matrix(Phi, tokens))
     res = binned_alignment(e, s, bins)
     if not null_draws:
         return res
+    for nm, v in (("W", e), ("Phi", s)):
+        if np.all(v == v[0]):
+            raise ValueError(f"{nm} gives the same cosine for every pair of tokens (a constant "
+                             f"matrix?), so there is no relation to compare with a null")
     ze = norm.ppf(rankdata(e) / (e.size + 1))
     zs = norm.ppf(rankdata(s) / (s.size + 1))
     rho = float(np.corrcoef(ze, zs)[0, 1])
@@ -269,6 +276,15 @@ def cross_domain_matrix(embeddings: dict, signatures: dict, tokens, *,
     """
     if attr not in ("phi_next", "varphi_pre", "tied"):
         raise ValueError(f"attr must be 'phi_next', 'varphi_pre' or 'tied'; got {attr!r}")
+    for nm, d in (("embeddings", embeddings), ("signatures", signatures)):
+        if not isinstance(d, dict) or not d:
+            raise TypeError(f"{nm} must be a non-empty dict of name -> "
+                            f"{'token vectors' if nm == 'embeddings' else 'NextTokenSignatures'}; "
+                            f"got {type(d).__name__}")
+    for c, s_ in signatures.items():
+        if not isinstance(s_, NextTokenSignatures):
+            raise TypeError(f"signatures[{c!r}] must be NextTokenSignatures; got "
+                            f"{type(s_).__name__}")
     M = np.zeros((len(embeddings), len(signatures)))
     for i, W in enumerate(embeddings.values()):
         for j, s in enumerate(signatures.values()):

@@ -272,7 +272,13 @@ class QwenLM(nn.Module):
         return self.lm_head(self.hidden(ids, check=check))
 
     def loss(self, ids: torch.Tensor, *, check: bool = True) -> torch.Tensor:
-        """Mean cross-entropy of predicting ``ids[:, 1:]`` from ``ids[:, :-1]``."""
+        """Mean cross-entropy of predicting ``ids[:, 1:]`` from ``ids[:, :-1]``.
+
+        ``ids`` needs at least 2 tokens per row (one to read, one to predict) and one row."""
+        if isinstance(ids, torch.Tensor) and (ids.dim() != 2 or ids.shape[1] < 2
+                                              or ids.shape[0] < 1):
+            raise ValueError(f"ids must be 2-D (batch >= 1, T >= 2): the loss predicts ids[:, 1:] "
+                             f"from ids[:, :-1]; got shape {tuple(ids.shape)}")
         logits = self(ids[:, :-1], check=check)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                ids[:, 1:].reshape(-1))

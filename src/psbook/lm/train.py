@@ -24,6 +24,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,9 @@ class TrainConfig:
         check_positive_float("weight_decay", self.weight_decay, allow_zero=True)
         check_positive_float("grad_clip", self.grad_clip)
         check_positive_float("diverge_factor", self.diverge_factor)
+        check_positive_float("min_lr_ratio", self.min_lr_ratio, allow_zero=True)
+        check_positive_float("beta1", self.beta1, allow_zero=True)
+        check_positive_float("beta2", self.beta2, allow_zero=True)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"min_lr_ratio must lie in [0, 1]; got {self.min_lr_ratio}")
         for name in ("beta1", "beta2"):
@@ -213,6 +217,46 @@ def _np(W: torch.Tensor) -> np.ndarray:
     return W.detach().float().cpu().numpy().copy()
 
 
+# A weight this large (init std ~ d**-0.8; trained weights stay O(1)) only comes from a
+# run whose updates have run away, even while the loss still looks flat.
+_MAX_WEIGHT = 1e3
+
+
+@torch.no_grad()
+def _max_abs_weight(model) -> float:
+    m = float(torch.stack([p.detach().abs().max() for p in model.parameters()]).max())
+    return m if math.isfinite(m) else float("inf")
+
+
+def _checkpoint_key(model_cfg, train_cfg, stream_np, signatures, token_sets) -> dict:
+    """What a checkpoint must match to be resumed: code, configuration and data."""
+    from ..cache import code_fingerprint, fingerprint
+    sig = None
+    if signatures is not None:
+        c = signatures.counts.tocsr()
+        sig = fingerprint([c.indptr, c.indices, c.data, list(c.shape)])
+    return {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+            "code": code_fingerprint(), "tokens": fingerprint(stream_np),
+            "signatures": sig,
+            "token_sets": None if token_sets is None else fingerprint(
+                {str(k): np.asarray(v, dtype=np.int64) for k, v in token_sets.items()})}
+
+
+def _load_checkpoint(ckpt: Path, dev):
+    """The checkpoint's state, or None if there is none. A damaged checkpoint (truncated by a
+    killed run, say) is reported with its path, deleted, and training starts over."""
+    try:  # another process running the same cached run may delete it under our feet
+        return torch.load(ckpt, map_location=dev, weights_only=False)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        warnings.warn(f"psbook: the checkpoint {ckpt} is damaged and was deleted; training "
+                      f"starts over ({type(exc).__name__}: {str(exc)[:200]})", RuntimeWarning,
+                      stacklevel=3)
+        ckpt.unlink(missing_ok=True)
+        return None
+
+
 # ---- the loop ---------------------------------------------------------------------------
 
 def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
@@ -275,19 +319,18 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     keys = ["step", "tokens", "loss", "seconds"] + (probe.keys if probe else [])
     history = {k: [] for k in keys}
     start, elapsed, window_losses = 0, 0.0, []
-    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}
+    config = None
 
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
     state = None
     if ckpt is not None:
-        try:  # another process running the same cached run may delete it under our feet
-            state = torch.load(ckpt, map_location=dev, weights_only=False)
-        except FileNotFoundError:
-            state = None
+        config = _checkpoint_key(model_cfg, train_cfg, stream_np, signatures, token_sets)
+        state = _load_checkpoint(ckpt, dev)
     if state is not None:
-        if state["config"] != config:
+        if not isinstance(state, dict) or state.get("config") != config:
             raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} holds a checkpoint of a "
-                             f"different configuration; use another folder or delete it")
+                             f"different configuration, other training data or other psbook "
+                             f"code; use another folder or delete it")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
@@ -335,11 +378,17 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
             loss = model.loss(batch, check=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             lv = loss.detach().item()
-            if not math.isfinite(lv) or (step >= train_cfg.warmup and lv > limit_loss):
+            wmax = _max_abs_weight(model)
+            if not math.isfinite(lv) or not math.isfinite(float(gnorm)) or wmax > _MAX_WEIGHT \
+                    or (step >= train_cfg.warmup and lv > limit_loss):
+                if math.isfinite(lv) and wmax > _MAX_WEIGHT:
+                    lv_note = f"a weight reached |w| = {wmax:.3g} > {_MAX_WEIGHT:g}, loss = {lv:.4g}"
+                else:
+                    lv_note = f"loss = {lv:.4g}"
                 raise TrainingDiverged(
-                    f"training diverged at step {step}: loss = {lv:.4g} (learning rate "
+                    f"training diverged at step {step}: {lv_note} (learning rate "
                     f"{train_cfg.lr_at(step):.3g}; a uniform guess scores ln V = "
                     f"{math.log(V):.3g}). Lower train_lr (e.g. halve it), lengthen "
                     f"train_warmup, or lower grad_clip; with gamma < 0.5 (large init) also "
