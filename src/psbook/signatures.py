@@ -446,7 +446,8 @@ def _modular_sig(sig, what: str) -> "TaskSignatures":
     if hasattr(sig, "signatures") and callable(sig.signatures):
         sig = sig.signatures()
     if not isinstance(sig, TaskSignatures):
-        raise TypeError(f"{what} needs a psbook Task or TaskSignatures; got {type(sig).__name__}")
+        raise TypeError(f"task must be a psbook Task or TaskSignatures (for {what}); got "
+                        f"{type(sig).__name__}")
     if sig.label_size != sig.vocab_size:
         raise ValueError(f"{what} needs a task with as many labels as input tokens (modular "
                          f"addition); got V={sig.vocab_size}, V_out={sig.label_size}")
