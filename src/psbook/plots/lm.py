@@ -158,8 +158,8 @@ def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
 # Chapters 10-11 -- the small Qwen2.5-style model (added below this line)
 # ======================================================================================
 
-__all__ += ["gradient_check_panels", "alignment_over_training", "binned_alignment_panels",
-            "embedding_vs_signature_heatmaps", "domain_matrix", "mismatch_scatter"]
+__all__ += ["gradient_check_panels",
+            "domain_matrix", "mismatch_scatter"]
 
 _METRIC_LABELS = {"E~next": r"$R_{cos}(W^E, \phi^{next})$",
                   "U~pre": r"$R_{cos}(W^U, \varphi^{pre})$",
@@ -191,77 +191,6 @@ def gradient_check_panels(results: dict, *, gamma_main: float | None = None):
         axes[1].set_ylim(-0.05, 1.05)
         axes[1].set_title("the prediction becomes exact as the init shrinks")
         axes[1].axhline(1, color="grey", lw=0.8, ls="--")
-        fig.tight_layout()
-    return fig
-
-
-def alignment_over_training(results: dict, *, sets: Sequence[str] = ("top",)):
-    """Chapter 10: alignment metrics and loss against training step, one panel per model.
-    ``results`` maps a label to a :class:`psbook.lm.TrainResult`."""
-    n = len(results)
-    with _styled():
-        fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.5))
-        for ax, (label, res) in zip(axes, results.items()):
-            h = res.history
-            for key in h:
-                if "/" not in key:
-                    continue
-                which, name = key.split("/", 1)
-                if name not in sets:
-                    continue
-                ls = "-" if name == sets[0] else "--"
-                ax.plot(h["step"], h[key], ls, lw=1.8,
-                        label=f"{_METRIC_LABELS.get(which, which)} [{name}]")
-            ax.axhline(0, color="grey", lw=0.8)
-            ax.set_xlabel("training step")
-            ax.set_ylabel(r"$R_{cos}$ (Pearson over token pairs)")
-            ax.set_title(label)
-            ax.legend(fontsize=7)
-        for label, res in results.items():
-            axes[-1].plot(res.history["step"], res.history["loss"], lw=1.8, label=label)
-        axes[-1].set_xlabel("training step")
-        axes[-1].set_ylabel("training loss (nats / token)")
-        axes[-1].set_title("next-token loss")
-        axes[-1].legend(fontsize=8)
-        fig.tight_layout()
-    return fig
-
-
-def binned_alignment_panels(panels: dict):
-    """Chapter 10: per bin of embedding cosine, the within-bin correlation (bars; a
-    uniform-relation null as black ticks) and the mean signature cosine (line). ``panels``
-    maps a title to ``(BinnedAlignment, null_corr)`` from :func:`psbook.lm.binned`."""
-    n = len(panels)
-    with _styled():
-        fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
-        for ax, (title, (b, null)) in zip(axes[0], panels.items()):
-            x = np.arange(b.count.size)
-            ax.bar(x, b.corr, color="C0", alpha=0.8, label="within-bin correlation")
-            ax.scatter(x, null, marker="_", s=300, color="k", zorder=3,
-                       label="null: same overall correlation,\nequally strong in every bin")
-            ax2 = ax.twinx()
-            ax2.plot(x, b.mean_sig, "o-", color="C3", label="mean signature cosine")
-            ax2.set_ylabel("mean signature cosine in bin", color="C3")
-            ax2.spines["right"].set_visible(True)
-            ax.set_xticks(x)
-            ax.set_xticklabels([f"{m:+.2f}" for m in b.mean_emb], rotation=45, fontsize=8)
-            ax.set_xlabel("bin of pairs by embedding cosine (bin mean)")
-            ax.set_ylabel("correlation within bin")
-            ax.set_title(title)
-            h1, l1 = ax.get_legend_handles_labels()
-            h2, l2 = ax2.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
-        fig.tight_layout()
-    return fig
-
-
-def embedding_vs_signature_heatmaps(rows: dict, labels: Sequence[str]):
-    """Cosine heatmaps side by side; ``rows`` maps a panel title to a square cosine matrix."""
-    n = len(rows)
-    with _styled():
-        fig, axes = plt.subplots(1, n, figsize=(3.9 * n, 3.4))
-        for ax, (title, S) in zip(np.atleast_1d(axes), rows.items()):
-            cosine_heatmap(S=S, labels=labels, ax=ax, title=title)
         fig.tight_layout()
     return fig
 
@@ -338,7 +267,7 @@ def alignment_bands(frame, metrics: dict, *, x: str = "step", loss_frame=None):
 
 
 def binned_alignment_bands(panels: dict):
-    """Chapter 10: :func:`binned_alignment_panels` over seeds. ``panels`` maps a title to a
+    """Chapter 10: the binned alignment over seeds. ``panels`` maps a title to a
     list (one entry per seed) of ``(BinnedAlignment, null_corr)``; bars are seed means with
     sd error bars, black ticks the null's seed mean, the red line the mean signature cosine."""
     n = len(panels)
