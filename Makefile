@@ -31,7 +31,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt
 	# CPU build of torch first: a bare `torch` requirement can pull a multi-GB CUDA build.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q --index-url https://download.pytorch.org/whl/cpu "torch>=2.1"
-	$(BIN)/pip install -q -r requirements.txt -e .
+	$(BIN)/pip install -q -r requirements.txt -e ".[pretrained]"
 	touch $@
 
 setup: $(VENV)/.installed

