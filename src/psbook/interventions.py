@@ -325,3 +325,94 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
                 out[f"cos_E0_{grp}"][i, j] = _row_cos(res.W_E0, pr)
                 out[f"sig_cos_{grp}"][i, j] = [shared_signature_cosine(sig, a, b) for a, b in pr]
     return out
+
+
+def swap_profiles(W, W_swapped, a: int, b: int, tokens) -> dict:
+    """Did the embeddings exchange? The *profile* of a token is the vector of its cosines
+    with the other ``tokens`` (``a`` and ``b`` left out). Returns the Pearson correlations
+    ``same`` = corr(profile_a in ``W_swapped``, profile_a in ``W``) + the same for ``b``,
+    halved, and ``exchanged`` = corr(profile_a in ``W_swapped``, profile_b in ``W``) + the
+    same with a and b exchanged, halved. After :func:`swap_tokens`, ``exchanged`` should be
+    high and ``same`` near the value of two unrelated tokens."""
+    from .metrics import correlation
+
+    W = np.asarray(W, dtype=np.float64)
+    Ws = np.asarray(W_swapped, dtype=np.float64)
+    if W.shape != Ws.shape or W.ndim != 2:
+        raise ValueError(f"W and W_swapped must be V x d matrices of one shape; got {W.shape} "
+                         f"and {Ws.shape}")
+    t = as_token_array("tokens", tokens, W.shape[0], ndim=1)
+    t = t[(t != a) & (t != b)]
+    if t.size < 3:
+        raise ValueError("tokens must hold at least 3 tokens other than a and b")
+
+    def prof(M, x):
+        R = M[t] / np.linalg.norm(M[t], axis=1, keepdims=True).clip(1e-30)
+        return R @ (M[x] / max(np.linalg.norm(M[x]), 1e-30))
+
+    same = (correlation(prof(Ws, a), prof(W, a)) + correlation(prof(Ws, b), prof(W, b))) / 2
+    exch = (correlation(prof(Ws, a), prof(W, b)) + correlation(prof(Ws, b), prof(W, a))) / 2
+    return {"same": float(same), "exchanged": float(exch)}
+
+
+# --------------------------------------------------------------------------------------
+# designed geometry (synthetic tasks)
+# --------------------------------------------------------------------------------------
+
+def period_contrast(W, m: int) -> float:
+    """Mean cosine of rows ``z`` and ``z + m`` minus mean cosine of rows ``z`` and ``z + 1``
+    (rows in their natural order): > 0 for a period-``m`` geometry, < 0 for an ordered one."""
+    from .metrics import cosine_matrix
+
+    C = cosine_matrix(W)
+    n = C.shape[0]
+    m = check_positive_int("m", m, minimum=2)
+    if m >= n:
+        raise ValueError(f"m must be smaller than the number of rows {n}; got {m}")
+    return float(np.mean(np.diagonal(C, m)) - np.mean(np.diagonal(C, 1)))
+
+
+def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None) -> dict:
+    r"""Train ``model`` (sizes and training of ``preset.synthetic``: ``f_add`` and its
+    ``train["f_add"][model]``) on :func:`psbook.tasks.f_add_designed` with ``anchor_values``
+    and on plain :func:`psbook.tasks.f_add` (full tables, no test split), for each seed.
+
+    Per seed (arrays): ``R_designed`` = :math:`R_{cos}(W^E, \phi^y_{designed})` and
+    ``R_plain`` = :math:`R_{cos}(W^E, \phi^y_{plain})` of the *designed-trained* keys (the
+    control signature); ``contrast`` = :func:`period_contrast` with ``m = anchor_values[1] -
+    anchor_values[0]`` of the designed-trained and ``contrast_plain`` of the plain-trained
+    keys (the control task); ``R_order``; ``train_acc``. Trainings are cached.
+    """
+    from . import tasks
+    from .metrics import r_cos, r_order
+    from .train import fit
+
+    syn = preset.synthetic
+    base = dict(syn["f_add"])
+    seeds = preset.seeds() if seeds is None else list(seeds)
+    vals = sorted(int(v) for v in anchor_values)
+    m = vals[1] - vals[0]
+    plain = tasks.f_add(**base, test_frac=0.0)
+    des = tasks.f_add_designed(n_keys=base["n_keys"], anchor_values=vals,
+                               n_slots=base.get("n_slots", 2), test_frac=0.0)
+    keys = des.ordered_tokens
+    phi_d = des.signatures().dense("phi_y", keys)
+    phi_p = plain.signatures().dense("phi_y", keys)
+    kw = dict(syn["model"])
+    kw.update(syn["train"]["f_add"][model])
+    rows = {k: [] for k in ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order",
+                            "train_acc")}
+    for s in seeds:
+        rd = fit(des, model=model, seed=s, progress=False, **kw)
+        rp = fit(plain, model=model, seed=s, progress=False, **kw)
+        W = rd.W_E[keys]
+        rows["R_designed"].append(r_cos(W, phi_d))
+        rows["R_plain"].append(r_cos(W, phi_p))
+        rows["contrast"].append(period_contrast(W, m))
+        rows["contrast_plain"].append(period_contrast(rp.W_E[keys], m))
+        rows["R_order"].append(r_order(W))
+        rows["train_acc"].append(float(rd.history.train_acc[-1]))
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out.update(seeds=np.asarray(seeds), m=m, task=des, plain=plain,
+               W_last=rd.W_E[keys], W_plain_last=rp.W_E[keys])
+    return out
