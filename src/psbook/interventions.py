@@ -29,7 +29,9 @@ from ._validate import as_token_array, check_positive_int
 from .signatures import NextTokenSignatures
 
 __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_positions",
-           "shared_signature_cosine", "expected_share"]
+           "shared_signature_cosine", "expected_share", "frequency_matched_pairs",
+           "share_many", "dose_response", "swap_exchange", "period_contrast",
+           "designed_vs_plain"]
 
 
 # --------------------------------------------------------------------------------------
@@ -115,13 +117,19 @@ def successor_positions(docs, a, b, *, vocab_size: int | None = None, keep=()) -
     """Positions (in the concatenated stream) of the *movable* successors of ``a`` and ``b``:
     tokens that follow ``a`` (resp. ``b``) in the same document and are neither ``a``, ``b``
     nor in ``keep``. Returns ``{"a": int array, "b": int array}``."""
-    arrs, _, V = _as_docs(docs, vocab_size)
-    stream, has_pred, _ = _flat(arrs)
+    _, V, stream, has_pred, _, a, b = _pair_input(docs, a, b, vocab_size)
+    return _movable(stream, has_pred, a, b, keep, V)
+
+
+def _pair_input(docs, a, b, vocab_size):
+    """Validated ``(single, V, stream, has_pred, lens, a, b)`` for the pair transforms."""
+    arrs, single, V = _as_docs(docs, vocab_size)
+    stream, has_pred, lens = _flat(arrs)
     a = _check_token("a", a, V, stream, True, has_pred)
     b = _check_token("b", b, V, stream, True, has_pred)
     if a == b:
         raise ValueError(f"a and b must be different tokens; got a = b = {a}")
-    return _movable(stream, has_pred, a, b, keep, V)
+    return single, V, stream, has_pred, lens, a, b
 
 
 def _movable(stream, has_pred, a, b, keep, V):
@@ -168,12 +176,7 @@ def share_successors(docs, a: int, b: int, p: float, seed: int = 0, *,
 
     ``vocab_size`` (default: largest id + 1) bounds the ids. Deterministic given ``seed``.
     """
-    arrs, single, V = _as_docs(docs, vocab_size)
-    stream, has_pred, lens = _flat(arrs)
-    a = _check_token("a", a, V, stream, True, has_pred)
-    b = _check_token("b", b, V, stream, True, has_pred)
-    if a == b:
-        raise ValueError(f"a and b must be different tokens; got a = b = {a}")
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
     p = _check_p(p)
     rng = np.random.default_rng([_check_seed(seed), a, b])
     pos = _movable(stream, has_pred, a, b, keep, V)
@@ -327,32 +330,30 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     return out
 
 
-def swap_profiles(W, W_swapped, a: int, b: int, tokens) -> dict:
-    """Did the embeddings exchange? The *profile* of a token is the vector of its cosines
-    with the other ``tokens`` (``a`` and ``b`` left out). Returns the Pearson correlations
-    ``same`` = corr(profile_a in ``W_swapped``, profile_a in ``W``) + the same for ``b``,
-    halved, and ``exchanged`` = corr(profile_a in ``W_swapped``, profile_b in ``W``) + the
-    same with a and b exchanged, halved. After :func:`swap_tokens`, ``exchanged`` should be
-    high and ``same`` near the value of two unrelated tokens."""
-    from .metrics import correlation
+def swap_exchange(W, W_swapped, a: int, b: int) -> dict:
+    """Did the embeddings of ``a`` and ``b`` exchange after :func:`swap_tokens`?
 
+    ``W`` and ``W_swapped`` (V x d) come from two runs with the *same initialisation and
+    seed*, on the corpus and on its swapped copy; pass the displacements ``W - W0`` to compare
+    what training wrote (the initial vectors stay with the ids). The two runs share every other
+    token, hence one coordinate system, so rows compare directly. Returns ``exchanged`` =
+    mean of cos(W_swapped[a], W[b]) and cos(W_swapped[b], W[a]), and ``same`` = mean of
+    cos(W_swapped[a], W[a]) and cos(W_swapped[b], W[b])."""
     W = np.asarray(W, dtype=np.float64)
     Ws = np.asarray(W_swapped, dtype=np.float64)
     if W.shape != Ws.shape or W.ndim != 2:
         raise ValueError(f"W and W_swapped must be V x d matrices of one shape; got {W.shape} "
                          f"and {Ws.shape}")
-    t = as_token_array("tokens", tokens, W.shape[0], ndim=1)
-    t = t[(t != a) & (t != b)]
-    if t.size < 3:
-        raise ValueError("tokens must hold at least 3 tokens other than a and b")
+    for nm, t in (("a", a), ("b", b)):
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < W.shape[0]:
+            raise ValueError(f"{nm} must be a token id in [0, {W.shape[0]}); got {t!r}")
 
-    def prof(M, x):
-        R = M[t] / np.linalg.norm(M[t], axis=1, keepdims=True).clip(1e-30)
-        return R @ (M[x] / max(np.linalg.norm(M[x]), 1e-30))
+    def cos(u, v):
+        den = np.linalg.norm(u) * np.linalg.norm(v)
+        return float(u @ v / den) if den > 0 else 0.0
 
-    same = (correlation(prof(Ws, a), prof(W, a)) + correlation(prof(Ws, b), prof(W, b))) / 2
-    exch = (correlation(prof(Ws, a), prof(W, b)) + correlation(prof(Ws, b), prof(W, a))) / 2
-    return {"same": float(same), "exchanged": float(exch)}
+    return {"exchanged": (cos(Ws[a], W[b]) + cos(Ws[b], W[a])) / 2,
+            "same": (cos(Ws[a], W[a]) + cos(Ws[b], W[b])) / 2}
 
 
 # --------------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def designed_result(results: dict, W_example=None, labels=None):
         x = np.arange(len(names))
         for ax, (a, b, la, lb, yl) in zip(
                 axes[k:], [("R_designed", "R_plain", "vs designed $\\phi^y$",
-                            "vs plain $\\phi^y$ (control)", "$R_{cos}$ of the designed-trained keys"),
+                            "vs plain $\\phi^y$ (control)",
+                            "$R_{cos}$ of the designed-trained keys"),
                            ("contrast", "contrast_plain", "trained on designed task",
                             "trained on plain $f_{add}$ (control)",
                             "cos(z, z+m) − cos(z, z+1)")]):
@@ -102,8 +103,9 @@ def dose_response(out: dict, names=None):
 def ablation_swap(r_intact, r_shuffled, null, swap: dict, *, labels=("intact", "shuffled")):
     """Left: R_cos(W^E, φ^next of the original corpus) after training on the intact and on the
     successor-shuffled corpus (dots per seed or one value), with the null band (mean ± 2 sd of
-    R_cos with token-permuted signatures). Right: profile correlations after swapping two
-    tokens: with the *other* token's old profile (exchanged) and with its own (same)."""
+    R_cos with token-permuted signatures). Right: after swapping two tokens, the
+    cosine of each token's displacement with the *other* token's old one (exchanged) and with
+    its own (same), from :func:`psbook.interventions.swap_exchange`."""
     with _styled():
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.4), constrained_layout=True)
         ax = axes[0]
@@ -119,8 +121,9 @@ def ablation_swap(r_intact, r_shuffled, null, swap: dict, *, labels=("intact", "
         ax.legend(fontsize=8, loc="upper right")
         ax = axes[1]
         ax.bar([0, 1], [swap["exchanged"], swap["same"]], color=["C2", "C7"], width=0.6)
-        ax.set_xticks([0, 1], ["profile of the\nother token (exchanged)", "own old profile"])
-        ax.set_ylabel("correlation of cosine profiles")
+        ax.set_xticks([0, 1], ["with the other token's\nold displacement",
+                               "with its own\nold displacement"])
+        ax.set_ylabel("cosine of $W^E - W^E_0$ rows")
         ax.set_ylim(min(-0.1, swap["same"] - 0.1), 1.0)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_title("after swapping the two tokens")
@@ -154,6 +157,7 @@ def trajectory_panels(rows: dict, threshold: float = 0.9):
                     ax.axvline(xv, color="C3", ls=":", lw=1.5,
                                label="prediction stops holding")
             axes[i, 0].set_xscale("symlog", linthresh=1)
+            axes[i, 0].set_xlim(0, steps.max() * 1.3)
             axes[i, 0].set_xlabel("training step")
             axes[i, 1].set_xlabel("training loss (decreasing →)")
             axes[i, 1].invert_xaxis()
