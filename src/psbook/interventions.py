@@ -164,10 +164,11 @@ def share_successors(docs, a: int, b: int, p: float, seed: int = 0, *,
     ``a`` and ``round(p n_b)`` after ``b`` are chosen uniformly; the tokens at these positions
     are randomly permuted among them. Consequences:
 
-    * every token's count is **exactly** preserved (a permutation of tokens), and so is every
-      other token's successor set except where a moved token now precedes a different token
-      (what follows a moved token is unchanged, so :math:`\phi^{next}` of the moved tokens
-      changes by at most their number of moves);
+    * every token's count is **exactly** preserved (a permutation of tokens). Bigram counts
+      change only at the moved positions: the bigram (``a`` or ``b``, moved token) -- the
+      intended change -- and (moved token, the token after it) -- a side effect, which changes
+      :math:`\phi^{next}` of each moved token (and :math:`\varphi^{pre}` of the next token)
+      in at most as many occurrences as were moved;
     * on the movable successors, :math:`E[\phi'_a] = (1-w)\phi_a + w\phi_b` with
       ``w = expected_share(p, n_a, n_b)`` (``p / 2`` for pairs of equal frequency), and the
       same for ``b`` with the roles exchanged;
@@ -373,20 +374,25 @@ def period_contrast(W, m: int) -> float:
     return float(np.mean(np.diagonal(C, m)) - np.mean(np.diagonal(C, 1)))
 
 
-def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None) -> dict:
+def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
+                      n_snapshots: int = 12) -> dict:
     r"""Train ``model`` (sizes and training of ``preset.synthetic``: ``f_add`` and its
     ``train["f_add"][model]``) on :func:`psbook.tasks.f_add_designed` with ``anchor_values``
-    and on plain :func:`psbook.tasks.f_add` (full tables, no test split), for each seed.
+    and on plain :func:`psbook.tasks.f_add` (full tables, no test split), for each seed, with
+    ``n_snapshots`` log-spaced snapshots of the embedding.
 
-    Per seed (arrays): ``R_designed`` = :math:`R_{cos}(W^E, \phi^y_{designed})` and
-    ``R_plain`` = :math:`R_{cos}(W^E, \phi^y_{plain})` of the *designed-trained* keys (the
-    control signature); ``contrast`` = :func:`period_contrast` with ``m = anchor_values[1] -
-    anchor_values[0]`` of the designed-trained and ``contrast_plain`` of the plain-trained
-    keys (the control task); ``R_order``; ``train_acc``. Trainings are cached.
+    Per seed and snapshot (arrays ``[seed, snapshot]``, snapshot steps in ``steps``):
+    ``R_designed`` = :math:`R_{cos}(W^E, \phi^y_{designed})` and ``R_plain`` =
+    :math:`R_{cos}(W^E, \phi^y_{plain})` of the *designed-trained* keys (the control
+    signature); ``contrast`` = :func:`period_contrast` with ``m = anchor_values[1] -
+    anchor_values[0]`` of the designed-trained and ``contrast_plain`` of the plain-trained keys
+    (the control task); ``R_order``. Also ``train_acc`` per seed and the last seed's final key
+    embeddings ``W_last``. Trainings are cached.
     """
     from . import tasks
     from .metrics import r_cos, r_order
     from .train import fit
+    from .trajectory import snapshot_steps
 
     syn = preset.synthetic
     base = dict(syn["f_add"])
@@ -401,19 +407,26 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None) 
     phi_p = plain.signatures().dense("phi_y", keys)
     kw = dict(syn["model"])
     kw.update(syn["train"]["f_add"][model])
-    rows = {k: [] for k in ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order",
-                            "train_acc")}
+    snaps = snapshot_steps(kw["steps"], n_snapshots)
+    names = ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order")
+    rows = {k: [] for k in names}
+    acc = []
     for s in seeds:
-        rd = fit(des, model=model, seed=s, progress=False, **kw)
-        rp = fit(plain, model=model, seed=s, progress=False, **kw)
-        W = rd.W_E[keys]
-        rows["R_designed"].append(r_cos(W, phi_d))
-        rows["R_plain"].append(r_cos(W, phi_p))
-        rows["contrast"].append(period_contrast(W, m))
-        rows["contrast_plain"].append(period_contrast(rp.W_E[keys], m))
-        rows["R_order"].append(r_order(W))
-        rows["train_acc"].append(float(rd.history.train_acc[-1]))
+        rd = fit(des, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
+        rp = fit(plain, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
+        cur = {k: [] for k in names}
+        for t in snaps:
+            W = rd.history.snapshots[int(t)]["W_E"][keys]
+            cur["R_designed"].append(r_cos(W, phi_d))
+            cur["R_plain"].append(r_cos(W, phi_p))
+            cur["contrast"].append(period_contrast(W, m))
+            cur["contrast_plain"].append(
+                period_contrast(rp.history.snapshots[int(t)]["W_E"][keys], m))
+            cur["R_order"].append(r_order(W))
+        for k in names:
+            rows[k].append(cur[k])
+        acc.append(float(rd.history.train_acc[-1]))
     out = {k: np.asarray(v) for k, v in rows.items()}
-    out.update(seeds=np.asarray(seeds), m=m, task=des, plain=plain,
+    out.update(steps=snaps, seeds=np.asarray(seeds), m=m, train_acc=np.asarray(acc),
                W_last=rd.W_E[keys], W_plain_last=rp.W_E[keys])
     return out

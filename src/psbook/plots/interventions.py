@@ -33,40 +33,39 @@ def designed_prediction(phi_designed, phi_plain, labels=None, *, m: int | None =
 
 def designed_result(results: dict, W_example=None, labels=None):
     """``results``: model name -> :func:`psbook.interventions.designed_vs_plain` output.
-    Left: the trained key-embedding cosine matrix of one run (``W_example``); right: per model,
-    R_cos with the designed and with the plain signature, and the period contrast of the
-    designed-trained and plain-trained keys, one dot per seed."""
+    Left: the trained key-embedding cosine matrix of one run (``W_example``). Middle: R_cos of
+    the designed-trained keys with the designed and with the plain signature against the
+    training step. Right: the period contrast of the designed-trained and of the plain-trained
+    keys. Lines: mean over seeds (one line style per model), bands: ± sd."""
     with _styled():
         n = 2 + (W_example is not None)
-        fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.7), constrained_layout=True)
+        fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.7), constrained_layout=True)
         axes = np.atleast_1d(axes)
         k = 0
         if W_example is not None:
-            cosine_heatmap(W_example, labels=labels, ax=axes[0],
+            cosine_heatmap(W_example, labels=labels, ax=axes[0], axis_label="key",
                            title="trained: cos of $W^E$ (designed task)")
-            axes[0].set_xlabel("key")
-            axes[0].set_ylabel("key")
             k = 1
-        names = list(results)
-        x = np.arange(len(names))
-        for ax, (a, b, la, lb, yl) in zip(
-                axes[k:], [("R_designed", "R_plain", "vs designed $\\phi^y$",
-                            "vs plain $\\phi^y$ (control)",
-                            "$R_{cos}$ of the designed-trained keys"),
-                           ("contrast", "contrast_plain", "trained on designed task",
-                            "trained on plain $f_{add}$ (control)",
-                            "cos(z, z+m) − cos(z, z+1)")]):
-            for i, nm in enumerate(names):
-                r = results[nm]
-                for off, key, col, lab in ((-0.15, a, "C0", la), (0.15, b, "C7", lb)):
+        panels = [(("R_designed", "C0", "vs designed $\\phi^y$"),
+                   ("R_plain", "C7", "vs plain $\\phi^y$ (control)"),
+                   "$R_{cos}$ of the designed-trained keys"),
+                  (("contrast", "C0", "trained on designed task"),
+                   ("contrast_plain", "C7", "trained on plain $f_{add}$ (control)"),
+                   "cos(z, z+m) − cos(z, z+1)")]
+        for ax, (*series, ylabel) in zip(axes[k:], panels):
+            for ls, (model, r) in zip(("-", "--", ":"), results.items()):
+                x = np.asarray(r["steps"], dtype=float)
+                for key, col, lab in series:
                     v = np.asarray(r[key])
-                    ax.scatter(np.full(v.size, i + off), v, color=col, s=18,
-                               label=lab if i == 0 else None, zorder=3)
-                    ax.errorbar(i + off, v.mean(), yerr=v.std(), color=col, capsize=4, lw=1.5)
+                    mu, sd = v.mean(0), v.std(0)
+                    ax.plot(x, mu, ls, color=col, lw=1.8, label=f"{model}: {lab}")
+                    ax.fill_between(x, mu - sd, mu + sd, color=col, alpha=0.2)
             ax.axhline(0, color="0.6", lw=0.8)
-            ax.set_xticks(x, names)
-            ax.set_ylabel(yl)
-            ax.legend(fontsize=8, loc="best")
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlim(0, x.max() * 1.3)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=7, loc="best")
     return fig
 
 
