@@ -169,7 +169,8 @@ _SECTIONS = {
             designed_anchors=[0, 5], chains_anchors=[0, 2, 4, 6],
             # dose-response on the language model: a smaller model than chapter 10's
             lm_model=dict(n_layers=1, d_model=48, n_heads=2, n_kv_heads=1, d_ff=96),
-            lm_train=dict(steps=200, warmup=20, eval_every=10, checkpoint_every=200),
+            lm_train=dict(steps=200, seq_len=64, warmup=20, eval_every=10,
+                          checkpoint_every=200),
             band=[20, 300], n_treated=4, n_control=4, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
             n_seeds=3,
             # trajectories: synthetic (task/d/lr of preset.theory) and language model

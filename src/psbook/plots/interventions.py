@@ -117,7 +117,7 @@ def ablation_swap(r_intact, r_shuffled, null, swap: dict, *, labels=("intact", "
         ax.set_xticks([0, 1], [f"trained on {labels[0]}", f"trained on {labels[1]}"])
         ax.set_xlim(-0.6, 1.6)
         ax.set_ylabel("$R_{cos}(W^E, \\phi^{next}_{original})$")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="center right")
         ax = axes[1]
         ax.bar([0, 1], [swap["exchanged"], swap["same"]], color=["C2", "C7"], width=0.6)
         ax.set_xticks([0, 1], ["with the other token's\nold displacement",
