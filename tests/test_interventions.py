@@ -239,3 +239,35 @@ def test_presets_have_an_interventions_section():
         I = get_preset(name).interventions
         assert 0.0 in I["p_values"] and 1.0 in I["p_values"] and I["n_seeds"] >= 1
         assert len(I["designed_anchors"]) >= 2
+
+
+def test_figures_draw_from_results():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from psbook.plots import interventions as piv
+
+    rng = np.random.default_rng(0)
+    phi = rng.random((6, 5))
+    plt.close(piv.designed_prediction(phi, phi[::-1], labels=list("abcdef"), m=2))
+    res = {k: rng.normal(size=(2, 4)) for k in ("R_designed", "R_plain", "contrast",
+                                                 "contrast_plain")}
+    res["steps"] = np.array([0, 1, 10, 100])
+    plt.close(piv.designed_result({"linear": res}, W_example=rng.normal(size=(6, 3))))
+    dose = {"p": np.array([0.0, 0.5, 1.0]), "treated": np.array([[1, 2]]),
+            "control": np.array([[3, 4]])}
+    for g in ("treated", "control"):
+        dose[f"cos_E_{g}"] = rng.random((3, 2, 1))
+        dose[f"sig_cos_{g}"] = rng.random((3, 2, 1))
+    fig = piv.dose_response(dose, names={"treated": ["a/b"], "control": ["c/d"]})
+    assert fig.axes[0].get_xlabel().startswith("fraction p")
+    plt.close(fig)
+    plt.close(piv.ablation_swap(0.4, 0.0, rng.normal(0, 0.02, 20),
+                                {"exchanged": 0.8, "same": 0.3}))
+    r = {"steps": np.array([0, 1, 10]), "loss": np.array([3.0, 2.0, 1.0]),
+         "E": {"median": np.array([1.0, 0.8, 0.1]), "q1": np.zeros(3), "q3": np.ones(3)}}
+    fig = piv.trajectory_panels({"lm": (r, "E", {"index": 1, "step": 1.0, "loss": 2.0,
+                                                 "holds_throughout": False})})
+    assert fig.axes[0].get_xlabel() == "training step"
+    plt.close(fig)

@@ -162,5 +162,10 @@ def trajectory_panels(rows: dict, threshold: float = 0.9):
             axes[i, 1].invert_xaxis()
             axes[i, 0].set_title(label, loc="left")
             if i == 0:
-                axes[i, 1].legend(fontsize=7.5, loc="lower left")
+                from matplotlib.lines import Line2D
+                h, lab = axes[i, 1].get_legend_handles_labels()
+                if "prediction stops holding" not in lab:
+                    h.append(Line2D([], [], color="C3", ls=":", lw=1.5))
+                    lab.append("prediction stops holding")
+                axes[i, 1].legend(h, lab, fontsize=7.5, loc="lower left")
     return fig
