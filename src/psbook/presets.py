@@ -227,7 +227,8 @@ _SECTIONS = {
             designed_anchors=[0, 8], chains_anchors=[0, 2, 4, 6, 8],
             # dose-response on the language model: a smaller model than chapter 10's
             lm_model=dict(n_layers=4, d_model=256, n_heads=4, n_kv_heads=2, d_ff=704),
-            lm_train=dict(steps=2000, warmup=100, eval_every=50, checkpoint_every=500),
+            lm_train=dict(steps=1000, seq_len=256, warmup=100, eval_every=50,
+                          checkpoint_every=500),
             band=[20, 600], n_treated=8, n_control=8, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
             n_seeds=5,
             # trajectories: synthetic (task/d/lr of preset.theory) and language model
