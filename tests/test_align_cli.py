@@ -131,6 +131,7 @@ def test_cli_prints_table_and_writes_json_and_figure(glove, text_dir, tmp_path, 
 def test_cli_bad_arguments_exit_2_with_one_line(argv, words, text_dir, tmp_path, capsys,
                                                 monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PSBOOK_PROGRESS", "off")  # the error, not a progress bar, is the line
     from psbook.corpus import _network
     _network.reset_network_cache()
     e = tmp_path / "empty"

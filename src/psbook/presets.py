@@ -46,6 +46,8 @@ class Preset:
     theory: dict = field(default_factory=dict)
     # chapters 09-11: corpora, tokenizer, the small Qwen2.5-style model
     lm: dict = field(default_factory=dict)
+    # chapter 13: interventions on the data, and the gradient flow along training
+    interventions: dict = field(default_factory=dict)
 
     def __str__(self) -> str:  # what the setup cell of every chapter prints
         return f"preset={self.name} device={self.device} seed={self.seed} n_seeds={self.n_seeds}"
@@ -117,6 +119,17 @@ _SECTIONS = {
             # chapter 10: the init scales trained beside model_gamma; chapter 11: mixtures
             train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         ),
+        interventions=dict(
+            # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
+            designed_anchors=[0, 4], chains_anchors=[0, 2, 4, 6],
+            # dose-response on the language model: a smaller model than chapter 10's
+            lm_model=dict(n_layers=1, d_model=32, n_heads=2, n_kv_heads=1, d_ff=64),
+            lm_train=dict(steps=150, warmup=20, eval_every=10, checkpoint_every=150),
+            band=[20, 200], n_treated=3, n_control=3, p_values=[0.0, 0.5, 1.0], n_seeds=2,
+            # trajectories: synthetic (task/d/lr of preset.theory) and language model
+            traj_steps=500, traj_snapshots=10, threshold=0.9,
+            lm_traj_gamma=1.2, lm_traj_snapshots=8, lm_traj_windows=32,
+        ),
     ),
     "cpu": dict(
         n_seeds=5,
@@ -173,6 +186,19 @@ _SECTIONS = {
             train_domains=["wikipedia", "code", "math"],
             train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         ),
+        interventions=dict(
+            # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
+            designed_anchors=[0, 5], chains_anchors=[0, 2, 4, 6],
+            # dose-response on the language model: a smaller model than chapter 10's
+            lm_model=dict(n_layers=1, d_model=48, n_heads=2, n_kv_heads=1, d_ff=96),
+            lm_train=dict(steps=200, seq_len=64, warmup=20, eval_every=10,
+                          checkpoint_every=200),
+            band=[20, 300], n_treated=4, n_control=4, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+            n_seeds=3,
+            # trajectories: synthetic (task/d/lr of preset.theory) and language model
+            traj_steps=1500, traj_snapshots=14, threshold=0.9,
+            lm_traj_gamma=1.2, lm_traj_snapshots=10, lm_traj_windows=64,
+        ),
     ),
     "gpu": dict(
         n_seeds=5,
@@ -228,6 +254,19 @@ _SECTIONS = {
             train_top_k=500, train_bins=10, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2],
             train_grad_windows=64, train_domains=["wikipedia", "code", "math"],
             train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
+        ),
+        interventions=dict(
+            # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
+            designed_anchors=[0, 8], chains_anchors=[0, 2, 4, 6, 8],
+            # dose-response on the language model: a smaller model than chapter 10's
+            lm_model=dict(n_layers=4, d_model=256, n_heads=4, n_kv_heads=2, d_ff=704),
+            lm_train=dict(steps=1000, seq_len=256, warmup=100, eval_every=50,
+                          checkpoint_every=500),
+            band=[20, 600], n_treated=8, n_control=8, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+            n_seeds=5,
+            # trajectories: synthetic (task/d/lr of preset.theory) and language model
+            traj_steps=3000, traj_snapshots=20, threshold=0.9,
+            lm_traj_gamma=1.2, lm_traj_snapshots=14, lm_traj_windows=64,
         ),
     ),
 }

@@ -452,3 +452,62 @@ def f_mod_noisy(*, p: int = 17, freq: int = 1, rho: float = 1.0, n_per_pair: int
 
 TASKS.update({"f_add_flat": f_add_flat, "f_mod_noisy": f_mod_noisy})
 __all__ += ["f_add_flat", "f_mod_noisy"]
+
+
+# ----------------------------------------------------------------------------------------
+# designed geometry (chapter 13): f_add with a restricted set of anchor values
+# ----------------------------------------------------------------------------------------
+
+def f_add_designed(*, n_keys: int = 20, anchor_values=(0, 5), n_slots: int = 2,
+                   test_frac: float = 0.2, holdout=None, seed: int = 0) -> Task:
+    r"""Composite addition ``y = z + a_1 + .. + a_q`` whose anchors take only the values in
+    ``anchor_values`` (one anchor token per value, named ``"+v"``), uniform over the table.
+
+    The label signature :math:`\phi^y_z` is then supported on ``z + {sums of q anchor values}``,
+    so two keys share labels only when their difference is a difference of such sums. With
+    ``anchor_values=(0, m)`` the keys ``z`` and ``z + m`` are similar and ``z``, ``z + 1`` are
+    orthogonal (a period-``m`` geometry); with even values ``(0, 2, 4, ..)`` the keys form two
+    interleaved ordered chains (even and odd). Token ids: keys ``0 .. n_keys-1``, then the
+    anchors in the order given; label id = the sum's value.
+    """
+    n_keys, _, n_slots = _common(n_keys, 1, n_slots, "composite", seed)
+    vals = np.asarray(anchor_values)
+    if vals.ndim != 1 or vals.size < 2 or vals.dtype.kind not in "iu" or np.any(vals < 0) \
+            or np.unique(vals).size != vals.size:
+        raise ValueError(f"anchor_values must be at least 2 distinct non-negative integers; "
+                         f"got {anchor_values!r}")
+    vals = vals.astype(np.int64)
+    test_frac = _check_frac(test_frac)
+    k = vals.size
+    combos = np.array(list(itertools.product(range(n_keys), *[range(k)] * n_slots)),
+                      dtype=np.int64)
+    V = n_keys + k
+    label_size = n_keys + n_slots * int(vals.max())
+    hold = None
+    if holdout is not None:   # given as values: map anchor values to their indices
+        h = np.asarray(holdout, dtype=np.int64)
+        idx = {int(v): i for i, v in enumerate(vals)}
+        hold = [[int(r[0])] + [idx[int(v)] for v in r[1:]] for r in h]
+
+    def to_tokens(c):
+        return np.concatenate([c[:, :1], c[:, 1:] + n_keys], axis=1)
+
+    def label(c):
+        return c[:, 0] + vals[c[:, 1:]].sum(axis=1)
+
+    def all_tokens_seen(c):
+        return np.unique(to_tokens(c)).size == V if c.size else False
+
+    prob = np.full(combos.shape[0], 1.0 / combos.shape[0])
+    tr, ytr, te, yte = _split(combos, prob, test_frac, hold, None, seed, True,
+                              all_tokens_seen, label, "f_add_designed")
+    params = dict(n_keys=n_keys, anchor_values=[int(v) for v in vals], n_slots=n_slots,
+                  test_frac=test_frac,
+                  holdout=None if holdout is None else [list(h) for h in holdout], seed=seed)
+    return Task(name="f_add_designed", X_train=_arr(to_tokens(tr)), y_train=_arr(ytr),
+                X_test=_arr(to_tokens(te)) if te.size else np.zeros((0, 1 + n_slots), np.int64),
+                y_test=_arr(yte), vocab_size=V, label_size=label_size,
+                ordered_tokens=np.arange(n_keys, dtype=np.int64),
+                token_names=[str(i) for i in range(n_keys)] + [f"+{int(v)}" for v in vals],
+                label_names=[str(i) for i in range(label_size)], params=params,
+                groups={"keys": np.arange(n_keys), "anchors": np.arange(n_keys, V)})

@@ -1,0 +1,432 @@
+r"""Interventions on the data: change a signature on purpose and (almost) nothing else (ch. 13).
+
+Every transform takes a corpus as one 1-D array of token ids or a list of them (documents;
+no bigram crosses a document boundary, as in :func:`psbook.signatures.next_token_signatures`)
+and returns the same form: new arrays of the same lengths, the input untouched.
+
+* :func:`share_successors` -- a fraction ``p`` of the successors of ``a`` and of ``b`` are
+  pooled and dealt back at random, so :math:`\phi^{next}_a` and :math:`\phi^{next}_b` move
+  toward each other by a known amount. It only *permutes* tokens, so every token's count is
+  exactly preserved.
+* :func:`shuffle_successors` -- every token that has a predecessor is permuted over all such
+  positions: each successor becomes a draw (without replacement) from the unigram
+  distribution. Token counts exact, :math:`\phi^{next}` destroyed (the frequency-preserving
+  ablation).
+* :func:`swap_tokens` -- tokens ``a`` and ``b`` exchange identities (an involution).
+* :func:`shared_signature_cosine` -- the cosine of the two next-token signatures of a pair.
+
+Precedents for retraining on counterfactual corpora: Misra & Mahowald 2024, Kallini et al.
+2024, Brunet et al. 2019, Dubossarsky et al. 2019 (see chapter 13).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._validate import as_token_array, check_positive_int
+from .signatures import NextTokenSignatures
+
+__all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_positions",
+           "shared_signature_cosine", "expected_share", "frequency_matched_pairs",
+           "share_many", "dose_response", "swap_exchange", "period_contrast",
+           "designed_vs_plain"]
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+def _as_docs(docs, vocab_size):
+    """``(list of int64 arrays, single, V)``; ``single`` when ``docs`` was one 1-D array."""
+    single = isinstance(docs, np.ndarray) and docs.ndim == 1 and docs.dtype != object
+    if single:
+        parts = [docs]
+    elif isinstance(docs, (list, tuple)):
+        if not docs:
+            raise ValueError("docs is an empty list; expected 1-D arrays of token ids "
+                             "(documents)")
+        parts = list(docs)
+    else:
+        raise TypeError(f"docs must be a 1-D array of token ids or a list of them; got "
+                        f"{type(docs).__name__}")
+    if vocab_size is None:
+        hi = max((int(np.max(d)) for d in parts if np.size(d)), default=-1)
+        vocab_size = hi + 1
+        if vocab_size <= 0:
+            raise ValueError("docs holds no token at all")
+    else:
+        vocab_size = check_positive_int("vocab_size", vocab_size)
+    arrs = [as_token_array("docs" if single else f"docs[{i}]", d, vocab_size, ndim=1,
+                           allow_empty=not single) for i, d in enumerate(parts)]
+    return arrs, single, vocab_size
+
+
+def _flat(arrs):
+    """Concatenated stream and a mask of the positions that have a predecessor in their doc."""
+    lens = np.array([a.size for a in arrs], dtype=np.int64)
+    stream = np.concatenate(arrs) if arrs else np.zeros(0, np.int64)
+    has_pred = np.ones(stream.size, dtype=bool)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    has_pred[starts[lens > 0]] = False
+    return stream, has_pred, lens
+
+
+def _unflat(stream, lens, single):
+    parts = np.split(stream, np.cumsum(lens)[:-1])
+    return parts[0].copy() if single else [p.copy() for p in parts]
+
+
+def _check_token(name, t, V, stream, need_successor=False, has_pred=None):
+    if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+        raise TypeError(f"{name} must be an integer token id; got {type(t).__name__} {t!r}")
+    t = int(t)
+    if not 0 <= t < V:
+        raise ValueError(f"{name} must be a token id in the vocabulary [0, {V}); got {t}")
+    if need_successor:
+        # occurrences of t followed by a token of the same document
+        n = int(np.count_nonzero(stream[:-1][has_pred[1:]] == t)) if stream.size > 1 else 0
+        if n == 0:
+            raise ValueError(f"{name}={t} never occurs followed by another token in docs, so it "
+                             f"has no next-token signature to change; pick a token seen in "
+                             f"the corpus")
+    elif not np.any(stream == t):
+        raise ValueError(f"{name}={t} never occurs in docs; pick a token seen in the corpus")
+    return t
+
+
+def _check_seed(seed):
+    return check_positive_int("seed", seed, minimum=0)
+
+
+def _check_p(p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a number in [0, 1]; got {type(p).__name__} {p!r}")
+    p = float(p)
+    if not (np.isfinite(p) and 0.0 <= p <= 1.0):
+        raise ValueError(f"p must be a fraction in [0, 1]; got {p}")
+    return p
+
+
+# --------------------------------------------------------------------------------------
+# transforms
+# --------------------------------------------------------------------------------------
+
+def successor_positions(docs, a, b, *, vocab_size: int | None = None, keep=()) -> dict:
+    """Positions (in the concatenated stream) of the *movable* successors of ``a`` and ``b``:
+    tokens that follow ``a`` (resp. ``b``) in the same document and are neither ``a``, ``b``
+    nor in ``keep``. Returns ``{"a": int array, "b": int array}``."""
+    _, V, stream, has_pred, _, a, b = _pair_input(docs, a, b, vocab_size)
+    return _movable(stream, has_pred, a, b, keep, V)
+
+
+def _pair_input(docs, a, b, vocab_size):
+    """Validated ``(single, V, stream, has_pred, lens, a, b)`` for the pair transforms."""
+    arrs, single, V = _as_docs(docs, vocab_size)
+    stream, has_pred, lens = _flat(arrs)
+    a = _check_token("a", a, V, stream, True, has_pred)
+    b = _check_token("b", b, V, stream, True, has_pred)
+    if a == b:
+        raise ValueError(f"a and b must be different tokens; got a = b = {a}")
+    return single, V, stream, has_pred, lens, a, b
+
+
+def _movable(stream, has_pred, a, b, keep, V):
+    keep_ids = as_token_array("keep", np.asarray(list(keep), dtype=np.int64), V, ndim=1,
+                              allow_empty=True)
+    protect = np.zeros(V, dtype=bool)
+    protect[[a, b]] = True
+    protect[keep_ids] = True
+    succ = np.flatnonzero(has_pred)                       # positions with a predecessor
+    prev = stream[succ - 1]
+    ok = ~protect[stream[succ]]
+    return {"a": succ[(prev == a) & ok], "b": succ[(prev == b) & ok]}
+
+
+def expected_share(p: float, n_a: int, n_b: int) -> float:
+    r"""The expected weight ``w`` in :math:`E[\phi'_a] = (1-w)\phi_a + w\phi_b` (on the
+    movable successors) after :func:`share_successors` with ``n_a``/``n_b`` movable
+    successors: ``w = p * k_b / (k_a + k_b)`` with ``k = round(p n)``; 0 when nothing moves."""
+    p = _check_p(p)
+    ka, kb = int(round(p * n_a)), int(round(p * n_b))
+    return p * kb / (ka + kb) if ka + kb > 0 else 0.0
+
+
+def share_successors(docs, a: int, b: int, p: float, seed: int = 0, *,
+                     vocab_size: int | None = None, keep=()):
+    r"""Pool a fraction ``p`` of the successors of ``a`` and of ``b`` and deal them back at
+    random: :math:`\phi^{next}_a` and :math:`\phi^{next}_b` move toward each other.
+
+    Exactly: among the *movable* successor positions (the token after an ``a`` or a ``b`` in
+    the same document, unless that token is ``a``, ``b`` or listed in ``keep`` -- moving those
+    would change the occurrences the intervention is about), ``round(p n_a)`` positions after
+    ``a`` and ``round(p n_b)`` after ``b`` are chosen uniformly; the tokens at these positions
+    are randomly permuted among them. Consequences:
+
+    * every token's count is **exactly** preserved (a permutation of tokens). Bigram counts
+      change only at the moved positions: the bigram (``a`` or ``b``, moved token) -- the
+      intended change -- and (moved token, the token after it) -- a side effect, which changes
+      :math:`\phi^{next}` of each moved token (and :math:`\varphi^{pre}` of the next token)
+      in at most as many occurrences as were moved;
+    * on the movable successors, :math:`E[\phi'_a] = (1-w)\phi_a + w\phi_b` with
+      ``w = expected_share(p, n_a, n_b)`` (``p / 2`` for pairs of equal frequency), and the
+      same for ``b`` with the roles exchanged;
+    * at ``p = 1`` the movable successors of ``a`` and ``b`` are two random splits of one
+      pool: their signatures agree up to hypergeometric sampling; ``p = 0`` returns a copy.
+
+    ``vocab_size`` (default: largest id + 1) bounds the ids. Deterministic given ``seed``.
+    """
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
+    p = _check_p(p)
+    rng = np.random.default_rng([_check_seed(seed), a, b])
+    pos = _movable(stream, has_pred, a, b, keep, V)
+    out = stream.copy()
+    chosen = []
+    for key in ("a", "b"):
+        P = pos[key]
+        k = int(round(p * P.size))
+        chosen.append(np.sort(rng.choice(P, size=k, replace=False)) if k else P[:0])
+    sel = np.concatenate(chosen)
+    out[sel] = stream[sel][rng.permutation(sel.size)]
+    return _unflat(out, lens, single)
+
+
+def shuffle_successors(docs, seed: int = 0, *, vocab_size: int | None = None):
+    r"""The frequency-preserving ablation: permute the tokens at every position that has a
+    predecessor (all but each document's first token) over all such positions.
+
+    Every token's count is exactly preserved (so are document lengths and first tokens);
+    each successor becomes a draw without replacement from the unigram distribution of the
+    successor positions, so every :math:`\phi^{next}_a` tends to that unigram distribution
+    and the next-token structure is gone. Deterministic given ``seed``.
+    """
+    arrs, single, V = _as_docs(docs, vocab_size)
+    stream, has_pred, lens = _flat(arrs)
+    rng = np.random.default_rng(_check_seed(seed))
+    pos = np.flatnonzero(has_pred)
+    out = stream.copy()
+    out[pos] = stream[pos][rng.permutation(pos.size)]
+    return _unflat(out, lens, single)
+
+
+def swap_tokens(docs, a: int, b: int, *, vocab_size: int | None = None):
+    """Exchange the identities of tokens ``a`` and ``b`` everywhere (an involution: applying
+    it twice gives the corpus back). Both must occur in ``docs``."""
+    arrs, single, V = _as_docs(docs, vocab_size)
+    stream, _, lens = _flat(arrs)
+    a = _check_token("a", a, V, stream)
+    b = _check_token("b", b, V, stream)
+    if a == b:
+        raise ValueError(f"a and b must be different tokens; got a = b = {a}")
+    out = stream.copy()
+    out[stream == a] = b
+    out[stream == b] = a
+    return _unflat(out, lens, single)
+
+
+def shared_signature_cosine(sig, a: int, b: int, name: str = "phi_next") -> float:
+    """cos(φ_a, φ_b) of two rows of :class:`NextTokenSignatures` ``sig`` (count a transformed
+    corpus with :func:`psbook.signatures.next_token_signatures`). ``name``: ``"phi_next"``,
+    ``"varphi_pre"`` or ``"tied"``."""
+    if not isinstance(sig, NextTokenSignatures):
+        raise TypeError(f"sig must be NextTokenSignatures; got {type(sig).__name__}")
+    rows = sig.dense(name, np.array([a, b], dtype=np.int64))
+    na, nb = np.linalg.norm(rows, axis=1)
+    return float(rows[0] @ rows[1] / (na * nb)) if na * nb > 0 else 0.0
+
+
+
+# --------------------------------------------------------------------------------------
+# choosing pairs, and the language-model experiments of chapter 13
+# --------------------------------------------------------------------------------------
+
+def frequency_matched_pairs(sig: NextTokenSignatures, candidates, n_pairs: int,
+                            seed: int = 0) -> np.ndarray:
+    """``n_pairs`` disjoint pairs of ``candidates`` matched in frequency, chosen without
+    looking at any result: the candidates are sorted by their count as a bigram input,
+    neighbours are paired (1st with 2nd, 3rd with 4th, ...), and ``n_pairs`` of these pairs
+    are drawn at random (``seed``). Returns an ``(n_pairs, 2)`` int array."""
+    if not isinstance(sig, NextTokenSignatures):
+        raise TypeError(f"sig must be NextTokenSignatures; got {type(sig).__name__}")
+    cand = np.unique(as_token_array("candidates", candidates, sig.vocab_size, ndim=1))
+    n_pairs = check_positive_int("n_pairs", n_pairs)
+    counts = np.asarray(sig.counts.sum(axis=1)).ravel()[cand]
+    cand = cand[counts > 0]
+    counts = counts[counts > 0]
+    order = cand[np.argsort(-counts, kind="stable")]
+    pairs = order[: 2 * (order.size // 2)].reshape(-1, 2)
+    if pairs.shape[0] < n_pairs:
+        raise ValueError(f"n_pairs={n_pairs} pairs asked for, but the {cand.size} seen "
+                         f"candidates make only {pairs.shape[0]}; widen the frequency band")
+    rng = np.random.default_rng(_check_seed(seed))
+    return pairs[np.sort(rng.choice(pairs.shape[0], size=n_pairs, replace=False))]
+
+
+def share_many(docs, pairs, p: float, seed: int = 0, *, vocab_size: int | None = None,
+               keep=()):
+    """:func:`share_successors` applied to each pair of ``pairs`` in turn (pairs must be
+    disjoint); every token of every pair, and ``keep``, is protected from being moved."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if np.unique(pairs).size != pairs.size:
+        raise ValueError(f"pairs must be disjoint (no token in two pairs); got {pairs.tolist()}")
+    protect = np.unique(np.concatenate([pairs.ravel(), np.asarray(list(keep), np.int64)]))
+    out = docs
+    for a, b in pairs:
+        out = share_successors(out, int(a), int(b), p, seed, vocab_size=vocab_size,
+                               keep=protect)
+    return out
+
+
+def _row_cos(W, pairs):
+    W = np.asarray(W, dtype=np.float64)
+    A, B = W[pairs[:, 0]], W[pairs[:, 1]]
+    den = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
+    return np.divide((A * B).sum(1), den, out=np.zeros(len(pairs)), where=den > 0)
+
+
+def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg, *,
+                  device: str = "cpu", progress: bool = False) -> dict:
+    r"""Train the language model on corpora where each ``treated`` pair shares a fraction
+    ``p`` of its successors (:func:`share_many`), for every ``p`` and seed; ``control`` pairs
+    are left untouched (and protected). Each training goes through
+    :func:`psbook.lm.train_cached`; seed ``s`` drives both the intervention and training.
+
+    Returns arrays indexed ``[p, seed, pair]``: ``cos_E`` / ``cos_U`` (cosine of the pair's
+    embedding / unembedding rows after training), ``cos_E0`` (at initialisation) and
+    ``sig_cos`` (cosine of the pair's :math:`\phi^{next}` in the corpus trained on), for
+    ``"treated"`` and ``"control"``; plus ``p``, ``seeds`` and ``loss`` ``[p, seed]``.
+    """
+    from dataclasses import replace
+
+    from . import lm
+    from .signatures import next_token_signatures
+
+    treated = np.asarray(treated, dtype=np.int64).reshape(-1, 2)
+    control = np.asarray(control, dtype=np.int64).reshape(-1, 2)
+    p_values = [_check_p(p) for p in p_values]
+    seeds = [_check_seed(s) for s in seeds]
+    if not p_values or not seeds:
+        raise ValueError("p_values and seeds must each hold at least one value")
+    V = model_cfg.vocab_size
+    shape = (len(p_values), len(seeds))
+    out = {"p": np.asarray(p_values), "seeds": np.asarray(seeds), "loss": np.zeros(shape),
+           "treated": treated, "control": control}
+    for grp, pr in (("treated", treated), ("control", control)):
+        for k in ("cos_E", "cos_U", "cos_E0", "sig_cos"):
+            out[f"{k}_{grp}"] = np.zeros(shape + (len(pr),))
+    for i, p in enumerate(p_values):
+        for j, s in enumerate(seeds):
+            corpus = share_many(docs, treated, p, s, vocab_size=V, keep=control.ravel())
+            sig = next_token_signatures(corpus, V)
+            res = lm.train_cached(corpus, model_cfg, replace(train_cfg, seed=s), device=device,
+                                  progress=progress, desc=f"p={p:g} seed={s}",
+                                  namespace="lm-intervention")
+            out["loss"][i, j] = res.history["loss"][-1]
+            for grp, pr in (("treated", treated), ("control", control)):
+                out[f"cos_E_{grp}"][i, j] = _row_cos(res.W_E, pr)
+                out[f"cos_U_{grp}"][i, j] = _row_cos(res.W_U, pr)
+                out[f"cos_E0_{grp}"][i, j] = _row_cos(res.W_E0, pr)
+                out[f"sig_cos_{grp}"][i, j] = [shared_signature_cosine(sig, a, b) for a, b in pr]
+    return out
+
+
+def swap_exchange(W, W_swapped, a: int, b: int) -> dict:
+    """Did the embeddings of ``a`` and ``b`` exchange after :func:`swap_tokens`?
+
+    ``W`` and ``W_swapped`` (V x d) come from two runs with the *same initialisation and
+    seed*, on the corpus and on its swapped copy; pass the displacements ``W - W0`` to compare
+    what training wrote (the initial vectors stay with the ids). The two runs share every other
+    token, hence one coordinate system, so rows compare directly. Returns ``exchanged`` =
+    mean of cos(W_swapped[a], W[b]) and cos(W_swapped[b], W[a]), and ``same`` = mean of
+    cos(W_swapped[a], W[a]) and cos(W_swapped[b], W[b])."""
+    W = np.asarray(W, dtype=np.float64)
+    Ws = np.asarray(W_swapped, dtype=np.float64)
+    if W.shape != Ws.shape or W.ndim != 2:
+        raise ValueError(f"W and W_swapped must be V x d matrices of one shape; got {W.shape} "
+                         f"and {Ws.shape}")
+    for nm, t in (("a", a), ("b", b)):
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < W.shape[0]:
+            raise ValueError(f"{nm} must be a token id in [0, {W.shape[0]}); got {t!r}")
+
+    def cos(u, v):
+        den = np.linalg.norm(u) * np.linalg.norm(v)
+        return float(u @ v / den) if den > 0 else 0.0
+
+    return {"exchanged": (cos(Ws[a], W[b]) + cos(Ws[b], W[a])) / 2,
+            "same": (cos(Ws[a], W[a]) + cos(Ws[b], W[b])) / 2}
+
+
+# --------------------------------------------------------------------------------------
+# designed geometry (synthetic tasks)
+# --------------------------------------------------------------------------------------
+
+def period_contrast(W, m: int) -> float:
+    """Mean cosine of rows ``z`` and ``z + m`` minus mean cosine of rows ``z`` and ``z + 1``
+    (rows in their natural order): > 0 for a period-``m`` geometry, < 0 for an ordered one."""
+    from .metrics import cosine_matrix
+
+    C = cosine_matrix(W)
+    n = C.shape[0]
+    m = check_positive_int("m", m, minimum=2)
+    if m >= n:
+        raise ValueError(f"m must be smaller than the number of rows {n}; got {m}")
+    return float(np.mean(np.diagonal(C, m)) - np.mean(np.diagonal(C, 1)))
+
+
+def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
+                      n_snapshots: int = 12) -> dict:
+    r"""Train ``model`` (sizes and training of ``preset.synthetic``: ``f_add`` and its
+    ``train["f_add"][model]``) on :func:`psbook.tasks.f_add_designed` with ``anchor_values``
+    and on plain :func:`psbook.tasks.f_add` (full tables, no test split), for each seed, with
+    ``n_snapshots`` log-spaced snapshots of the embedding.
+
+    Per seed and snapshot (arrays ``[seed, snapshot]``, snapshot steps in ``steps``):
+    ``R_designed`` = :math:`R_{cos}(W^E, \phi^y_{designed})` and ``R_plain`` =
+    :math:`R_{cos}(W^E, \phi^y_{plain})` of the *designed-trained* keys (the control
+    signature); ``contrast`` = :func:`period_contrast` with ``m = anchor_values[1] -
+    anchor_values[0]`` of the designed-trained and ``contrast_plain`` of the plain-trained keys
+    (the control task); ``R_order``. Also ``train_acc`` per seed and the last seed's final key
+    embeddings ``W_last``. Trainings are cached.
+    """
+    from . import tasks
+    from .metrics import r_cos, r_order
+    from .train import fit
+    from .trajectory import snapshot_steps
+
+    syn = preset.synthetic
+    base = dict(syn["f_add"])
+    seeds = preset.seeds() if seeds is None else list(seeds)
+    vals = sorted(int(v) for v in anchor_values)
+    m = vals[1] - vals[0]
+    plain = tasks.f_add(**base, test_frac=0.0)
+    des = tasks.f_add_designed(n_keys=base["n_keys"], anchor_values=vals,
+                               n_slots=base.get("n_slots", 2), test_frac=0.0)
+    keys = des.ordered_tokens
+    phi_d = des.signatures().dense("phi_y", keys)
+    phi_p = plain.signatures().dense("phi_y", keys)
+    kw = dict(syn["model"])
+    kw.update(syn["train"]["f_add"][model])
+    snaps = snapshot_steps(kw["steps"], n_snapshots)
+    names = ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order")
+    rows = {k: [] for k in names}
+    acc = []
+    for s in seeds:
+        rd = fit(des, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
+        rp = fit(plain, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
+        cur = {k: [] for k in names}
+        for t in snaps:
+            W = rd.history.snapshots[int(t)]["W_E"][keys]
+            cur["R_designed"].append(r_cos(W, phi_d))
+            cur["R_plain"].append(r_cos(W, phi_p))
+            cur["contrast"].append(period_contrast(W, m))
+            cur["contrast_plain"].append(
+                period_contrast(rp.history.snapshots[int(t)]["W_E"][keys], m))
+            cur["R_order"].append(r_order(W))
+        for k in names:
+            rows[k].append(cur[k])
+        acc.append(float(rd.history.train_acc[-1]))
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out.update(steps=snaps, seeds=np.asarray(seeds), m=m, train_acc=np.asarray(acc),
+               W_last=rd.W_E[keys], W_plain_last=rp.W_E[keys])
+    return out

@@ -1,0 +1,274 @@
+"""Tests of psbook.interventions and the designed-geometry task."""
+
+import numpy as np
+import pytest
+
+from psbook import interventions as iv
+from psbook.metrics import cosine_matrix
+from psbook.presets import get_preset
+from psbook.signatures import next_token_signatures
+from psbook.tasks import f_add_designed
+
+V = 12
+
+
+def _docs(seed=0, n_docs=6, length=4000):
+    """Documents where tokens 1 and 2 have very different successors."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(n_docs):
+        d = rng.integers(0, V, size=length)
+        # after 1: mostly 5/6; after 2: mostly 8/9 (fix successors of 1 and 2)
+        for i in np.flatnonzero(d[:-1] == 1):
+            d[i + 1] = rng.choice([5, 6, 7])
+        for i in np.flatnonzero(d[:-1] == 2):
+            if d[i + 1] != 1:
+                d[i + 1] = rng.choice([8, 9, 10])
+        docs.append(d)
+    return docs
+
+
+def _counts(docs):
+    return np.bincount(np.concatenate(docs), minlength=V)
+
+
+def _cos(docs, a, b):
+    return iv.shared_signature_cosine(next_token_signatures(docs, V), a, b)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_share_successors_keeps_every_count_exactly(p):
+    docs = _docs()
+    new = iv.share_successors(docs, 1, 2, p, seed=3, vocab_size=V)
+    assert [d.size for d in new] == [d.size for d in docs]
+    np.testing.assert_array_equal(_counts(new), _counts(docs))
+    # the positions of a and b never change
+    for d, n in zip(docs, new):
+        np.testing.assert_array_equal(d == 1, n == 1)
+        np.testing.assert_array_equal(d == 2, n == 2)
+
+
+def test_share_successors_p0_is_identity_and_input_untouched():
+    docs = _docs()
+    before = [d.copy() for d in docs]
+    new = iv.share_successors(docs, 1, 2, 0.0, seed=0, vocab_size=V)
+    for d, n, b in zip(docs, new, before):
+        np.testing.assert_array_equal(d, n)
+        np.testing.assert_array_equal(d, b)
+
+
+def test_share_successors_p1_signatures_agree_up_to_sampling():
+    docs = _docs()
+    assert _cos(docs, 1, 2) < 0.1
+    new = iv.share_successors(docs, 1, 2, 1.0, seed=0, vocab_size=V)
+    assert _cos(new, 1, 2) > 0.97
+    # dose: the signature cosine grows with p
+    cs = [_cos(iv.share_successors(docs, 1, 2, p, seed=0, vocab_size=V), 1, 2)
+          for p in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert np.all(np.diff(cs) > 0), cs
+
+
+def test_share_successors_moves_by_the_expected_amount():
+    docs = _docs(length=20000)
+    sig = next_token_signatures(docs, V)
+    pos = iv.successor_positions(docs, 1, 2, vocab_size=V)
+    p = 0.5
+    w = iv.expected_share(p, pos["a"].size, pos["b"].size)
+    assert 0.2 < w < 0.3
+    new = iv.share_successors(docs, 1, 2, p, seed=1, vocab_size=V)
+    phi_new = next_token_signatures(new, V).dense("phi_next", [1])[0]
+    phi = sig.dense("phi_next", [1, 2])
+    # every successor of 1 and 2 is movable here except tokens 1 and 2 themselves
+    expected = (1 - w) * phi[0] + w * phi[1]
+    mov = np.setdiff1d(np.arange(V), [1, 2])
+    np.testing.assert_allclose(phi_new[mov] / phi_new[mov].sum(),
+                               expected[mov] / expected[mov].sum(), atol=0.02)
+
+
+def test_share_successors_keep_protects_tokens():
+    docs = _docs()
+    new = iv.share_successors(docs, 1, 2, 1.0, seed=0, vocab_size=V, keep=[5, 8])
+    for d, n in zip(docs, new):
+        np.testing.assert_array_equal(d == 5, n == 5)
+        np.testing.assert_array_equal(d == 8, n == 8)
+
+
+def test_share_successors_deterministic_under_seed():
+    docs = _docs()
+    a = iv.share_successors(docs, 1, 2, 0.5, seed=7, vocab_size=V)
+    b = iv.share_successors(docs, 1, 2, 0.5, seed=7, vocab_size=V)
+    c = iv.share_successors(docs, 1, 2, 0.5, seed=8, vocab_size=V)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_single_array_in_single_array_out():
+    d = _docs(n_docs=1)[0]
+    out = iv.share_successors(d, 1, 2, 1.0, seed=0)
+    assert isinstance(out, np.ndarray) and out.shape == d.shape
+    assert isinstance(iv.shuffle_successors(d, seed=0), np.ndarray)
+    assert isinstance(iv.swap_tokens(d, 1, 2), np.ndarray)
+
+
+def test_shuffle_successors_keeps_counts_and_destroys_structure():
+    docs = _docs()
+    new = iv.shuffle_successors(docs, seed=0, vocab_size=V)
+    np.testing.assert_array_equal(_counts(new), _counts(docs))
+    assert [n[0] for n in new] == [d[0] for d in docs]      # first tokens stay
+    sig = next_token_signatures(new, V)
+    uni = np.bincount(np.concatenate([n[1:] for n in new]), minlength=V).astype(float)
+    uni /= uni.sum()
+    phi = sig.dense("phi_next", np.arange(V))
+    assert np.abs(phi - uni).max() < 0.05
+    again = iv.shuffle_successors(docs, seed=0, vocab_size=V)
+    assert all(np.array_equal(x, y) for x, y in zip(new, again))
+
+
+def test_swap_tokens_is_an_involution_and_swaps_signatures():
+    docs = _docs()
+    sw = iv.swap_tokens(docs, 1, 2, vocab_size=V)
+    back = iv.swap_tokens(sw, 1, 2, vocab_size=V)
+    assert all(np.array_equal(x, y) for x, y in zip(docs, back))
+    c0, c1 = _counts(docs), _counts(sw)
+    assert c1[1] == c0[2] and c1[2] == c0[1]
+    s0 = next_token_signatures(docs, V).dense("phi_next", [1, 2])
+    s1 = next_token_signatures(sw, V).dense("phi_next", [2, 1])
+    # phi of the new 2 is phi of the old 1 with the labels 1 and 2 exchanged
+    perm = np.arange(V)
+    perm[[1, 2]] = [2, 1]
+    np.testing.assert_allclose(s1[:, perm], s0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d: iv.share_successors(d, 1, 2, 1.5), "p must be a fraction in"),
+    (lambda d: iv.share_successors(d, 1, 2, -0.1), "p must be a fraction in"),
+    (lambda d: iv.share_successors(d, 1, 99, 0.5, vocab_size=V), "b must be a token id in"),
+    (lambda d: iv.share_successors(d, -1, 2, 0.5), "a must be a token id in"),
+    (lambda d: iv.share_successors(d, 11, 2, 0.5, vocab_size=V + 5), "a=11 never occurs"),
+    (lambda d: iv.share_successors(d, 1, 1, 0.5), "a and b must be different"),
+    (lambda d: iv.share_successors(d, 1, 2, 0.5, seed=-1), "seed"),
+    (lambda d: iv.swap_tokens(d, 1, 14, vocab_size=V + 5), "b=14 never occurs"),
+    (lambda d: iv.swap_tokens(d, 1, 12), "b must be a token id in"),
+    (lambda d: iv.shuffle_successors([], seed=0), "docs is an empty list"),
+])
+def test_bad_input(call, match):
+    docs = [np.array([1, 5, 2, 8, 1, 6, 2, 9, 3, 4, 10, 0], dtype=np.int64)]
+    with pytest.raises(ValueError, match=match):
+        call(docs)
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="p must be a number"):
+        iv.share_successors([np.array([1, 2, 1, 2])], 1, 2, "half")
+    with pytest.raises(TypeError, match="a must be an integer"):
+        iv.swap_tokens([np.array([1, 2])], 1.0, 2)
+    with pytest.raises(TypeError, match="docs must be"):
+        iv.swap_tokens("text", 1, 2)
+
+
+def test_frequency_matched_pairs_rule():
+    docs = _docs()
+    sig = next_token_signatures(docs, V)
+    pairs = iv.frequency_matched_pairs(sig, np.arange(V), 3, seed=0)
+    assert pairs.shape == (3, 2) and np.unique(pairs).size == 6
+    n = np.asarray(sig.counts.sum(axis=1)).ravel()
+    order = list(np.argsort(-n, kind="stable"))
+    for a, b in pairs:            # neighbours in the frequency order
+        assert abs(order.index(a) - order.index(b)) == 1
+    np.testing.assert_array_equal(pairs, iv.frequency_matched_pairs(sig, np.arange(V), 3, seed=0))
+    with pytest.raises(ValueError, match="n_pairs=7"):
+        iv.frequency_matched_pairs(sig, np.arange(V), 7)
+
+
+def test_share_many_protects_all_pairs():
+    docs = _docs()
+    new = iv.share_many(docs, [[1, 2], [3, 4]], 1.0, seed=0, vocab_size=V)
+    np.testing.assert_array_equal(_counts(new), _counts(docs))
+    for d, n in zip(docs, new):
+        for t in (1, 2, 3, 4):
+            np.testing.assert_array_equal(d == t, n == t)
+    with pytest.raises(ValueError, match="disjoint"):
+        iv.share_many(docs, [[1, 2], [2, 4]], 1.0)
+
+
+def test_swap_exchange():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(6, 8))
+    Ws = W.copy()
+    Ws[[1, 2]] = W[[2, 1]]
+    r = iv.swap_exchange(W, Ws, 1, 2)
+    assert r["exchanged"] == pytest.approx(1.0) and abs(r["same"]) < 0.9
+    with pytest.raises(ValueError, match="a must be a token id"):
+        iv.swap_exchange(W, Ws, 9, 2)
+
+
+def test_period_contrast_signs():
+    t = f_add_designed(n_keys=12, anchor_values=(0, 3), test_frac=0.0)
+    phi = t.signatures().dense("phi_y", t.ordered_tokens)
+    assert iv.period_contrast(phi, 3) > 0.3
+    ordered = np.array([[np.cos(0.2 * i), np.sin(0.2 * i)] for i in range(12)])
+    assert iv.period_contrast(ordered, 3) < 0
+    with pytest.raises(ValueError, match="m must be smaller"):
+        iv.period_contrast(phi, 12)
+
+
+def test_f_add_designed_geometry_and_input():
+    t = f_add_designed(n_keys=10, anchor_values=(0, 4), n_slots=2, test_frac=0.0)
+    assert t.vocab_size == 12 and t.label_size == 10 + 8
+    assert t.X_train.shape == (10 * 4, 3)
+    np.testing.assert_array_equal(t.y_train, t.X_train[:, 0] + 4 * (t.X_train[:, 1:] - 10).sum(1))
+    C = cosine_matrix(t.signatures().dense("phi_y", t.ordered_tokens))
+    assert np.allclose(np.diagonal(C, 1), 0) and np.all(np.diagonal(C, 4) > 0.6)
+    chains = f_add_designed(n_keys=10, anchor_values=(0, 2, 4, 6), test_frac=0.0)
+    C = cosine_matrix(chains.signatures().dense("phi_y", chains.ordered_tokens))
+    assert np.allclose(C[0, 1::2], 0) and np.all(C[0, 2::2][:2] > 0.5)
+    for bad in [(0,), (0, 0), (-1, 2), (0.5, 1.0)]:
+        with pytest.raises(ValueError, match="anchor_values"):
+            f_add_designed(anchor_values=bad)
+
+
+def test_designed_vs_plain_tiny():
+    preset = get_preset("tiny", synthetic={"train": {"f_add": {"linear": {"steps": 60}}}})
+    out = iv.designed_vs_plain(preset, (0, 4), model="linear", seeds=[0], n_snapshots=5)
+    assert out["contrast"].shape == (1, out["steps"].size) and out["steps"][-1] == 60
+    assert out["contrast"][0, -1] > 0 > out["contrast_plain"][0, -1]
+    assert out["R_designed"][0, -1] > out["R_plain"][0, -1] + 0.3
+
+
+def test_presets_have_an_interventions_section():
+    for name in ("tiny", "cpu", "gpu"):
+        I = get_preset(name).interventions
+        assert 0.0 in I["p_values"] and 1.0 in I["p_values"] and I["n_seeds"] >= 1
+        assert len(I["designed_anchors"]) >= 2
+
+
+def test_figures_draw_from_results():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from psbook.plots import interventions as piv
+
+    rng = np.random.default_rng(0)
+    phi = rng.random((6, 5))
+    plt.close(piv.designed_prediction(phi, phi[::-1], labels=list("abcdef"), m=2))
+    res = {k: rng.normal(size=(2, 4)) for k in ("R_designed", "R_plain", "contrast",
+                                                 "contrast_plain")}
+    res["steps"] = np.array([0, 1, 10, 100])
+    plt.close(piv.designed_result({"linear": res}, W_example=rng.normal(size=(6, 3))))
+    dose = {"p": np.array([0.0, 0.5, 1.0]), "treated": np.array([[1, 2]]),
+            "control": np.array([[3, 4]])}
+    for g in ("treated", "control"):
+        dose[f"cos_E_{g}"] = rng.random((3, 2, 1))
+        dose[f"sig_cos_{g}"] = rng.random((3, 2, 1))
+    fig = piv.dose_response(dose, names={"treated": ["a/b"], "control": ["c/d"]})
+    assert fig.axes[0].get_xlabel().startswith("fraction p")
+    plt.close(fig)
+    plt.close(piv.ablation_swap(0.4, 0.0, rng.normal(0, 0.02, 20),
+                                {"exchanged": 0.8, "same": 0.3}))
+    r = {"steps": np.array([0, 1, 10]), "loss": np.array([3.0, 2.0, 1.0]),
+         "E": {"median": np.array([1.0, 0.8, 0.1]), "q1": np.zeros(3), "q3": np.ones(3)}}
+    fig = piv.trajectory_panels({"lm": (r, "E", {"index": 1, "step": 1.0, "loss": 2.0,
+                                                 "holds_throughout": False})})
+    assert fig.axes[0].get_xlabel() == "training step"
+    plt.close(fig)
