@@ -37,7 +37,10 @@ def relu(ns):
     "delay_add": "mean tanh/GELU onset ratio on f_add (the control)"}, rtol=1e-9, atol=1e-9,
     hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
 def delay(ns):
-    _need(ns, "onset")
-    o = ns["onset"]
-    return {"delay_mod": float(np.mean(o["f_mod"]["tanh"] / o["f_mod"]["GELU"])),
-            "delay_add": float(np.mean(o["f_add"]["tanh"] / o["f_add"]["GELU"]))}
+    _need(ns, "onset", "ocfg")
+    o, steps = ns["onset"], ns["ocfg"]["steps"]
+
+    def ratio(t):  # a tanh run still on the plateau is censored at the last step
+        return float(np.mean(np.where(np.isnan(o[t]["tanh"]), steps, o[t]["tanh"])
+                             / o[t]["GELU"]))
+    return {"delay_mod": ratio("f_mod"), "delay_add": ratio("f_add")}
