@@ -176,3 +176,22 @@ def test_glue_prints_name_and_value_without_myst_nb(monkeypatch, capsys):
     notebook.glue_all({"a": 1.23456, "b": "yes"}, fmt="{:.2f}")
     out = capsys.readouterr().out
     assert out.splitlines() == ["r_x = 0.93", "a = 1.23", "b = yes"]
+
+
+def test_glue_stores_numpy_scalars_as_python_numbers(monkeypatch):
+    """myst-nb formats `{glue:text}`x:.2f`` from the value's repr; numpy 2's repr of a scalar
+    (np.float64(0.31)) is not a number and broke the build -- glue passes plain numbers."""
+    import sys
+    import types
+
+    import numpy as np
+
+    from psbook import notebook
+    seen = {}
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=False: seen.update({name: value})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    notebook.glue_all({"f": np.float64(0.3125), "i": np.int64(3), "s": "x"})
+    assert seen == {"f": 0.3125, "i": 3, "s": "x"}
+    assert type(seen["f"]) is float and type(seen["i"]) is int
+    assert f"{seen['f']!r}" == "0.3125"

@@ -11,9 +11,21 @@ from __future__ import annotations
 __all__ = ["glue", "glue_all"]
 
 
+def _plain(value):
+    """numpy scalars as Python numbers: myst-nb formats ``{glue:text}`x:.2f``` from the
+    value's repr, and numpy 2's repr (``np.float64(0.31)``) is not a number."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return value
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def glue(name: str, value, display: bool = False):
     """``myst_nb.glue(name, value, display)`` when myst-nb is available, else print
-    ``name = value`` (and show ``value`` too when ``display``)."""
+    ``name = value`` (and show ``value`` too when ``display``). numpy scalars are glued as
+    Python numbers."""
+    value = _plain(value)
     try:
         from myst_nb import glue as _glue
     except ImportError:
