@@ -5,7 +5,7 @@ The code behind the executable book *Probability Signatures*. Data flows one way
 """
 
 # The one place the version is set (pyproject.toml reads it): `make release VERSION=x.y.z`.
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .signatures import (  # noqa: E402
     NextTokenSignatures,
