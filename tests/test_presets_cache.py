@@ -250,3 +250,18 @@ def test_seed_everything_leaves_pythonhashseed_alone(monkeypatch):
     seed_everything(3)
     import os
     assert "PYTHONHASHSEED" not in os.environ
+
+
+def test_cache_hit_message_follows_progress_setting(tmp_path, monkeypatch, capsys):
+    """A cache hit says where it was loaded from, except with PSBOOK_PROGRESS=off (executed
+    builds): the book's pages carry no cache bookkeeping."""
+    from psbook import cache
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    monkeypatch.setenv("PSBOOK_PROGRESS", "on")
+    cache.load_or_compute("hitmsg", {"a": 1}, lambda: 1)
+    capsys.readouterr()
+    cache.load_or_compute("hitmsg", {"a": 1}, lambda: 1)
+    assert "loaded hitmsg" in capsys.readouterr().out
+    monkeypatch.setenv("PSBOOK_PROGRESS", "off")
+    assert cache.load_or_compute("hitmsg", {"a": 1}, lambda: 2) == 1
+    assert capsys.readouterr().out == ""

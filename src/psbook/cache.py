@@ -38,6 +38,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from .progress import progress_enabled
+
 __all__ = ["cache_dir", "config_key", "load_or_compute", "clear", "canonical",
            "code_fingerprint", "fingerprint", "checkpoint_dir", "OFF_WORDS"]
 
@@ -203,7 +205,9 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
 
     ``compute`` takes no arguments; its result must be picklable. ``config`` must hold
     *everything* that determines the result (sizes, seeds, hyper-parameters, and the data or a
-    fingerprint of it); the code is added to the key automatically.
+    fingerprint of it); the code is added to the key automatically. A hit prints where it was
+    loaded from when ``verbose`` and progress reports are on (``PSBOOK_PROGRESS=off``, set for
+    executed builds and CI, keeps the book's pages free of this bookkeeping).
     """
     _check_namespace(namespace)
     if not isinstance(config, dict):
@@ -217,7 +221,7 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
         try:
             with open(path, "rb") as f:
                 out = pickle.load(f)
-            if verbose:
+            if verbose and progress_enabled():
                 print(f"[psbook.cache] loaded {namespace} from {path}")
             return out
         except Exception as exc:  # a corrupt entry is recomputed, not fatal

@@ -29,6 +29,7 @@ from .._validate import as_token_array, check_choice, check_positive_int
 from ..cache import cache_dir, config_key, load_or_compute
 from ._network import is_online
 from .sources import describe_source, documents
+from ..progress import progress_enabled
 
 __all__ = ["WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
            "QWEN_REPO"]
@@ -230,7 +231,7 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     root = cache_dir()
     path = root / "tokenizers" / f"{name}.json" if root is not None else None
     if path is not None and path.is_file():
-        if verbose:
+        if verbose and progress_enabled():  # cache bookkeeping: not on executed pages
             print(f"[psbook.corpus] loaded BPE tokenizer from {path}")
         return HFTokenizer(Tokenizer.from_file(str(path)), name, path, from_cache=True)
 
