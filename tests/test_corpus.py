@@ -173,7 +173,8 @@ def test_word_tokenizer():
         C.WordTokenizer.fit([TEXT_A], vocab_size=1)
 
 
-def test_bpe_tokenizer_is_cached_and_readable(data, capsys):
+def test_bpe_tokenizer_is_cached_and_readable(data, capsys, monkeypatch):
+    monkeypatch.setenv("PSBOOK_PROGRESS", "on")  # the cache-hit line is a progress report
     t1 = C.get_tokenizer("bpe", source="local:toy", vocab_size=320)
     assert not t1.from_cache
     t2 = C.get_tokenizer("bpe", source="local:toy", vocab_size=320)

@@ -129,7 +129,8 @@ class Counter:
         return self.value
 
 
-def test_load_or_compute_computes_once_then_loads(cache_root, capsys):
+def test_load_or_compute_computes_once_then_loads(cache_root, capsys, monkeypatch):
+    monkeypatch.setenv("PSBOOK_PROGRESS", "on")  # the cache-hit line is a progress report
     f = Counter({"W": np.arange(6).reshape(2, 3), "loss": [1.0, 0.5]})
     cfg = {"steps": 10, "gamma": 0.8, "seed": 0}
     out1 = cache.load_or_compute("train", cfg, f)
