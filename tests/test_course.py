@@ -347,3 +347,13 @@ def test_course_notebooks_have_no_raw_myst():
         if bad:
             found[f.name] = bad[:3]
     assert (root / "course" / "notebooks").exists() and not found, found
+
+
+def test_check_result_adds_nothing_under_a_check_cell(capsys):
+    """A check cell's output is the check's own words; the returned CheckResult displays as
+    nothing in a notebook (IPython calls _ipython_display_ instead of showing the repr)."""
+    from psbook.course.checks._base import CheckResult
+    r = CheckResult("ex-x", right=["a"])
+    assert r.passed and r._ipython_display_() is None
+    assert capsys.readouterr().out == ""
+    assert "passed" in repr(r)  # still readable in a test or a REPL

@@ -49,6 +49,10 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's result: the check has already printed its verdict in words
+        (the repr would repeat it as ``CheckResult(...)`` under every check cell)."""
+
     def __repr__(self) -> str:
         state = "passed" if self.passed else ("not answered" if not self.wrong else "wrong")
         return f"CheckResult({self.label}: {state})"
