@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["CheckResult", "exercise", "strict"]
+__all__ = ["CheckResult", "exercise", "strict", "need"]
 
 
 @dataclass
@@ -56,6 +56,14 @@ class CheckResult:
     def __repr__(self) -> str:
         state = "passed" if self.passed else ("not answered" if not self.wrong else "wrong")
         return f"CheckResult({self.label}: {state})"
+
+
+def need(ns: dict, *names: str) -> None:
+    """Raise ``NameError`` naming what a check needs from the chapter and the notebook lacks
+    (the chapter's earlier cells were not run)."""
+    missing = [n for n in names if n not in ns]
+    if missing:
+        raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
 
 
 def strict() -> bool:

@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...metrics import cosine_matrix, r_order, shuffled_rows
-from ._base import exercise
+from ._base import exercise, need
 
 __all__ = ["neighbours", "anchor_order"]
 
-
-def _need(ns, *names):
-    missing = [n for n in names if n not in ns]
-    if missing:
-        raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
 
 
 def _same_list(given, ref):
@@ -31,7 +26,7 @@ def _same_list(given, ref):
           compare={"january_neighbours": _same_list},
           hint="candidates: the 1,000 most frequent words without January, then January last")
 def neighbours(ns):
-    _need(ns, "nt", "tok", "freq")
+    need(ns, "nt", "tok", "freq")
     tok, freq = ns["tok"], ns["freq"]
     top = np.argsort(-freq)[:1000]
     q = tok.token_to_id["January"]
@@ -45,7 +40,7 @@ def neighbours(ns):
     "order_anchors_shuffled": "the same with rows shuffled among the anchors (seed 0)"},
     rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order")
 def anchor_order(ns):
-    _need(ns, "sig", "task")
+    need(ns, "sig", "task")
     a = ns["task"].groups["anchors"]
     phi = ns["sig"].phi_y
     return {"order_anchors": r_order(phi, a),

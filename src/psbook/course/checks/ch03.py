@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import exercise
+from ._base import exercise, need
 
 __all__ = ["collapse", "width"]
 
@@ -31,9 +31,7 @@ def collapse(ns):
     "jl8_shuffled": "mean shuffled-signature control at d = 8"}, rtol=1e-6, atol=1e-9,
     hint="experiments.run_seeds(lambda s: jl_alignment(s, 8), preset=preset)")
 def width(ns):
-    for n in ("jl_alignment", "preset"):
-        if n not in ns:
-            raise NameError(f"run the chapter's cells first: {n} not defined")
+    need(ns, "jl_alignment", "preset")
     from ...experiments import run_seeds
     r = run_seeds(lambda s: ns["jl_alignment"](s, 8), preset=ns["preset"])
     return {"jl8": r.mean("R_cos"), "jl8_shuffled": r.mean("shuffled")}

@@ -6,15 +6,10 @@ import numpy as np
 
 from ... import theory
 from ...models import FFN
-from ._base import exercise
+from ._base import exercise, need
 
 __all__ = ["relu", "delay"]
 
-
-def _need(ns, *names):
-    missing = [n for n in names if n not in ns]
-    if missing:
-        raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
 
 
 @exercise("ex-04-relu", answers={
@@ -22,7 +17,7 @@ def _need(ns, *names):
     "sigma_ratio": "d**-1.5 / d**-0.9"}, rtol=1e-6, atol=1e-9,
     hint="use hidden=None, seed=0 for both models and np.linalg.norm of the 'W_E' velocity")
 def relu(ns):
-    _need(ns, "task", "cfg")
+    need(ns, "task", "cfg")
     task, d = ns["task"], ns["cfg"]["d"]
 
     def v(g):
@@ -37,7 +32,7 @@ def relu(ns):
     "delay_add": "mean tanh/GELU onset ratio on f_add (the control)"}, rtol=1e-9, atol=1e-9,
     hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
 def delay(ns):
-    _need(ns, "onset", "ocfg")
+    need(ns, "onset", "ocfg")
     o, steps = ns["onset"], ns["ocfg"]["steps"]
 
     def ratio(t):  # a tanh run still on the plateau is censored at the last step

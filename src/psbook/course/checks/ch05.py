@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...metrics import r_cos, r_order, shuffled_r_cos
-from ._base import exercise
+from ._base import exercise, need
 
 __all__ = ["zipf", "anchors"]
 
-
-def _need(ns, *names):
-    missing = [n for n in names if n not in ns]
-    if missing:
-        raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
 
 
 @exercise("ex-05-zipf", answers={
@@ -24,7 +19,7 @@ def _need(ns, *names):
     rtol=1e-6, atol=1e-6, hint="keys = task.ordered_tokens; rank them by zipf_res.signatures.r_in "
                                "and sort each group of 5 back into key order")
 def zipf(ns):
-    _need(ns, "res", "task")
+    need(ns, "res", "task")
     if ns.get("zipf_res") is None:
         from ...experiments import run
         ns["zipf_res"] = run("f_add", preset=ns.get("preset"), key_dist="zipf", key_zipf=1.5,
@@ -47,7 +42,7 @@ def zipf(ns):
     rtol=1e-6, atol=1e-6, hint="a = task.groups['anchors']; res.W_E[a] and "
                                "res.signatures.dense('phi_y', a)")
 def anchors(ns):
-    _need(ns, "res", "task")
+    need(ns, "res", "task")
     a = ns["task"].groups["anchors"]
     W, phi = ns["res"].W_E[a], ns["res"].signatures.dense("phi_y", a)
     return {"rorder_anchors": r_order(ns["res"].W_E, a),
