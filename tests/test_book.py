@@ -30,15 +30,6 @@ def _cells(path: Path):
     return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
 
 
-def _toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        for ch in part.get("chapters", []):
-            files.append(ch["file"])
-            files += [s["file"] for s in ch.get("sections", [])]
-    return files
-
 
 def test_there_are_chapters():
     assert len(CHAPTERS) >= 2, f"expected chapters in {BOOK}, found {CHAPTERS}"
@@ -116,7 +107,7 @@ def test_chapter_anatomy(md: Path):
 
 
 def test_toc_lists_every_chapter_and_only_existing_files():
-    files = _toc_files()
+    files = colab.toc_files()
     for f in files:
         assert (ROOT / f).with_suffix(".md").exists(), f"_toc.yml names missing page {f}"
     listed = {Path(f).name for f in files}

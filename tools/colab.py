@@ -182,14 +182,19 @@ def site_url(cfg: dict | None = None) -> str:
     return f"https://{m.group(1).lower()}.github.io/{m.group(2)}/"
 
 
-def toc_docs() -> list[str]:
+def toc_files() -> list[str]:
+    """Every page _toc.yml lists (root, chapters, sections), as written there, in book order."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
     for part in toc.get("parts", []):
         for ch in part.get("chapters", []):
             files.append(ch["file"])
             files += [s["file"] for s in ch.get("sections", [])]
-    return [Path(f).stem for f in files]
+    return files
+
+
+def toc_docs() -> list[str]:
+    return [Path(f).stem for f in toc_files()]
 
 
 def _title(text: str) -> str:

@@ -454,29 +454,28 @@ def check(root: Path, converter=None) -> list[str]:
     """Problems with the committed notebooks (stale, missing, orphaned), as sentences."""
     root = Path(root)
     files = generate(root, converter)
-    problems = []
-    for rel, text in files.items():
-        p = root / rel
-        if not p.exists():
-            problems.append(f"{rel} is missing")
-        elif p.read_text() != text:
-            problems.append(f"{rel} is stale (its chapter or the generator changed)")
-    for rel in sorted(_existing(root) - set(files)):
-        problems.append(f"{rel} has no chapter with exercises any more")
+    problems = [f"{rel} is missing" if not (root / rel).exists() else
+                f"{rel} is stale (its chapter or the generator changed)"
+                for rel in _changed(root, files)]
+    problems += [f"{rel} has no chapter with exercises any more"
+                 for rel in sorted(_existing(root) - set(files))]
     return problems
+
+
+def _changed(root: Path, files: dict) -> list[str]:
+    """The generated files whose committed copy is missing or differs."""
+    return [rel for rel, text in files.items()
+            if not (root / rel).exists() or (root / rel).read_text() != text]
 
 
 def build(root: Path, converter=None) -> list[str]:
     """Write every generated notebook (and delete orphans); returns the paths written."""
     root = Path(root)
     files = generate(root, converter)
-    written = []
-    for rel, text in files.items():
-        p = root / rel
-        if not p.exists() or p.read_text() != text:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            written.append(rel)
+    written = _changed(root, files)
+    for rel in written:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(files[rel])
     for rel in sorted(_existing(root) - set(files)):
         (root / rel).unlink()
         written.append(f"{rel} (deleted)")
