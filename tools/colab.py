@@ -9,10 +9,16 @@ so every markdown cell is converted:
 - solutions -> folded `<details>` blocks; admonitions -> block quotes;
 - labelled display equations -> `\\tag{N}`, `{eq}` -> "(N)", `{prf:ref}`/`{ref}` -> "Definition N";
   a reference to another chapter links to the published page;
-- `{cite:p}` / `{cite:t}` -> author-year text linking to the published bibliography page;
+- `{cite:p}` / `{cite:t}` -> author-year text linking to the entry on the published
+  bibliography page (its anchor: `bibtex_cite_id` in _config.yml);
 - `{doc}` -> a link to the published page;
-- `{glue:text}`name`` -> "`name` (printed above)": `psbook.notebook.glue` prints `name = value`
-  when myst-nb is absent (Colab), so the number the HTML shows inline is on the reader's screen.
+- a paragraph with `{glue:text}`name:spec`` references -> a live prose cell: a form-hidden code
+  cell (`# @title`, `cellView: form`, `jupyter.source_hidden`, tag `psbook-prose`) calling
+  `psbook.notebook.prose`, which shows the paragraph as Markdown with the reader's own values,
+  formatted as the HTML formats them (`psbook.notebook.format_glue`); values glued by a later
+  cell update the paragraph when they arrive;
+- math spans are rewritten so that a Markdown renderer without math protection (Colab's)
+  leaves them intact (`protect_math`).
 
 Numbers are derived as Sphinx derives them for this book (no numbered toc): one counter per kind
 (equation, each prf type, exercise) running over the chapters in `_toc.yml` order.
@@ -161,8 +167,22 @@ class Book:
     exercises: dict = field(default_factory=dict)  # label -> (number or None, title, doc)
     bib: dict = field(default_factory=dict)        # key -> (authors text, year)
 
+    cite_id: str = "cite-{key}"                    # sphinx bibtex_cite_id (_config.yml)
+
     def url(self, doc: str, anchor: str = "") -> str:
         return f"{self.site}book/{doc}.html" + (f"#{anchor}" if anchor else "")
+
+    def cite_url(self, key: str) -> str:
+        """The bibliography page's entry for ``key`` (sphinxcontrib-bibtex gives each entry
+        the id ``make_id(bibtex_cite_id.format(key=key))``)."""
+        return self.url("bibliography", cite_anchor(self.cite_id, key))
+
+
+def cite_anchor(cite_id: str, key: str) -> str:
+    """The HTML id sphinxcontrib-bibtex gives the bibliography entry of ``key``."""
+    from docutils.nodes import make_id
+
+    return make_id(cite_id.format(key=key, bibliography_count=1))
 
 
 def _config() -> dict:
@@ -231,8 +251,13 @@ def _markdown_of(md: Path) -> list[str]:
 
 def load_book() -> Book:
     cfg = _config()
+    cite_id = ((cfg.get("sphinx") or {}).get("config") or {}).get("bibtex_cite_id")
+    if not cite_id or "{key}" not in cite_id:
+        raise MystError("_config.yml: set sphinx.config.bibtex_cite_id (e.g. \"cite-{key}\") so "
+                        "that every bibliography entry has a stable anchor for the notebooks' "
+                        f"citation links; got {cite_id!r}")
     book = Book(site=site_url(cfg), repo=cfg["repository"]["url"].rstrip("/"),
-                branch=str(cfg["repository"].get("branch", "main")))
+                branch=str(cfg["repository"].get("branch", "main")), cite_id=cite_id)
     counters: dict[str, int] = {}
 
     def number(kind: str) -> int:
@@ -298,6 +323,7 @@ class Renderer:
         self.book, self.doc = book, doc
         self.glue_pos = glue_pos or {}  # glue name -> index of the code cell that glues it
         self.cell_index = 0
+        self.glued: list[str] = []      # the glue references rendered so far ("name:spec")
 
     # ---- roles
     def _ref(self, label: str, role: str) -> str:
@@ -337,16 +363,16 @@ class Renderer:
                 if key not in self.book.bib:
                     raise MystError(f"{self.doc}: {{{role}}}`{key}`: not in book/references.bib")
                 who, year = self.book.bib[key]
-                parts.append(f"{who} ({year})" if role.startswith("cite:t") else f"{who}, {year}")
-            link = self.book.url("bibliography")
+                shown = f"{who} ({year})" if role.startswith("cite:t") else f"{who}, {year}"
+                parts.append(f"[{shown}]({self.book.cite_url(key)})")
             if role.startswith("cite:t"):
-                return "; ".join(f"[{p}]({link})" for p in parts)
-            return f"([{'; '.join(parts)}]({link}))"
+                return "; ".join(parts)
+            return f"({'; '.join(parts)})"
         if role in ("glue:text", "glue", "glue:any", "glue:md"):
-            name = target.split(":")[0].strip()
-            pos = self.glue_pos.get(name)
-            where = "printed above" if pos is None or pos < self.cell_index else "printed below"
-            return f"`{name}` ({where})"
+            # kept as a reference: the paragraph becomes a live cell (psbook.notebook.prose)
+            # that shows the reader's own value, formatted as the HTML formats it
+            self.glued.append(target.strip())
+            return f"{{glue:text}}`{target.strip()}`"
         if role == "math":
             return f"${content}$"
         if role in ("sub", "sup"):
@@ -411,6 +437,38 @@ class Renderer:
             else:
                 parts.append(self.directive(b))
         return "\n".join(parts)
+
+    def pieces(self, source: str, where: str = "") -> list[tuple[str, str]]:
+        """A markdown cell of the chapter as ``[("markdown", text) | ("prose", text)]``: the
+        paragraphs (and directives) that cite glued values are ``"prose"`` (a live cell shows
+        them with the reader's values), the rest is plain Markdown. Math is protected
+        (:func:`protect_math`) in both."""
+        blocks = parse_blocks(source, where)
+        units = []
+        for b in blocks:
+            if isinstance(b, str):
+                units += [p for p in _paragraphs(b)]
+            else:
+                units.append(b)
+        out: list[tuple[str, str]] = []
+        static: list[str] = []
+
+        def flush():
+            text = "\n\n".join(t for t in static if t.strip()).strip("\n")
+            if text:
+                out.append(("markdown", protect_math(text)))
+            static.clear()
+
+        for u in units:
+            before = len(self.glued)
+            text = self.render([u]).strip("\n")
+            if len(self.glued) > before:
+                flush()
+                out.append(("prose", protect_math(text)))
+            else:
+                static.append(text)
+        flush()
+        return out
 
     def _body(self, d: Directive) -> str:
         return self.render(d.body).strip("\n")
@@ -482,7 +540,192 @@ class Renderer:
                         "how Colab should show it")
 
 
+def _paragraphs(text: str) -> list[str]:
+    """``text`` split at blank lines, never inside a ``$$ ... $$`` display (the pieces joined
+    with blank lines give ``text`` back, up to blank lines)."""
+    out, cur, in_math = [], [], False
+    for line in text.split("\n"):
+        if not line.strip() and not in_math:
+            if cur:
+                out.append("\n".join(cur))
+                cur = []
+            continue
+        cur.append(line)
+        in_math ^= line.count("$$") % 2 == 1
+    if cur:
+        out.append("\n".join(cur))
+    return out
+
+
+# --------------------------------------------------------------------------- math for Colab
+#
+# Colab's Markdown renderer does not protect math: `}_{` opens emphasis, `\,` and `\{` lose
+# their backslash (CommonMark escapes), `\\` becomes `\`. Math spans are rewritten into TeX
+# that means the same to MathJax/KaTeX and that a Markdown renderer leaves alone, with or
+# without math protection (Jupyter protects it): `\,` -> `\mkern3mu`, `\{` -> `\lbrace`,
+# `\\` -> `\cr`, `_` that could open emphasis -> `_ ` (TeX ignores the space), `*` -> `\ast`,
+# `<` -> `\lt`; a line of a display that Markdown would read as a list item or heading gets a
+# leading `{}`. An escaped character with no such synonym (`\#`, `\%`, `\&`, `\$`, `\_`) is
+# escaped for Markdown (`\\#`), which only a renderer without math protection reads right.
+
+_NEUTRAL = {",": r"\mkern3mu ", ":": r"\mkern4mu ", ">": r"\mkern4mu ", ";": r"\mkern5mu ",
+            "!": r"\mkern-3mu ", "{": r"\lbrace", "}": r"\rbrace", "|": r"\Vert",
+            "\\": r"\cr"}  # macros MathJax 3 and KaTeX both know
+_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_MATH_OR_CODE = re.compile(
+    r"(?P<code>(?P<ticks>`+).+?(?<!`)(?P=ticks)(?!`))"
+    r"|(?P<display>\$\$.+?\$\$)"
+    r"|(?P<inline>(?<![\\$])\$(?![\s$])(?:[^$\n\\]|\\.|\n(?![ \t]*\n))+?(?<![\s\\])\$(?!\d))",
+    re.S)
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+_BLOCK_START = re.compile(r"^[ \t]*(?:[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|=+[ \t]*$)")
+
+
+def _outside_fences(markdown: str):
+    """``(is_fenced_code, text)`` chunks of ``markdown``."""
+    chunks, cur, fence = [], [], None
+    for line in markdown.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            if cur:
+                chunks.append((False, "\n".join(cur)))
+            cur, fence = [line], m.group(1)
+        elif fence is not None and re.match(rf"^[ ]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$",
+                                             line):
+            cur.append(line)
+            chunks.append((True, "\n".join(cur)))
+            cur, fence = [], None
+        else:
+            cur.append(line)
+    if cur or not chunks:
+        chunks.append((fence is not None, "\n".join(cur)))
+    return chunks
+
+
+def math_spans(markdown: str) -> list[str]:
+    """Every ``$...$`` and ``$$...$$`` span of ``markdown`` (delimiters included), in order;
+    fenced code and code spans are skipped."""
+    spans = []
+    for fenced, text in _outside_fences(markdown):
+        if not fenced:
+            spans += [m.group(0) for m in _MATH_OR_CODE.finditer(text) if not m.group("code")]
+    return spans
+
+
+def _protect_tex(tex: str) -> str:
+    out, i, n = [], 0, len(tex)
+    while i < n:
+        c = tex[i]
+        if c == "\\" and i + 1 < n:
+            nxt = tex[i + 1]
+            if nxt.isalpha():  # a control word: copied whole
+                j = i + 1
+                while j < n and tex[j].isalpha():
+                    j += 1
+                out.append(tex[i:j])
+                i = j
+                continue
+            if nxt in _NEUTRAL:
+                word = _NEUTRAL[nxt]
+                sep = " " if i + 2 < n and tex[i + 2].isalpha() and not word.endswith(" ") else ""
+                out.append(word + sep)
+                i += 2
+                continue
+            if nxt in _PUNCT:
+                out.append("\\\\" + nxt)
+                i += 2
+                continue
+            out.append(tex[i:i + 2])
+            i += 2
+            continue
+        if c == "_":
+            prev = tex[i - 1] if i else " "
+            after = tex[i + 1] if i + 1 < n else " "
+            out.append("_ " if not prev.isalnum() and not after.isspace() else "_")
+        elif c == "*":
+            out.append(r"\ast ")
+        elif c == "<":
+            out.append(r"\lt ")
+        else:
+            out.append(c)
+        i += 1
+    text = "".join(out)
+    lines = text.split("\n")
+    return "\n".join([lines[0]] + [("{}" + ln if _BLOCK_START.match(ln) else ln)
+                                   for ln in lines[1:]])
+
+
+def protect_math(markdown: str) -> str:
+    """``markdown`` with every math span rewritten for a Markdown renderer that does not
+    protect math (see the comment above); code is left alone."""
+    parts = []
+    for fenced, text in _outside_fences(markdown):
+        if fenced:
+            parts.append(text)
+            continue
+
+        def sub(m):
+            if m.group("code"):
+                return m.group(0)
+            span = m.group(0)
+            d = 2 if m.group("display") else 1
+            return span[:d] + _protect_tex(span[d:-d]) + span[-d:]
+
+        parts.append(_MATH_OR_CODE.sub(sub, text))
+    return "\n".join(parts)
+
+
 # --------------------------------------------------------------------------- notebooks
+
+PROSE_TAG = "psbook-prose"
+PROSE_TITLE = "# @title"
+
+
+def prose_source(markdown: str) -> str:
+    """The code of a live prose cell: the paragraph, shown by ``psbook.notebook.prose`` with
+    the reader's own glued values."""
+    if '"""' not in markdown and not markdown.endswith("\\"):
+        literal = f'r"""\n{markdown}\n"""'
+    else:
+        literal = repr(markdown)
+    return (f"{PROSE_TITLE}\n"
+            "# The book's paragraph, with the numbers this notebook computed.\n"
+            "from psbook.notebook import prose\n"
+            f"prose({literal})")
+
+
+def prose_markdown(source: str) -> str:
+    """The paragraph (with its ``{glue:text}`` references) a live prose cell shows."""
+    import ast
+
+    call = ast.parse(source).body[-1].value
+    return ast.literal_eval(call.args[0]).strip("\n")
+
+
+def prose_metadata() -> dict:
+    return {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": [PROSE_TAG]}
+
+
+def is_prose_cell(cell) -> bool:
+    return cell.get("cell_type") == "code" and PROSE_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def markdown_cells(r: "Renderer", source: str, where: str, meta: dict | None = None) -> list:
+    """The notebook cells (nbformat) a markdown cell of the chapter becomes: Markdown, and a
+    live prose cell for each paragraph that cites glued values."""
+    import nbformat
+
+    cells = []
+    for kind, text in r.pieces(source, where):
+        if kind == "markdown":
+            cell = nbformat.v4.new_markdown_cell(text)
+            cell.metadata = dict(meta or {})
+        else:
+            cell = nbformat.v4.new_code_cell(prose_source(text))
+            cell.metadata = prose_metadata()
+        cells.append(cell)
+    return cells
+
 
 def _glue_positions(code_sources: list[str]) -> dict:
     pos: dict[str, int] = {}
@@ -539,8 +782,9 @@ def notebook(md: Path, book: Book | None = None):
     page = book.url(doc)
     intro = nbformat.v4.new_markdown_cell(
         f"*This notebook is generated from the book's source `book/{md.name}`; the chapter as a "
-        f"web page: [{book.titles.get(doc, doc)}]({page}). Numbers that the page shows in the "
-        "text are printed by the code cells here (`name = value`).*")
+        f"web page: [{book.titles.get(doc, doc)}]({page}). Paragraphs that quote measured "
+        "numbers are small hidden code cells here: they show the text with the numbers of "
+        "your own run.*")
     intro.id = _cell_id(doc, -1, "intro")
     intro.metadata = {"tags": ["colab-intro"]}
     cells = []
@@ -548,8 +792,11 @@ def notebook(md: Path, book: Book | None = None):
         r.cell_index = k
         meta = dict(c.metadata)
         if c.cell_type == "markdown":
-            text = r.render(parse_blocks(c.source, md.name)).strip("\n")
-            cell = nbformat.v4.new_markdown_cell(text)
+            pieces = markdown_cells(r, c.source, md.name, meta)
+            for j, cell in enumerate(pieces):
+                cell.id = _cell_id(doc, k, c.cell_type if j == 0 else f"{c.cell_type}.{j}")
+            cells += pieces
+            continue
         elif c.cell_type == "code":
             tags = list(meta.get("tags", []))
             source, extra = code_source(c.source, tags)

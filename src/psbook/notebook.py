@@ -1,14 +1,28 @@
-"""Small helpers for the chapters when they run as notebooks.
+"""Small helpers for the chapters when they run as notebooks: glued numbers, live prose.
 
-``glue`` stores a value for the book's ``{glue:text}`` references when the chapter is built
-with Jupyter Book (myst-nb). Where myst-nb is not installed (Colab, a plain Jupyter server) it
-prints ``name = value`` instead: the generated Colab notebook's prose says "`name` (printed
-above)" where the book's page shows the value inline (tools/colab.py).
+``glue`` stores a value for the book's ``{glue:text}`` references. Jupyter Book (myst-nb)
+pastes it into the HTML page; every notebook also keeps it here, silently, for the generated
+Colab and course notebooks: there, a paragraph that cites glued values is a (form-hidden) code
+cell calling :func:`prose`, which renders the paragraph as Markdown with this run's values,
+formatted by :func:`format_glue` exactly as the HTML formats ``{glue:text}`name:.2f```
+(tools/colab.py writes those cells; tests/test_colab.py checks the formatter against myst-nb's).
+
+A paragraph shown before the cell that computes one of its values says so, and is updated in
+place when the value arrives.
 """
 
 from __future__ import annotations
 
-__all__ = ["glue", "glue_all"]
+import re
+from ast import literal_eval
+
+__all__ = ["glue", "glue_all", "format_glue", "render_prose", "prose", "Glued", "GLUE_REF"]
+
+#: ``{glue:text}`name``` or ``{glue:text}`name:spec``` (also ``{glue}`` and ``{glue:any}``).
+GLUE_REF = re.compile(r"\{glue(?::text|:any)?\}`([^`]+)`")
+
+_VALUES: dict = {}      # name -> the glued value (a plain Python value)
+_WAITING: list = []     # [markdown, display handle] of paragraphs still missing a value
 
 
 def _plain(value):
@@ -21,27 +35,132 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _text_plain(value) -> str:
+    """The ``text/plain`` form IPython gives a value (what myst-nb stores for a glue)."""
+    try:
+        from IPython.lib.pretty import pretty
+    except ImportError:  # pragma: no cover - IPython comes with every notebook
+        return repr(value)
+    return pretty(value)
+
+
+def format_glue(value, fmt_spec: str = "") -> str:
+    """A glued value as the book's HTML shows ``{glue:text}`name:fmt_spec```.
+
+    The same steps as myst-nb's ``format_plain_text`` on the value's ``text/plain`` form: the
+    text is read back as a Python literal (so strings lose their quotes), then formatted with
+    ``fmt_spec`` (its last character picks the type: ``f``/``e``/``g``/``%`` float, ``d``
+    int, ``s`` text). ``fmt_spec=""`` (no spec in the reference) gives ``str``.
+    """
+    text = _text_plain(_plain(value))
+    try:
+        value = literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text
+    if fmt_spec == "":
+        return str(value)
+    kind = fmt_spec[-1]
+    if kind == "s":
+        value = str(value)
+    elif kind in ("b", "c", "d", "o", "x", "X"):
+        value = int(value)
+    elif kind in ("e", "E", "f", "F", "g", "G", "n", "%"):
+        value = float(value)
+    return format(value, fmt_spec)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """``"name:.2f"`` -> ``("name", ".2f")`` as myst-nb splits it (no spec: ``"s"``)."""
+    if ":" in ref:
+        name, spec = ref.rsplit(":", 1)
+        return name.strip(), spec
+    return ref.strip(), "s"
+
+
+def render_prose(markdown: str, values: dict | None = None) -> tuple[str, list[str]]:
+    """``markdown`` with every ``{glue:text}`name:spec``` replaced by the formatted value;
+    returns the text and the names not glued (yet), which are shown as "`name` (not computed
+    yet: run the cells below)"."""
+    values = _VALUES if values is None else values
+    missing: list[str] = []
+
+    def sub(m):
+        name, spec = _split_ref(m.group(1))
+        if name not in values:
+            missing.append(name)
+            return f"`{name}` (not computed yet: run the cells below)"
+        return format_glue(values[name], "" if spec == "s" else spec)
+
+    return GLUE_REF.sub(sub, markdown), missing
+
+
+def prose(markdown: str) -> None:
+    """Show a paragraph of the book with this run's glued values (a live prose cell).
+
+    A value glued later (by a cell below) updates the paragraph in place."""
+    text, missing = render_prose(markdown)
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - outside a notebook: plain text
+        print(text)
+        return None
+    handle = display(Markdown(text), display_id=True)
+    if missing and handle is not None:
+        _WAITING.append([markdown, handle])
+    return None
+
+
+def _refresh(name: str) -> None:
+    """Re-render the waiting paragraphs that cite ``name`` (just glued)."""
+    if not _WAITING:
+        return
+    from IPython.display import Markdown
+
+    for item in list(_WAITING):
+        markdown, handle = item
+        if not any(_split_ref(m.group(1))[0] == name for m in GLUE_REF.finditer(markdown)):
+            continue
+        text, missing = render_prose(markdown)
+        handle.update(Markdown(text))
+        if not missing:
+            _WAITING.remove(item)
+
+
+class Glued(dict):
+    """The dict :func:`glue_all` returns: a notebook cell ending in ``glue_all({...})`` shows
+    nothing (not a dict of numbers)."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
 def glue(name: str, value, display: bool = False):
-    """``myst_nb.glue(name, value, display)`` when myst-nb is available, else print
-    ``name = value`` (and show ``value`` too when ``display``). numpy scalars are glued as
-    Python numbers."""
+    """Store ``value`` under ``name`` for the prose (``{glue:text}`name```); with myst-nb
+    installed (the book's build) also ``myst_nb.glue(name, value, display)``. Silent unless
+    ``display``. numpy scalars are glued as Python numbers."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str glue name; got {name!r}")
     value = _plain(value)
+    _VALUES[name] = value
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        print(f"{name} = {value}")
-        if display:
-            try:
-                from IPython.display import display as _show
-            except ImportError:
-                return None
-            _show(value)
-        return None
-    return _glue(name, value, display=display)
+        _glue = None
+    if _glue is not None:
+        _glue(name, value, display=display)
+    elif display:
+        try:
+            from IPython.display import display as _show
+        except ImportError:  # pragma: no cover
+            _show = print
+        _show(value)
+    _refresh(name)
+    return None
 
 
-def glue_all(values: dict, fmt: str | None = None) -> dict:
-    """Glue every ``name: value`` of a dict (no display); returns the dict.
+def glue_all(values: dict, fmt: str | None = None) -> Glued:
+    """Glue every ``name: value`` of a dict (no display); returns the dict (as a
+    :class:`Glued`, which a notebook does not echo).
 
     Chapters compute their numbers into one dict and glue it in a hidden cell, so the visible
     cells stay short. ``fmt`` (e.g. ``"{:.2f}"``) formats floats; ints and strings are glued
@@ -52,7 +171,8 @@ def glue_all(values: dict, fmt: str | None = None) -> dict:
     for name, value in values.items():
         if not isinstance(name, str):
             raise TypeError(f"values' keys must be str glue names; got {name!r}")
+        value = _plain(value)
         if fmt is not None and isinstance(value, float):
             value = fmt.format(value)
         glue(name, value, display=False)
-    return values
+    return Glued(values)

@@ -310,8 +310,8 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
             continue
         if HIDDEN_TAG in _tags(cell):
             # kept: cells whose names later cells read, and the cells that glue the numbers
-            # the prose quotes ("printed above"), unless they also assert
-            glues = "glue" in cell.source and "assert" not in cell.source
+            # the prose quotes (its live cells show them), asserting or not
+            glues = "glue" in cell.source
             if glues or _names(cell.source, ast.Store) & kept_loads:
                 keep_hidden.add(i)
                 kept_loads |= _names(cell.source, ast.Load)
@@ -344,6 +344,9 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
                 text = cell.source if kind == "solutions" else remove_solutions(cell.source)
                 if hasattr(converter, "set_cell"):
                     converter.set_cell(i)
+                if hasattr(converter, "cells"):  # Markdown + live prose cells (tools/colab.py)
+                    cells += converter.cells(text)
+                    continue
                 text = converter(text)
                 if text.strip():
                     cells.append(nbformat.v4.new_markdown_cell(text))
@@ -400,6 +403,9 @@ class _BookConverter:
 
     def __call__(self, text: str) -> str:
         return self.r.render(self.mod.parse_blocks(text, self.md.name)).strip("\n")
+
+    def cells(self, text: str) -> list:
+        return self.mod.markdown_cells(self.r, text, self.md.name)
 
 
 def _book_converter_module(root: Path):
