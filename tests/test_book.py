@@ -47,7 +47,7 @@ def test_ipynb_is_paired_and_output_free(md: Path, book):
     # code cells: the .md's, unchanged but for the mark on hidden / solution cells
     src_code = [c.source.strip() for c in jupytext.read(md).cells if c.cell_type == "code"]
     nb_code = [colab.strip_code_marks(c.source).strip() for c in jupytext.read(nb).cells
-               if c.cell_type == "code"]
+               if c.cell_type == "code" and not colab.is_prose_cell(c)]
     assert src_code == nb_code, f"{nb.name}: code cells differ from {md.name}: run `make pair`"
     # everything (markdown included): what the converter makes of the .md today
     want = [(c.cell_type, c.source) for c in colab.notebook(md, book).cells]
@@ -78,15 +78,18 @@ def test_setup_cell_is_the_shared_one(md: Path):
     src = _setup_cell(md)
     url = _config()["repository"]["url"].rstrip("/")
     assert f"git+{url}@" in src, f"{md.name}: Colab install must use the repository URL {url}"
-    ref = release.tag()
-    assert f'"psbook[online] @ git+{url}@{ref}"' in src, (
-        f"{md.name}: the install must pin the release tag {ref} (src/psbook/__init__.py): "
+    # the ref is a commit (tests/test_install_ref.py checks it is the current one and installs it)
+    specs = release.SPEC_RE.findall(src)
+    assert len(specs) == 1 and re.fullmatch(r"[0-9a-f]{40}", specs[0][3]), (
+        f"{md.name}: the install must pin a commit SHA (not a tag): run `make pair`; got {specs}")
+    ref, extras = specs[0][3], release.chapter_extras(md)
+    assert src.startswith(release.setup_head(ref, extras)), (
+        f"{md.name}: setup cell head is not tools/release.py's SETUP_HEAD with extras {extras}: "
         "run `make pair`")
-    assert src.startswith(release.setup_head()), (
-        f"{md.name}: setup cell head is not tools/release.py's SETUP_HEAD: run `make pair`")
     head = src.split("# --- chapter imports below ---")[0]
     reference = _setup_cell(CHAPTERS[0]).split("# --- chapter imports below ---")[0]
-    assert head == reference, f"{md.name}: setup cell differs from {CHAPTERS[0].name}'s"
+    assert head == reference.replace("psbook[online]", f"psbook[{','.join(extras)}]"), (
+        f"{md.name}: setup cell differs from {CHAPTERS[0].name}'s")
     tags = next(c.metadata.get("tags", []) for c in jupytext.read(md).cells
                 if c.cell_type == "code" and "google.colab" in c.source)
     assert "hide-input" in tags, f"{md.name}: tag the setup cell hide-input"
@@ -124,12 +127,13 @@ def test_config_never_executes_ipynb_twice_and_has_offline_safe_settings():
     assert cfg["repository"].get("path_to_book", "") in ("", None)
 
 
-def test_colab_button_and_install_line_point_at_the_same_ref():
-    """The Colab button opens `repository.branch`; the setup cells install `v<version>`."""
-    ref = release.tag()
-    assert str(_config()["repository"]["branch"]) == ref, (
-        f"_config.yml repository.branch must be the release tag {ref} (the Colab button opens "
-        "the notebook of that ref, and the setup cell installs psbook from it): run `make pair`")
+def test_colab_button_opens_main_and_notebooks_install_the_chapters_commit():
+    """The Colab button opens `repository.branch` = main (no tag: a clone of main has none);
+    each notebook installs the commit its chapter's setup cell names."""
+    assert str(_config()["repository"]["branch"]) == release.BRANCH, (
+        f"_config.yml repository.branch must be {release.BRANCH} (links that resolve on GitHub "
+        "without tags): run `make pair`")
     for md in CHAPTERS:
+        ref = release.SPEC_RE.findall(_setup_cell(md))[0][3]
         nb = md.with_suffix(".ipynb").read_text()
         assert f"{release.repository_url()}@{ref}" in nb, f"{md.name}: notebook not at {ref}"

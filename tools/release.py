@@ -1,19 +1,26 @@
-"""Release the book: one version, one ref for the Colab button and the install line.
+"""Release the book: one version, and an install line that exists in main without tags.
 
 The version lives in ONE place, `src/psbook/__init__.py` (`__version__`; pyproject.toml reads it).
-The ref readers get is the tag `v<version>`:
+Readers never depend on a tag (a clone of main has none):
 
-- every chapter's setup cell installs `psbook[online] @ git+<repository.url>@v<version>`;
-- `_config.yml`'s `repository.branch` is `v<version>`, so the book's Colab button opens the
-  notebook of that same tag;
+- every chapter's setup cell installs `psbook[online] @ git+<repository.url>@<sha>`, where
+  <sha> is the last commit on main's first-parent line that changed the package source
+  (`src/`, `pyproject.toml`): a commit every clone of main has, whose package equals HEAD's;
+  a chapter that needs more extras names them in its front matter
+  (`psbook: {extras: [pretrained]}`);
+- `_config.yml`'s `repository.branch` is `main`, so the Colab button (and the course pages'
+  "Open in Colab" links) open the notebooks on main;
 - `repository.url` in `_config.yml` is the one place the repository URL is set.
 
-    python tools/release.py 0.2.0      # (make release VERSION=0.2.0) set the version, sync the
-                                       # setup cells and Colab ref, regenerate the notebooks,
-                                       # commit, tag v0.2.0
-    python tools/release.py --sync     # (make pair) only sync setup cells + notebooks to the
-                                       # current version; no commit, no tag
+    python tools/release.py --sync     # (make pair) write the SHA into every setup cell, the
+                                       # Colab ref, regenerate the notebooks; no commit
+    python tools/release.py 0.2.0      # (make release VERSION=0.2.0) set the version and commit
+                                       # it, then sync (the setup cells install THAT commit),
+                                       # commit the notebooks, tag v0.2.0 (for the publish
+                                       # workflow only: no reader's install uses the tag)
 
+Run `make pair` after the last change to src/ is committed (and after every merge that touches
+src/): tests/test_install_ref.py fails with "notebooks are stale, run make pair" otherwise.
 After a release: `git push origin HEAD v<version>`; the tag triggers .github/workflows/publish.yml.
 """
 
@@ -34,25 +41,41 @@ BOOK = ROOT / "book"
 MARKER = "# --- chapter imports below ---"
 
 # The head of every chapter's setup cell (everything above MARKER). Silent on success; on failure
-# it raises with pip's output, so the reader sees why instead of a later ModuleNotFoundError.
-SETUP_HEAD = '''import sys
-if "google.colab" in sys.modules:  # fresh Colab runtime: install psbook at the book's release
-    import subprocess  # silent on success; on failure, pip's own words
+# exactly two lines (an exception that IPython shows as its own text, no traceback): what failed
+# (pip's error line) and what to do (the runtime's network; the pip command to run by hand).
+SETUP_HEAD = """import sys
+if "google.colab" in sys.modules:  # fresh Colab runtime: install psbook (silent on success)
+    import subprocess
     PSBOOK = "{spec}"
     _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", PSBOOK],
                           capture_output=True, text=True)
-    if _pip.returncode:
-        raise RuntimeError(f"installing {{PSBOOK}} failed:\\n{{_pip.stdout}}{{_pip.stderr}}")
+    if _pip.returncode:  # two lines: what failed, what to do
+        _out = [l.strip() for l in (_pip.stderr + _pip.stdout).splitlines() if l.strip()]
+        _why = next((l for l in _out if l.startswith(("ERROR", "fatal:", "×"))),
+                    _out[-1] if _out else "no output").lstrip("× ")
+
+        class InstallFailed(Exception):
+            def _render_traceback_(self):
+                return str(self).splitlines()
+
+        raise InstallFailed(
+            f"Installing psbook failed: {{_why[:300]}}\\n"
+            "Check this runtime's network (Runtime > Restart session, then run this cell "
+            f"again), or run by hand in a new cell:  !pip install '{{PSBOOK}}'")
 from psbook.presets import get_preset, seed_everything, describe
 preset = get_preset()          # PSBOOK_PRESET, else tiny under CI, gpu with CUDA, else cpu
 seed_everything(preset.seed)
 print(describe(preset))
-'''
+"""
 _HEAD_RE = re.compile(r'^import sys\nif "google\.colab" in sys\.modules:.*?^(?=' +
                       re.escape(MARKER) + r"$)", re.M | re.S)
 _VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:(?:a|b|rc|\.post|\.dev)\d+)?$")
-SPEC_RE = re.compile(r'"(psbook\[online\] @ git\+([^"\s\\]+)@([^"\s\\]+))"')
+#: the install spec of a setup cell: (spec, extras, repository URL, ref)
+SPEC_RE = re.compile(r'"(psbook\[([\w,]+)\] @ git\+([^"\s\\]+)@([^"\s\\]+))"')
+PACKAGE = ("src", "pyproject.toml")   # the package source: what the setup cells install
+BRANCH = "main"                       # the ref of the Colab button and the course links
+BASE_EXTRAS = ("online",)
 
 
 def version() -> str:
@@ -70,12 +93,70 @@ def repository_url() -> str:
     return yaml.safe_load(CONFIG.read_text())["repository"]["url"].rstrip("/")
 
 
-def install_spec(v: str | None = None) -> str:
-    return f"psbook[online] @ git+{repository_url()}@{tag(v)}"
+def _git(*args, check=True, root: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
 
 
-def setup_head(v: str | None = None) -> str:
-    return SETUP_HEAD.format(spec=install_spec(v))
+def _package_trees(ref: str, root: Path = ROOT) -> list[str | None]:
+    """The git object ids of src/ and pyproject.toml at ``ref`` (None where absent)."""
+    out = []
+    for path in PACKAGE:
+        r = _git("rev-parse", "-q", "--verify", f"{ref}:{path}", check=False, root=root)
+        out.append(r.stdout.strip() if r.returncode == 0 else None)
+    return out
+
+
+def install_ref(root: Path = ROOT) -> str:
+    """The commit the setup cells install: the last commit on HEAD's first-parent line (main)
+    that changed the package source (src/, pyproject.toml). Its package equals HEAD's, and
+    every clone of main has it (no tag needed)."""
+    r = _git("log", "-1", "--first-parent", "--format=%H", "HEAD", "--", *PACKAGE, check=False,
+             root=root)
+    sha = r.stdout.strip()
+    if r.returncode or not sha:
+        raise SystemExit(f"{root}: no git history with {' or '.join(PACKAGE)} (git log said: "
+                         f"{r.stderr.strip() or 'nothing'}); the setup cells install a commit, "
+                         "so run this in a clone with its history")
+    if _package_trees(sha, root) != _package_trees("HEAD", root):  # pragma: no cover - git
+        sha = _git("rev-parse", "HEAD", root=root).stdout.strip()
+    return sha
+
+
+def uncommitted_package_changes(root: Path = ROOT) -> list[str]:
+    out = _git("status", "--porcelain", "--", *PACKAGE, check=False, root=root).stdout
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def chapter_extras(md: Path) -> list[str]:
+    """The pip extras a chapter's setup cell installs: ``online`` and those the chapter's front
+    matter names (``psbook: {extras: [pretrained]}``)."""
+    text = md.read_text()
+    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    meta = (yaml.safe_load(m.group(1)) or {}) if m else {}
+    extra = list((meta.get("psbook") or {}).get("extras") or [])
+    known = optional_dependencies()
+    unknown = [e for e in extra if e not in known]
+    if unknown:
+        raise SystemExit(f"{md.name}: front matter psbook.extras names {unknown}, which "
+                         f"pyproject.toml does not define (it has {sorted(known)})")
+    return list(BASE_EXTRAS) + [e for e in extra if e not in BASE_EXTRAS]
+
+
+def optional_dependencies() -> set:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return set(py["project"].get("optional-dependencies", {}))
+
+
+def install_spec(ref: str | None = None, extras=BASE_EXTRAS) -> str:
+    return f"psbook[{','.join(extras)}] @ git+{repository_url()}@{ref or install_ref()}"
+
+
+def setup_head(ref: str | None = None, extras=BASE_EXTRAS) -> str:
+    return SETUP_HEAD.format(spec=install_spec(ref, extras))
 
 
 def chapters() -> list[Path]:
@@ -96,15 +177,17 @@ def set_config_ref(ref: str) -> None:
     CONFIG.write_text(new)
 
 
-def sync_setup_cells(v: str | None = None) -> list[Path]:
-    """Rewrite the setup-cell head of every chapter to SETUP_HEAD; returns the changed files."""
-    head = setup_head(v)
+def sync_setup_cells(ref: str | None = None) -> list[Path]:
+    """Rewrite the setup-cell head of every chapter to SETUP_HEAD, installing commit ``ref``
+    (default: :func:`install_ref`) with the chapter's extras; returns the changed files."""
+    ref = ref or install_ref()
     changed = []
     for md in chapters():
         text = md.read_text()
         if not _HEAD_RE.search(text):
             raise SystemExit(f"{md.name}: no setup cell (`import sys` / google.colab ... "
                              f"{MARKER}); copy it from another chapter")
+        head = setup_head(ref, chapter_extras(md))
         new = _HEAD_RE.sub(lambda _m: head, text, count=1)
         if new != text:
             md.write_text(new)
@@ -116,28 +199,33 @@ _COURSE_LINK_RE = re.compile(r"(https://colab\.research\.google\.com/github/)[^/
                              r"/blob/[^/\s)]+/(course/notebooks/)")
 
 
-def sync_course_links(v: str | None = None) -> list[Path]:
-    """Point the course pages' "Open in Colab" links at the repository and ref of version v
-    (the same ref as the book's Colab button); returns the changed pages."""
+def sync_course_links(ref: str = BRANCH) -> list[Path]:
+    """Point the course pages' "Open in Colab" links at the repository and ``ref`` (the same
+    ref as the book's Colab button); returns the changed pages."""
     base = repository_url().rstrip("/").removeprefix("https://github.com/")
     changed = []
     for page in sorted((ROOT / "course").glob("*.md")):
         text = page.read_text()
-        new = _COURSE_LINK_RE.sub(lambda m: f"{m[1]}{base}/blob/{tag(v)}/{m[2]}", text)
+        new = _COURSE_LINK_RE.sub(lambda m: f"{m[1]}{base}/blob/{ref}/{m[2]}", text)
         if new != text:
             page.write_text(new)
             changed.append(page)
     return changed
 
 
-def sync(v: str | None = None) -> None:
-    """Setup cells, Colab ref (button and course links) and notebooks (the chapters' Colab
-    notebooks and the course's student/solution notebooks), for version v (default: the
-    current one)."""
-    v = v or version()
-    set_config_ref(tag(v))
-    sync_setup_cells(v)
-    sync_course_links(v)
+def sync() -> str:
+    """Setup cells (pinned to :func:`install_ref`), Colab ref (button and course links: main)
+    and notebooks (the chapters' Colab notebooks and the course's student/solution notebooks).
+    Returns the commit the setup cells install."""
+    ref = install_ref()
+    dirty = uncommitted_package_changes()
+    if dirty:
+        print(f"warning: uncommitted changes in {', '.join(dirty)}: the setup cells install "
+              f"{ref[:12]}, which lacks them; commit them and run `make pair` again",
+              file=sys.stderr)
+    set_config_ref(BRANCH)
+    sync_setup_cells(ref)
+    sync_course_links(BRANCH)
     sys.path.insert(0, str(ROOT / "tools"))
     import colab
 
@@ -147,10 +235,7 @@ def sync(v: str | None = None) -> None:
     rc = subprocess.run([sys.executable, "-m", "psbook.course", "build"], cwd=ROOT).returncode
     if rc:
         raise SystemExit(rc)
-
-
-def _git(*args, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=check)
+    return ref
 
 
 def release(v: str, allow_dirty: bool = False) -> None:
@@ -161,21 +246,27 @@ def release(v: str, allow_dirty: bool = False) -> None:
     dirty = _git("status", "--porcelain").stdout.strip()
     if dirty and not allow_dirty:
         raise SystemExit(f"the working tree has uncommitted changes; commit them first:\n{dirty}")
+    # 1. the version is package source: commit it first, so the setup cells can install it
     set_version(v)
-    sync(v)
-    _git("add", "-A", str(INIT), str(CONFIG), "book", "course")
+    _git("add", str(INIT))
     if _git("diff", "--cached", "--quiet", check=False).returncode:
-        _git("commit", "-q", "-m", f"Release {tag(v)}: version, setup cells, Colab links, notebooks")
+        _git("commit", "-q", "-m", f"Release {tag(v)}: version {v}")
+    # 2. the setup cells install that commit (no tag involved); notebooks regenerated
+    ref = sync()
+    _git("add", "-A", str(CONFIG), "book", "course")
+    if _git("diff", "--cached", "--quiet", check=False).returncode:
+        _git("commit", "-q", "-m", f"Release {tag(v)}: setup cells install {ref[:12]}, notebooks")
     _git("tag", "-a", tag(v), "-m", f"psbook {v}")
-    print(f"released {tag(v)}: push with `git push origin HEAD {tag(v)}` "
-          "(the tag starts .github/workflows/publish.yml)")
+    print(f"released {tag(v)}: the setup cells install commit {ref[:12]}; push with "
+          f"`git push origin HEAD {tag(v)}` (the tag starts .github/workflows/publish.yml)")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Release the book (version, setup cells, tag).")
     ap.add_argument("version", nargs="?", help="the new version, e.g. 0.2.0")
     ap.add_argument("--sync", action="store_true",
-                    help="only sync setup cells, Colab ref and notebooks to the current version")
+                    help="only sync setup cells (to the last commit that changed src/), the "
+                         "Colab ref and the notebooks")
     ap.add_argument("--allow-dirty", action="store_true", help="release with uncommitted changes")
     a = ap.parse_args(argv)
     if a.sync:
