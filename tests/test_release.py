@@ -1,8 +1,8 @@
-"""The release: one version, a tag, and an install line that works from that tag.
+"""The release: one version, and notebooks that install a commit of main (never a tag).
 
-`make release VERSION=x.y.z` (tools/release.py) is run in a temporary clone of this repository;
-the setup cell's install spec of the resulting notebooks is then installed from the clone with
-a `git+file://` URL, as Colab would install it from GitHub.
+`make release VERSION=x.y.z` (tools/release.py) is run in a temporary clone of this repository:
+it commits the version, pins the setup cells to that commit, commits the notebooks, tags. The
+install itself (tagless clone, Colab's pip) is tests/test_install_ref.py.
 """
 
 from __future__ import annotations
@@ -59,8 +59,48 @@ def test_release_refuses_bad_versions_and_existing_tags(tmp_path):
     assert out.returncode != 0 and "uncommitted" in (out.stdout + out.stderr)
 
 
+def _commit(repo: Path, path: str, text: str, msg: str) -> str:
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(text)
+    assert _run(["git", "add", path], repo).returncode == 0
+    assert _run(["git", "commit", "-q", "-m", msg], repo).returncode == 0
+    return _run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+
+
+def test_install_ref_is_the_last_package_change_on_the_first_parent_line(tmp_path):
+    """After a merge that combines two branches' changes to src/, the ref is the merge (its
+    package is HEAD's), not the branch commit git log would pick without --first-parent."""
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _commit(repo, "src/a.py", "a = 1\n", "a")
+    _commit(repo, "pyproject.toml", "[project]\n", "pyproject")
+    _run(["git", "checkout", "-q", "-b", "side"], repo)
+    side = _commit(repo, "src/b.py", "b = 1\n", "side: b")
+    _run(["git", "checkout", "-q", "main"], repo)
+    _commit(repo, "src/a.py", "a = 2\n", "main: a")
+    assert _run(["git", "merge", "-q", "--no-edit", "side"], repo).returncode == 0
+    merge = _run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    _commit(repo, "README.md", "docs only\n", "docs")
+    ref = release.install_ref(repo)
+    assert ref == merge and ref != side
+    assert release._package_trees(ref, repo) == release._package_trees("HEAD", repo)
+
+
+def test_chapter_extras_come_from_the_front_matter_and_must_exist(tmp_path):
+    md = tmp_path / "99-x.md"
+    md.write_text("---\njupytext: {}\npsbook:\n  extras: [pretrained]\n---\n# X\n")
+    assert release.chapter_extras(md) == ["online", "pretrained"]
+    md.write_text("---\npsbook:\n  extras: [nonesuch]\n---\n# X\n")
+    with pytest.raises(SystemExit, match="nonesuch"):
+        release.chapter_extras(md)
+    md.write_text("# no front matter\n")
+    assert release.chapter_extras(md) == ["online"]
+    assert "pretrained" in release.chapter_extras(ROOT / "book" / "12-pretrained-models.md")
+
+
 @pytest.mark.slow
-def test_release_tag_installs_from_its_own_install_line(tmp_path):
+def test_release_pins_the_notebooks_to_the_version_commit_not_the_tag(tmp_path):
     clone = tmp_path / "repo"
     v = "9.8.7"
     assert _run(["git", "clone", "-q", str(ROOT), str(clone)], tmp_path).returncode == 0
@@ -70,28 +110,23 @@ def test_release_tag_installs_from_its_own_install_line(tmp_path):
     assert _run(["git", "rev-parse", "-q", "--verify", f"refs/tags/{tag}"], clone).returncode == 0
     assert _run(["git", "status", "--porcelain"], clone).stdout.strip() == "", \
         "release left uncommitted changes"
-    # the tag holds the version, the Colab ref and the install lines, all at the tag
     shown = _run(["git", "show", f"{tag}:src/psbook/__init__.py"], clone).stdout
     assert f'__version__ = "{v}"' in shown
     cfg = yaml.safe_load(_run(["git", "show", f"{tag}:_config.yml"], clone).stdout)
-    assert cfg["repository"]["branch"] == tag
+    assert cfg["repository"]["branch"] == "main", "the Colab button must not need the tag"
     url = cfg["repository"]["url"].rstrip("/")
-    specs = set()
+    refs = set()
     for nb in sorted((clone / "book").glob("[0-9][0-9]-*.ipynb")):
         code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
                          if c["cell_type"] == "code")
         found = release.SPEC_RE.findall(code)
         assert found, f"{nb.name}: no install spec in the setup cell"
-        specs |= {s for s, _, _ in found}
-    assert specs == {f"psbook[online] @ git+{url}@{tag}"}, specs
-    # install that exact line, with the repository URL pointing at the clone
-    spec = specs.pop().replace(url, clone.as_uri())
-    target = tmp_path / "site"
-    pip = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                "--target", str(target), spec], tmp_path, timeout=300)
-    assert pip.returncode == 0, pip.stdout + pip.stderr
-    noise = [line for line in (pip.stdout + pip.stderr).splitlines()
-             if re.search(r"deprecat|warning", line, re.I)]
-    assert not noise, "the install is not silent:\n" + "\n".join(noise[:10])
-    assert f'__version__ = "{v}"' in (target / "psbook" / "__init__.py").read_text()
-    assert list(target.glob(f"psbook-{v}.dist-info")), sorted(p.name for p in target.iterdir())
+        assert all(u == url for _, _, u, _ in found)
+        refs |= {r for _, _, _, r in found}
+    assert len(refs) == 1 and tag not in refs, refs
+    ref = refs.pop()
+    # the pinned commit is the version commit: an ancestor of the tag, with the tag's package
+    assert f'__version__ = "{v}"' in _run(["git", "show", f"{ref}:src/psbook/__init__.py"],
+                                          clone).stdout
+    assert _run(["git", "merge-base", "--is-ancestor", ref, tag], clone).returncode == 0
+    assert release._package_trees(ref, clone) == release._package_trees(tag, clone)
