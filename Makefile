@@ -4,10 +4,12 @@
 # make test     -- same setup, then the whole test suite CI runs (unit tests, pairing, notebooks,
 #                  book, every page in a headless browser)
 # make course   -- regenerate the course's student and solution notebooks from the chapters
-# make pair     -- regenerate the Colab notebooks book/NN-*.ipynb from the chapters' .md
+# make pair     -- pin every setup cell to the last commit that changed src/ or pyproject.toml
+#                  (commit those first), regenerate the Colab and course notebooks
 # make data     -- download WikiText-2 into $PSBOOK_DATA (needs network) for offline builds
-# make release VERSION=x.y.z -- set the version, pin setup cells and Colab links to vx.y.z,
-#                  regenerate the notebooks, commit and tag (then: git push origin HEAD vx.y.z)
+# make release VERSION=x.y.z -- commit the version, pin the setup cells to that commit (no
+#                  reader needs the tag), regenerate the notebooks, commit, tag vx.y.z for the
+#                  publish workflow (then: git push origin HEAD vx.y.z)
 SHELL := /bin/bash
 PY    ?= python3
 VENV  := .venv
