@@ -425,7 +425,7 @@ def test_an_executed_chapter_shows_numbers_in_its_live_paragraphs(tmp_path, monk
     import nbformat
 
     monkeypatch.setenv("PSBOOK_PRESET", "tiny")
-    path = ROOT / "book" / "11-data-domain.ipynb"
+    path = ROOT / "book" / "02-probability-signatures.ipynb"   # ~6 s CPU in the tiny preset
     nb = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "book")}}).execute()
@@ -446,3 +446,28 @@ def test_an_executed_chapter_shows_numbers_in_its_live_paragraphs(tmp_path, monk
             text = o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
             assert not re.search(r"^\w+ = [-\d.]+$", text, re.M), f"a name = value dump:\n{text}"
             assert "np.float64(" not in text, f"an echoed dict of numpy floats:\n{text[:300]}"
+
+
+def test_a_live_paragraph_runs_in_a_kernel_and_fills_in_a_value_glued_later(book):
+    """A small notebook made by the converter: a glue cell, a live paragraph citing a value
+    glued above and one glued below, then the cell that glues it (as Run-all runs it)."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    r = colab.Renderer(book, "05-composite-addition")
+    cells = colab.markdown_cells(r, "Above {glue:text}`t_a:.2f`, below {glue:text}`t_b`, "
+                                    "and $x_{i}$.", "t.md")
+    assert [c.cell_type for c in cells] == ["code"]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from psbook.notebook import glue, glue_all\n"
+                                          "glue_all({'t_a': 0.12345})"),
+                *cells, nbformat.v4.new_code_cell("glue('t_b', 'seven')")]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    def visible(cell):  # myst-nb's glue outputs (when installed) carry no visible mime type
+        return [o for o in cell.outputs if o.output_type != "display_data"
+                or set(o.get("data", {})) & {"text/plain", "text/markdown", "text/html"}]
+
+    assert visible(nb.cells[0]) == [], f"glue_all echoed: {nb.cells[0].outputs}"
+    shown = [o["data"]["text/markdown"] for o in nb.cells[1].outputs]
+    assert shown == ["Above 0.12, below seven, and $x_{i}$."], shown
+    assert visible(nb.cells[2]) == [], f"glue printed something: {nb.cells[2].outputs}"

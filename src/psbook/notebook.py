@@ -98,6 +98,7 @@ def prose(markdown: str) -> None:
     """Show a paragraph of the book with this run's glued values (a live prose cell).
 
     A value glued later (by a cell below) updates the paragraph in place."""
+    markdown = markdown.strip("\n")
     text, missing = render_prose(markdown)
     try:
         from IPython.display import Markdown, display
