@@ -310,8 +310,8 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
             continue
         if HIDDEN_TAG in _tags(cell):
             # kept: cells whose names later cells read, and the cells that glue the numbers
-            # the prose quotes (its live cells show them), asserting or not
-            glues = "glue" in cell.source
+            # the prose quotes (its live cells show them), asserting or not; claims.claim glues
+            glues = "glue" in cell.source or "claim(" in cell.source
             if glues or _names(cell.source, ast.Store) & kept_loads:
                 keep_hidden.add(i)
                 kept_loads |= _names(cell.source, ast.Load)
