@@ -399,9 +399,14 @@ def test_citation_links_point_at_entry_anchors_that_sphinx_writes(book, tmp_path
     (src / "index.rst").write_text("Index\n=====\n\n" + " ".join(f":cite:p:`{k}`" for k in keys)
                                    + "\n\n.. toctree::\n\n   bibliography\n")
     (src / "bibliography.rst").write_text("Bibliography\n============\n\n.. bibliography::\n")
+    import io
+
+    warnings = io.StringIO()
     app = Sphinx(str(src), str(src), str(tmp_path / "html"), str(tmp_path / "doctrees"), "html",
-                 status=None, warning=None, freshenv=True)
+                 status=None, warning=warnings, freshenv=True)
     app.build()
+    assert "bibtex" not in warnings.getvalue() and "duplicate" not in warnings.getvalue(), \
+        warnings.getvalue()
     page = (tmp_path / "html" / "bibliography.html").read_text()
     ids = set(re.findall(r'id="([^"]+)"', page))
     for key in keys:
