@@ -343,7 +343,7 @@ def _tex_after_markdown(span: str) -> str:
 
 def test_math_survives_a_renderer_without_math_protection_on_small_inputs():
     cases = ["$\\mathcal D=\\{(X_n,y_n)\\}_{n=1}^N$", "$\\phi^{X|y}_x(\\beta)$",
-             "$a\\,b\\;c\\!d$", "$x^*_i * y$", "$a<b$", "$\\#\\{s\\}$",
+             "$a\\,b\\;c\\!d$", "$x^*_i * y$", "$a<b$", "$\\#\\{s\\}$", "$a~b$",
              "$$\n\\begin{aligned} a &= b \\\\\n- c &= d\n\\end{aligned}\n$$"]
     for case in cases:
         src = f"Text *emph* {case} and _more_ $\\mathbf{{a}}_{{i}}$ end."

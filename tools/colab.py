@@ -564,8 +564,8 @@ def _paragraphs(text: str) -> list[str]:
 # that means the same to MathJax/KaTeX and that a Markdown renderer leaves alone, with or
 # without math protection (Jupyter protects it): `\,` -> `\mkern3mu`, `\{` -> `\lbrace`,
 # `\\` -> `\cr`, `_` that could open emphasis -> `_ ` (TeX ignores the space), `*` -> `\ast`,
-# `<` -> `\lt`; a line of a display that Markdown would read as a list item or heading gets a
-# leading `{}`. An escaped character with no such synonym (`\#`, `\%`, `\&`, `\$`, `\_`) is
+# `<` -> `\lt`, `~` -> `\nobreakspace`; a line of a display that Markdown would read as a list
+# item or heading gets a leading `{}`. An escaped character with no such synonym (`\#`, `\%`, `\&`, `\$`, `\_`) is
 # escaped for Markdown (`\\#`), which only a renderer without math protection reads right.
 
 _NEUTRAL = {",": r"\mkern3mu ", ":": r"\mkern4mu ", ">": r"\mkern4mu ", ";": r"\mkern5mu ",
@@ -646,6 +646,8 @@ def _protect_tex(tex: str) -> str:
             out.append(r"\ast ")
         elif c == "<":
             out.append(r"\lt ")
+        elif c == "~":  # GFM renderers (marked) read ~x~ as strikethrough
+            out.append(r"\nobreakspace ")
         else:
             out.append(c)
         i += 1
