@@ -565,8 +565,9 @@ def _paragraphs(text: str) -> list[str]:
 # without math protection (Jupyter protects it): `\,` -> `\mkern3mu`, `\{` -> `\lbrace`,
 # `\\` -> `\cr`, `_` that could open emphasis -> `_ ` (TeX ignores the space), `*` -> `\ast`,
 # `<` -> `\lt`, `~` -> `\nobreakspace`; a line of a display that Markdown would read as a list
-# item or heading gets a leading `{}`. An escaped character with no such synonym (`\#`, `\%`, `\&`, `\$`, `\_`) is
-# escaped for Markdown (`\\#`), which only a renderer without math protection reads right.
+# item or heading gets a leading `{}`. An escaped character with no such synonym (`\#`, `\%`,
+# `\&`, `\$`, `\_`) is escaped for Markdown (`\\#`), which only a renderer without math
+# protection reads right.
 
 _NEUTRAL = {",": r"\mkern3mu ", ":": r"\mkern4mu ", ">": r"\mkern4mu ", ";": r"\mkern5mu ",
             "!": r"\mkern-3mu ", "{": r"\lbrace", "}": r"\rbrace", "|": r"\Vert",
@@ -578,7 +579,8 @@ _MATH_OR_CODE = re.compile(
     r"|(?P<inline>(?<![\\$])\$(?![\s$])(?:[^$\n\\]|\\.|\n(?![ \t]*\n))+?(?<![\s\\])\$(?!\d))",
     re.S)
 _FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
-_BLOCK_START = re.compile(r"^[ \t]*(?:[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|=+[ \t]*$)")
+_BLOCK_START = re.compile(r"^[ \t]*(?:[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)"
+                          r"|#{1,6}(?:[ \t]|$)|>|=+[ \t]*$)")
 
 
 def _outside_fences(markdown: str):
@@ -590,8 +592,8 @@ def _outside_fences(markdown: str):
             if cur:
                 chunks.append((False, "\n".join(cur)))
             cur, fence = [line], m.group(1)
-        elif fence is not None and re.match(rf"^[ ]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$",
-                                             line):
+        elif fence is not None and re.match(
+                rf"^[ ]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$", line):
             cur.append(line)
             chunks.append((True, "\n".join(cur)))
             cur, fence = [], None
