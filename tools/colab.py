@@ -565,9 +565,9 @@ def _paragraphs(text: str) -> list[str]:
 # without math protection (Jupyter protects it): `\,` -> `\mkern3mu`, `\{` -> `\lbrace`,
 # `\\` -> `\cr`, `_` that could open emphasis -> `_ ` (TeX ignores the space), `*` -> `\ast`,
 # `<` -> `\lt`, `~` -> `\nobreakspace`; a line of a display that Markdown would read as a list
-# item or heading gets a leading `{}`. An escaped character with no such synonym (`\#`, `\%`,
-# `\&`, `\$`, `\_`) is escaped for Markdown (`\\#`), which only a renderer without math
-# protection reads right.
+# item or heading gets a leading `{}`. An escaped character with no plain synonym (`\#`, `\%`,
+# `\&`, `\$`, `\_`) becomes MathJax's `\unicode{35}` (Colab and Jupyter render math with
+# MathJax; a KaTeX-based viewer shows it as an error).
 
 _NEUTRAL = {",": r"\mkern3mu ", ":": r"\mkern4mu ", ">": r"\mkern4mu ", ";": r"\mkern5mu ",
             "!": r"\mkern-3mu ", "{": r"\lbrace", "}": r"\rbrace", "|": r"\Vert",
@@ -633,8 +633,8 @@ def _protect_tex(tex: str) -> str:
                 out.append(word + sep)
                 i += 2
                 continue
-            if nxt in _PUNCT:
-                out.append("\\\\" + nxt)
+            if nxt in _PUNCT:  # \# \% \& \$ \_: no plain synonym; MathJax's \unicode
+                out.append(f"\\unicode{{{ord(nxt)}}}")
                 i += 2
                 continue
             out.append(tex[i:i + 2])
