@@ -94,8 +94,14 @@ def _pip_wheel() -> Path:
     have = sorted(cache.glob(f"pip-{OLDEST_PIP}-*.whl"))
     if have:
         return have[0]
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        f"pip=={OLDEST_PIP}", "-d", str(cache)], capture_output=True, text=True)
+    import tempfile
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:  # xdist workers may race: move whole
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            f"pip=={OLDEST_PIP}", "-d", tmp], capture_output=True, text=True)
+        for whl in Path(tmp).glob("*.whl"):
+            os.replace(whl, cache / whl.name)
     have = sorted(cache.glob(f"pip-{OLDEST_PIP}-*.whl"))
     if not have:
         msg = f"could not download pip=={OLDEST_PIP} from the registry: {r.stderr[-500:]}"
