@@ -167,11 +167,13 @@ def main(argv=None) -> int:
                     help="only rewrite the table and README block from the JSON")
     ap.add_argument("--dry-run", action="store_true", help="measure and print; write nothing")
     args = ap.parse_args(argv)
-    data = load()
+    measured = {}
     if not args.render:
         for preset in args.presets:
-            rows = measure(preset, args.chapters, args.jobs, args.threads)
-            data.setdefault(preset, {}).update(rows)
+            measured[preset] = measure(preset, args.chapters, args.jobs, args.threads)
+    data = load()                 # read only now: another run may have written meanwhile
+    for preset, rows in measured.items():
+        data.setdefault(preset, {}).update(rows)
     if args.dry_run:
         print(render(data))
         return 0
