@@ -72,7 +72,6 @@ def measure(preset: str, chapters, jobs: int, threads: int) -> dict:
     caches = Path(tempfile.mkdtemp(prefix="psbook-time-"))
     work = Path(tempfile.mkdtemp(prefix="psbook-time-nb-"))
     try:
-        load_before = os.getloadavg()[0]
         results = ex.run_pool(
             files, jobs=jobs, threads=threads, workdir=work,
             env={"PSBOOK_PRESET": preset, "PSBOOK_PROGRESS": "off"},
@@ -88,7 +87,7 @@ def measure(preset: str, chapters, jobs: int, threads: int) -> dict:
         raise SystemExit(f"not recorded: {[r.chapter for r in failed]} failed")
     today = dt.date.today().isoformat()
     return {r.chapter: {"wall": round(r.wall, 1), "cpu": round(r.cpu, 1), "jobs": jobs,
-                        "threads": threads, "date": today, "load": round(load_before, 1),
+                        "threads": threads, "date": today, "load": round(r.load, 1),
                         "machine": machine()}
             for r in results}
 
@@ -125,20 +124,26 @@ def render(data: dict) -> str:
         modes = sorted({(r["jobs"], r["threads"]) for r in rows})
         dates = sorted({r["date"] for r in rows})
         machines = sorted({r["machine"] for r in rows})
-        loads = [r.get("load") for r in rows if r.get("load") is not None]
+        loads = [r["load"] for r in rows if r.get("load") is not None]
+        run_loads = [r["load_run"] for r in rows if r.get("load_run") is not None]
         mode = "; ".join(f"{j} chapter{'s' if j > 1 else ''} at a time with {t} thread"
                          f"{'s' if t > 1 else ''} each" for j, t in modes)
         notes.append(f"`{p}`: {len(rows)} chapters, {mode}; {', '.join(dates)}; "
                      f"{' / '.join(machines)}"
-                     + (f"; load average at the start {min(loads):g}–{max(loads):g}"
-                        if loads else "") + ".")
+                     + (f"; 1-minute load average when a chapter started: {min(loads):g}–{max(loads):g}"
+                        if loads else "")
+                     + (f"; 1-minute load average when the run started: "
+                        f"{', '.join(f'{x:g}' for x in sorted(set(run_loads)))}" if run_loads else "")
+                     + ".")
     caption = (
         "Chapter timings, written by `benchmarks/time_chapters.py` (do not edit by hand: run it "
         "again). Each chapter executed once as the book build executes it, in a fresh kernel "
         "with an empty psbook cache. *Wall* is the elapsed time, *CPU* the user + system time "
-        "of the chapter's process and kernel. The measuring machine may be shared: there the "
-        "wall time is inflated by the other work, while the CPU time barely changes, so on an "
-        "idle machine with one thread per chapter expect a wall time close to the CPU time. "
+        "of the chapter's process and kernel. The measuring machine may be shared (see the load "
+        "average below): there the wall time is inflated many times by the other work, the CPU "
+        "time much less (somewhat, through shared caches and memory bandwidth), so on an idle "
+        "machine with one thread per chapter expect a wall time close to, or a little below, "
+        "the CPU time. "
         "A `–` is a chapter not measured in that preset.")
     return "\n".join(lines) + "\n\n" + caption + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 

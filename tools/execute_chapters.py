@@ -48,6 +48,7 @@ class Result:
     ok: bool
     error: str = ""         # the traceback when not ok
     notebook: str = ""      # path of the executed notebook (in a temporary folder)
+    load: float = 0.0       # the 1-minute load average when the chapter started
 
 
 def book_config() -> dict:
@@ -136,7 +137,7 @@ def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = N
     base.setdefault("PSBOOK_PROGRESS", "off")
     signal.signal(signal.SIGTERM, _exit_on_term)     # stopped: stop our workers too (finally)
     todo = list(files)
-    running: dict[int, tuple[Path, float, str]] = {}
+    running: dict[int, tuple[Path, float, str, float]] = {}
     results: list[Result] = []
     procs = []
     try:
@@ -150,7 +151,7 @@ def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = N
                 p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_worker",
                                       str(path), out], env=e, cwd=str(ROOT))
                 procs.append(p)
-                running[p.pid] = (path, time.perf_counter(), out)
+                running[p.pid] = (path, time.perf_counter(), out, os.getloadavg()[0])
                 echo(f"  start  {path.stem}")
             pid, status, ru = os.wait4(-1, 0)
             if pid not in running:
@@ -158,7 +159,7 @@ def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = N
             for p in procs:      # reaped by wait4: tell Popen, so it does not wait again
                 if p.pid == pid:
                     p.returncode = os.waitstatus_to_exitcode(status)
-            path, t0, out = running.pop(pid)
+            path, t0, out, load = running.pop(pid)
             wall = time.perf_counter() - t0
             cpu = ru.ru_utime + ru.ru_stime
             try:
@@ -166,7 +167,7 @@ def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = N
             except (OSError, ValueError):
                 summary = {"error": f"the worker exited with status {status} and no result"}
             ok = os.waitstatus_to_exitcode(status) == 0 and not summary["error"]
-            results.append(Result(path.stem, wall, cpu, ok, summary["error"], out))
+            results.append(Result(path.stem, wall, cpu, ok, summary["error"], out, load))
             echo(f"  {'done ' if ok else 'FAILED'} {path.stem:36s} wall {wall:7.1f} s   "
                  f"cpu {cpu:7.1f} s")
     finally:
