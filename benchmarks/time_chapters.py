@@ -65,9 +65,9 @@ def load() -> dict:
         return {}
 
 
-def measure(preset: str, chapters, jobs: int, threads: int) -> dict:
+def measure(preset: str, chapters, jobs: int, threads: int, timeout: int) -> tuple[dict, list]:
     """Execute ``chapters`` in ``preset``, each with an empty psbook cache; returns
-    ``{stem: record}``. Exits non-zero (after recording nothing) if a chapter fails."""
+    ``({stem: record} of the chapters that ran through, [stems that failed])``."""
     files = ex.order_longest_first(ex.chapter_files(chapters), preset)
     caches = Path(tempfile.mkdtemp(prefix="psbook-time-"))
     work = Path(tempfile.mkdtemp(prefix="psbook-time-nb-"))
@@ -76,20 +76,19 @@ def measure(preset: str, chapters, jobs: int, threads: int) -> dict:
             files, jobs=jobs, threads=threads, workdir=work,
             env={"PSBOOK_PRESET": preset, "PSBOOK_PROGRESS": "off"},
             per_chapter_env=lambda p: {"PSBOOK_CACHE": str(caches / p.stem)},
-            echo=lambda s: print(f"{preset:5s}{s}", flush=True))
+            echo=lambda s: print(f"{preset:5s}{s}", flush=True), timeout=timeout)
     finally:
         shutil.rmtree(caches, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     failed = [r for r in results if not r.ok]
     for r in failed:
-        print(f"\n=== {r.chapter} failed in preset {preset}:\n{r.error}", file=sys.stderr)
-    if failed:
-        raise SystemExit(f"not recorded: {[r.chapter for r in failed]} failed")
+        print(f"\n=== {r.chapter} failed in preset {preset} (not recorded):\n{r.error}",
+              file=sys.stderr)
     today = dt.date.today().isoformat()
     return {r.chapter: {"wall": round(r.wall, 1), "cpu": round(r.cpu, 1), "jobs": jobs,
                         "threads": threads, "date": today, "load": round(r.load, 1),
                         "machine": machine()}
-            for r in results}
+            for r in results if r.ok}, [r.chapter for r in failed]
 
 
 def _fmt(v) -> str:
@@ -168,23 +167,30 @@ def main(argv=None) -> int:
                     help="chapter number prefixes or stems (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="chapters at once (default 1: alone)")
     ap.add_argument("--threads", type=int, default=1, help="threads per chapter (default 1)")
+    ap.add_argument("--timeout", type=int, default=3600,
+                    help="per-cell timeout in seconds (default 3600: a loaded machine is slow)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the table and README block from the JSON")
     ap.add_argument("--dry-run", action="store_true", help="measure and print; write nothing")
     args = ap.parse_args(argv)
-    measured = {}
+    measured, failed = {}, []
     if not args.render:
         for preset in args.presets:
-            measured[preset] = measure(preset, args.chapters, args.jobs, args.threads)
+            measured[preset], bad = measure(preset, args.chapters, args.jobs, args.threads,
+                                            args.timeout)
+            failed += [f"{preset}/{c}" for c in bad]
     data = load()                 # read only now: another run may have written meanwhile
     for preset, rows in measured.items():
         data.setdefault(preset, {}).update(rows)
     if args.dry_run:
         print(render(data))
-        return 0
+        return 1 if failed else 0
     write(data)
     print(render(data))
     print(f"wrote {JSON.relative_to(ROOT)}, {TABLE.relative_to(ROOT)} and README.md's block")
+    if failed:
+        print(f"failed, not recorded: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

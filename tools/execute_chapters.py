@@ -86,10 +86,11 @@ def read_chapter(path: Path):
     return reader.read(text)
 
 
-def _timeout(nb) -> int:
+def _timeout(nb, override: int | None = None) -> int:
     """The per-cell timeout the build uses: ``execute.timeout`` of _config.yml, or a larger
-    ``execution: timeout:`` in the chapter's front matter (which nbmake honours)."""
-    t = int(book_config().get("execute", {}).get("timeout", 900))
+    ``execution: timeout:`` in the chapter's front matter (which nbmake honours); ``override``
+    replaces the first (a timing run on a loaded machine needs more)."""
+    t = int(override or book_config().get("execute", {}).get("timeout", 900))
     own = nb.metadata.get("execution", {}).get("timeout")
     return max(t, int(own)) if own else t
 
@@ -98,7 +99,7 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _worker(md: str, out: str) -> int:
+def _worker(md: str, out: str, timeout: str = "") -> int:
     """Executed in a fresh process: run one chapter, write the notebook and a JSON summary."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
@@ -106,7 +107,8 @@ def _worker(md: str, out: str) -> int:
     path = Path(md)
     nb = read_chapter(path)
     res = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
-                              timeout=_timeout(nb), meta_override=True)
+                              timeout=_timeout(nb, int(timeout) if timeout else None),
+                              meta_override=True)
     nbformat.write(nb, out)
     summary = {"seconds": res.time, "error": res.exc_string if res.err is not None else ""}
     Path(out + ".json").write_text(json.dumps(summary))
@@ -124,10 +126,12 @@ def order_longest_first(files: list[Path], preset: str) -> list[Path]:
 
 
 def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = None,
-             per_chapter_env=None, workdir: Path, echo=print) -> list[Result]:
+             per_chapter_env=None, workdir: Path, echo=print,
+             timeout: int | None = None) -> list[Result]:
     """Execute ``files`` with at most ``jobs`` workers at once, in the order given; returns
     one :class:`Result` per chapter (in the order they finished). ``per_chapter_env(path)``
-    may add variables for one chapter (e.g. its own empty cache)."""
+    may add variables for one chapter (e.g. its own empty cache); ``timeout`` replaces the
+    book's per-cell timeout."""
     if jobs < 1 or threads < 1:
         raise ValueError(f"jobs and threads must be >= 1; got jobs={jobs}, threads={threads}")
     base = dict(os.environ)
@@ -149,7 +153,7 @@ def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = N
                 if per_chapter_env is not None:
                     e.update(per_chapter_env(path))
                 p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_worker",
-                                      str(path), out], env=e, cwd=str(ROOT))
+                                      str(path), out, str(timeout or "")], env=e, cwd=str(ROOT))
                 procs.append(p)
                 running[p.pid] = (path, time.perf_counter(), out, os.getloadavg()[0])
                 echo(f"  start  {path.stem}")
@@ -222,7 +226,7 @@ def default_jobs() -> int:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_worker"]:
-        return _worker(argv[1], argv[2])
+        return _worker(*argv[1:4])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chapters", nargs="*", help="number prefixes or stems (default: all)")
     ap.add_argument("--jobs", type=int, default=None, help="chapters at once (default: cores)")
