@@ -106,9 +106,10 @@ def _worker(md: str, out: str, timeout: str = "") -> int:
     signal.signal(signal.SIGTERM, _exit_on_term)     # stop: shut the kernel down on the way out
     path = Path(md)
     nb = read_chapter(path)
+    extra = {"startup_timeout": int(timeout)} if timeout else {}  # a loaded machine: slow start
     res = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
                               timeout=_timeout(nb, int(timeout) if timeout else None),
-                              meta_override=True)
+                              meta_override=True, **extra)
     nbformat.write(nb, out)
     summary = {"seconds": res.time, "error": res.exc_string if res.err is not None else ""}
     Path(out + ".json").write_text(json.dumps(summary))
