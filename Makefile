@@ -1,6 +1,6 @@
-# make book     -- create .venv if needed, install, check the corpus, execute every chapter,
-#                  build _build/html (cpu preset: ~10 min on 2 cores; PSBOOK_PRESET=tiny: seconds
-#                  per chapter)
+# make book     -- create .venv if needed, install, check the corpus, execute the chapters in
+#                  parallel (JOBS at once, default: one per core, longest first), then build
+#                  _build/html from those executions (times: benchmarks/chapter-times.md)
 # make test     -- same setup, then the whole test suite CI runs (unit tests, pairing, notebooks,
 #                  book, every page in a headless browser)
 # make course   -- regenerate the course's student and solution notebooks from the chapters
@@ -15,6 +15,7 @@ PY    ?= python3
 VENV  := .venv
 BIN   := $(VENV)/bin
 # CI: 2 cores. Notebooks run two at a time with one BLAS thread each (DESIGN §6).
+# (`make book` sets the threads of each chapter itself: cores // JOBS.)
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 # Executed notebooks have no reader: no progress bars (they flood the kernel's output channel).
@@ -24,7 +25,7 @@ export PSBOOK_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 
 .PHONY: setup book test unit notebooks pairing build pair bench clean vendor data check-data \
-        browser release course book-student
+        browser release course book-student times
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,10 +56,20 @@ unit: setup
 notebooks: setup check-data
 	$(BIN)/python -m pytest -q -n 2 --nbmake --nbmake-timeout=600 book
 
+# What CI runs: every chapter executed by myst-nb, one after another (execute_notebooks: force).
 build: setup check-data vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-book: build
+# Chapters at once for `make book` (default: the cores this process may use).
+JOBS ?= $(shell $(PY) -c "import os; print(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)")
+
+# The same book, the chapters executed JOBS at a time first (tools/execute_chapters.py: a fresh
+# kernel each, longest first, wall and CPU seconds printed) into a jupyter-cache that the build
+# then reads (_build/_config-book.yml: execute_notebooks: cache). Every `make book` re-executes.
+book: setup check-data vendor
+	$(BIN)/python tools/execute_chapters.py --jobs $(JOBS) --jupyter-cache _build/.jupyter_cache \
+	    --write-config _build/_config-book.yml
+	$(BIN)/jupyter-book build . --config _build/_config-book.yml -W -n --keep-going
 	@echo "Open _build/html/index.html"
 
 browser: setup
@@ -85,6 +96,12 @@ book-student: setup check-data vendor
 
 bench: setup
 	$(BIN)/python benchmarks/bench_signatures.py
+
+# Chapter timings (on demand, minutes to hours): rewrites benchmarks/chapter-times.{json,md}
+# and README.md's table. E.g. `make times TIMES_ARGS="--presets cpu --chapters 10 11 --jobs 2"`.
+TIMES_ARGS ?= --presets tiny
+times: setup check-data
+	$(BIN)/python benchmarks/time_chapters.py $(TIMES_ARGS)
 
 clean:
 	rm -rf _build

@@ -1,74 +1,198 @@
-"""Time every chapter of the book, cold (empty psbook cache), in one or more presets.
+"""Time the book's chapters: the single source of the chapter timings the book quotes.
 
-Run on demand (not in CI); the table it prints is what README.md and each chapter's
-*Compute* note quote. Each chapter is executed in a fresh kernel, one at a time, exactly as
-the book build executes it (working directory ``book/``).
+Each chapter is executed as the book build executes it (myst-nb's reader, a fresh kernel,
+working directory ``book/``; the pool of ``tools/execute_chapters.py``), cold: with its own
+empty psbook cache. ``--jobs N`` runs N chapters at once (longest first), each with
+``--threads`` BLAS/torch threads. For every chapter it records the wall seconds and the CPU
+seconds (user + system of the worker and its kernel): on a shared machine the wall time grows
+with the load, the CPU time hardly does.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/time_chapters.py --presets tiny cpu
-    .venv/bin/python benchmarks/time_chapters.py --presets tiny --chapters 05 06
+The results go to ``benchmarks/chapter-times.json`` (merged: a run replaces only the chapters and
+preset it ran) and from there to the Markdown table ``benchmarks/chapter-times.md``, which
+``course/schedule.md`` and ``course/instructor-guide.md`` include, and to the block between the
+``chapter-times`` markers in README.md. Run it on demand (never in CI), e.g. before a release:
+
+    .venv/bin/python benchmarks/time_chapters.py --presets tiny            # every chapter
+    .venv/bin/python benchmarks/time_chapters.py --presets cpu --chapters 10 11 --jobs 2
+    .venv/bin/python benchmarks/time_chapters.py --render                  # table from the JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
 ROOT = Path(__file__).resolve().parents[1]
-BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT / "tools"))
+import execute_chapters as ex  # noqa: E402
+
+JSON = ROOT / "benchmarks" / "chapter-times.json"
+TABLE = ROOT / "benchmarks" / "chapter-times.md"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- chapter-times: begin -->", "<!-- chapter-times: end -->"
+PRESETS = ("tiny", "cpu", "gpu", "full")
 
 
-def run_chapter(path: Path, preset: str, cache: Path, timeout: int) -> float:
-    nb = nbformat.read(path, as_version=4)
-    env_before = dict(os.environ)
-    os.environ.update(PSBOOK_PRESET=preset, PSBOOK_CACHE=str(cache))
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(BOOK)}})
-        t0 = time.perf_counter()
-        client.execute()
-        return time.perf_counter() - t0
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+        tv = f"torch {torch.__version__}"
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except ImportError:  # pragma: no cover
+        tv, gpu = "no torch", "no GPU"
+    return f"{cpu}, {ex.default_jobs()} cores, {gpu}, {tv}"
+
+
+def load() -> dict:
+    try:
+        return json.loads(JSON.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measure(preset: str, chapters, jobs: int, threads: int, timeout: int) -> tuple[dict, list]:
+    """Execute ``chapters`` in ``preset``, each with an empty psbook cache; returns
+    ``({stem: record} of the chapters that ran through, [stems that failed])``."""
+    files = ex.order_longest_first(ex.chapter_files(chapters), preset)
+    caches = Path(tempfile.mkdtemp(prefix="psbook-time-"))
+    work = Path(tempfile.mkdtemp(prefix="psbook-time-nb-"))
+    try:
+        results = ex.run_pool(
+            files, jobs=jobs, threads=threads, workdir=work,
+            env={"PSBOOK_PRESET": preset, "PSBOOK_PROGRESS": "off"},
+            per_chapter_env=lambda p: {"PSBOOK_CACHE": str(caches / p.stem)},
+            echo=lambda s: print(f"{preset:5s}{s}", flush=True), timeout=timeout)
     finally:
-        os.environ.clear()
-        os.environ.update(env_before)
+        shutil.rmtree(caches, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"\n=== {r.chapter} failed in preset {preset} (not recorded):\n{r.error}",
+              file=sys.stderr)
+    today = dt.date.today().isoformat()
+    return {r.chapter: {"wall": round(r.wall, 1), "cpu": round(r.cpu, 1), "jobs": jobs,
+                        "threads": threads, "date": today, "load": round(r.load, 1),
+                        "machine": machine()}
+            for r in results if r.ok}, [r.chapter for r in failed]
 
 
-def main() -> None:
+def _fmt(v) -> str:
+    return "–" if v is None else (f"{v:.0f}" if v >= 10 else f"{v:.1f}")
+
+
+def render(data: dict) -> str:
+    """The Markdown table (no headings: it is included into other pages)."""
+    presets = [p for p in PRESETS if data.get(p)]
+    stems = sorted({s for p in presets for s in data[p]})
+    head = "| chapter | " + " | ".join(f"`{p}` wall s | `{p}` CPU s" for p in presets) + " |"
+    lines = [head, "|---|" + "---:|---:|" * len(presets)]
+    totals = {p: [0.0, 0.0] for p in presets}
+    for s in stems:
+        cells = []
+        for p in presets:
+            r = data[p].get(s)
+            cells += [_fmt(r and r["wall"]), _fmt(r and r["cpu"])]
+            if r:
+                totals[p][0] += r["wall"]
+                totals[p][1] += r["cpu"]
+        lines.append(f"| {s[:2]} {s[3:]} | " + " | ".join(cells) + " |")
+    miss = {p: len(stems) - len(data[p]) for p in presets}
+    tot = []
+    for p in presets:
+        star = "" if not miss[p] else f" ({len(data[p])} of {len(stems)})"
+        tot += [f"{_fmt(totals[p][0])}{star}", f"{_fmt(totals[p][1])}{star}"]
+    lines.append("| **sum** | " + " | ".join(tot) + " |")
+    notes = []
+    for p in presets:
+        rows = list(data[p].values())
+        modes = sorted({(r["jobs"], r["threads"]) for r in rows})
+        dates = sorted({r["date"] for r in rows})
+        machines = sorted({r["machine"] for r in rows})
+        loads = [r["load"] for r in rows if r.get("load") is not None]
+        run_loads = [r["load_run"] for r in rows if r.get("load_run") is not None]
+        mode = "; ".join(f"{j} chapter{'s' if j > 1 else ''} at a time with {t} thread"
+                         f"{'s' if t > 1 else ''} each" for j, t in modes)
+        notes.append(f"`{p}`: {len(rows)} chapters, {mode}; {', '.join(dates)}; "
+                     f"{' / '.join(machines)}"
+                     + (f"; 1-minute load average when a chapter started: {min(loads):g}–{max(loads):g}"
+                        if loads else "")
+                     + (f"; 1-minute load average when the run started: "
+                        f"{', '.join(f'{x:g}' for x in sorted(set(run_loads)))}" if run_loads else "")
+                     + ".")
+    caption = (
+        "Chapter timings, written by `benchmarks/time_chapters.py` (do not edit by hand: run it "
+        "again). Each chapter executed once as the book build executes it, in a fresh kernel "
+        "with an empty psbook cache. *Wall* is the elapsed time, *CPU* the user + system time "
+        "of the chapter's process and kernel. The measuring machine may be shared (see the load "
+        "average below): there the wall time is inflated many times by the other work, the CPU "
+        "time much less (somewhat, through shared caches and memory bandwidth), so on an idle "
+        "machine with one thread per chapter expect a wall time close to, or a little below, "
+        "the CPU time. "
+        "A `–` is a chapter not measured in that preset.")
+    return "\n".join(lines) + "\n\n" + caption + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def write(data: dict) -> None:
+    JSON.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    table = render(data)
+    TABLE.write_text(table)
+    text = README.read_text()
+    if BEGIN in text and END in text:
+        a, rest = text.split(BEGIN, 1)
+        _, b = rest.split(END, 1)
+        README.write_text(a + BEGIN + "\n" + table + END + b)
+    else:
+        print(f"README.md has no {BEGIN} ... {END} block: not updated", file=sys.stderr)
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["tiny", "cpu"])
+    ap.add_argument("--presets", nargs="+", default=["tiny"], choices=PRESETS)
     ap.add_argument("--chapters", nargs="*", default=None,
-                    help="chapter number prefixes (default: all)")
-    ap.add_argument("--timeout", type=int, default=1200)
-    args = ap.parse_args()
-    chapters = sorted(BOOK.glob("[0-9][0-9]-*.ipynb"))
-    if args.chapters:
-        chapters = [c for c in chapters if c.name[:2] in args.chapters]
-    results: dict[str, dict[str, float]] = {}
-    for preset in args.presets:
-        for ch in chapters:
-            cache = Path(tempfile.mkdtemp(prefix="psbook-time-"))
-            try:
-                sec = run_chapter(ch, preset, cache, args.timeout)
-            finally:
-                shutil.rmtree(cache, ignore_errors=True)
-            results.setdefault(ch.stem, {})[preset] = sec
-            print(f"{preset:5s} {ch.stem:40s} {sec:7.1f} s", flush=True)
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
-    head = "| chapter | " + " | ".join(f"{p} preset" for p in args.presets) + " |"
-    print(head)
-    print("|" + "---|" * (len(args.presets) + 1))
-    for stem, row in results.items():
-        cells = " | ".join(f"{row[p]:.0f} s" if p in row else "–" for p in args.presets)
-        print(f"| {stem} | {cells} |")
+                    help="chapter number prefixes or stems (default: all)")
+    ap.add_argument("--jobs", type=int, default=1, help="chapters at once (default 1: alone)")
+    ap.add_argument("--threads", type=int, default=1, help="threads per chapter (default 1)")
+    ap.add_argument("--timeout", type=int, default=3600,
+                    help="per-cell timeout in seconds (default 3600: a loaded machine is slow)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the table and README block from the JSON")
+    ap.add_argument("--dry-run", action="store_true", help="measure and print; write nothing")
+    args = ap.parse_args(argv)
+    measured, failed = {}, []
+    if not args.render:
+        for preset in args.presets:
+            measured[preset], bad = measure(preset, args.chapters, args.jobs, args.threads,
+                                            args.timeout)
+            failed += [f"{preset}/{c}" for c in bad]
+    data = load()                 # read only now: another run may have written meanwhile
+    for preset, rows in measured.items():
+        data.setdefault(preset, {}).update(rows)
+    if args.dry_run:
+        print(render(data))
+        return 1 if failed else 0
+    write(data)
+    print(render(data))
+    print(f"wrote {JSON.relative_to(ROOT)}, {TABLE.relative_to(ROOT)} and README.md's block")
+    if failed:
+        print(f"failed, not recorded: {failed}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

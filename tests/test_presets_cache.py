@@ -24,7 +24,7 @@ def clean_env(monkeypatch):
 
 
 @pytest.mark.parametrize("value, expected", [("tiny", "tiny"), ("cpu", "cpu"), ("gpu", "gpu"),
-                                             (" CPU ", "cpu")])
+                                             ("full", "full"), (" CPU ", "cpu")])
 def test_psbook_preset_selects(clean_env, value, expected):
     clean_env.setenv("PSBOOK_PRESET", value)
     assert preset_name() == expected
@@ -76,15 +76,64 @@ def test_override_errors():
         get_preset("cpu", sizes={key: 1})
 
 
+def test_cuda_selects_gpu_never_full(clean_env):
+    """A reader with a GPU gets the T4-sized gpu preset; full only by name (DESIGN §5)."""
+    clean_env.setenv("CI", "false")
+    clean_env.setattr(presets, "device", lambda: "cuda")
+    assert preset_name() == "gpu" and get_preset().name == "gpu"
+    clean_env.setattr(presets, "device", lambda: "cpu")
+    assert preset_name() == "cpu"
+    assert "full" in presets.PRESET_NAMES and "full" not in presets.AUTO_PRESETS
+    clean_env.setenv("PSBOOK_PRESET", "full")
+    assert get_preset().name == "full"
+
+
 def test_presets_share_keys_and_scale_up():
-    """Same code path in every preset: each section has the same keys in tiny, cpu and gpu."""
-    tiny, cpu, gpu = (get_preset(n) for n in presets.PRESET_NAMES)
-    for section in ("signatures", "synthetic", "theory", "lm"):
-        keys = [set(getattr(p, section)) for p in (tiny, cpu, gpu)]
-        assert keys[0] == keys[1] == keys[2], f"preset section {section!r} differs: {keys}"
-    for key, v in tiny.signatures.items():
-        if isinstance(v, (int, float)):
-            assert v <= cpu.signatures[key] <= gpu.signatures[key], key
+    """Same code path in every preset: each section has the same keys in every preset, and the
+    sizes grow tiny <= cpu <= gpu <= full."""
+    ps = [get_preset(n) for n in presets.PRESET_NAMES]
+    assert [p.name for p in ps] == ["tiny", "cpu", "gpu", "full"]
+    for section in ("signatures", "synthetic", "theory", "lm", "interventions"):
+        keys = [set(getattr(p, section)) for p in ps]
+        assert all(k == keys[0] for k in keys), f"preset section {section!r} differs: {keys}"
+    for section, names in (("signatures", None),
+                           ("lm", ("model_d", "model_layers", "model_ff", "train_vocab",
+                                   "train_max_tokens", "train_steps", "train_batch",
+                                   "train_seq_len", "corpus_max_chars", "sig_max_tokens"))):
+        for key, v in ps[0].__dict__[section].items():
+            if isinstance(v, (int, float)) and (names is None or key in names):
+                vals = [getattr(p, section)[key] for p in ps]
+                assert vals == sorted(vals), (section, key, vals)
+    for key in ("f_add", "f_add_tilde", "f_add_flat"):
+        vals = [p.synthetic[key]["n_keys"] for p in ps]
+        assert vals == sorted(vals), (key, vals)
+    steps = [p.synthetic["train"]["f_add"]["linear"]["steps"] for p in ps]
+    assert steps == sorted(steps)
+
+
+def _lm_training_bytes(preset) -> int:
+    """A generous upper bound on the GPU memory one language-model training run of the preset
+    needs: fp32 weights, gradients and two Adam moments, plus activations kept for backward
+    (batch x seq x (20 d + 3 d_ff) floats per layer, the attention scores and the logits)."""
+    from psbook.lm.analysis import configs_from_preset
+    m, t = configs_from_preset(preset, preset.lm["train_vocab"])
+    params = 4 * 4 * m.n_params()
+    tokens = t.batch_size * t.seq_len
+    per_layer = tokens * (20 * m.d_model + 3 * m.d_ff) + t.batch_size * m.n_heads * t.seq_len ** 2 * 2
+    acts = 4 * (m.n_layers * per_layer + 3 * tokens * m.vocab_size)
+    return params + acts
+
+
+def test_gpu_preset_fits_a_t4():
+    """The gpu preset is sized for a Colab T4 (16 GB): one training run of the chapters' largest
+    model needs well under a tenth of it (several runs, the signatures and CUDA's own context
+    share the card). The full preset is the one that may need more."""
+    pytest.importorskip("torch")
+    gpu, full = get_preset("gpu"), get_preset("full")
+    assert _lm_training_bytes(gpu) < 1.6e9, _lm_training_bytes(gpu)
+    assert _lm_training_bytes(gpu) < _lm_training_bytes(full)
+    # the dense V x V next-token signature of the training vocabulary (float64), if densified
+    assert 8 * gpu.lm["train_vocab"] ** 2 < 1.6e9
 
 
 def test_seed_everything_reproducible():

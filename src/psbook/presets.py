@@ -1,19 +1,21 @@
-"""Presets (tiny / cpu / gpu), device choice and seeding (DESIGN §5).
+"""Presets (tiny / cpu / gpu / full), device choice and seeding (DESIGN §5).
 
 One code path for every preset; only sizes change. The preset is chosen by
 ``PSBOOK_PRESET``; otherwise ``CI=true`` selects ``tiny``, a CUDA device selects ``gpu``,
-and anything else ``cpu``.
+and anything else ``cpu``. ``full`` is never chosen automatically: only by name.
 
 * ``tiny`` -- CI and quick checks: seconds per chapter.
 * ``cpu``  -- the default on a laptop or a CPU Colab runtime: at most ~3 min per chapter
   on 2 cores.
-* ``gpu``  -- paper-like scale, on one GPU.
+* ``gpu``  -- what a reader with a Colab T4 (16 GB) has: at most ~5 min per chapter.
+* ``full`` -- the largest sizes (a reconstruction of the paper's scale), on one large GPU;
+  chosen only with ``PSBOOK_PRESET=full``.
 
 Each chapter reads the sizes it needs from the preset's sections (``preset.signatures``,
 ``preset.synthetic``, ``preset.theory``, ``preset.lm``); every section is a plain dict, so a
 reader can override one value: ``preset = get_preset("cpu", lm={"train_steps": 500})``.
 ``PSBOOK_SEED`` overrides the seed of every preset; ``preset.seeds()`` lists the seeds a claim
-is measured over (``n_seeds`` of them: 3 in tiny, 5 in cpu and gpu).
+is measured over (``n_seeds`` of them: 3 in tiny, 5 in the others).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Preset", "PRESETS", "get_preset", "preset_name", "device", "seed_everything",
-           "describe", "env_seed"]
+__all__ = ["Preset", "PRESETS", "PRESET_NAMES", "AUTO_PRESETS", "get_preset", "preset_name",
+           "device", "seed_everything", "describe", "env_seed"]
 
-PRESET_NAMES = ("tiny", "cpu", "gpu")
+PRESET_NAMES = ("tiny", "cpu", "gpu", "full")
+# chosen automatically (CI, CUDA, else); "full" only by name
+AUTO_PRESETS = ("tiny", "cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ _SECTIONS = {
             designed_anchors=[0, 4], chains_anchors=[0, 2, 4, 6],
             # dose-response on the language model: a smaller model than chapter 10's
             lm_model=dict(n_layers=1, d_model=32, n_heads=2, n_kv_heads=1, d_ff=64),
-            lm_train=dict(steps=150, warmup=20, eval_every=10, checkpoint_every=150),
+            lm_train=dict(steps=150, batch_size=8, warmup=20, eval_every=10, checkpoint_every=150),
             band=[20, 200], n_treated=3, n_control=3, p_values=[0.0, 0.5, 1.0], n_seeds=2,
             # trajectories: synthetic (task/d/lr of preset.theory) and language model
             traj_steps=500, traj_snapshots=10, threshold=0.9,
@@ -177,10 +181,11 @@ _SECTIONS = {
             corpus_tokenizer="auto", corpus_bpe_vocab=8192, corpus_max_chars=2_000_000,
             sig_max_tokens=2_000_000, sig_shards=8, sig_top_k=500,
             # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
-            # (sized for 5 seeds x 6 models in chapter 10 within ~4 min on 2 cores)
+            # (5 seeds x 6 models in chapter 10, 30 runs in chapter 11: batch 8 keeps each
+            # chapter near 3 min of one core; batch 16 took 343 s and 353 s)
             model_d=64, model_layers=2, model_heads=4, model_kv_heads=2, model_ff=172,
             model_gamma=0.8, train_vocab=2048, train_max_tokens=400_000, train_steps=250,
-            train_batch=16, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
+            train_batch=8, train_seq_len=64, train_lr=3e-3, train_weight_decay=0.0,
             train_warmup=25, train_eval_every=25, train_checkpoint_every=50, train_top_k=200,
             train_bins=8, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2], train_grad_windows=64,
             train_domains=["wikipedia", "code", "math"],
@@ -191,7 +196,7 @@ _SECTIONS = {
             designed_anchors=[0, 5], chains_anchors=[0, 2, 4, 6],
             # dose-response on the language model: a smaller model than chapter 10's
             lm_model=dict(n_layers=1, d_model=48, n_heads=2, n_kv_heads=1, d_ff=96),
-            lm_train=dict(steps=200, seq_len=64, warmup=20, eval_every=10,
+            lm_train=dict(steps=200, batch_size=16, seq_len=64, warmup=20, eval_every=10,
                           checkpoint_every=200),
             band=[20, 300], n_treated=4, n_control=4, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
             n_seeds=3,
@@ -201,6 +206,78 @@ _SECTIONS = {
         ),
     ),
     "gpu": dict(
+        # A Colab T4 (16 GB, 2 CPU cores): at most ~5 min per chapter. Estimated from the cpu
+        # timings, not measured on a T4: the model sizes grow where the GPU does the work
+        # (training), the corpus sizes only a little (tokenizing and counting run on the CPU).
+        n_seeds=5,
+        signatures=dict(max_chars=10_000_000, vocab_words=20_000, top_k=1_500),
+        synthetic=dict(
+            # chapters 05-08 (a reconstruction of the paper's sizes; see the chapters)
+            f_add=dict(n_keys=30, n_anchors=8, n_slots=2),
+            f_add_tilde=dict(n_keys=30, n_anchors=16, n_slots=2, width=1.0, n_samples=60000),
+            f_mod=dict(p=37, test_frac=0.3),
+            f_add_flat=dict(n_keys=30, n_anchors=24, n_slots=2, n_samples=80000),
+            f_mod_noisy=dict(p=37, test_frac=0.3, n_per_pair=20, rho=1.0),
+            model=dict(d=128, hidden=256, activation="relu", gamma=0.8),
+            train=dict(
+                f_add=dict(linear=dict(optimizer="gd", lr=0.5, steps=3000),
+                           ffn=dict(optimizer="gd", lr=0.5, steps=3000)),
+                f_add_tilde=dict(linear=dict(optimizer="gd", lr=0.5, steps=3000),
+                                 ffn=dict(optimizer="gd", lr=0.5, steps=3000)),
+                f_mod=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=3000),
+                           ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=3000)),
+                f_add_flat=dict(linear=dict(optimizer="gd", lr=0.5, steps=3000),
+                                ffn=dict(optimizer="gd", lr=0.5, steps=3000)),
+                f_mod_noisy=dict(linear=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=3000),
+                                 ffn=dict(optimizer="adam", lr=0.01, weight_decay=1.0, steps=3000)),
+            ),
+            # chapter 08: gamma sweep on the two-token f_add (form="pair"), GD lr 0.2
+            init_task=dict(form="pair", n_keys=30),
+            init_train=dict(optimizer="gd", lr=0.2, steps=6000),
+            init_fixed_step=3000,
+            gammas=[0.3, 0.5, 0.6, 0.8, 1.0, 1.2],
+            # widgets: the grid a reader can visit (and the static small multiples)
+            widget_gammas=[0.3, 0.5, 0.8, 1.2],
+            widget_dists=["uniform", "zipf keys", "zipf anchors"],
+            widget_steps=2000,
+        ),
+        theory=dict(d=48, gammas=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6], n_fit=4,
+                    task=dict(n_keys=24, n_anchors=6, n_slots=2), train_gammas=[0.8, 1.2],
+                    lr=0.5, steps=2000, n_snapshots=16,
+                    twin=dict(n_keys=16, n_anchors=6, n_slots=1, twin_of=7), twin_steps=1000,
+                    mod_p=17,
+                    # chapter 04: loss-onset times of GD from small init (tanh vs GELU vs linear)
+                    onset=dict(gamma=0.8, lr=1.0, steps=2000, log_every=10)),
+        lm=dict(
+            # chapter 09 (corpus_* / sig_*): tokenizer, BPE fallback size, chars per source for
+            # training it, tokens counted per corpus, shards, frequent tokens for baselines
+            corpus_tokenizer="auto", corpus_bpe_vocab=8192, corpus_max_chars=4_000_000,
+            sig_max_tokens=4_000_000, sig_shards=8, sig_top_k=700,
+            # chapters 10-11 (model_* / train_*): the small Qwen2.5-style decoder and its training
+            # (5 seeds x 6 models in chapter 10; a few MB of weights, far below a T4's 16 GB)
+            model_d=128, model_layers=2, model_heads=4, model_kv_heads=2, model_ff=344,
+            model_gamma=0.8, train_vocab=4096, train_max_tokens=1_500_000, train_steps=400,
+            train_batch=32, train_seq_len=128, train_lr=3e-3, train_weight_decay=0.0,
+            train_warmup=40, train_eval_every=40, train_checkpoint_every=100, train_top_k=300,
+            train_bins=8, train_grad_gammas=[0.5, 0.65, 0.8, 1.0, 1.2], train_grad_windows=64,
+            train_domains=["wikipedia", "code", "math"],
+            train_compare_gammas=[0.5, 1.2], mix_alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
+        ),
+        interventions=dict(
+            # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
+            designed_anchors=[0, 6], chains_anchors=[0, 2, 4, 6],
+            # dose-response on the language model: a smaller model than chapter 10's
+            lm_model=dict(n_layers=2, d_model=64, n_heads=2, n_kv_heads=1, d_ff=172),
+            lm_train=dict(steps=400, batch_size=32, seq_len=128, warmup=40, eval_every=20,
+                          checkpoint_every=400),
+            band=[20, 400], n_treated=6, n_control=6, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+            n_seeds=3,
+            # trajectories: synthetic (task/d/lr of preset.theory) and language model
+            traj_steps=2000, traj_snapshots=16, threshold=0.9,
+            lm_traj_gamma=1.2, lm_traj_snapshots=12, lm_traj_windows=64,
+        ),
+    ),
+    "full": dict(
         n_seeds=5,
         signatures=dict(max_chars=50_000_000, vocab_words=30_000, top_k=2_000),
         synthetic=dict(
@@ -260,7 +337,7 @@ _SECTIONS = {
             designed_anchors=[0, 8], chains_anchors=[0, 2, 4, 6, 8],
             # dose-response on the language model: a smaller model than chapter 10's
             lm_model=dict(n_layers=4, d_model=256, n_heads=4, n_kv_heads=2, d_ff=704),
-            lm_train=dict(steps=1000, seq_len=256, warmup=100, eval_every=50,
+            lm_train=dict(steps=1000, batch_size=32, seq_len=256, warmup=100, eval_every=50,
                           checkpoint_every=500),
             band=[20, 600], n_treated=8, n_control=8, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
             n_seeds=5,
@@ -282,7 +359,10 @@ def device() -> str:
 
 
 def preset_name() -> str:
-    """The preset this process uses: PSBOOK_PRESET, else tiny under CI, gpu with CUDA, else cpu."""
+    """The preset this process uses: PSBOOK_PRESET, else tiny under CI, gpu with CUDA, else cpu.
+
+    ``full`` is returned only when ``PSBOOK_PRESET=full`` names it (never automatically).
+    """
     env = os.environ.get("PSBOOK_PRESET", "").strip().lower()
     if env:
         if env not in PRESET_NAMES:
