@@ -9,7 +9,13 @@ labels seen in training; plus snapshots of ``W_E`` (V x d, one row per token) an
 chosen steps. NaN or a loss that explodes stops training with a message saying what to change.
 
 :func:`fit` builds the model, trains it and caches the result (:mod:`psbook.cache`) under the
-full configuration (task parameters, model, optimiser, steps, seed).
+full configuration (task parameters, model, optimiser, steps, seed, device).
+:func:`psbook.ensemble.fit_many` trains several such configurations of the same shapes as one
+batched model and stores each member under the key :func:`fit` would use.
+
+Device: :func:`fit` trains on ``device`` (default :func:`psbook.presets.device`:
+``PSBOOK_DEVICE``, else CUDA when usable); model, data and loss weights live there, and the
+logged metrics are computed from CPU copies of the weights (``.cpu()``) at the logged steps.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from .models import make_model
 from .progress import progress_bar
 from .tasks import Task
 
-__all__ = ["History", "TrainResult", "train", "fit", "DivergenceError"]
+__all__ = ["History", "TrainResult", "train", "fit", "fit_spec", "FitSpec", "DivergenceError"]
 
 
 class DivergenceError(RuntimeError):
@@ -93,9 +99,24 @@ def _accuracy(model, X, y) -> float:
         return float((model(X).argmax(-1) == y).float().mean())
 
 
-def _log_metrics(model, task: Task, sig) -> dict:
-    WE = model.W_E.detach().T.numpy()
-    WU = model.W_U.detach().numpy()
+def _cpu(t: torch.Tensor) -> np.ndarray:
+    """A detached CPU numpy copy of ``t`` (whatever device it lives on)."""
+    return t.detach().cpu().numpy().copy()
+
+
+def _train_rows(task: Task):
+    """The distinct training rows ``(X, y)`` and their weights (multiplicity / N), as numpy.
+
+    A full-batch loss over duplicated rows equals the weighted loss over the distinct rows
+    (identical gradients, far faster)."""
+    rows, counts = np.unique(np.concatenate([task.X_train, task.y_train[:, None]], axis=1),
+                             axis=0, return_counts=True)
+    return (np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, -1]),
+            (counts / counts.sum()).astype(np.float32))
+
+
+def _log_metrics(WE: np.ndarray, WU: np.ndarray, task: Task, sig) -> dict:
+    """The logged curves for embeddings ``WE`` (V x d) and unembedding ``WU`` (numpy)."""
     t = task.ordered_tokens
     seen_labels = np.flatnonzero(sig.label_mass > 0)
     out = {
@@ -111,14 +132,16 @@ def _log_metrics(model, task: Task, sig) -> dict:
 
 def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: float = 0.5,
           steps: int = 2000, weight_decay: float = 0.0, log_every: int | None = None,
-          snapshot_steps=(), progress: bool = True, max_loss_factor: float = 50.0) -> History:
+          snapshot_steps=(), progress: bool = True, max_loss_factor: float = 50.0,
+          device=None) -> History:
     """Train ``model`` full-batch on ``task.X_train``; returns the :class:`History`.
 
     ``optimizer``: ``"gd"`` (plain gradient descent) or ``"adam"`` (AdamW when
     ``weight_decay > 0``). ``log_every`` defaults to ``steps // 50``. ``snapshot_steps``: steps
     at which ``W_E`` and ``W_U`` are stored (step 0 = initialisation; the last step is always
     logged). Raises :class:`DivergenceError` if the loss becomes NaN/inf or exceeds
-    ``max_loss_factor`` times its initial value.
+    ``max_loss_factor`` times its initial value. ``device`` (``"cpu"``, ``"cuda"``, ...):
+    where to train; the model is moved there (default: where its parameters are).
     """
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "W_E") \
             or not hasattr(model, "W_U"):
@@ -143,13 +166,11 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
         raise ValueError(f"model sizes (V={model.W_E.shape[1]}, V_out={model.W_U.shape[0]}) do "
                          f"not match the task (V={task.vocab_size}, V_out={task.label_size})")
 
-    # Full-batch loss over duplicated rows == weighted loss over the distinct rows: train on
-    # the distinct (X, y) rows with their multiplicities (identical gradients, far faster).
-    rows, counts = np.unique(np.concatenate([task.X_train, task.y_train[:, None]], axis=1),
-                             axis=0, return_counts=True)
-    Xtr, ytr = torch.from_numpy(np.ascontiguousarray(rows[:, :-1])), torch.from_numpy(rows[:, -1])
-    wtr = torch.from_numpy(counts / counts.sum()).float()
-    Xte, yte = torch.from_numpy(task.X_test), torch.from_numpy(task.y_test)
+    dev = model.W_E.device if device is None else torch.device(device)
+    model.to(dev)
+    Xr, yr, wr = _train_rows(task)
+    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xr, yr, wr))
+    Xte, yte = torch.from_numpy(task.X_test).to(dev), torch.from_numpy(task.y_test).to(dev)
     sig = task.signatures()
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "gd":
@@ -184,11 +205,11 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
             with torch.no_grad():
                 rec["train_acc"].append(float(((logits.argmax(-1) == ytr).float() * wtr).sum()))
             rec["test_acc"].append(_accuracy(model, Xte, yte))
-            for k, v in _log_metrics(model, task, sig).items():
+            WE, WU = _cpu(model.W_E.T), _cpu(model.W_U)
+            for k, v in _log_metrics(WE, WU, task, sig).items():
                 curves.setdefault(k, []).append(v)
             if step in snaps:
-                snapshots[step] = {"W_E": model.W_E.detach().T.numpy().copy(),
-                                   "W_U": model.W_U.detach().numpy().copy()}
+                snapshots[step] = {"W_E": WE, "W_U": WU}
             if not bar.disable:
                 bar.set_postfix(loss=f"{lv:.3f}", acc=f"{rec['train_acc'][-1]:.2f}",
                                 refresh=False)
@@ -203,16 +224,43 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
                    curves={k: np.asarray(v) for k, v in curves.items()}, snapshots=snapshots)
 
 
-def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 128,
-        activation: str = "relu", gamma: float = 0.8, seed: int = 0, optimizer: str = "gd",
-        lr: float = 0.5, steps: int = 2000, weight_decay: float = 0.0,
-        log_every: int | None = None, snapshot_steps=(), progress: bool = True,
-        cache: bool = True) -> TrainResult:
-    """Build a model for ``task``, train it and cache the result under the full config.
+@dataclass
+class FitSpec:
+    """One :func:`fit` call, validated: what to build, how to train it, and its cache config."""
+    task: Task
+    model: str
+    model_kw: dict            # d, gamma, seed (+ hidden, activation for the FFN)
+    train_kw: dict            # optimizer, lr, steps, weight_decay, log_every, snapshot_steps
+    device: str
+    config: dict              # the cache configuration (what fit stores the result under)
 
-    ``model``: ``"linear"`` or ``"ffn"`` (``hidden``/``activation`` are used by the FFN only).
-    A second call with the same configuration loads the stored result instead of training.
-    """
+    def compute(self, progress: bool = False) -> TrainResult:
+        """Train this configuration alone (the reference path every ensemble member matches)."""
+        torch.manual_seed(self.model_kw["seed"])
+        m = make_model(self.model, self.task.vocab_size, self.task.label_size, **self.model_kw)
+        hist = train(m, self.task, progress=progress, device=self.device, **self.train_kw)
+        W1 = getattr(m, "W_1", None)
+        return TrainResult(history=hist, W_E=_cpu(m.W_E.T), W_U=_cpu(m.W_U), config=self.config,
+                           W_1=None if W1 is None else _cpu(W1))
+
+
+def _check_device(device) -> str:
+    if device is None:
+        from .presets import device as default_device
+        return default_device()
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not device:
+        raise TypeError(f"device must be a torch device name such as 'cpu' or 'cuda' (or None "
+                        f"for psbook.presets.device()); got {device!r}")
+    return device
+
+
+def fit_spec(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 128,
+             activation: str = "relu", gamma: float = 0.8, seed: int = 0, optimizer: str = "gd",
+             lr: float = 0.5, steps: int = 2000, weight_decay: float = 0.0,
+             log_every: int | None = None, snapshot_steps=(), device=None) -> FitSpec:
+    """The :class:`FitSpec` of ``fit(task, ...)`` with the same arguments (validated)."""
     if not isinstance(task, Task):
         raise TypeError(f"task must be a psbook.tasks.Task (from psbook.tasks.make); got "
                         f"{type(task).__name__}")
@@ -223,18 +271,38 @@ def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 
         model_kw.update(hidden=hidden, activation=activation)
     train_kw = dict(optimizer=optimizer, lr=lr, steps=steps, weight_decay=weight_decay,
                     log_every=log_every, snapshot_steps=_snapshot_list(snapshot_steps))
-    config = {"task": task.config(), "model": model, **model_kw, **train_kw}
+    device = _check_device(device)
+    config = {"task": task.config(), "model": model, **model_kw, **train_kw, "device": device}
+    return FitSpec(task=task, model=model, model_kw=model_kw, train_kw=train_kw, device=device,
+                   config=config)
 
-    def compute() -> TrainResult:
-        torch.manual_seed(seed)
-        m = make_model(model, task.vocab_size, task.label_size, **model_kw)
-        hist = train(m, task, progress=progress, **train_kw)
-        W1 = getattr(m, "W_1", None)
-        return TrainResult(history=hist, W_E=m.W_E.detach().T.numpy().copy(),
-                           W_U=m.W_U.detach().numpy().copy(), config=config,
-                           W_1=None if W1 is None else W1.detach().numpy().copy())
 
+def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 128,
+        activation: str = "relu", gamma: float = 0.8, seed: int = 0, optimizer: str = "gd",
+        lr: float = 0.5, steps: int = 2000, weight_decay: float = 0.0,
+        log_every: int | None = None, snapshot_steps=(), progress: bool = True,
+        cache: bool = True, device=None) -> TrainResult:
+    """Build a model for ``task``, train it and cache the result under the full config.
+
+    ``model``: ``"linear"`` or ``"ffn"`` (``hidden``/``activation`` are used by the FFN only).
+    A second call with the same configuration loads the stored result instead of training.
+    ``device``: where to train (default :func:`psbook.presets.device`).
+
+    Inside :func:`psbook.ensemble.batched_map` (which :func:`psbook.experiments.run_seeds`
+    uses) a configuration not yet computed is deferred and trained together with the other
+    members of its round as one batched model; the result is the same within floating-point
+    tolerance.
+    """
+    spec = fit_spec(task, model=model, d=d, hidden=hidden, activation=activation, gamma=gamma,
+                    seed=seed, optimizer=optimizer, lr=lr, steps=steps,
+                    weight_decay=weight_decay, log_every=log_every,
+                    snapshot_steps=snapshot_steps, device=device)
+    from .ensemble import current_plan
+    plan = current_plan()
+    if plan is not None:
+        return plan.request(spec, cache=cache, progress=progress)
     if not cache:
-        return compute()
+        return spec.compute(progress)
     from .cache import load_or_compute
-    return load_or_compute("synthetic_train", config, compute, verbose=False)
+    return load_or_compute("synthetic_train", spec.config, lambda: spec.compute(progress),
+                           verbose=False)
