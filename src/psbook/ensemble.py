@@ -16,8 +16,14 @@ Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
 * each member trains on its own data: the distinct training rows of its task with their
   weights, padded to a common length with rows of weight 0 (which add exactly 0).
 
-What differs is only the order of floating-point additions inside the batched kernels, so
-trajectories agree within float tolerance, not bitwise.
+The FFN members take exactly the single run's operations on stacked slices; in the tested
+configurations their trajectories are bitwise those of the single runs. The linear members
+read each row through its bag-of-token counts, ``C @ (W_E^T W_U^T)``: the same function as
+the single model's sum of embeddings times ``W_U^T``, several times cheaper, but summed in
+another order, so they agree within float tolerance (about 1e-7 relative), not bitwise.
+(Some runs of the book are chaotic -- gradient descent at the edge of stability, AdamW on
+modular addition -- and there a last-bit difference grows; the single runs themselves differ
+as much between 1 and 2 BLAS threads in the AdamW runs.)
 
 Members are grouped automatically: a group shares the model kind and sizes, the task's
 vocabulary, label set and sequence length, the optimiser, learning rate, weight decay, number
@@ -50,11 +56,12 @@ from .models import ACTIVATIONS, FFN, LinearModel, make_model
 from .progress import progress_bar
 from .tasks import Task
 from .train import (DivergenceError, FitSpec, History, TrainResult, _cpu, _log_metrics,
-                    _snapshot_list, _train_rows, fit_spec)
+                    _MetricRef, _snapshot_list, _train_rows, fit_spec)
 
 __all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "current_plan"]
 
 _NS = "synthetic_train"       # the namespace psbook.train.fit caches under
+_MAX_COUNT_ENTRIES = 2 ** 25  # largest K x N x V count tensor (128 MiB); else gather embeddings
 
 
 # ----------------------------------------------------------------------------------------
@@ -104,11 +111,23 @@ class StackedModel(torch.nn.Module):
     def k(self) -> int:
         return int(self.W_E.shape[0])
 
+    def forward_counts(self, C: torch.Tensor) -> torch.Tensor:
+        """Logits ``(K, N, V_out)`` of the **linear** model from bag-of-token counts ``C``
+        ``(K, N, V)`` (float): :math:`C\,({W^E}^\top {W^U}^\top)`, a V x V_out product per
+        member (far fewer operations than N x d x V_out). The same function as
+        :meth:`forward`, computed in another order (equal within float tolerance)."""
+        if self.kind != "linear":
+            raise ValueError("forward_counts is the linear model's shortcut; the FFN reads "
+                             "tokens through forward(X)")
+        return torch.bmm(C, torch.bmm(self.W_E.transpose(1, 2), self.W_U.transpose(1, 2)))
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        K = self.W_E.shape[0]
-        WEt = self.W_E.transpose(1, 2)                              # (K, V, d)
-        idx = torch.arange(K, device=X.device).view(K, 1, 1)
-        h = WEt[idx, X].sum(dim=2)                                  # (K, N, d)
+        K, d, V = self.W_E.shape
+        # member k's token x is row k*V + x of the stacked (K*V, d) table: one embedding
+        # lookup for all members (its backward is a fast scatter-add, unlike 2-D indexing)
+        off = (torch.arange(K, device=X.device) * V).view(K, 1, 1)
+        table = self.W_E.transpose(1, 2).reshape(K * V, d)
+        h = torch.nn.functional.embedding(X + off, table).sum(dim=2)   # (K, N, d)
         if self.kind == "ffn":
             h = self.sigma(h if self.W_1 is None else torch.bmm(h, self.W_1.transpose(1, 2)))
         return torch.bmm(h, self.W_U.transpose(1, 2))               # (K, N, V_out)
@@ -191,9 +210,20 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
         n = X.shape[0]
         Xp[k, :n], yp[k, :n], wp[k, :n] = X, y, w
     Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
+    # The linear model reads X only through its bag-of-token counts C, and C @ (W_E^T W_U^T)
+    # is several times cheaper than gathering and scattering embeddings. The FFN gathers, as
+    # its single run does: bitwise the same steps (its gradient-descent and AdamW runs are
+    # chaotic enough that a last-bit difference grows), and its cost is in the hidden layer.
+    V = stack.vocab_size
+    C = None
+    if stack.kind == "linear" and K * n_max * V <= _MAX_COUNT_ENTRIES:
+        C = torch.zeros(K, n_max, V, device=dev)
+        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=dev))
+        C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
     tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
              for t in tasks]
     sigs = [t.signatures() for t in tasks]
+    refs = [_MetricRef(t, sg) for t, sg in zip(tasks, sigs)]
 
     params = [p for p in (stack.W_E, stack.W_1, stack.W_U) if p is not None]
     if optimizer == "gd":
@@ -214,7 +244,7 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
                        enabled=progress)
     for step in bar:
-        logits = stack(Xtr)                                             # (K, N, V_out)
+        logits = stack(Xtr) if C is None else stack.forward_counts(C)   # (K, N, V_out)
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), ytr.reshape(-1),
                                                reduction="none").view(K, n_max)
         per = (ce * wtr).sum(dim=1)                                     # (K,) member losses
@@ -243,7 +273,7 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
                     r["test_acc"].append(float("nan") if Xte.shape[0] == 0 else float(
                         (stack.member_logits(k, Xte).argmax(-1) == yte).float().mean()))
                 WE, WU = _cpu(stack.W_E[k].T), _cpu(stack.W_U[k])
-                for name, v in _log_metrics(WE, WU, tasks[k], sigs[k]).items():
+                for name, v in _log_metrics(WE, WU, tasks[k], sigs[k], refs[k]).items():
                     r["curves"].setdefault(name, []).append(v)
                 if step in snap_at[k]:
                     r["snapshots"][step] = {"W_E": WE, "W_U": WU}

@@ -251,12 +251,13 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
 
 
 def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
-                   metrics=None, **overrides) -> SeedRuns:
+                   metrics=None, batch: bool = True, **overrides) -> SeedRuns:
     """:func:`run` at every seed (task split *and* initialisation) and collect ``metrics``.
 
     ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
     ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
-    under ``"result"``.
+    under ``"result"``. With ``batch`` (default) the seeds train together as one ensemble
+    (:mod:`psbook.ensemble`; see :func:`run_seeds`).
     """
     if metrics is not None and not callable(metrics):
         raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
@@ -271,7 +272,7 @@ def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
             "test_accuracy": res.test_accuracy}
         return {**m, "result": res}
 
-    return run_seeds(one, seeds=seeds, preset=preset)
+    return run_seeds(one, seeds=seeds, preset=preset, batch=batch)
 
 
 # ----------------------------------------------------------------------------------------

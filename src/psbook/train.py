@@ -115,19 +115,53 @@ def _train_rows(task: Task):
             (counts / counts.sum()).astype(np.float32))
 
 
-def _log_metrics(WE: np.ndarray, WU: np.ndarray, task: Task, sig) -> dict:
+class _MetricRef:
+    """What the logged curves compare the weights with, computed once per training run.
+
+    The signature side of every :math:`R_{cos}` (the cosine pair values of ``phi_y``,
+    ``phi_X`` over the ordered tokens, ``phi_y`` over all tokens, ``varphi_X`` over the seen
+    labels) does not change along training; :meth:`curves` computes the weight side at each
+    logged step with the same functions :func:`psbook.metrics.r_cos` / ``r_order`` use, so the
+    values are bitwise theirs."""
+
+    def __init__(self, task: Task, sig):
+        from .metrics import cosine_matrix, pair_values
+        t = np.asarray(task.ordered_tokens)
+        self.t = t
+        self.seen = np.flatnonzero(sig.label_mass > 0)
+        self.n_tokens = int(task.vocab_size)
+        pv = lambda M: pair_values(cosine_matrix(M))      # noqa: E731
+        self.phi_y = pv(sig.dense("phi_y", t))
+        self.phi_X = pv(sig.dense("phi_X", t))
+        self.phi_y_all = pv(sig.phi_y_sparse)
+        self.varphi = pv(sig.dense("varphi_X", self.seen)) if self.seen.size >= 3 else None
+        idx = np.arange(t.size)
+        self.dist = pair_values(np.abs(idx[:, None] - idx[None, :]))
+
+    def curves(self, WE: np.ndarray, WU: np.ndarray) -> dict:
+        from .metrics import _as_matrix, correlation, cosine_matrix, pair_values
+        if self.t.size < 3:
+            raise ValueError(f"tokens must name at least 3 tokens (pairs a < b are "
+                             f"correlated); got {self.t.size}")
+        W = _as_matrix("W", WE)
+        Wt = pair_values(cosine_matrix(W[self.t]))
+        U = _as_matrix("W", WU)
+        return {
+            "R_cos_phi_y": correlation(Wt, self.phi_y),
+            "R_cos_phi_X": correlation(Wt, self.phi_X),
+            "R_order": correlation(np.round(Wt, 12), self.dist, "spearman"),
+            "R_cos_phi_y_all": correlation(pair_values(cosine_matrix(W[np.arange(W.shape[0])])),
+                                           self.phi_y_all),
+            "R_cos_WU_varphi_X": (correlation(pair_values(cosine_matrix(U[self.seen])),
+                                              self.varphi)
+                                  if self.varphi is not None else float("nan")),
+        }
+
+
+def _log_metrics(WE: np.ndarray, WU: np.ndarray, task: Task, sig, ref: _MetricRef | None = None
+                 ) -> dict:
     """The logged curves for embeddings ``WE`` (V x d) and unembedding ``WU`` (numpy)."""
-    t = task.ordered_tokens
-    seen_labels = np.flatnonzero(sig.label_mass > 0)
-    out = {
-        "R_cos_phi_y": metrics.r_cos(WE[t], sig.dense("phi_y", t)),
-        "R_cos_phi_X": metrics.r_cos(WE[t], sig.dense("phi_X", t)),
-        "R_order": metrics.r_order(WE, t),
-        "R_cos_phi_y_all": metrics.r_cos(WE, sig.phi_y_sparse),
-        "R_cos_WU_varphi_X": (metrics.r_cos(WU[seen_labels], sig.dense("varphi_X", seen_labels))
-                              if seen_labels.size >= 3 else float("nan")),
-    }
-    return out
+    return (_MetricRef(task, sig) if ref is None else ref).curves(WE, WU)
 
 
 def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: float = 0.5,
@@ -172,6 +206,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xr, yr, wr))
     Xte, yte = torch.from_numpy(task.X_test).to(dev), torch.from_numpy(task.y_test).to(dev)
     sig = task.signatures()
+    ref = _MetricRef(task, sig)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "gd":
         opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
@@ -206,7 +241,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
                 rec["train_acc"].append(float(((logits.argmax(-1) == ytr).float() * wtr).sum()))
             rec["test_acc"].append(_accuracy(model, Xte, yte))
             WE, WU = _cpu(model.W_E.T), _cpu(model.W_U)
-            for k, v in _log_metrics(WE, WU, task, sig).items():
+            for k, v in _log_metrics(WE, WU, task, sig, ref).items():
                 curves.setdefault(k, []).append(v)
             if step in snaps:
                 snapshots[step] = {"W_E": WE, "W_U": WU}
