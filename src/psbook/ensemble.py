@@ -16,14 +16,15 @@ Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
 * each member trains on its own data: the distinct training rows of its task with their
   weights, padded to a common length with rows of weight 0 (which add exactly 0).
 
-The FFN members take exactly the single run's operations on stacked slices; in the tested
-configurations their trajectories are bitwise those of the single runs. The linear members
-read each row through its bag-of-token counts, ``C @ (W_E^T W_U^T)``: the same function as
-the single model's sum of embeddings times ``W_U^T``, several times cheaper, but summed in
-another order, so they agree within float tolerance (about 1e-7 relative), not bitwise.
-(Some runs of the book are chaotic -- gradient descent at the edge of stability, AdamW on
-modular addition -- and there a last-bit difference grows; the single runs themselves differ
-as much between 1 and 2 BLAS threads in the AdamW runs.)
+Each member takes its single run's operations on its slice of the stack (the linear model
+reads rows through their bag-of-token counts, ``C @ (W_E^T W_U^T)``, in both; the FFN gathers
+embeddings in both), so in the tested configurations the trajectories are bitwise those of
+the single runs. Members whose tasks have different numbers of distinct training rows are
+padded, and a batched product over padded rows may sum in another order: then they agree
+within float tolerance (about 1e-7 relative per step). Some runs of the book are chaotic --
+gradient descent at the edge of stability, AdamW on modular addition -- and there such a
+last-bit difference grows over training (the single runs themselves differ as much between 1
+and 2 BLAS threads in the AdamW runs of modular addition).
 
 Members are grouped automatically: a group shares the model kind and sizes, the task's
 vocabulary, label set and sequence length, the optimiser, learning rate, weight decay, number
@@ -55,13 +56,12 @@ from ._validate import check_choice, check_positive_float, check_positive_int
 from .models import ACTIVATIONS, FFN, LinearModel, make_model
 from .progress import progress_bar
 from .tasks import Task
-from .train import (DivergenceError, FitSpec, History, TrainResult, _cpu, _log_metrics,
-                    _MetricRef, _snapshot_list, _train_rows, fit_spec)
+from .train import (_MAX_COUNT_ENTRIES, DivergenceError, FitSpec, History, TrainResult, _cpu,
+                    _log_metrics, _MetricRef, _snapshot_list, _train_rows, fit_spec)
 
 __all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "current_plan"]
 
 _NS = "synthetic_train"       # the namespace psbook.train.fit caches under
-_MAX_COUNT_ENTRIES = 2 ** 25  # largest K x N x V count tensor (128 MiB); else gather embeddings
 
 
 # ----------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class StackedModel(torch.nn.Module):
         if not models:
             raise ValueError("models must hold at least one psbook model; got an empty list")
         first = models[0]
-        if not isinstance(first, (LinearModel, FFN)):
+        if type(first) not in (LinearModel, FFN):
             raise TypeError(f"models must be psbook LinearModel / FFN instances; got "
                             f"{type(first).__name__}")
         self.kind = "linear" if isinstance(first, LinearModel) else "ffn"
@@ -113,7 +113,7 @@ class StackedModel(torch.nn.Module):
 
     def forward_counts(self, C: torch.Tensor) -> torch.Tensor:
         """Logits ``(K, N, V_out)`` of the **linear** model from bag-of-token counts ``C``
-        ``(K, N, V)`` (float): :math:`C\,({W^E}^\top {W^U}^\top)`, a V x V_out product per
+        ``(K, N, V)`` (float): ``C @ (W_E^T W_U^T)``, a V x V_out product per
         member (far fewer operations than N x d x V_out). The same function as
         :meth:`forward`, computed in another order (equal within float tolerance)."""
         if self.kind != "linear":
@@ -210,15 +210,14 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
         n = X.shape[0]
         Xp[k, :n], yp[k, :n], wp[k, :n] = X, y, w
     Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
-    # The linear model reads X only through its bag-of-token counts C, and C @ (W_E^T W_U^T)
-    # is several times cheaper than gathering and scattering embeddings. The FFN gathers, as
-    # its single run does: bitwise the same steps (its gradient-descent and AdamW runs are
-    # chaotic enough that a last-bit difference grows), and its cost is in the hidden layer.
+    # The linear model reads X through its bag-of-token counts C, as its single run does
+    # (psbook.train._bag_counts): logits = C @ (W_E^T W_U^T). The FFN gathers embeddings, as
+    # its single run does. Same operations per member, on stacked slices.
     V = stack.vocab_size
     C = None
-    if stack.kind == "linear" and K * n_max * V <= _MAX_COUNT_ENTRIES:
-        C = torch.zeros(K, n_max, V, device=dev)
-        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=dev))
+    if stack.kind == "linear" and all(r[0].shape[0] * V <= _MAX_COUNT_ENTRIES for r in rows):
+        C = torch.zeros(K, n_max, V, device=Xtr.device)
+        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=Xtr.device))
         C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
     tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
              for t in tasks]
@@ -238,7 +237,8 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     loss0 = [None] * K
     errors: list = [None] * K
     alive = list(range(K))
-    alive_t = torch.arange(K, device=dev)
+    alive_t = torch.arange(K, device=Xtr.device)
+    dead: list = []
     V_out = stack.label_size
 
     bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
@@ -277,18 +277,20 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
                     r["curves"].setdefault(name, []).append(v)
                 if step in snap_at[k]:
                     r["snapshots"][step] = {"W_E": WE, "W_U": WU}
-        if died:
+        if died:                         # a diverged member stops: left out of the loss
             alive = [k for k in alive if k not in died]
-            with torch.no_grad():        # a diverged member stops: zero it, leave it out
-                for p in params:
-                    p[died] = 0.0
-            alive_t = torch.tensor(alive, device=dev, dtype=torch.long)
+            dead += died
+            alive_t = torch.tensor(alive, device=Xtr.device, dtype=torch.long)
         if step == steps or not alive:
             break
         opt.zero_grad(set_to_none=True)
         loss = per.sum() if len(alive) == K else per[alive_t].sum()
         loss.backward()
         opt.step()
+        if dead:                         # and held at zero (finite), whatever its optimiser state
+            with torch.no_grad():
+                for p in params:
+                    p[dead] = 0.0
     bar.close()
     out = []
     for k in range(K):

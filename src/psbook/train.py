@@ -158,6 +158,22 @@ class _MetricRef:
         }
 
 
+_MAX_COUNT_ENTRIES = 2 ** 25     # largest N x V (x K members) count matrix: 128 MiB of float32
+
+
+def _bag_counts(model, X: torch.Tensor):
+    """For the linear model, the bag-of-token counts ``C`` (N x V, float) of the rows ``X``:
+    its logits are ``C @ (W_E^T W_U^T)``, the same function as ``model(X)`` (a sum of
+    embeddings times ``W_U^T``) at a fraction of the cost (a V x V_out product instead of
+    N x d x V_out, and no gather/scatter of embeddings). None for other models, or when C
+    would be too large."""
+    from .models import LinearModel
+    if type(model) is not LinearModel or X.shape[0] * model.vocab_size > _MAX_COUNT_ENTRIES:
+        return None
+    C = torch.zeros(X.shape[0], model.vocab_size, device=X.device)
+    return C.scatter_add_(1, X, torch.ones(X.shape, device=X.device))
+
+
 def _log_metrics(WE: np.ndarray, WU: np.ndarray, task: Task, sig, ref: _MetricRef | None = None
                  ) -> dict:
     """The logged curves for embeddings ``WE`` (V x d) and unembedding ``WU`` (numpy)."""
@@ -205,6 +221,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     Xr, yr, wr = _train_rows(task)
     Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xr, yr, wr))
     Xte, yte = torch.from_numpy(task.X_test).to(dev), torch.from_numpy(task.y_test).to(dev)
+    C = _bag_counts(model, Xtr)
     sig = task.signatures()
     ref = _MetricRef(task, sig)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -224,7 +241,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     bar = progress_bar(range(steps + 1), desc=f"{task.name} {type(model).__name__} {optimizer}",
                        enabled=progress)
     for step in bar:
-        logits = model(Xtr)
+        logits = model(Xtr) if C is None else C @ (model.W_E.T @ model.W_U.T)
         loss = lossf(logits, ytr)
         lv = float(loss.detach())
         if loss0 is None:
