@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -75,11 +76,14 @@ def run_chapter(md: Path, work: Path, env: dict, limit: int) -> tuple[str, float
         sec = time.perf_counter() - t0
         if proc.returncode == 0:
             return "pass", sec, ""
+        out = re.sub(r"\x1b\[[0-9;]*m", "", out)          # colour codes of tracebacks
         lines = [ln for ln in out.strip().splitlines() if ln.strip()]
         err = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "?")
         return "fail", sec, err.strip()[:160]
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)      # the kernel too: it is in the same group
+        # the runner's group; the kernel has a session of its own and exits when ipykernel's
+        # parent poller sees its parent gone
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return "timeout", time.perf_counter() - t0, f"killed after {limit} s"
     finally:
