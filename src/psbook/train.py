@@ -129,7 +129,6 @@ class _MetricRef:
         t = np.asarray(task.ordered_tokens)
         self.t = t
         self.seen = np.flatnonzero(sig.label_mass > 0)
-        self.n_tokens = int(task.vocab_size)
         pv = lambda M: pair_values(cosine_matrix(M))      # noqa: E731
         self.phi_y = pv(sig.dense("phi_y", t))
         self.phi_X = pv(sig.dense("phi_X", t))
