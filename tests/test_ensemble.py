@@ -78,11 +78,11 @@ def test_stacked_model_refuses_mixed_shapes():
                                         ("f_mod", "linear")])
 def test_run_over_seeds_members_match_single_runs(name, model, monkeypatch):
     sizes = _spy_ensembles(monkeypatch)
-    ens = experiments.run_over_seeds(name, model, "tiny", seeds=[0, 1, 2], steps=300)
+    ens = experiments.run_over_seeds(name, model, "tiny", seeds=[0, 1, 2], steps=150)
     assert sizes == [3], "the three seeds should train as one ensemble"
     monkeypatch.setenv("PSBOOK_CACHE", "off")
     for s, out in zip(ens.seeds, ens.outputs):
-        single = experiments.run(name, model, "tiny", seed=s, init_seed=s, steps=300)
+        single = experiments.run(name, model, "tiny", seed=s, init_seed=s, steps=150)
         _close(single, out["result"])
 
 
