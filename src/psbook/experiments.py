@@ -89,7 +89,8 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
     """
     check_choice("name", name, set(_tasks.TASKS))
     check_choice("model", model, {"linear", "ffn"})
-    syn = _preset(preset).synthetic
+    preset = _preset(preset)
+    syn = preset.synthetic
     if not syn:
         raise ValueError("preset.synthetic is empty; use a psbook preset (tiny, cpu, gpu)")
     task_kw = dict(syn.get(name, {}))
@@ -107,6 +108,7 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
     if init_seed is not None:
         fit_kw["seed"] = check_positive_int("init_seed", init_seed, minimum=0)
     task = _tasks.make(name, **task_kw)
+    fit_kw.setdefault("device", _preset(preset).device)
     res = fit(task, model=model, progress=progress, **fit_kw)
     h = res.history
     return ExperimentResult(name=name, model=model, task=task, signatures=task.signatures(),
@@ -116,19 +118,28 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
                             W_1=getattr(res, "W_1", None))
 
 
-def sweep(name: str, grid: dict, model: str = "linear", preset=None, **fixed) -> list:
+def sweep(name: str, grid: dict, model: str = "linear", preset=None, *, batch: bool = True,
+          **fixed) -> list:
     """Run every combination of ``grid`` (setting -> list of values); returns
-    ``[(settings dict, ExperimentResult), ...]`` in grid order."""
+    ``[(settings dict, ExperimentResult), ...]`` in grid order.
+
+    With ``batch`` (default) the runs of the same shapes (e.g. a sweep over ``gamma`` or
+    seeds) train together as one batched model (:mod:`psbook.ensemble`); each result is
+    the one its single :func:`run` gives, within floating-point tolerance, and is cached
+    under the same key."""
     import itertools
+
+    from .ensemble import batched_map
 
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict of setting -> list of values; got {grid!r}")
     keys = list(grid)
-    out = []
-    for vals in itertools.product(*(grid[k] for k in keys)):
-        s = dict(zip(keys, vals))
-        out.append((s, run(name, model=model, preset=preset, **fixed, **s)))
-    return out
+    combos = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+    preset = _preset(preset)
+
+    def one(s):
+        return s, run(name, model=model, preset=preset, **fixed, **s)
+    return batched_map(one, combos) if batch else [one(s) for s in combos]
 
 
 # ----------------------------------------------------------------------------------------
@@ -194,13 +205,19 @@ def _numeric(v) -> bool:
     return isinstance(v, np.ndarray) and v.dtype.kind in "iuf"
 
 
-def run_seeds(fn, seeds=None, preset=None) -> SeedRuns:
+def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
     """Call ``fn(seed)`` for every seed and collect what it returns.
 
     ``fn`` returns a dict ``{name: value}``; numeric values (numbers, numeric arrays of the
     same shape at every seed) are stacked into :attr:`SeedRuns.values`, everything is kept in
     :attr:`SeedRuns.outputs`. ``seeds`` defaults to ``preset.seeds()`` (``PSBOOK_SEED`` moves
     them; ``n_seeds`` of them). A number alone is stored as ``"value"``.
+
+    With ``batch`` (default) the trainings ``fn`` starts (:func:`run` / :func:`psbook.train.fit`)
+    are batched across seeds by :func:`psbook.ensemble.batched_map`: the seeds' k-th runs train
+    together as one ensemble, each member matching its single run within floating-point
+    tolerance and cached under its single run's key. ``fn`` may then be called more than once
+    per seed, so it must be free of side effects (``batch=False`` calls it once per seed).
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(seed) -> dict; got {type(fn).__name__}")
@@ -211,9 +228,11 @@ def run_seeds(fn, seeds=None, preset=None) -> SeedRuns:
         raise ValueError("seeds must list at least one seed; got an empty list")
     for s in seeds:
         check_positive_int("seeds[i]", s, minimum=0)
+    from .ensemble import batched_map
+
     outputs, values = [], {}
-    for s in seeds:
-        out = fn(int(s))
+    raw = batched_map(fn, [int(s) for s in seeds]) if batch else [fn(int(s)) for s in seeds]
+    for out in raw:
         if _numeric(out):
             out = {"value": out}
         if not isinstance(out, dict):
@@ -232,12 +251,13 @@ def run_seeds(fn, seeds=None, preset=None) -> SeedRuns:
 
 
 def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
-                   metrics=None, **overrides) -> SeedRuns:
+                   metrics=None, batch: bool = True, **overrides) -> SeedRuns:
     """:func:`run` at every seed (task split *and* initialisation) and collect ``metrics``.
 
     ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
     ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
-    under ``"result"``.
+    under ``"result"``. With ``batch`` (default) the seeds train together as one ensemble
+    (:mod:`psbook.ensemble`; see :func:`run_seeds`).
     """
     if metrics is not None and not callable(metrics):
         raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
@@ -252,7 +272,7 @@ def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
             "test_accuracy": res.test_accuracy}
         return {**m, "result": res}
 
-    return run_seeds(one, seeds=seeds, preset=preset)
+    return run_seeds(one, seeds=seeds, preset=preset, batch=batch)
 
 
 # ----------------------------------------------------------------------------------------

@@ -406,14 +406,17 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
     phi_d = des.signatures().dense("phi_y", keys)
     phi_p = plain.signatures().dense("phi_y", keys)
     kw = dict(syn["model"])
-    kw.update(syn["train"]["f_add"][model])
+    kw.update(syn["train"]["f_add"][model], device=preset.device)
     snaps = snapshot_steps(kw["steps"], n_snapshots)
     names = ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order")
     rows = {k: [] for k in names}
     acc = []
-    for s in seeds:
-        rd = fit(des, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
-        rp = fit(plain, model=model, seed=s, progress=False, snapshot_steps=snaps, **kw)
+    from .ensemble import batched_map
+    fits = batched_map(lambda s: (fit(des, model=model, seed=s, progress=False,  # seeds batched
+                                      snapshot_steps=snaps, **kw),
+                                  fit(plain, model=model, seed=s, progress=False,
+                                      snapshot_steps=snaps, **kw)), seeds)
+    for rd, rp in fits:
         cur = {k: [] for k in names}
         for t in snaps:
             W = rd.history.snapshots[int(t)]["W_E"][keys]

@@ -349,13 +349,29 @@ _SECTIONS = {
 }
 
 
+DEVICES = ("cpu", "cuda")
+
+
 def device() -> str:
-    """'cuda' when a CUDA GPU is usable, else 'cpu' (torch is imported lazily)."""
+    """``PSBOOK_DEVICE`` (``cpu`` or ``cuda``) when set, else 'cuda' when a CUDA GPU is
+    usable, else 'cpu' (torch is imported lazily). ``PSBOOK_DEVICE=cuda`` without a usable
+    CUDA GPU is an error, not a silent fall-back to the CPU."""
+    env = os.environ.get("PSBOOK_DEVICE", "").strip()
+    if env and env.lower() not in DEVICES:
+        raise ValueError(f"PSBOOK_DEVICE must be one of {list(DEVICES)} (or unset: CUDA when "
+                         f"available); got {env!r}")
     try:
         import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        cuda = torch.cuda.is_available()
     except ImportError:  # pragma: no cover - torch is a dependency
-        return "cpu"
+        cuda = False
+    if env.lower() == "cuda" and not cuda:
+        raise RuntimeError("PSBOOK_DEVICE=cuda, but torch finds no usable CUDA GPU "
+                           "(torch.cuda.is_available() is False); unset PSBOOK_DEVICE or set "
+                           "it to cpu")
+    if env:
+        return env.lower()
+    return "cuda" if cuda else "cpu"
 
 
 def preset_name() -> str:

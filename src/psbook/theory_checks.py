@@ -270,6 +270,7 @@ def onset_times(task: Task, *, models, d: int, gamma: float, lr: float, steps: i
     initialisation ``d**-gamma``, the setting the corollaries assume. Returns
     ``{name: array of onset steps, one per seed}``.
     """
+    from .ensemble import batched_map
     from .train import fit
 
     if not isinstance(models, dict) or not models:
@@ -282,11 +283,11 @@ def onset_times(task: Task, *, models, d: int, gamma: float, lr: float, steps: i
     for name, kind in models.items():
         kw = (dict(model="linear") if kind == "linear"
               else dict(model="ffn", hidden=None, activation=kind))
-        vals = []
-        for s in seeds:
-            h = fit(task, d=d, gamma=gamma, seed=s, optimizer="gd", lr=lr, steps=steps,
-                    log_every=log_every, progress=False, **kw).history
-            vals.append(h.first_step_below("loss", float(threshold) * h.loss[0]))
+        def one(s, kw=kw):          # the seeds train together as one ensemble
+            return fit(task, d=d, gamma=gamma, seed=s, optimizer="gd", lr=lr, steps=steps,
+                       log_every=log_every, progress=False, **kw).history
+        hists = batched_map(one, seeds)
+        vals = [h.first_step_below("loss", float(threshold) * h.loss[0]) for h in hists]
         out[name] = np.asarray(vals, dtype=float)
     return out
 

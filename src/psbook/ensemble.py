@@ -1,0 +1,518 @@
+r"""Ensembles: K synthetic-task models of the same shapes trained as ONE batched model.
+
+The book runs the same small model many times -- over seeds, over initialisation scales
+:math:`\gamma`, on control datasets. Each run alone spends most of its time in per-step
+overhead (Python, autograd, the optimiser), not in arithmetic. Here the K members' parameters
+are stacked (``W_E``: ``K x d x V``, ...) and trained with batched matrix products and one
+optimiser step for all, so a step costs little more than one member's.
+
+Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
+
+* each member starts from exactly the initialisation its single run draws
+  (:func:`psbook.models.make_model` with its own seed, then stacked: bitwise equal);
+* the loss is the **sum** of the members' losses, so each member's gradient is its own;
+  SGD and AdamW act element by element, so one optimiser over the stacked parameters takes
+  each member's own step (nothing here reduces across members);
+* each member trains on its own data: the distinct training rows of its task with their
+  weights, padded to a common length with rows of weight 0 (which add exactly 0).
+
+Each member takes its single run's operations on its slice of the stack (the linear model
+reads rows through their bag-of-token counts, ``C @ (W_E^T W_U^T)``, in both; the FFN gathers
+embeddings in both), so in the tested configurations the trajectories are bitwise those of
+the single runs. Members whose tasks have different numbers of distinct training rows are
+padded, and a batched product over padded rows may sum in another order: then they agree
+within float tolerance (about 1e-7 relative per step). Some runs of the book are chaotic --
+gradient descent at the edge of stability, AdamW on modular addition -- and there such a
+last-bit difference grows over training (the single runs themselves differ as much between 1
+and 2 BLAS threads in the AdamW runs of modular addition).
+
+Members are grouped automatically: a group shares the model kind and sizes, the task's
+vocabulary, label set and sequence length, the optimiser, learning rate, weight decay, number
+of steps and device; seeds, :math:`\gamma`, the data and the logged/snapshot steps may differ.
+
+Three ways in:
+
+* :func:`fit_many` -- a list of :func:`psbook.train.fit` argument dicts; results are cached
+  per member under the key a single ``fit`` would use (so a later single run, or a bigger
+  sweep, reuses them).
+* :func:`batched_map` -- ``[fn(item) for item in items]`` in rounds: every ``fit`` that
+  ``fn`` calls and that is not yet computed is deferred; the round's deferred fits are trained
+  together, then ``fn`` is called again (with those fits now answered from memory). This is
+  what :func:`psbook.experiments.run_seeds` and :func:`psbook.experiments.sweep` use, so a
+  chapter's per-seed function needs no change. ``fn`` must not depend on side effects: it may
+  be called several times per item (once per round until it completes).
+* :func:`train_ensemble` -- the training loop itself, on models you built.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._validate import check_choice, check_positive_float, check_positive_int
+from .models import ACTIVATIONS, FFN, LinearModel, make_model
+from .progress import progress_bar
+from .tasks import Task
+from .train import (_MAX_COUNT_ENTRIES, DivergenceError, FitSpec, History, TrainResult, _cpu,
+                    _log_metrics, _MetricRef, _snapshot_list, _train_rows, fit_spec)
+
+__all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "current_plan"]
+
+_NS = "synthetic_train"       # the namespace psbook.train.fit caches under
+
+
+# ----------------------------------------------------------------------------------------
+# the stacked model
+# ----------------------------------------------------------------------------------------
+
+class StackedModel(torch.nn.Module):
+    """K models of one kind and size with stacked parameters.
+
+    ``W_E``: ``(K, d, V)``; ``W_1``: ``(K, hidden, d)`` or None; ``W_U``: ``(K, V_out, w)`` --
+    member ``k``'s parameters are the ``k``-th slices, in the single model's conventions.
+    ``forward(X)`` takes token ids ``(K, N, L)`` (member ``k`` reads ``X[k]``) and returns
+    logits ``(K, N, V_out)``.
+    """
+
+    def __init__(self, models):
+        super().__init__()
+        models = list(models)
+        if not models:
+            raise ValueError("models must hold at least one psbook model; got an empty list")
+        first = models[0]
+        if type(first) not in (LinearModel, FFN):
+            raise TypeError(f"models must be psbook LinearModel / FFN instances; got "
+                            f"{type(first).__name__}")
+        self.kind = "linear" if isinstance(first, LinearModel) else "ffn"
+        self.activation = getattr(first, "activation", None)
+        for i, m in enumerate(models):
+            same = (type(m) is type(first) and m.W_E.shape == first.W_E.shape
+                    and m.W_U.shape == first.W_U.shape
+                    and getattr(m, "activation", None) == self.activation
+                    and (getattr(m, "W_1", None) is None) == (getattr(first, "W_1", None) is None)
+                    and (getattr(m, "W_1", None) is None or m.W_1.shape == first.W_1.shape))
+            if not same:
+                raise ValueError(f"models[{i}] differs in kind, sizes or activation from "
+                                 f"models[0] ({type(first).__name__}, W_E {tuple(first.W_E.shape)}"
+                                 f", W_U {tuple(first.W_U.shape)}); an ensemble needs one shape")
+        self.sigma = ACTIVATIONS[self.activation] if self.kind == "ffn" else None
+        self.vocab_size, self.label_size = first.vocab_size, first.label_size
+        with torch.no_grad():
+            self.W_E = torch.nn.Parameter(torch.stack([m.W_E.detach() for m in models]).clone())
+            self.W_U = torch.nn.Parameter(torch.stack([m.W_U.detach() for m in models]).clone())
+            w1 = getattr(first, "W_1", None)
+            self.W_1 = (None if w1 is None else
+                        torch.nn.Parameter(torch.stack([m.W_1.detach() for m in models]).clone()))
+
+    @property
+    def k(self) -> int:
+        return int(self.W_E.shape[0])
+
+    def forward_counts(self, C: torch.Tensor) -> torch.Tensor:
+        """Logits ``(K, N, V_out)`` of the **linear** model from bag-of-token counts ``C``
+        ``(K, N, V)`` (float): ``C @ (W_E^T W_U^T)``, a V x V_out product per
+        member (far fewer operations than N x d x V_out). The same function as
+        :meth:`forward`, computed in another order (equal within float tolerance)."""
+        if self.kind != "linear":
+            raise ValueError("forward_counts is the linear model's shortcut; the FFN reads "
+                             "tokens through forward(X)")
+        return torch.bmm(C, torch.bmm(self.W_E.transpose(1, 2), self.W_U.transpose(1, 2)))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        K, d, V = self.W_E.shape
+        # member k's token x is row k*V + x of the stacked (K*V, d) table: one embedding
+        # lookup for all members (its backward is a fast scatter-add, unlike 2-D indexing)
+        off = (torch.arange(K, device=X.device) * V).view(K, 1, 1)
+        table = self.W_E.transpose(1, 2).reshape(K * V, d)
+        h = torch.nn.functional.embedding(X + off, table).sum(dim=2)   # (K, N, d)
+        if self.kind == "ffn":
+            h = self.sigma(h if self.W_1 is None else torch.bmm(h, self.W_1.transpose(1, 2)))
+        return torch.bmm(h, self.W_U.transpose(1, 2))               # (K, N, V_out)
+
+    def member_logits(self, k: int, X: torch.Tensor) -> torch.Tensor:
+        """Member ``k``'s logits on ``X`` (N, L): the single model's forward, op for op."""
+        h = self.W_E[k].T[X].sum(dim=1)
+        if self.kind == "ffn":
+            h = self.sigma(h if self.W_1 is None else h @ self.W_1[k].T)
+        return h @ self.W_U[k].T
+
+
+# ----------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------
+
+def _per_member(name, value, K, check):
+    if isinstance(value, (list, tuple)) and len(value) == K and not (
+            name == "snapshot_steps" and all(isinstance(v, (int, np.integer)) for v in value)):
+        return [check(v) for v in value]
+    return [check(value)] * K
+
+
+def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, steps: int = 2000,
+                   weight_decay: float = 0.0, log_every=None, snapshot_steps=(),
+                   progress: bool = True, max_loss_factor: float = 50.0, device=None,
+                   return_model: bool = False):
+    """Train ``models`` (K psbook models of one kind and size) on ``tasks`` (one per model, or
+    one task for all) as one batched model; returns one :class:`psbook.train.History` per
+    member -- or, for a member whose loss diverged, the :class:`psbook.train.DivergenceError`
+    its single run would raise (the other members train on).
+
+    The arguments are those of :func:`psbook.train.train`; ``log_every`` and
+    ``snapshot_steps`` may also be given per member (a list of K values / K lists). The
+    ``models`` themselves are not modified (their parameters are copied into the stack).
+    With ``return_model=True`` returns ``(histories, stacked_model)``.
+    """
+    models = list(models)
+    K = len(models)
+    stack = StackedModel(models)
+    if isinstance(tasks, Task):
+        tasks = [tasks] * K
+    tasks = list(tasks)
+    if len(tasks) != K:
+        raise ValueError(f"tasks must be one Task or one per model ({K}); got {len(tasks)}")
+    for i, t in enumerate(tasks):
+        if not isinstance(t, Task):
+            raise TypeError(f"tasks[{i}] must be a psbook.tasks.Task; got {type(t).__name__}")
+        if t.vocab_size != stack.vocab_size or t.label_size != stack.label_size:
+            raise ValueError(f"tasks[{i}] sizes (V={t.vocab_size}, V_out={t.label_size}) do not "
+                             f"match the models (V={stack.vocab_size}, "
+                             f"V_out={stack.label_size})")
+        if t.seq_len != tasks[0].seq_len:
+            raise ValueError(f"tasks[{i}] has sequences of length {t.seq_len}, tasks[0] of "
+                             f"{tasks[0].seq_len}; an ensemble needs one length")
+    check_choice("optimizer", optimizer, {"gd", "adam"})
+    max_loss_factor = check_positive_float("max_loss_factor", max_loss_factor)
+    if max_loss_factor < 1:
+        raise ValueError(f"max_loss_factor must be >= 1; got {max_loss_factor}")
+    lr = check_positive_float("lr", lr)
+    steps = check_positive_int("steps", steps)
+    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+    log_every = _per_member("log_every", log_every, K, lambda v: max(1, steps // 50)
+                            if v is None else check_positive_int("log_every", v))
+    snaps = _per_member("snapshot_steps", snapshot_steps, K, _snapshot_list)
+    for s in snaps:
+        if s and (s[0] < 0 or s[-1] > steps):
+            raise ValueError(f"snapshot_steps must lie in [0, steps={steps}]; got {s}")
+    dev = stack.W_E.device if device is None else torch.device(device)
+    stack.to(dev)
+
+    # each member's distinct training rows, padded with weight-0 rows to a common length
+    rows = [_train_rows(t) for t in tasks]
+    n_max = max(r[0].shape[0] for r in rows)
+    L = tasks[0].seq_len
+    Xp = np.zeros((K, n_max, L), dtype=np.int64)
+    yp = np.zeros((K, n_max), dtype=np.int64)
+    wp = np.zeros((K, n_max), dtype=np.float32)
+    for k, (X, y, w) in enumerate(rows):
+        n = X.shape[0]
+        Xp[k, :n], yp[k, :n], wp[k, :n] = X, y, w
+    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
+    # The linear model reads X through its bag-of-token counts C, as its single run does
+    # (psbook.train._bag_counts): logits = C @ (W_E^T W_U^T). The FFN gathers embeddings, as
+    # its single run does. Same operations per member, on stacked slices.
+    V = stack.vocab_size
+    C = None
+    if stack.kind == "linear" and all(r[0].shape[0] * V <= _MAX_COUNT_ENTRIES for r in rows):
+        C = torch.zeros(K, n_max, V, device=Xtr.device)
+        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=Xtr.device))
+        C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
+    tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
+             for t in tasks]
+    sigs = [t.signatures() for t in tasks]
+    refs = [_MetricRef(t, sg) for t, sg in zip(tasks, sigs)]
+
+    params = [p for p in (stack.W_E, stack.W_1, stack.W_U) if p is not None]
+    if optimizer == "gd":
+        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+    log_at = [set(range(0, steps + 1, log_every[k])) | {steps} | set(snaps[k]) for k in range(K)]
+    snap_at = [set(s) for s in snaps]
+    recs = [{"steps": [], "loss": [], "train_acc": [], "test_acc": [], "curves": {},
+             "snapshots": {}} for _ in range(K)]
+    loss0 = [None] * K
+    errors: list = [None] * K
+    alive = list(range(K))
+    alive_t = torch.arange(K, device=Xtr.device)
+    dead: list = []
+    V_out = stack.label_size
+
+    bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
+                       enabled=progress)
+    for step in bar:
+        logits = stack(Xtr) if C is None else stack.forward_counts(C)   # (K, N, V_out)
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), ytr.reshape(-1),
+                                               reduction="none").view(K, n_max)
+        per = (ce * wtr).sum(dim=1)                                     # (K,) member losses
+        lv_all = per.detach().cpu().tolist()
+        died = []
+        for k in alive:
+            lv = lv_all[k]
+            if loss0[k] is None:
+                loss0[k] = lv
+            if not np.isfinite(lv) or lv > max_loss_factor * max(loss0[k], 1e-3):
+                errors[k] = DivergenceError(
+                    f"training diverged at step {step}: loss = {lv:.4g} (initial "
+                    f"{loss0[k]:.4g}) with optimizer={optimizer!r}, lr={lr}. Lower lr (e.g. "
+                    f"lr={lr / 5:g}), or use a smaller initialisation (larger gamma), or "
+                    f"optimizer='adam'.")
+                died.append(k)
+                continue
+            if step in log_at[k]:
+                r = recs[k]
+                r["steps"].append(step)
+                r["loss"].append(lv)
+                with torch.no_grad():
+                    r["train_acc"].append(float(((logits[k].argmax(-1) == ytr[k]).float()
+                                                 * wtr[k]).sum()))
+                    Xte, yte = tests[k]
+                    r["test_acc"].append(float("nan") if Xte.shape[0] == 0 else float(
+                        (stack.member_logits(k, Xte).argmax(-1) == yte).float().mean()))
+                WE, WU = _cpu(stack.W_E[k].T), _cpu(stack.W_U[k])
+                for name, v in _log_metrics(WE, WU, tasks[k], sigs[k], refs[k]).items():
+                    r["curves"].setdefault(name, []).append(v)
+                if step in snap_at[k]:
+                    r["snapshots"][step] = {"W_E": WE, "W_U": WU}
+        if died:                         # a diverged member stops: left out of the loss
+            alive = [k for k in alive if k not in died]
+            dead += died
+            alive_t = torch.tensor(alive, device=Xtr.device, dtype=torch.long)
+        if step == steps or not alive:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss = per.sum() if len(alive) == K else per[alive_t].sum()
+        loss.backward()
+        opt.step()
+        if dead:                         # and held at zero (finite), whatever its optimiser state
+            with torch.no_grad():
+                for p in params:
+                    p[dead] = 0.0
+    bar.close()
+    out = []
+    for k in range(K):
+        if errors[k] is not None:
+            out.append(errors[k])
+            continue
+        r = recs[k]
+        out.append(History(steps=np.asarray(r["steps"]), loss=np.asarray(r["loss"]),
+                           train_acc=np.asarray(r["train_acc"]),
+                           test_acc=np.asarray(r["test_acc"]),
+                           curves={n: np.asarray(v) for n, v in r["curves"].items()},
+                           snapshots=r["snapshots"]))
+    return (out, stack) if return_model else out
+
+
+# ----------------------------------------------------------------------------------------
+# fit_many: many fit() calls, batched by shape, cached per member
+# ----------------------------------------------------------------------------------------
+
+def _group_key(spec: FitSpec) -> tuple:
+    mk, tk, t = spec.model_kw, spec.train_kw, spec.task
+    return (spec.model, mk["d"], mk.get("hidden"), mk.get("activation"), t.vocab_size,
+            t.label_size, t.seq_len, tk["optimizer"], float(tk["lr"]), tk["steps"],
+            float(tk["weight_decay"]), spec.device)
+
+
+def _key(spec: FitSpec) -> str:
+    from .cache import config_key
+    return config_key(_NS, spec.config)
+
+
+class _Miss(Exception):
+    pass
+
+
+def _cached(spec: FitSpec):
+    """``(True, result)`` if the cache holds ``spec``'s result, else ``(False, None)``."""
+    from .cache import load_or_compute
+
+    def miss():
+        raise _Miss
+    try:
+        return True, load_or_compute(_NS, spec.config, miss, verbose=False)
+    except _Miss:
+        return False, None
+
+
+def _store(spec: FitSpec, result: TrainResult) -> None:
+    from .cache import load_or_compute
+    load_or_compute(_NS, spec.config, lambda: result, verbose=False)
+
+
+def _train_specs(specs: list, progress: bool = False) -> list:
+    """Train ``specs`` (all of one group) together; one TrainResult or DivergenceError each."""
+    if len(specs) == 1:
+        try:
+            return [specs[0].compute(progress)]
+        except DivergenceError as exc:
+            return [exc]
+    models = []
+    for s in specs:
+        torch.manual_seed(s.model_kw["seed"])      # what the single run does before building
+        models.append(make_model(s.model, s.task.vocab_size, s.task.label_size, **s.model_kw))
+    tk = specs[0].train_kw
+    hists, stack = train_ensemble(
+        models, [s.task for s in specs], optimizer=tk["optimizer"], lr=tk["lr"],
+        steps=tk["steps"], weight_decay=tk["weight_decay"],
+        log_every=[s.train_kw["log_every"] for s in specs],
+        snapshot_steps=[s.train_kw["snapshot_steps"] for s in specs], progress=progress,
+        device=specs[0].device, return_model=True)
+    out = []
+    for k, (s, h) in enumerate(zip(specs, hists)):
+        if isinstance(h, Exception):
+            out.append(h)
+            continue
+        out.append(TrainResult(history=h, W_E=_cpu(stack.W_E[k].T), W_U=_cpu(stack.W_U[k]),
+                               config=s.config,
+                               W_1=None if stack.W_1 is None else _cpu(stack.W_1[k])))
+    return out
+
+
+def _resolve(specs: list, *, cache: bool, progress: bool, memo: dict | None = None) -> dict:
+    """Results (or DivergenceErrors) of ``specs`` by key: memo, then cache, then trained in
+    groups of one shape; new results go to the memo and (``cache``) to the cache."""
+    memo = {} if memo is None else memo
+    todo: dict = {}
+    for s in specs:
+        k = _key(s)
+        if k in memo or k in todo:
+            continue
+        if cache:
+            hit, res = _cached(s)
+            if hit:
+                memo[k] = res
+                continue
+        todo[k] = s
+    groups: dict = {}
+    for k, s in todo.items():
+        groups.setdefault(_group_key(s), []).append((k, s))
+    for members in groups.values():
+        results = _train_specs([s for _, s in members], progress)
+        for (k, s), r in zip(members, results):
+            memo[k] = r
+            if cache and not isinstance(r, Exception):
+                _store(s, r)
+    return memo
+
+
+def fit_many(members, *, cache: bool = True, progress: bool = False, errors: str = "raise",
+             device=None) -> list:
+    """``[fit(**m) for m in members]``, with members of the same shapes trained together.
+
+    Each member is a dict of :func:`psbook.train.fit` arguments (``task`` included). Results
+    come back in order, each cached under the key its single ``fit`` would use; members
+    already in the cache are loaded, not trained. ``errors``: ``"raise"`` raises the first
+    member's :class:`psbook.train.DivergenceError`, ``"return"`` puts it in that member's
+    place. ``device`` applies to members that do not name one.
+    """
+    check_choice("errors", errors, {"raise", "return"})
+    specs = []
+    for i, m in enumerate(members):
+        if not isinstance(m, dict) or "task" not in m:
+            raise TypeError(f"members[{i}] must be a dict of fit() arguments with a 'task'; "
+                            f"got {m!r:.80}")
+        kw = dict(m)
+        kw.pop("progress", None)
+        kw.pop("cache", None)
+        if kw.get("device") is None:
+            kw["device"] = device
+        specs.append(fit_spec(**kw))
+    memo = _resolve(specs, cache=cache, progress=progress)
+    out = [memo[_key(s)] for s in specs]
+    if errors == "raise":
+        for r in out:
+            if isinstance(r, Exception):
+                raise r
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# batched_map: run a per-item function, deferring its fits and batching them across items
+# ----------------------------------------------------------------------------------------
+
+class _Deferred(BaseException):
+    """Raised inside ``fn`` by a fit that is not computed yet (a BaseException, so that an
+    ``except Exception`` in ``fn`` does not swallow it)."""
+
+
+@dataclass
+class _Plan:
+    memo: dict = field(default_factory=dict)
+    pending: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)      # key -> cache flag of the request
+    progress: bool = False
+
+    def request(self, spec: FitSpec, *, cache: bool, progress: bool) -> TrainResult:
+        k = _key(spec)
+        if k not in self.memo and cache:
+            hit, res = _cached(spec)
+            if hit:
+                self.memo[k] = res
+        if k in self.memo:
+            r = self.memo[k]
+            if isinstance(r, Exception):
+                raise r
+            return r
+        self.pending[k] = spec
+        self.cache[k] = self.cache.get(k, False) or bool(cache)
+        self.progress = self.progress or bool(progress)
+        raise _Deferred(k)
+
+    def flush(self) -> None:
+        specs = list(self.pending.values())
+        cached = [s for s in specs if self.cache[_key(s)]]
+        uncached = [s for s in specs if not self.cache[_key(s)]]
+        if cached:
+            _resolve(cached, cache=True, progress=self.progress, memo=self.memo)
+        if uncached:
+            _resolve(uncached, cache=False, progress=self.progress, memo=self.memo)
+        self.pending.clear()
+
+
+_PLAN: contextvars.ContextVar = contextvars.ContextVar("psbook_ensemble_plan", default=None)
+
+
+def current_plan():
+    """The active :func:`batched_map` plan (None outside one): :func:`psbook.train.fit`
+    defers to it."""
+    return _PLAN.get()
+
+
+def batched_map(fn, items) -> list:
+    """``[fn(item) for item in items]``, with the fits ``fn`` makes batched across items.
+
+    Rounds: ``fn`` is called on every unfinished item; its first fit that is not yet computed
+    (in memory or in the cache) stops the call and is recorded. The recorded fits of the round
+    are trained together (:func:`fit_many`'s grouping), then the next round calls ``fn`` again
+    and those fits return at once. An item is finished when ``fn`` returns; its value is the
+    one from that call. So ``fn`` runs up to (number of its fits + 1) times per item: keep it
+    free of side effects (printing, appending to outer lists, drawing from a global RNG).
+    Errors other than a deferred fit propagate at once. Nested calls share the memory.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable as fn(item); got {type(fn).__name__}")
+    items = list(items)
+    outer = _PLAN.get()
+    plan = _Plan(memo=outer.memo if outer is not None else {})
+    token = _PLAN.set(plan)
+    try:
+        done: dict = {}
+        while len(done) < len(items):
+            for i, it in enumerate(items):
+                if i in done:
+                    continue
+                try:
+                    done[i] = fn(it)
+                except _Deferred:
+                    pass
+            if len(done) < len(items):
+                if not plan.pending:         # pragma: no cover - a deferral always records
+                    raise RuntimeError("batched_map: an item neither finished nor deferred")
+                plan.flush()
+    finally:
+        _PLAN.reset(token)
+    return [done[i] for i in range(len(items))]
