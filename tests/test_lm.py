@@ -315,6 +315,20 @@ def test_attention_only_model(stream):
         hf_config(only)
 
 
+def test_at_loss_reads_a_curve_at_equal_loss():
+    h = {"step": [0, 10, 20], "loss": [7.0, 5.0, 4.0], "R": [0.0, 0.2, 0.5]}
+    assert LM.at_loss(h, 4.5, "R") == (15.0, 0.35)          # halfway between evaluations 1 and 2
+    assert LM.at_loss(h, 5.0, "R") == (10.0, 0.2)
+    assert LM.at_loss(h, 7.5, "R") == (0.0, 0.0)            # already there at the start
+    assert all(np.isnan(LM.at_loss(h, 3.0, "R")))          # never reached
+    with pytest.raises(ValueError, match="logged curve"):
+        LM.at_loss(h, 4.5, "nope")
+    with pytest.raises(ValueError, match="loss must be"):
+        LM.at_loss(h, float("nan"), "R")
+    with pytest.raises(TypeError, match="history"):
+        LM.at_loss([1, 2], 4.5, "R")
+
+
 def test_train_seeds_cached_and_distinct(stream, tmp_path, monkeypatch):
     monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
     sig = next_token_signatures(stream, V)
