@@ -150,9 +150,10 @@ def test_claim_verdict_and_record(ledger):
     assert _rec("c05_y", held=False) is False                  # the claim did not hold
     assert _rec("c05_z", placebo_failed=False) is False        # the placebo passed the check too
     assert _rec("c05_w", placebo="", placebo_value=None, placebo_failed=None) is True
+    assert _rec("c05_v", placebo_failed=None) is True          # a baseline, no separate check
     words = {k: claims.held_words(v) for k, v in ledger.items()}
     assert words == {"c05_x": "yes", "c05_y": "no", "c05_z": "yes, but so did the placebo",
-                     "c05_w": "yes (no placebo)"}
+                     "c05_w": "yes (no placebo)", "c05_v": "yes (the comparison is the claim)"}
     assert "c05_y" in claims.explain("c05_y") and "held=False" in claims.explain("c05_y")
     assert "not recorded" in claims.explain("c05_nope")
 

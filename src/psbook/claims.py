@@ -130,7 +130,8 @@ def held_words(rec: Claim) -> str:
     if not rec.held:
         return "no"
     if rec.placebo_failed is None:
-        return "yes (no placebo)"
+        # a named baseline without a separate check: the claim *is* the comparison with it
+        return "yes (no placebo)" if rec.placebo == "—" else "yes (the comparison is the claim)"
     return "yes" if rec.placebo_failed else "yes, but so did the placebo"
 
 
