@@ -296,6 +296,39 @@ def test_attention_free_has_no_hf_config():
         hf_config(replace(CFG, attention=False))
 
 
+def test_attention_only_model(stream):
+    only = LM.ablation_configs(CFG)["attention-only"]
+    assert only.mlp is False and only.attention is True
+    m = QwenLM(only, seed=0)
+    assert m(torch.zeros(2, 5, dtype=torch.int64)).shape == (2, 5, V)
+    assert only.n_params() == sum(p.numel() for p in m.parameters())
+    assert not any(".mlp." in n for n, _ in m.named_parameters())
+    # the embedding is drawn first: the same initial W^E as the full model
+    assert torch.equal(m.W_E, QwenLM(CFG, seed=0).W_E)
+    with pytest.raises(TypeError, match="mlp"):
+        replace(CFG, mlp="no")
+    with pytest.raises(ValueError, match="n_layers=0"):
+        replace(CFG, attention=False, mlp=False)
+    assert replace(CFG, n_layers=0, attention=False, mlp=False).n_layers == 0
+    from psbook.lm import hf_config
+    with pytest.raises(ValueError, match="attention-only"):
+        hf_config(only)
+
+
+def test_at_loss_reads_a_curve_at_equal_loss():
+    h = {"step": [0, 10, 20], "loss": [7.0, 5.0, 4.0], "R": [0.0, 0.2, 0.5]}
+    assert LM.at_loss(h, 4.5, "R") == (15.0, 0.35)          # halfway between evaluations 1 and 2
+    assert LM.at_loss(h, 5.0, "R") == (10.0, 0.2)
+    assert LM.at_loss(h, 7.5, "R") == (0.0, 0.0)            # already there at the start
+    assert all(np.isnan(LM.at_loss(h, 3.0, "R")))          # never reached
+    with pytest.raises(ValueError, match="logged curve"):
+        LM.at_loss(h, 4.5, "nope")
+    with pytest.raises(ValueError, match="loss must be"):
+        LM.at_loss(h, float("nan"), "R")
+    with pytest.raises(TypeError, match="history"):
+        LM.at_loss([1, 2], 4.5, "R")
+
+
 def test_train_seeds_cached_and_distinct(stream, tmp_path, monkeypatch):
     monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
     sig = next_token_signatures(stream, V)

@@ -21,16 +21,25 @@ lower-case letters, digits and underscores).
 ``held`` says whether the claim held on the data; ``placebo_failed`` whether the *same* check
 failed on the placebo (``None`` only where a claim has no placebo, e.g. a labelled sanity
 check). The verdict is ``held and placebo_failed is not False``.
+
+The ledger page. Every chapter ends with a hidden cell ``claims.glue_ledger("NN")``: it glues
+the chapter's records as one HTML table under ``c<NN>__ledger``, and ``book/claims.md`` pastes
+each chapter's table from the other document (myst-nb's cross-document glue, ``{glue}`` with a
+``:doc:`` option), so the page shows exactly the claims each chapter recorded in this build --
+keys built at run time (``f"c12_align_{model}"``) included. ``glue_ledger`` refuses a chapter
+that recorded nothing and a record whose key names another chapter.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Claim", "LEDGER", "claim", "explain", "format_stat", "KEY_PATTERN"]
+__all__ = ["Claim", "LEDGER", "claim", "explain", "format_stat", "KEY_PATTERN", "chapter_claims",
+           "ledger_html", "glue_ledger", "ledger_key", "held_words"]
 
 #: ``c<NN>_<name>``: the chapter's two-digit number, then a short snake_case name.
 KEY_PATTERN = re.compile(r"^c(\d\d)_[a-z0-9_]+$")
@@ -109,16 +118,20 @@ def claim(key: str, text: str, *, statistic: str, value, held: bool,
         from .notebook import glue_all
         fields = asdict(rec)
         shown = {f"{key}__{f}": fields[f] for f in FIELDS if f != "held"}
-        shown[f"{key}__held"] = _held_words(rec)
+        shown[f"{key}__held"] = held_words(rec)
         glue_all(shown)
     return rec.verdict
 
 
-def _held_words(rec: Claim) -> str:
+def held_words(rec: Claim) -> str:
+    """What the ledger's "held" column says for a record."""
+    if not isinstance(rec, Claim):
+        raise TypeError(f"rec must be a psbook.claims.Claim; got {type(rec).__name__}")
     if not rec.held:
         return "no"
     if rec.placebo_failed is None:
-        return "yes (no placebo)"
+        # a named baseline without a separate check: the claim *is* the comparison with it
+        return "yes (no placebo)" if rec.placebo == "—" else "yes (the comparison is the claim)"
     return "yes" if rec.placebo_failed else "yes, but so did the placebo"
 
 
@@ -131,3 +144,75 @@ def explain(key: str) -> str:
             f"placebo ({rec.placebo}) {rec.placebo_value}; held={rec.held}, "
             f"placebo_failed={rec.placebo_failed}")
 
+
+def _chapter(chapter) -> str:
+    if isinstance(chapter, bool) or not isinstance(chapter, (str, int)):
+        raise TypeError(f"chapter must be a chapter number such as '05' or 5; got {chapter!r}")
+    ch = f"{int(chapter):02d}" if isinstance(chapter, int) else chapter
+    if not re.fullmatch(r"\d\d", ch):
+        raise ValueError(f"chapter must be a two-digit chapter number such as '05'; got {chapter!r}")
+    return ch
+
+
+def ledger_key(chapter) -> str:
+    """The glue name of a chapter's ledger table: ``c<NN>__ledger``."""
+    return f"c{_chapter(chapter)}__ledger"
+
+
+def chapter_claims(chapter) -> list[Claim]:
+    """The records of ``chapter`` in :data:`LEDGER`, in the order they were recorded."""
+    ch = _chapter(chapter)
+    return [r for r in LEDGER.values() if r.chapter == ch]
+
+
+_COLUMNS = ("claim", "statistic", "value", "placebo / null", "its value", "seeds", "held")
+
+
+def ledger_html(records) -> str:
+    """The records as one HTML table (one row per claim; every field escaped)."""
+    records = list(records)
+    if not records:
+        raise ValueError("records must hold at least one Claim; got none")
+    for r in records:
+        if not isinstance(r, Claim):
+            raise TypeError(f"records must be psbook.claims.Claim objects; got {type(r).__name__}")
+    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    rows = []
+    for r in records:
+        words = held_words(r)
+        cls = "claim-held" if r.verdict else "claim-failed"
+        cells = (r.text, r.statistic, r.value, r.placebo, r.placebo_value, str(r.seeds), words)
+        tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+        rows.append(f'<tr class="{cls}" id="claim-{html.escape(r.key)}" title="{html.escape(r.key)}">{tds}</tr>')
+    n_ok = sum(r.verdict for r in records)
+    caption = f"{len(records)} claim{'s' if len(records) != 1 else ''}, {n_ok} held in this build"
+    return (f'<table class="table psbook-claims"><caption>{caption}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def glue_ledger(chapter, *, glue: bool = True) -> str:
+    """Glue the chapter's ledger table under :func:`ledger_key` (the last cell of a chapter);
+    return its HTML. Without myst-nb (Colab) the table is displayed instead."""
+    ch = _chapter(chapter)
+    others = sorted(k for k, r in LEDGER.items() if r.chapter != ch)
+    if others:
+        raise ValueError(f"claims of another chapter were recorded in chapter {ch}'s notebook: "
+                         f"{others}; a claim's key starts with its own chapter's number (c{ch}_...)")
+    recs = chapter_claims(ch)
+    if not recs:
+        raise ValueError(f"chapter {ch} recorded no claims; its hidden assertion cells must call "
+                         f"claims.claim(...) before claims.glue_ledger({ch!r})")
+    table = ledger_html(recs)
+    if glue:
+        try:
+            from IPython.display import HTML
+        except ImportError:  # pragma: no cover - IPython comes with Jupyter
+            return table
+        try:
+            from myst_nb import glue as _glue
+        except ImportError:
+            from IPython.display import display
+            display(HTML(table))
+        else:
+            _glue(ledger_key(ch), HTML(table), display=False)
+    return table

@@ -16,7 +16,7 @@ from .analysis import (binned, configs_from_preset, cross_domain_matrix, fingerp
                        mismatch_costs, predicted_gradients, shared_top_tokens, top_tokens,
                        train_cached)
 from .controls import (ablation_configs, frequency_controls, history_frame, mean_sd,
-                       mixture_docs, token_counts, train_seeds)
+                       mixture_docs, token_counts, train_seeds, at_loss)
 
 __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged",
@@ -24,4 +24,4 @@ __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "train_cached", "predicted_gradients", "gradient_check", "top_tokens",
            "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",
            "train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
-           "mixture_docs", "token_counts"]
+           "mixture_docs", "token_counts", "at_loss"]

@@ -9,7 +9,7 @@ r"""Seeds, controls and ablations for the language-model chapters (10-11).
   frequency: a partial correlation on the pairs' log-frequencies, and the signature rows
   permuted among tokens of similar frequency (Zhou et al. 2022: cosine similarity depends on
   frequency).
-* :func:`ablation_configs` -- the zero-layer and attention-free variants of a model.
+* :func:`ablation_configs` -- the zero-layer, attention-free and attention-only variants of a model.
 * :func:`mixture_docs` -- a training stream mixing two corpora, a fraction ``alpha`` of the
   tokens from the first.
 """
@@ -27,7 +27,7 @@ from .model import LMConfig
 from .train import TrainConfig
 
 __all__ = ["train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
-           "mixture_docs", "token_counts"]
+           "mixture_docs", "token_counts", "at_loss"]
 
 
 def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:
@@ -130,12 +130,15 @@ def frequency_controls(W, Phi, tokens, counts, *, n_bins: int = 5, draws: int = 
 
 
 def ablation_configs(model_cfg: LMConfig) -> dict:
-    """``{"full", "attention-free", "zero-layer"}`` variants of ``model_cfg``: the same
-    widths, vocabulary and initialisation; the attention-free model keeps the MLP blocks, the
-    zero-layer model is embedding -> final RMSNorm -> unembedding."""
+    """``{"full", "attention-free", "attention-only", "zero-layer"}`` variants of
+    ``model_cfg``: the same widths, vocabulary and initialisation; the attention-free model
+    keeps the MLP blocks, the attention-only model keeps the attention and drops the MLPs (so
+    each part can be removed first), the zero-layer model is embedding -> final RMSNorm ->
+    unembedding."""
     if not isinstance(model_cfg, LMConfig):
         raise TypeError(f"model_cfg must be an LMConfig; got {type(model_cfg).__name__}")
     return {"full": model_cfg, "attention-free": replace(model_cfg, attention=False),
+            "attention-only": replace(model_cfg, mlp=False),
             "zero-layer": replace(model_cfg, n_layers=0)}
 
 
@@ -170,3 +173,28 @@ def mixture_docs(docs_a, docs_b, alpha: float, n_tokens: int | None = None) -> l
         raise ValueError(f"n_tokens ({n}) exceeds the smaller corpus ({min(sizes)} tokens)")
     n_a = int(round(float(alpha) * n))
     return _take(docs_a, n_a) + _take(docs_b, n - n_a)
+
+
+def at_loss(history: dict, loss: float, key: str) -> tuple[float, float]:
+    """``(step, value of history[key])`` where the logged training loss first falls to
+    ``loss``, linearly interpolated between the two evaluations around it (``(nan, nan)`` if
+    it never does). Compares runs at equal loss rather than at an equal step."""
+    if not isinstance(history, dict) or "loss" not in history or "step" not in history:
+        raise TypeError(f"history must be a training history dict with 'step' and 'loss'; "
+                        f"got {type(history).__name__}")
+    if key not in history:
+        raise ValueError(f"key must be a logged curve; got {key!r}, logged: "
+                         f"{sorted(k for k in history if k not in ('step', 'loss'))}")
+    if isinstance(loss, bool) or not isinstance(loss, (int, float, np.floating)) \
+            or not np.isfinite(loss):
+        raise ValueError(f"loss must be a finite number; got {loss!r}")
+    L = np.asarray(history["loss"], dtype=float)
+    x, y = np.asarray(history["step"], dtype=float), np.asarray(history[key], dtype=float)
+    hit = np.flatnonzero(L <= loss)
+    if not hit.size:
+        return float("nan"), float("nan")
+    i = int(hit[0])
+    if i == 0 or L[i - 1] == L[i]:
+        return float(x[i]), float(y[i])
+    f = (L[i - 1] - loss) / (L[i - 1] - L[i])     # in (0, 1]: how far from eval i-1 to eval i
+    return float(x[i - 1] + f * (x[i] - x[i - 1])), float(y[i - 1] + f * (y[i] - y[i - 1]))

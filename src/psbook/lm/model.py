@@ -53,8 +53,10 @@ class LMConfig:
     tie_embeddings: bool = False
     gamma: float = 0.8
     # ablations (chapter 10): n_layers=0 is embedding -> final norm -> unembedding;
-    # attention=False keeps the blocks' MLPs and drops their attention (and its norm)
+    # attention=False keeps the blocks' MLPs and drops their attention (and its norm);
+    # mlp=False keeps the attention and drops the MLPs (and their norm)
     attention: bool = True
+    mlp: bool = True
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "n_heads", "n_kv_heads", "d_ff",
@@ -63,6 +65,11 @@ class LMConfig:
         check_positive_int("n_layers", self.n_layers, minimum=0)
         if not isinstance(self.attention, bool):
             raise TypeError(f"attention must be True or False; got {self.attention!r}")
+        if not isinstance(self.mlp, bool):
+            raise TypeError(f"mlp must be True or False; got {self.mlp!r}")
+        if self.n_layers and not (self.attention or self.mlp):
+            raise ValueError("a block needs attention or an MLP (attention=False and mlp=False "
+                             "leave it empty); for a model without blocks set n_layers=0")
         check_positive_float("rope_theta", self.rope_theta)
         check_positive_float("rms_eps", self.rms_eps)
         check_positive_float("gamma", self.gamma)
@@ -90,7 +97,7 @@ class LMConfig:
         d, f, hd = self.d_model, self.d_ff, self.head_dim
         attn = d * (self.n_heads + 2 * self.n_kv_heads) * hd + (self.n_heads + 2 * self.n_kv_heads) * hd \
             + self.n_heads * hd * d
-        block = (attn + d if self.attention else 0) + 3 * d * f + d
+        block = (attn + d if self.attention else 0) + (3 * d * f + d if self.mlp else 0)
         n = self.n_layers * block + d
         if embeddings:
             n += self.vocab_size * d * (1 if self.tie_embeddings else 2)
@@ -179,13 +186,18 @@ class Block(nn.Module):
             self.self_attn = Attention(cfg)
         else:
             self.input_layernorm = self.self_attn = None
-        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
-        self.mlp = MLP(cfg)
+        if cfg.mlp:  # an attention-only block (ablation) has neither
+            self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
+            self.mlp = MLP(cfg)
+        else:
+            self.post_attention_layernorm = self.mlp = None
 
     def forward(self, h, cos, sin):
         if self.self_attn is not None:
             h = h + self.self_attn(self.input_layernorm(h), cos, sin)
-        return h + self.mlp(self.post_attention_layernorm(h))
+        if self.mlp is not None:
+            h = h + self.mlp(self.post_attention_layernorm(h))
+        return h
 
 
 class QwenLM(nn.Module):
@@ -292,6 +304,9 @@ def hf_config(cfg: LMConfig):
     if not cfg.attention:
         raise ValueError("an attention-free LMConfig (attention=False) has no Qwen2Config "
                          "equivalent; only models with attention convert to Hugging Face")
+    if not cfg.mlp:
+        raise ValueError("an attention-only LMConfig (mlp=False) has no Qwen2Config equivalent; "
+                         "only models with MLP blocks convert to Hugging Face")
     return Qwen2Config(
         vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
         num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,

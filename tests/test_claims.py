@@ -1,0 +1,223 @@
+"""The claims ledger: psbook.claims, the chapters' hidden assertion cells and book/claims.md.
+
+Static checks of the sources (no chapter is executed here):
+
+* every hidden assertion cell (tag ``remove-cell``, containing ``assert``) of chapters 02-13
+  records at least one claim (``claims.claim(...)``), and every literal key it names belongs to
+  its own chapter (``c<NN>_...``); literal keys are unique across the book;
+* every chapter that records claims ends with ``claims.glue_ledger("NN")``, and the ledger page
+  pastes exactly those chapters' tables (``{glue} c<NN>__ledger`` with ``:doc: NN-name.md``) --
+  a chapter the page misses fails, and so does a page entry for a chapter that records nothing;
+* the page is in the table of contents.
+
+At run time ``glue_ledger`` refuses a chapter that recorded no claim and a record of another
+chapter, so the table a chapter glues lists exactly the claims its hidden cells recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from psbook import claims
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+LEDGER_PAGE = BOOK / "claims.md"
+CHAPTERS = sorted(p for p in BOOK.glob("[0-9][0-9]-*.md") if p.name[:2] != "01")
+CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+KEY_LITERAL = re.compile(r"""["'](c\d\d_[a-z0-9_]+)["']""")
+FKEY_LITERAL = re.compile(r"""f["'](c\d\d)_""")
+
+
+def code_cells(text: str) -> list[tuple[int, list[str], str]]:
+    """``(line, tags, source)`` of every code cell of a MyST notebook."""
+    out = []
+    for m in CELL.finditer(text):
+        body = m.group(1)
+        tags = []
+        t = re.match(r":tags:\s*\[([^\]]*)\]", body)
+        if t:
+            tags = [x.strip() for x in t.group(1).split(",")]
+        out.append((text.count("\n", 0, m.start()) + 1, tags, body))
+    return out
+
+
+def hidden_assert_cells(text: str):
+    return [(ln, src) for ln, tags, src in code_cells(text)
+            if "remove-cell" in tags and re.search(r"\bassert\b|np\.testing\.assert", src)]
+
+
+def page_entries(text: str) -> dict[str, str]:
+    """``{chapter number: doc}`` of the ``{glue} c<NN>__ledger`` directives of the ledger page."""
+    out = {}
+    for m in re.finditer(r"```\{glue\}\s+c(\d\d)__ledger\s*\n:doc:\s*(\S+)\s*\n```", text):
+        assert m.group(1) not in out, f"chapter {m.group(1)} is pasted twice on the ledger page"
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+# ---- the chapters and the page --------------------------------------------------------------
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_hidden_assertion_cell_records_a_claim(path):
+    text = path.read_text()
+    nn = path.name[:2]
+    cells = hidden_assert_cells(text)
+    assert cells, f"{path.name}: no hidden assertion cell found (remove-cell + assert)"
+    missing = [ln for ln, src in cells if "claims.claim(" not in src]
+    assert not missing, (f"{path.name}: the hidden assertion cell(s) at line(s) {missing} record no "
+                         f"claim; call claims.claim('c{nn}_...', ...) and assert its verdict")
+    for ln, src in cells:
+        for key in KEY_LITERAL.findall(src) + FKEY_LITERAL.findall(src):
+            assert key.startswith(f"c{nn}"), (f"{path.name} line {ln}: claim key {key!r} names "
+                                              f"another chapter; keys start with c{nn}_")
+
+
+def test_literal_claim_keys_are_unique_across_the_book():
+    seen = {}
+    for path in CHAPTERS:
+        for ln, src in hidden_assert_cells(path.read_text()):
+            # a key recorded in both branches of an if/else is one claim: count once per cell
+            for key in set(re.findall(r"claims\.claim\(\s*[\"'](c\d\d_[a-z0-9_]+)[\"']", src)):
+                where = f"{path.name}:{ln}"
+                assert key not in seen or seen[key].split(":")[0] == path.name, \
+                    f"claim key {key!r} is recorded in {seen.get(key)} and in {where}"
+                seen.setdefault(key, where)
+    assert len(seen) > 20
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_glues_its_ledger_table_last(path):
+    nn = path.name[:2]
+    cells = code_cells(path.read_text())
+    ln, tags, src = cells[-1]
+    assert "remove-cell" in tags and f'claims.glue_ledger("{nn}")' in src, (
+        f"{path.name}: the last code cell must be a hidden cell calling "
+        f'claims.glue_ledger("{nn}") (it glues the chapter\'s table for book/claims.md)')
+
+
+def test_ledger_page_lists_exactly_the_chapters_that_record_claims():
+    entries = page_entries(LEDGER_PAGE.read_text())
+    recording = {p.name[:2]: p.name for p in CHAPTERS if "claims.claim(" in p.read_text()}
+    assert set(recording) - set(entries) == set(), \
+        f"chapters that record claims but are missing from book/claims.md: {sorted(set(recording) - set(entries))}"
+    assert set(entries) - set(recording) == set(), \
+        f"book/claims.md pastes chapters that record no claim: {sorted(set(entries) - set(recording))}"
+    for nn, doc in entries.items():
+        assert doc == recording[nn], f"book/claims.md pastes c{nn}__ledger from {doc!r}, not {recording[nn]!r}"
+        assert (BOOK / doc).exists()
+
+
+def test_ledger_page_is_in_the_table_of_contents():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    assert "book/claims" in files
+
+
+def test_ledger_page_pastes_without_local_glue_roles():
+    # a `{glue:text}` role with a doc needs `doc.md::key:fmt` (myst-nb 1.4 splits the format off
+    # first); the page uses the block directive only, which has no such trap
+    text = LEDGER_PAGE.read_text()
+    for m in re.finditer(r"\{glue(?::\w+)?\}`([^`]*)`", text):
+        assert "::" in m.group(1) and re.search(r":[a-z.0-9]*[sdfge%]$", m.group(1)), m.group(0)
+
+
+# ---- psbook.claims -------------------------------------------------------------------------
+
+@pytest.fixture
+def ledger(monkeypatch):
+    monkeypatch.setattr(claims, "LEDGER", {})
+    return claims.LEDGER
+
+
+def _rec(key="c05_x", **kw):
+    args = dict(statistic="R", value=[0.8, 0.9, 0.85], held=True, placebo="shuffled",
+                placebo_value=[0.01, -0.02, 0.0], placebo_failed=True, glue=False)
+    args.update(kw)
+    return claims.claim(key, "a claim", **args)
+
+
+def test_claim_verdict_and_record(ledger):
+    assert _rec() is True
+    r = ledger["c05_x"]
+    assert (r.chapter, r.seeds, r.value) == ("05", 3, "+0.85 ± 0.05")
+    assert r.placebo_value == "-0.00 ± 0.02"
+    assert _rec("c05_y", held=False) is False                  # the claim did not hold
+    assert _rec("c05_z", placebo_failed=False) is False        # the placebo passed the check too
+    assert _rec("c05_w", placebo="", placebo_value=None, placebo_failed=None) is True
+    assert _rec("c05_v", placebo_failed=None) is True          # a baseline, no separate check
+    words = {k: claims.held_words(v) for k, v in ledger.items()}
+    assert words == {"c05_x": "yes", "c05_y": "no", "c05_z": "yes, but so did the placebo",
+                     "c05_w": "yes (no placebo)", "c05_v": "yes (the comparison is the claim)"}
+    assert "c05_y" in claims.explain("c05_y") and "held=False" in claims.explain("c05_y")
+    assert "not recorded" in claims.explain("c05_nope")
+
+
+def test_claim_rejects_bad_input(ledger):
+    with pytest.raises(ValueError, match="key must look like"):
+        _rec("c5_x")
+    with pytest.raises(ValueError, match="key must look like"):
+        _rec("c05_Upper")
+    with pytest.raises(ValueError, match="text must state"):
+        claims.claim("c05_x", "  ", statistic="R", value=1.0, held=True, glue=False)
+    with pytest.raises(TypeError, match="statistic must be a str"):
+        claims.claim("c05_x", "t", statistic=1, value=1.0, held=True, glue=False)
+    with pytest.raises(ValueError, match="placebo must name"):
+        claims.claim("c05_x", "t", statistic="R", value=1.0, held=True, placebo_failed=True, glue=False)
+    with pytest.raises(ValueError, match="finite"):
+        _rec(value=[0.1, np.nan])
+    with pytest.raises(ValueError, match="seeds must be a positive int"):
+        _rec(seeds=0)
+    assert ledger == {}
+
+
+def test_format_stat():
+    assert claims.format_stat(0.5) == "+0.50"
+    assert claims.format_stat([0.5]) == "+0.50"
+    assert claims.format_stat(np.array([1.0, 3.0])) == "+2.00 ± 1.41"
+    assert claims.format_stat(None) == "—"
+    assert claims.format_stat("as printed") == "as printed"
+    assert claims.format_stat(1e-13, "{:.1e}") == "1.0e-13"
+    with pytest.raises(ValueError, match="at least one number"):
+        claims.format_stat([])
+
+
+def test_ledger_html_one_escaped_row_per_claim(ledger):
+    _rec("c07_a")
+    claims.claim("c07_b", "x < y & z", statistic="<stat>", value=0.1, held=False, glue=False)
+    html = claims.ledger_html(claims.chapter_claims("07"))
+    assert html.count("<tr class=") == 2 and "<caption>2 claims, 1 held in this build</caption>" in html
+    assert "x &lt; y &amp; z" in html and "&lt;stat&gt;" in html and "<stat>" not in html
+    assert 'class="claim-failed" id="claim-c07_b"' in html
+    with pytest.raises(ValueError, match="at least one Claim"):
+        claims.ledger_html([])
+    with pytest.raises(TypeError, match="Claim"):
+        claims.ledger_html(["c07_a"])
+
+
+def test_glue_ledger_refuses_empty_and_foreign_chapters(ledger):
+    with pytest.raises(ValueError, match="recorded no claims"):
+        claims.glue_ledger("06", glue=False)
+    _rec("c06_a")
+    assert "c06_a" in claims.glue_ledger(6, glue=False)
+    assert claims.ledger_key(6) == "c06__ledger"
+    _rec("c07_a")
+    with pytest.raises(ValueError, match="another chapter.*c07_a"):
+        claims.glue_ledger("06", glue=False)
+    for bad in ("6", "006", True, 6.0):
+        with pytest.raises((ValueError, TypeError), match="chapter"):
+            claims.chapter_claims(bad)
+
+
+def test_claim_glues_its_fields(ledger, monkeypatch):
+    got = {}
+    import psbook.notebook as nb
+    monkeypatch.setattr(nb, "glue", lambda name, value, display=False: got.__setitem__(name, value))
+    _rec("c05_g", glue=True)
+    assert set(got) == {f"c05_g__{f}" for f in claims.FIELDS}
+    assert got["c05_g__held"] == "yes" and got["c05_g__value"] == "+0.85 ± 0.05"
