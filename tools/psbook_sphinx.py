@@ -12,6 +12,10 @@
   files are, so its icon fonts load from `_static/html-manager/` and not from a path made of the
   module name; and `MathJax.Hub.Queue`, the MathJax 2 call the widgets make to typeset their
   labels, is provided on top of MathJax 3 (without it every widget label throws).
+- Alt text of figures: myst-nb copies only `width`/`height` from an output's image metadata onto
+  the `<img>`; `psbook.plots.show` stores the figure's one-sentence description as
+  `metadata["image/png"]["alt"]`, and `_image_alt` makes myst-nb put it on the `<img>` (cell-level
+  `render_image_options` still win).
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 """
@@ -70,7 +74,29 @@ def _widget_paths(app, pagename, templatename, context, doctree):
                     f'{{"@jupyter-widgets/html-manager/dist": "{rel}"}}}};')
 
 
+def _image_alt():
+    """Wrap myst-nb's image renderer so that an output's ``alt`` metadata reaches the node."""
+    from myst_nb.core.render import NbElementRenderer
+
+    if getattr(NbElementRenderer.render_image, "_psbook_alt", False):
+        return
+    original = NbElementRenderer.render_image
+
+    def render_image(self, data):
+        nodes_ = original(self, data)
+        alt = (data.output_metadata or {}).get(data.mime_type, {}).get("alt")
+        if isinstance(alt, str) and alt.strip():
+            for node in nodes_:
+                if node.tagname == "image" and not node.get("alt"):
+                    node["alt"] = alt
+        return nodes_
+
+    render_image._psbook_alt = True
+    NbElementRenderer.render_image = render_image
+
+
 def setup(app):
+    _image_alt()
     app.connect("html-page-context", _widget_paths, priority=400)
     app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
     app.connect("html-page-context", _dedupe_scripts, priority=900)

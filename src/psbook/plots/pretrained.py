@@ -7,7 +7,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .core import _styled
+from .core import _styled, set_alt
 
 __all__ = ["alignment_figure", "grouped_bars", "binned_bars"]
 
@@ -28,7 +28,7 @@ def binned_bars(binned, *, ax=None, title: str = "", null=None):
         ax.set_xlabel("bin of token pairs by embedding cosine (bin mean)")
         ax.set_ylabel("corr(embedding cos, signature cos)")
         ax.set_title(title)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(loc="upper left")
     return ax
 
 
@@ -50,7 +50,10 @@ def alignment_figure(result, null_binned=None):
         binned_bars(result.binned, ax=a2, title=f"binned alignment ({result.n_used} tokens)",
                     null=None if null_binned is None else null_binned.corr)
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Left, bars of R_cos of {result.model} with the {sig} signature "
+                        f"({result.weighting}) beside its frequency-controlled value and two "
+                        f"shuffled controls; right, the within-bin correlation for bins of "
+                        f"token pairs by embedding cosine ({result.n_used} tokens).")
 
 
 def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: str = "R_cos",
