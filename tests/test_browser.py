@@ -153,15 +153,16 @@ _INSPECT = """() => {
   const scrolls = e => e.scrollWidth > e.clientWidth + 1;
   out.scrolling = Array.from(main.querySelectorAll(
       'pre, div.highlight, .cell_output, .output, .output table, table'))
-      .filter(e => e.clientWidth > 0 && scrolls(e))
+      .filter(e => e.clientWidth > 0 && e.checkVisibility() && scrolls(e))  // not folded away
       .map(e => {
-        const line = (e.innerText || '').split('\\n')
+        const line = (e.textContent || '').split('\\n')
             .reduce((a, b) => (b.length > a.length ? b : a), '');
         return `${e.tagName.toLowerCase()}.${(e.className || '').toString().split(' ')[0]} ` +
                `(${e.scrollWidth} px of content in ${e.clientWidth} px): ${line.slice(0, 100)}`;
       });
   // the text column at this width: the page must not scroll sideways, nor the column overflow
-  const col = document.querySelector('article.bd-article, .bd-article, main') || document.body;
+  const col = document.querySelector('article.bd-article') || document.querySelector('main')
+      || document.body;
   const right = Math.min(col.getBoundingClientRect().right, window.innerWidth);
   const clipped = e => {
     for (let a = e.parentElement; a && a !== col; a = a.parentElement) {
@@ -174,7 +175,8 @@ _INSPECT = """() => {
   out.viewWidth = window.innerWidth;
   out.overflow = Array.from(col.querySelectorAll('*'))
       .filter(e => { const r = e.getBoundingClientRect();
-                     return r.width > 0 && r.right > right + 1 && !clipped(e); })
+                     return r.width > 0 && r.right > right + 1 && e.checkVisibility()
+                            && !clipped(e); })
       .filter((e, _, all) => !all.includes(e.parentElement))   // the outermost offender only
       .slice(0, 5)
       .map(e => `<${e.tagName.toLowerCase()} class="${(e.className || '').toString().slice(0, 40)}">` +

@@ -16,11 +16,18 @@
   the `<img>`; `psbook.plots.show` stores the figure's one-sentence description as
   `metadata["image/png"]["alt"]`, and `_image_alt` makes myst-nb put it on the `<img>` (cell-level
   `render_image_options` still win).
+- Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
+  column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
+  display math and tables scroll inside their own box on a phone.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "psbook_static"
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -95,8 +102,15 @@ def _image_alt():
     NbElementRenderer.render_image = render_image
 
 
+def _static_path(app, config):
+    if str(STATIC) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
     _image_alt()
+    app.connect("config-inited", _static_path)
+    app.add_css_file("psbook.css", priority=900)
     app.connect("html-page-context", _widget_paths, priority=400)
     app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
