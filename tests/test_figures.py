@@ -200,3 +200,35 @@ def _imgs(page: Path) -> list[dict]:
 def test_the_img_check_fails_an_img_without_alt():
     html = '<p><img src="a.png" alt="A figure."><img src="b.png"><img src="c.png" alt=" "></p>'
     assert images_without_alt(html) == ["b.png", "c.png"]
+
+
+def test_fit_to_column_caps_the_width_and_the_smallest_text():
+    from matplotlib.text import Text
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = np.linspace(0, 1, 50)
+    for ax in axes:
+        ax.plot(x, x, label="rising line")
+        ax.plot(x, 1 - x, label="falling line")
+        ax.set_title("a long title that is much wider than one third of a ten inch figure")
+        ax.legend(fontsize=6, loc="center")        # on top of the crossing lines
+        ax.tick_params(labelsize=6)
+    plots.fit_to_column(fig)
+    assert fig.get_size_inches()[0] <= plots.core.FIT_WIDTH + 1e-9
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(sizes) >= plots.core.MIN_FONT
+    for ax in axes:
+        assert "\n" in ax.get_title()                 # wrapped to its panel
+        leg = ax.get_legend()
+        assert leg.get_window_extent().y1 < ax.bbox.y0  # moved below the panel, off the data
+    plt.close(fig)
+
+
+def test_fit_to_column_leaves_a_legend_that_covers_no_data():
+    fig, ax = plt.subplots(figsize=(5, 3))
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, 0.2 * x, label="low line")
+    ax.legend(loc="upper left")
+    plots.fit_to_column(fig)
+    assert ax.get_legend().get_bbox_to_anchor().bounds == ax.bbox.bounds  # still inside
+    plt.close(fig)
