@@ -16,6 +16,9 @@
   the `<img>`; `psbook.plots.show` stores the figure's one-sentence description as
   `metadata["image/png"]["alt"]`, and `_image_alt` makes myst-nb put it on the `<img>` (cell-level
   `render_image_options` still win).
+- Alt text of figures inside saved widget views: the widget manager renders an Output widget's
+  `image/png` as an `<img>` without alt; `_WIDGET_ALT` copies the alt that the saved widget state
+  holds for that image (`metadata["image/png"]["alt"]`, else its `text/plain`) onto the `<img>`.
 - Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
   column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
   display math and tables scroll inside their own box on a phone.
@@ -75,6 +78,42 @@ _MATHJAX2_SHIM = """document.addEventListener("DOMContentLoaded", () => {
 });"""
 
 
+_WIDGET_ALT = """(() => {
+  const alts = new Map();
+  const collect = () => {
+    document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]')
+      .forEach((s) => {
+        let state;
+        try { state = JSON.parse(s.textContent).state || {}; } catch (e) { return; }
+        Object.values(state).forEach((m) => {
+          ((m.state || {}).outputs || []).forEach((o) => {
+            const png = (o.data || {})["image/png"];
+            const alt = ((o.metadata || {})["image/png"] || {}).alt || (o.data || {})["text/plain"];
+            if (png && alt) alts.set(png.replace(/\\s/g, "").slice(0, 200), String(alt));
+          });
+        });
+      });
+  };
+  const label = (root) => {
+    root.querySelectorAll && root.querySelectorAll('img:not([alt])').forEach((img) => {
+      const src = img.getAttribute("src") || "";
+      const k = src.indexOf("base64,");
+      if (k < 0) return;
+      const alt = alts.get(src.slice(k + 7).replace(/\\s/g, "").slice(0, 200));
+      if (alt) img.setAttribute("alt", alt);
+    });
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    collect();
+    if (!alts.size) return;
+    label(document);
+    new MutationObserver((muts) => muts.forEach((m) => m.addedNodes.forEach((n) => {
+      if (n.tagName === "IMG") label(n.parentNode); else label(n);
+    }))).observe(document.body, {childList: true, subtree: true});
+  });
+})();"""
+
+
 def _widget_paths(app, pagename, templatename, context, doctree):
     rel = context["pathto"]("_static/html-manager", 1)
     app.add_js_file(None, priority=100, body="var require = {paths: "
@@ -115,5 +154,6 @@ def setup(app):
     app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_js_file(None, body=_PROOF_TITLES, priority=100)
+    app.add_js_file(None, body=_WIDGET_ALT, priority=100)
     app.set_html_assets_policy("always")
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

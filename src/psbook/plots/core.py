@@ -224,7 +224,12 @@ def _panel_kind(ax) -> str:
         kinds.append("heatmap")
     if any(isinstance(c, BarContainer) for c in ax.containers):
         kinds.append("bar chart")
-    lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_xdata())) > 2]
+    from matplotlib.container import ErrorbarContainer
+
+    bar_parts = {id(a) for c in ax.containers if isinstance(c, ErrorbarContainer)
+                 for a in c.get_children()}
+    lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_xdata())) > 2
+             and id(ln) not in bar_parts]
     if lines:
         kinds.append("line plot")
     if any(isinstance(c, PathCollection) for c in ax.collections) and "bar chart" not in kinds:
@@ -359,7 +364,7 @@ def _thin_categorical_ticks(ax) -> None:
         if not isinstance(axis.get_major_formatter(), FixedFormatter):
             continue
         ticks, labels = list(axis.get_majorticklocs()), axis.get_ticklabels()
-        if len(ticks) < 2 or not labels:
+        if len(ticks) <= 8 or not labels:  # a few named groups: every name is needed
             continue
         size = labels[0].get_fontsize() * fig.dpi / 72
         # a horizontal x label needs its width, a rotated/y label its height
