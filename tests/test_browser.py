@@ -9,7 +9,7 @@ prose; an `<img>` has no alt text; a code or output block needs horizontal scrol
 the Colab button's URL is not the one _config.yml implies; a widget has no static figure beside it
 (readers of the HTML have no kernel). Every page is opened twice: at 1280 px (a laptop) and at
 390 px (a phone), where the text column must not overflow the screen (code blocks may scroll
-inside their own box there). One screenshot per page and width goes to _build/screenshots/.
+inside their own box there; cells tagged `full-width` may use the margin by design). One screenshot per page and width goes to _build/screenshots/.
 
 Chromium: $PSBOOK_CHROMIUM, else chromium / chromium-browser / google-chrome on PATH (Debian:
 `apt-get install chromium`; .ci/run installs it). Without one the test is skipped with a message,
@@ -165,6 +165,7 @@ _INSPECT = """() => {
       || document.body;
   const right = Math.min(col.getBoundingClientRect().right, window.innerWidth);
   const clipped = e => {
+    if (e.closest('.tag_full-width, .tag_full_width, .full-width, .full_width')) return true;
     for (let a = e.parentElement; a && a !== col; a = a.parentElement) {
       const ox = getComputedStyle(a).overflowX;
       if (ox === 'auto' || ox === 'scroll' || ox === 'hidden' || ox === 'clip') return true;

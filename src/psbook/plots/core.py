@@ -327,30 +327,60 @@ def _overlaps(fig) -> tuple[float, float]:
     return dx, dy
 
 
-def _relayout(fig) -> None:
+def _tight(fig, **pads) -> bool:
     import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fig.tight_layout(**pads)
+        except Exception:  # noqa: BLE001 - a layout that cannot be tightened stays as is
+            return False
+    fig.draw_without_rendering()
+    return True
+
+
+def _relayout(fig) -> None:
+    """tight_layout, with more space between panels while their labels collide (at most three
+    tries; the padding that leaves the least overlap wins). Constrained layout: just draw."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # laid out at draw time
         fig.draw_without_rendering()
         return
     size = mpl.rcParams["font.size"] * fig.dpi / 72
-    w_pad = h_pad = 1.08
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(4):
-            try:
-                fig.tight_layout(w_pad=w_pad, h_pad=h_pad)
-            except Exception:  # noqa: BLE001 - a layout that cannot be tightened stays as is
-                break
-            fig.draw_without_rendering()
-            dx, dy = _overlaps(fig)
-            if not (dx or dy):
-                break
-            w_pad += dx / size + 0.5 if dx else 0
-            h_pad += dy / size + 0.5 if dy else 0
-    fig.draw_without_rendering()
+    pads = {"w_pad": 1.08, "h_pad": 1.08}
+    best = None
+    for _ in range(4):
+        if not _tight(fig, **pads):
+            return
+        dx, dy = _overlaps(fig)
+        if best is None or dx + dy < best[0]:
+            best = (dx + dy, dict(pads))
+        if not (dx or dy):
+            return
+        pads["w_pad"] += min(dx / size + 0.5, 3.0) if dx else 0
+        pads["h_pad"] += min(dy / size + 0.5, 3.0) if dy else 0
+    _tight(fig, **best[1])
+
+
+def _wrap_axis_labels(fig) -> bool:
+    """Wrap x labels wider than their panel and y labels taller than it; True if any."""
+    changed = False
+    for ax in fig.get_axes():
+        if _is_colorbar(ax) or not ax.get_visible():
+            continue
+        for label, room in ((ax.xaxis.label, ax.bbox.width), (ax.yaxis.label, ax.bbox.height)):
+            text = label.get_text()
+            box = label.get_window_extent()
+            long = box.width if label is ax.xaxis.label else box.height
+            if text and room > 0 and long > room * 1.04:
+                longest = max(len(x) for x in text.split("\n"))
+                new = _wrap(text, int(longest * room / long * 0.95))
+                if new != text:
+                    label.set_text(new)
+                    changed = True
+    return changed
 
 
 def _thin_categorical_ticks(ax) -> None:
@@ -486,6 +516,7 @@ def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
     under ``min_font`` pt, titles wider than their panel wrapped, a legend that covers its
     panel's data moved below the panel, categorical tick labels thinned where they would
     overlap, and the layout redone. Returns ``fig``."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.text import Text
 
     w, h = fig.get_size_inches()
@@ -499,9 +530,13 @@ def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < min_font:
             t.set_fontsize(min_font)
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        _tight(fig)  # first without extra padding: wrap text to the panels as they are
+    else:
+        fig.draw_without_rendering()
+    _wrap_titles(fig)
+    _wrap_axis_labels(fig)
     _relayout(fig)
-    if _wrap_titles(fig):
-        _relayout(fig)
     if _move_legends_off_data(fig):
         _relayout(fig)
     for ax in fig.get_axes():
