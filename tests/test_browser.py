@@ -4,9 +4,12 @@ Run after the book is built (`make test` runs it after `jupyter-book build`). A 
 math is not typeset or MathJax reports an error; an image did not load; a script or stylesheet
 did not load (the pages must render offline: MathJax and the widget manager are vendored into
 _static/vendor/); a JavaScript error is thrown; an output holds a traceback; the page text shows
-raw `{glue…}`, `{eq}` or `??` (an unresolved reference); the Colab button's URL is not the one
-_config.yml implies; a widget has no static figure beside it (readers of the HTML have no kernel).
-One screenshot per page goes to _build/screenshots/.
+raw `{glue…}`, `{eq}` or `??` (an unresolved reference), or raw Markdown (`**`, a backtick) in its
+prose; an `<img>` has no alt text; a code or output block needs horizontal scrolling (at 1280 px);
+the Colab button's URL is not the one _config.yml implies; a widget has no static figure beside it
+(readers of the HTML have no kernel). Every page is opened twice: at 1280 px (a laptop) and at
+390 px (a phone), where the text column must not overflow the screen (code blocks may scroll
+inside their own box there; cells tagged `full-width` may use the margin by design). One screenshot per page and width goes to _build/screenshots/.
 
 Chromium: $PSBOOK_CHROMIUM, else chromium / chromium-browser / google-chrome on PATH (Debian:
 `apt-get install chromium`; .ci/run installs it). Without one the test is skipped with a message,
@@ -139,6 +142,47 @@ _INSPECT = """() => {
   out.tracebacks = Array.from(document.querySelectorAll('.cell_output, .output'))
       .filter(e => /Traceback \\(most recent call last\\)/.test(e.innerText) || e.querySelector('.traceback'))
       .map(e => e.innerText.slice(0, 200));
+  out.noalt = Array.from(document.images)
+      .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => (i.getAttribute('src') || '').slice(0, 80));
+  // prose only: code, outputs and math may hold ** and backticks legitimately
+  const prose = main.cloneNode(true);
+  prose.querySelectorAll('pre, code, kbd, .highlight, .cell_input, .cell_output, .output, .math, ' +
+      'mjx-container, script, style, textarea, .MathJax').forEach(e => e.remove());
+  out.prose = prose.textContent;
+  // blocks that need horizontal scrolling (code cells, outputs, tables)
+  const scrolls = e => e.scrollWidth > e.clientWidth + 1;
+  out.scrolling = Array.from(main.querySelectorAll(
+      'pre, div.highlight, .cell_output, .output, .output table, table'))
+      .filter(e => e.clientWidth > 0 && e.checkVisibility() && scrolls(e))  // not folded away
+      .map(e => {
+        const line = (e.textContent || '').split('\\n')
+            .reduce((a, b) => (b.length > a.length ? b : a), '');
+        return `${e.tagName.toLowerCase()}.${(e.className || '').toString().split(' ')[0]} ` +
+               `(${e.scrollWidth} px of content in ${e.clientWidth} px): ${line.slice(0, 100)}`;
+      });
+  // the text column at this width: the page must not scroll sideways, nor the column overflow
+  const col = document.querySelector('article.bd-article') || document.querySelector('main')
+      || document.body;
+  const right = Math.min(col.getBoundingClientRect().right, window.innerWidth);
+  const clipped = e => {
+    if (e.closest('.tag_full-width, .tag_full_width, .full-width, .full_width')) return true;
+    for (let a = e.parentElement; a && a !== col; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox === 'auto' || ox === 'scroll' || ox === 'hidden' || ox === 'clip') return true;
+    }
+    return false;
+  };
+  out.pageWidth = document.documentElement.scrollWidth;
+  out.viewWidth = window.innerWidth;
+  out.overflow = Array.from(col.querySelectorAll('*'))
+      .filter(e => { const r = e.getBoundingClientRect();
+                     return r.width > 0 && r.right > right + 1 && e.checkVisibility()
+                            && !clipped(e); })
+      .filter((e, _, all) => !all.includes(e.parentElement))   // the outermost offender only
+      .slice(0, 5)
+      .map(e => `<${e.tagName.toLowerCase()} class="${(e.className || '').toString().slice(0, 40)}">` +
+                ` ends at ${Math.round(e.getBoundingClientRect().right)} px: ` +
+                (e.innerText || e.textContent || '').trim().slice(0, 60));
   out.colab = Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]'))
       .map(a => a.getAttribute('href'));
   // widgets: saved views; each needs a static figure in the same section
@@ -154,9 +198,15 @@ _INSPECT = """() => {
 }"""
 
 
-def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None = SHOTS) -> list:
-    """Open one page; return what is wrong with it (empty when it renders as it should)."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+WIDE, PHONE = 1280, 390   # a laptop and a phone (CSS px)
+
+
+def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None = SHOTS,
+                width: int = WIDE) -> list:
+    """Open one page at a viewport ``width`` px wide; return what is wrong with it (empty when
+    it renders as it should). At ``WIDE`` a code or output block that scrolls sideways is a
+    problem; at narrower widths only overflow of the text column is (code may scroll there)."""
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
     tab = ctx.new_page()
     errors, failed = [], []
     tab.on("pageerror", lambda e: errors.append(str(e)))
@@ -170,7 +220,8 @@ def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None 
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)
             name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
-            tab.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+            suffix = "" if width == WIDE else f"@{width}"
+            tab.screenshot(path=str(shots / f"{name}{suffix}.png"), full_page=True)
     finally:
         ctx.close()
 
@@ -194,6 +245,21 @@ def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None 
         k = info["text"].find(raw)
         if k >= 0:
             problems.append(f"raw {raw!r} in the page text: …{info['text'][max(0, k - 60):k + 60]!r}…")
+    for raw in ("**", "`"):
+        k = info["prose"].find(raw)
+        if k >= 0:
+            problems.append(f"raw Markdown {raw!r} in the page's prose: "
+                            f"…{' '.join(info['prose'][max(0, k - 60):k + 60].split())!r}…")
+    if info["noalt"]:
+        problems.append(f"{len(info['noalt'])} images without alt text, e.g. {info['noalt'][:3]}")
+    if width >= WIDE and info["scrolling"]:
+        problems.append(f"{len(info['scrolling'])} code/output blocks need horizontal scrolling "
+                        f"at {width} px, e.g. {info['scrolling'][:3]}")
+    if info["pageWidth"] > info["viewWidth"] + 1:
+        problems.append(f"the page scrolls sideways at {width} px: it is {info['pageWidth']} px "
+                        f"wide")
+    if info["overflow"]:
+        problems.append(f"the text column overflows at {width} px: {info['overflow'][:3]}")
     want = expected_colab_url(page.relative_to(html_root))
     if want is not None:
         if not info["colab"]:
@@ -207,14 +273,17 @@ def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None 
     return problems
 
 
+@pytest.mark.parametrize("width", [WIDE, PHONE], ids=lambda w: f"{w}px")
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
-def test_page_renders(browser, page: Path):
-    problems = problems_of(browser, page)
-    assert not problems, f"{page.relative_to(HTML).as_posix()}:\n  - " + "\n  - ".join(problems)
+def test_page_renders(browser, page: Path, width: int):
+    problems = problems_of(browser, page, width=width)
+    assert not problems, (f"{page.relative_to(HTML).as_posix()} at {width} px:\n  - "
+                          + "\n  - ".join(problems))
 
 
 _BROKEN = """<!DOCTYPE html><html><head><script>window.MathJax = {};</script></head><body><main>
-<p>Value {glue:text}`r_x` and see (??).</p><p><span class="math">\\(x^2\\)</span></p>
+<p>Value {glue:text}`r_x` and see (??), it is **higher**.</p><p><span class="math">\\(x^2\\)</span></p>
+<pre style="overflow-x: auto">x = 1  # a code line far too long for the column: """ + "#" * 200 + """</pre>
 <img src="missing.png"><div class="cell_output"><pre>Traceback (most recent call last):
   File "x", line 1</pre></div>
 <a href="https://colab.research.google.com/github/o/r/blob/main/book/99-x.ipynb">Colab</a>
@@ -230,5 +299,29 @@ def test_the_check_fails_a_broken_page(browser, tmp_path):
     text = "\n".join(problems_of(browser, page, html_root=tmp_path, shots=None))
     for what in ("math: MathJax not loaded", "not typeset", "images that did not load",
                  "JavaScript errors", "traceback", "'{glue'", "'??'", "Colab button",
-                 "without a static figure", "requests that failed"):
+                 "without a static figure", "requests that failed", "raw Markdown '**'",
+                 "without alt text", "need horizontal scrolling"):
         assert what in text, f"the check missed {what!r}:\n{text}"
+
+
+_FITS = """<!DOCTYPE html><html><head><style>pre { overflow-x: auto; }</style></head><body><main>
+<article class="bd-article"><p>Short prose, with <code>x**2</code> in code and backticks in the
+block below.</p><pre>print(`x` ** 2)</pre><svg width="10" height="10"></svg>
+</article></main></body></html>"""
+
+_TOO_WIDE = """<!DOCTYPE html><html><head></head><body><main><article class="bd-article">
+<p>Prose.</p><div style="width: 600px">a block wider than a phone</div></article></main></body></html>"""
+
+
+def test_the_check_passes_a_page_that_fits_and_flags_overflow_on_a_phone(browser, tmp_path):
+    """Controls for the new checks: code may hold ** and backticks;
+    a fixed-width block wider than a phone overflows the column at 390 px but not at 1280 px."""
+    ok = tmp_path / "ok.html"
+    ok.write_text(_FITS)
+    for width in (WIDE, PHONE):
+        assert problems_of(browser, ok, html_root=tmp_path, shots=None, width=width) == []
+    wide = tmp_path / "wide.html"
+    wide.write_text(_TOO_WIDE)
+    assert problems_of(browser, wide, html_root=tmp_path, shots=None, width=WIDE) == []
+    text = "\n".join(problems_of(browser, wide, html_root=tmp_path, shots=None, width=PHONE))
+    assert "text column overflows at 390 px" in text and "scrolls sideways" in text, text

@@ -12,11 +12,25 @@
   files are, so its icon fonts load from `_static/html-manager/` and not from a path made of the
   module name; and `MathJax.Hub.Queue`, the MathJax 2 call the widgets make to typeset their
   labels, is provided on top of MathJax 3 (without it every widget label throws).
+- Alt text of figures: myst-nb copies only `width`/`height` from an output's image metadata onto
+  the `<img>`; `psbook.plots.show` stores the figure's one-sentence description as
+  `metadata["image/png"]["alt"]`, and `_image_alt` makes myst-nb put it on the `<img>` (cell-level
+  `render_image_options` still win).
+- Alt text of figures inside saved widget views: the widget manager renders an Output widget's
+  `image/png` as an `<img>` without alt; `_WIDGET_ALT` copies the alt that the saved widget state
+  holds for that image (`metadata["image/png"]["alt"]`, else its `text/plain`) onto the `<img>`.
+- Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
+  column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
+  display math and tables scroll inside their own box on a phone.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "psbook_static"
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -64,16 +78,82 @@ _MATHJAX2_SHIM = """document.addEventListener("DOMContentLoaded", () => {
 });"""
 
 
+_WIDGET_ALT = """(() => {
+  const alts = new Map();
+  const collect = () => {
+    document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]')
+      .forEach((s) => {
+        let state;
+        try { state = JSON.parse(s.textContent).state || {}; } catch (e) { return; }
+        Object.values(state).forEach((m) => {
+          ((m.state || {}).outputs || []).forEach((o) => {
+            const png = (o.data || {})["image/png"];
+            const alt = ((o.metadata || {})["image/png"] || {}).alt || (o.data || {})["text/plain"];
+            if (png && alt) alts.set(png.replace(/\\s/g, "").slice(0, 200), String(alt));
+          });
+        });
+      });
+  };
+  const label = (root) => {
+    root.querySelectorAll && root.querySelectorAll('img:not([alt])').forEach((img) => {
+      const src = img.getAttribute("src") || "";
+      const k = src.indexOf("base64,");
+      if (k < 0) return;
+      const alt = alts.get(src.slice(k + 7).replace(/\\s/g, "").slice(0, 200));
+      if (alt) img.setAttribute("alt", alt);
+    });
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    collect();
+    if (!alts.size) return;
+    label(document);
+    new MutationObserver((muts) => muts.forEach((m) => m.addedNodes.forEach((n) => {
+      if (n.tagName === "IMG") label(n.parentNode); else label(n);
+    }))).observe(document.body, {childList: true, subtree: true});
+  });
+})();"""
+
+
 def _widget_paths(app, pagename, templatename, context, doctree):
     rel = context["pathto"]("_static/html-manager", 1)
     app.add_js_file(None, priority=100, body="var require = {paths: "
                     f'{{"@jupyter-widgets/html-manager/dist": "{rel}"}}}};')
 
 
+def _image_alt():
+    """Wrap myst-nb's image renderer so that an output's ``alt`` metadata reaches the node."""
+    from myst_nb.core.render import NbElementRenderer
+
+    if getattr(NbElementRenderer.render_image, "_psbook_alt", False):
+        return
+    original = NbElementRenderer.render_image
+
+    def render_image(self, data):
+        nodes_ = original(self, data)
+        alt = (data.output_metadata or {}).get(data.mime_type, {}).get("alt")
+        if isinstance(alt, str) and alt.strip():
+            for node in nodes_:
+                if node.tagname == "image" and not node.get("alt"):
+                    node["alt"] = alt
+        return nodes_
+
+    render_image._psbook_alt = True
+    NbElementRenderer.render_image = render_image
+
+
+def _static_path(app, config):
+    if str(STATIC) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    _image_alt()
+    app.connect("config-inited", _static_path)
+    app.add_css_file("psbook.css", priority=900)
     app.connect("html-page-context", _widget_paths, priority=400)
     app.add_js_file(None, body=_MATHJAX2_SHIM, priority=100)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_js_file(None, body=_PROOF_TITLES, priority=100)
+    app.add_js_file(None, body=_WIDGET_ALT, priority=100)
     app.set_html_assets_policy("always")
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

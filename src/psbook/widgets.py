@@ -46,19 +46,9 @@ def grid_results(preset=None, model: str = "ffn") -> list:
             for d in syn["widget_dists"] for g in syn["widget_gammas"]]
 
 
-def _png(fig) -> str:
-    """A figure as base64 PNG text (what a notebook stores for image/png)."""
-    import base64
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def panel_figure(res):
     """The panel's figure for one result: embedding vs signature heatmap and metrics."""
-    from .plots.core import cosine_heatmap
+    from .plots.core import cosine_heatmap, set_alt
 
     t = res.task.ordered_tokens
     names = [res.task.token_names[i] for i in t]
@@ -71,7 +61,10 @@ def panel_figure(res):
     cosine_heatmap(res.signatures.dense("phi_y", t), labels=names, ax=axes[1],
                    axis_label="key token", title=r"signature $\phi^y$ (training data)")
     fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Two cosine-similarity heatmaps of the key tokens: the trained "
+                        f"embedding W^E ({res.model}, gamma={res.config['gamma']}; R_cos "
+                        f"{m['R_cos_phi_y']:+.2f}, R_order {m['R_order']:+.2f}, test accuracy "
+                        f"{res.test_accuracy:.2f}) beside the label signature phi^y.")
 
 
 def synthetic_panel(preset=None, *, display_now: bool = True):
@@ -106,10 +99,11 @@ def synthetic_panel(preset=None, *, display_now: bool = True):
         # plt.show() inside `with out:`: capture goes through the executing client's
         # output-widget emulation, which can leave a non-interactive build waiting forever.
         fig = panel_figure(res)
-        png = _png(fig)
+        from .plots.core import figure_bundle
+
+        data, meta = figure_bundle(fig)  # PNG + one-sentence alt text (psbook.plots.show)
         plt.close(fig)
-        out.outputs = ({"output_type": "display_data", "metadata": {},
-                        "data": {"image/png": png, "text/plain": "<panel figure>"}},)
+        out.outputs = ({"output_type": "display_data", "metadata": meta, "data": data},)
         status.value = (f"model={md.value}, gamma={g.value}, data={dd.value}: "
                         f"train acc {res.train_accuracy:.2f}, test acc {res.test_accuracy:.2f}")
 

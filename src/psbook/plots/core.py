@@ -1,7 +1,20 @@
-"""Shared figure helpers: one look for every chapter."""
+"""Shared figure helpers: one look for every chapter, and how a figure is shown.
+
+* The book's style (:data:`_STYLE`): font sizes readable at the column's width, and a
+  colour-blind-safe palette (Okabe & Ito, :data:`PALETTE`) for every line and bar. Importing
+  :mod:`psbook.plots` applies it once (:func:`book_style`), so figures a chapter builds with
+  ``plt.subplots`` get it too.
+* :func:`show` -- the one way a chapter shows a figure: a PNG whose output carries a one-sentence
+  alt text (``metadata={"image/png": {"alt": ...}}``, and the same sentence as the output's
+  ``text/plain``). The sentence is the one a plot function stored with :func:`set_alt` when it
+  built the figure, else one :func:`describe` writes from the figure's panels (kind, title, axis
+  labels, legend). ``tools/psbook_sphinx.py`` puts it on the ``<img>`` of the built HTML.
+"""
 
 from __future__ import annotations
 
+import base64
+import io
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
@@ -13,17 +26,30 @@ import numpy as np
 from ..metrics import cosine_matrix
 
 __all__ = ["book_style", "heatmap", "cosine_heatmap", "metric_curves", "pca_2d", "pca_scatter",
-           "save"]
+           "save", "show", "set_alt", "alt_text", "describe", "figure_bundle", "fit_to_column",
+           "PALETTE"]
+
+# Okabe & Ito (2008), "Color Universal Design": eight colours that stay distinct under the
+# common colour-vision deficiencies (and in greyscale by lightness, for the first four).
+# Index 7 stays grey and 8 black, as the figures use "C7" for a control drawn in grey.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+           "#7F7F7F", "#000000", "#882255"]
 
 _STYLE = {
-    "figure.dpi": 110,
+    "figure.dpi": 100,
     "savefig.dpi": 130,
     "savefig.bbox": "tight",
-    "font.size": 10,
-    "axes.titlesize": 10.5,
-    "axes.labelsize": 10,
+    "font.size": 10.5,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 12,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=PALETTE),
     "legend.frameon": False,
     "image.cmap": "viridis",
 }
@@ -159,3 +185,405 @@ def save(fig, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing a figure, with its alt text
+
+def set_alt(fig, text: str):
+    """Store the one-sentence description (alt text) of ``fig``; returns ``fig``.
+
+    Plot functions call it on the figure they build; :func:`show` puts it on the output."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty sentence describing the figure; got {text!r}")
+    fig._psbook_alt = " ".join(text.split())
+    return fig
+
+
+def _is_colorbar(ax) -> bool:
+    return getattr(ax, "_colorbar", None) is not None or ax.get_label() == "<colorbar>"
+
+
+def _clean(s: str) -> str:
+    """Axis/title text as a reader would say it: no newlines, no math dollars."""
+    for tex, word in (("\\mid", " | "), ("\\pm", "±"), ("\\times", "x"), ("\\cdot", "·"),
+                      ("\\leq", "<="), ("\\geq", ">="), ("\\to", "->"), ("\\,", " ")):
+        s = s.replace(tex, word)
+    for ch in "$\\{}":
+        s = s.replace(ch, "")
+    return " ".join(s.split())
+
+
+def _panel_kind(ax) -> str:
+    from matplotlib.collections import PathCollection, PolyCollection
+    from matplotlib.container import BarContainer
+    from matplotlib.image import AxesImage
+
+    kinds = []
+    if any(isinstance(a, AxesImage) for a in ax.get_children()):
+        kinds.append("heatmap")
+    if any(isinstance(c, BarContainer) for c in ax.containers):
+        kinds.append("bar chart")
+    from matplotlib.container import ErrorbarContainer
+
+    bar_parts = {id(a) for c in ax.containers if isinstance(c, ErrorbarContainer)
+                 for a in c.get_children()}
+    lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_xdata())) > 2
+             and id(ln) not in bar_parts]
+    if lines:
+        kinds.append("line plot")
+    if any(isinstance(c, PathCollection) for c in ax.collections) and "bar chart" not in kinds:
+        kinds.append("scatter plot")
+    if any(isinstance(c, PolyCollection) for c in ax.collections) and "line plot" in kinds:
+        kinds[kinds.index("line plot")] = "line plot with bands"
+    return " and ".join(kinds) or "panel"
+
+
+def _axes_parts(ax) -> tuple[str, str, str, str]:
+    """(kind, title, 'y against x', 'series ...') of one panel, as words."""
+    title = _clean(ax.get_title()) or _clean(ax.get_title(loc="left"))
+    x, y = _clean(ax.get_xlabel()), _clean(ax.get_ylabel())
+    axes = f"{y} against {x}" if (x and y) else (f"axis {x or y}" if (x or y) else "")
+    series = ""
+    leg = ax.get_legend()
+    if leg is not None:
+        names = [_clean(t.get_text()) for t in leg.get_texts() if t.get_text().strip()]
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            series = "series " + ", ".join(names[:3]) + more
+    return _panel_kind(ax), title, axes, series
+
+
+def _describe_axes(ax) -> str:
+    kind, title, axes, series = _axes_parts(ax)
+    return ", ".join(p for p in (kind + (f" '{title}'" if title else ""), axes, series) if p)
+
+
+def describe(fig) -> str:
+    """A one-sentence description of a figure, written from its panels: how many, what kind
+    (heatmap, line plot, bar chart, scatter plot), their titles, axis labels and legends."""
+    axes = [ax for ax in fig.get_axes() if ax.get_visible() and not _is_colorbar(ax)
+            and (ax.has_data() or ax.get_title())]
+    sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    head = f"Figure '{_clean(sup)}'" if sup.strip() else "Figure"
+    if not axes:
+        return f"{head} with no data panels."
+    if len(axes) == 1:
+        return f"{head}: {_describe_axes(axes[0])}."
+    parts = [_axes_parts(ax) for ax in axes]
+    if len(axes) > 3 and len({(k, a) for k, _, a, _ in parts}) == 1:
+        kind, _, ax_words, _ = parts[0]
+        titles = [t for _, t, _, _ in parts if t]
+        shown = "; ".join(f"'{t}'" for t in titles[:6]) + ("; ..." if len(titles) > 6 else "")
+        return (f"{head}: {len(axes)} panels, each a {kind}"
+                + (f" of {ax_words}" if ax_words else "")
+                + (f", titled {shown}" if titles else "") + ".")
+    panels = "; ".join(f"({i}) {_describe_axes(ax)}" for i, ax in enumerate(axes, 1))
+    return f"{head} with {len(axes)} panels: {panels}."
+
+
+def alt_text(fig) -> str:
+    """The alt text of ``fig``: the sentence stored with :func:`set_alt`, else :func:`describe`."""
+    return getattr(fig, "_psbook_alt", None) or describe(fig)
+
+
+# What a reader sees: the HTML column (and a Colab output) is about 760 CSS px wide, and a
+# figure is scaled down to fit it. A figure FIT_WIDTH inches wide, saved at savefig.dpi (130),
+# is shown at ~0.58 of its size, so MIN_FONT pt is ~9.5 px on screen -- the smallest text a
+# reader can read without zooming. Wider figures would shrink every letter further.
+FIT_WIDTH = 10.0
+MIN_FONT = 9.0
+
+
+def _colorbar_of(cax, ax) -> bool:
+    cb = getattr(cax, "_colorbar", None)
+    return cb is not None and getattr(cb.mappable, "axes", None) is ax
+
+
+def _overlaps(fig) -> tuple[float, float]:
+    """The largest horizontal and vertical overlap (px) between the boxes of two panels
+    (their labels and ticks included, with a gap of half a letter), twin axes excepted."""
+    from matplotlib.transforms import Bbox
+
+    gap = 0.25 * mpl.rcParams["font.size"] * fig.dpi / 72
+    axes = [a for a in fig.get_axes() if a.get_visible()]
+    boxes = [a.get_tightbbox().padded(gap) for a in axes]
+    dx = dy = 0.0
+    for i in range(len(axes)):
+        for j in range(i + 1, len(axes)):
+            a, b = axes[i], axes[j]
+            if a.bbox.bounds == b.bbox.bounds or _colorbar_of(a, b) or _colorbar_of(b, a):
+                continue  # twinx/twiny, or a panel and its own colorbar
+            inter = Bbox.intersection(boxes[i], boxes[j])
+            if inter is None or inter.width < 1 or inter.height < 1:
+                continue
+            # panels side by side overlap horizontally, stacked ones vertically
+            ca, cb = a.bbox, b.bbox
+            side = min(ca.y1, cb.y1) - max(ca.y0, cb.y0) > 0
+            if side:
+                dx = max(dx, inter.width)
+            else:
+                dy = max(dy, inter.height)
+    return dx, dy
+
+
+def _tight(fig, **pads) -> bool:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fig.tight_layout(**pads)
+        except Exception:  # noqa: BLE001 - a layout that cannot be tightened stays as is
+            return False
+    fig.draw_without_rendering()
+    return True
+
+
+def _relayout(fig) -> None:
+    """tight_layout, with more space between panels while their labels collide (at most three
+    tries; the padding that leaves the least overlap wins). Constrained layout: just draw."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # laid out at draw time
+        fig.draw_without_rendering()
+        return
+    size = mpl.rcParams["font.size"] * fig.dpi / 72
+    pads = {"w_pad": 1.08, "h_pad": 1.08}
+    best = None
+    for _ in range(4):
+        if not _tight(fig, **pads):
+            return
+        dx, dy = _overlaps(fig)
+        if best is None or dx + dy < best[0]:
+            best = (dx + dy, dict(pads))
+        if not (dx or dy):
+            return
+        pads["w_pad"] += min(dx / size + 0.5, 3.0) if dx else 0
+        pads["h_pad"] += min(dy / size + 0.5, 3.0) if dy else 0
+    _tight(fig, **best[1])
+
+
+def _wrap_axis_labels(fig) -> bool:
+    """Wrap x labels wider than their panel and y labels taller than it; True if any."""
+    changed = False
+    for ax in fig.get_axes():
+        if _is_colorbar(ax) or not ax.get_visible():
+            continue
+        for label, room in ((ax.xaxis.label, ax.bbox.width), (ax.yaxis.label, ax.bbox.height)):
+            text = label.get_text()
+            box = label.get_window_extent()
+            long = box.width if label is ax.xaxis.label else box.height
+            if text and room > 0 and long > room * 1.04:
+                longest = max(len(x) for x in text.split("\n"))
+                new = _wrap(text, int(longest * room / long * 0.95))
+                if new != text:
+                    label.set_text(new)
+                    changed = True
+    return changed
+
+
+def _thin_categorical_ticks(ax) -> None:
+    """Drop every k-th categorical tick label (set with set_xticklabels) where they would
+    overlap at their font size (heatmaps of many tokens)."""
+    from matplotlib.ticker import FixedFormatter
+
+    fig = ax.figure
+    box = ax.get_window_extent()
+    for axis, length in ((ax.xaxis, box.width), (ax.yaxis, box.height)):
+        if not isinstance(axis.get_major_formatter(), FixedFormatter):
+            continue
+        ticks, labels = list(axis.get_majorticklocs()), axis.get_ticklabels()
+        if len(ticks) <= 8 or not labels:  # a few named groups: every name is needed
+            continue
+        size = labels[0].get_fontsize() * fig.dpi / 72
+        # a horizontal x label needs its width, a rotated/y label its height
+        need = size * 1.15
+        if axis is ax.xaxis and abs(labels[0].get_rotation()) < 45:
+            need = max(lab.get_window_extent().width for lab in labels) + size * 0.5
+        step = int(np.ceil(len(ticks) * need / max(length, 1)))
+        if step > 1:
+            keep = list(range(0, len(ticks), step))
+            texts = [lab.get_text() for lab in labels]
+            axis.set_ticks([ticks[i] for i in keep], [texts[i] for i in keep])
+
+
+def _wrap(text: str, chars: int) -> str:
+    """``text`` wrapped at ``chars`` characters per line, never inside ``$...$`` math."""
+    import textwrap
+
+    parts = text.split("$")
+    protected = "$".join(p.replace(" ", "\x00") if i % 2 else p for i, p in enumerate(parts))
+    lines = []
+    for para in protected.split("\n"):
+        lines += textwrap.wrap(para, max(chars, 12), break_long_words=False) or [""]
+    return "\n".join(lines).replace("\x00", " ")
+
+
+def _wrap_titles(fig) -> bool:
+    """Wrap axes titles (and the suptitle) wider than their panel (figure); True if any."""
+    changed = False
+    fig_w = fig.get_window_extent().width
+    items = [(ax.title, ax.get_window_extent().width) for ax in fig.get_axes()
+             if not _is_colorbar(ax)]
+    if getattr(fig, "_suptitle", None) is not None:
+        items.append((fig._suptitle, fig_w * 0.95))
+    for t, room in items:
+        text = t.get_text()
+        if not text or room <= 0:
+            continue
+        w = t.get_window_extent().width
+        if w > room * 1.04:
+            longest = max(len(x) for x in text.split("\n"))
+            new = _wrap(text, int(longest * room / w * 0.95))
+            if new != text:
+                t.set_text(new)
+                changed = True
+    return changed
+
+
+def _legend_points(ax):
+    """Display coordinates of the data drawn in ``ax`` (line vertices densified, markers,
+    bar corners), to test a legend against."""
+    pts = []
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(line.get_path().vertices)
+        xy = xy[np.all(np.isfinite(xy), axis=1)]
+        if len(xy) > 1:
+            t = np.linspace(0, 1, 12)[:, None, None]
+            seg = xy[:-1][None] * (1 - t) + xy[1:][None] * t
+            xy = seg.reshape(-1, 2)
+        pts.append(xy)
+    from matplotlib.collections import PolyCollection
+
+    for c in ax.collections:
+        if isinstance(c, PolyCollection):  # bands (fill_between): their outline
+            for path in c.get_paths():
+                xy = c.get_transform().transform(path.vertices)
+                pts.append(xy[np.all(np.isfinite(xy), axis=1)])
+            continue
+        offs = c.get_offsets()
+        if len(offs) and c.get_offset_transform() is not None:
+            xy = c.get_offset_transform().transform(offs)
+            pts.append(xy[np.all(np.isfinite(xy), axis=1)])
+    for p in ax.patches:
+        b = p.get_window_extent()
+        if p.get_visible() and 0 < b.height < ax.bbox.height * 1.01 and b.width > 0:
+            gx, gy = np.meshgrid(np.linspace(b.x0, b.x1, 4), np.linspace(b.y0, b.y1, 6))
+            pts.append(np.c_[gx.ravel(), gy.ravel()])
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+
+def _legend_covers_data(ax, leg) -> bool:
+    box = leg.get_window_extent()
+    siblings = ax._twinned_axes.get_siblings(ax) if hasattr(ax, "_twinned_axes") else [ax]
+    pts = np.concatenate([_legend_points(a) for a in siblings])
+    inside = ((pts[:, 0] > box.x0) & (pts[:, 0] < box.x1)
+              & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1))
+    return bool(inside.any())
+
+
+def _move_legends_off_data(fig) -> bool:
+    """A legend inside a panel that covers the panel's data goes below the panel (the figure
+    grows by its height). Returns True if any moved."""
+    moved_h = 0.0
+    for ax in fig.get_axes():
+        leg = ax.get_legend()
+        if leg is None or leg.get_bbox_to_anchor().bounds != ax.bbox.bounds:
+            continue  # none, or placed outside by its author
+        if not _legend_covers_data(ax, leg):
+            continue
+        handles = getattr(leg, "legend_handles", None) or getattr(leg, "legendHandles", [])
+        labels = [t.get_text() for t in leg.get_texts()]
+        title = leg.get_title().get_text() or None
+        size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else None
+        fig.draw_without_rendering()
+        tight = ax.get_tightbbox()
+        below = (tight.y0 - ax.bbox.y0) / ax.bbox.height - 0.02
+        ncol = 2 if len(labels) > 2 and max(len(x) for x in labels) < 28 else 1
+        new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, below),
+                        ncol=ncol, title=title, fontsize=size, title_fontsize=size)
+        moved_h = max(moved_h, new.get_window_extent().height / fig.dpi)
+    if moved_h:
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h + moved_h + 0.1)
+    return bool(moved_h)
+
+
+def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
+    """Make ``fig`` readable at the page's width: at most ``width`` inches wide (the height
+    shrinks by the square root of the ratio, so panels keep room for their text), no text
+    under ``min_font`` pt, titles wider than their panel wrapped, a legend that covers its
+    panel's data moved below the panel, categorical tick labels thinned where they would
+    overlap, and the layout redone. Returns ``fig``."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.text import Text
+
+    w, h = fig.get_size_inches()
+    if w > width:
+        fig.set_size_inches(width, h * (width / w) ** 0.5)
+    for ax in fig.get_axes():
+        for which in ("x", "y"):
+            labels = getattr(ax, f"get_{which}ticklabels")()
+            if labels and labels[0].get_fontsize() < min_font:
+                ax.tick_params(axis=which, labelsize=min_font)
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < min_font:
+            t.set_fontsize(min_font)
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        _tight(fig)  # first without extra padding: wrap text to the panels as they are
+    else:
+        fig.draw_without_rendering()
+    _wrap_titles(fig)
+    _wrap_axis_labels(fig)
+    _relayout(fig)
+    if _move_legends_off_data(fig):
+        _relayout(fig)
+    for ax in fig.get_axes():
+        _thin_categorical_ticks(ax)
+    _relayout(fig)
+    return fig
+
+
+def figure_bundle(fig, alt: str | None = None, *, dpi: float | None = None, fit: bool = True):
+    """``(data, metadata)`` of the display of ``fig``: a base64 PNG as ``image/png``, the alt
+    text as ``text/plain``, and ``metadata["image/png"]["alt"]``. With ``fit`` the figure is
+    first made readable at the column's width (:func:`fit_to_column`)."""
+    if alt is not None and (not isinstance(alt, str) or not alt.strip()):
+        raise ValueError(f"alt must be a non-empty sentence or None; got {alt!r}")
+    alt = " ".join((alt or alt_text(fig)).split())
+    if fit:
+        fit_to_column(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or _STYLE["savefig.dpi"], bbox_inches="tight",
+                facecolor="white")
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"image/png": png, "text/plain": alt}, {"image/png": {"alt": alt}}
+
+
+def show(fig=None, alt: str | None = None) -> None:
+    """Show ``fig`` (default: the current figure) as a PNG with alt text, and close it.
+
+    Use it where a chapter would call ``plt.show()``: the output carries the alt text
+    (``alt``, else the one stored with the figure, else :func:`describe`), and the figure is
+    drawn to be read at the page's width (:func:`fit_to_column`). Outside IPython (a script)
+    it falls back to ``plt.show()``."""
+    if fig is None:
+        fig = plt.gcf()
+    elif hasattr(fig, "figure") and not isinstance(fig, mpl.figure.Figure):
+        fig = fig.figure  # an Axes
+    if not isinstance(fig, mpl.figure.Figure):
+        raise TypeError(f"fig must be a matplotlib Figure or Axes (or None); got "
+                        f"{type(fig).__name__}")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with every notebook kernel
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        plt.show()
+        return None
+    data, md = figure_bundle(fig, alt)
+    plt.close(fig)
+    display(data, raw=True, metadata=md)
+    return None

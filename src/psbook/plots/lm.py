@@ -12,7 +12,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix
-from .core import COSINE_CMAP, _styled, cosine_heatmap
+from .core import COSINE_CMAP, _clean, _styled, cosine_heatmap, set_alt
+
+
+def _few(labels, n: int = 6) -> str:
+    """The first ``n`` labels, for an alt text."""
+    labels = [str(x) for x in labels]
+    return ", ".join(labels[:n]) + (", ..." if len(labels) > n else "")
 
 __all__ = ["token_label", "token_labels", "signature_cosine_panels", "corpus_cosine_panels",
            "top_next_bars", "set_similarity_bars", "agreement_matrix"]
@@ -63,7 +69,9 @@ def signature_cosine_panels(sigs, tokens, labels, *, names=("phi_next", "varphi_
             _group_lines(ax, groups)
         if suptitle:
             fig.suptitle(suptitle)
-    return fig
+    return set_alt(fig, f"Cosine-similarity heatmaps over the same {len(labels)} tokens "
+                        f"({_few(labels)}) of the signatures {', '.join(names)}, side by side"
+                        + (", token groups separated by lines." if groups else "."))
 
 
 def corpus_cosine_panels(sigs_by_corpus: dict, tokens, labels, *, name: str = "phi_next",
@@ -80,7 +88,9 @@ def corpus_cosine_panels(sigs_by_corpus: dict, tokens, labels, *, name: str = "p
             _group_lines(ax, groups)
         if suptitle:
             fig.suptitle(suptitle)
-    return fig
+    return set_alt(fig, f"Cosine-similarity heatmaps of the signature {name} over the same "
+                        f"{len(labels)} tokens ({_few(labels)}), one per corpus: "
+                        f"{', '.join(map(str, sigs_by_corpus))}.")
 
 
 def top_next_bars(tops_by_corpus: dict, token_text: str, *, k: int = 8):
@@ -106,7 +116,9 @@ def top_next_bars(tops_by_corpus: dict, token_text: str, *, k: int = 8):
                 ax.text(0.5, 0.5, "token absent", ha="center", va="center",
                         transform=ax.transAxes)
         fig.supylabel("next token")
-    return fig
+    return set_alt(fig, f"Horizontal bar charts of the {k} most probable next tokens after "
+                        f"'{token_label(token_text)}' and their probabilities, one per corpus: "
+                        f"{', '.join(map(str, tops_by_corpus))}.")
 
 
 def set_similarity_bars(table: dict, *, ylabel: str = r"mean pair cosine of $\phi^{next}$",
@@ -128,7 +140,9 @@ def set_similarity_bars(table: dict, *, ylabel: str = r"mean pair cosine of $\ph
         ax.set_ylim(min(0, ax.get_ylim()[0]), 1.05)
         ax.set_title(title)
         ax.legend(title="corpus", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
+    return set_alt(fig, f"Grouped bar chart of the {_clean(ylabel)} within each token set "
+                        f"({', '.join(map(str, sets))}), one bar per corpus "
+                        f"({', '.join(map(str, corpora))}).")
 
 
 def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
@@ -151,7 +165,9 @@ def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
         ax.set_title(title)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label(cbar_label)
-    return fig
+    return set_alt(fig, f"Annotated heatmap of the {_clean(cbar_label)} between "
+                        f"{', '.join(map(str, labels))}, each cell printed with its value"
+                        + (f": {_clean(title)}." if title else "."))
 
 
 # ======================================================================================
@@ -192,7 +208,11 @@ def gradient_check_panels(results: dict, *, gamma_main: float | None = None):
         axes[1].set_title("the prediction becomes exact as the init shrinks")
         axes[1].axhline(1, color="grey", lw=0.8, ls="--")
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Left, histograms over tokens of the cosine between the predicted "
+                        f"and the autograd gradient at initialisation exponent gamma = "
+                        f"{gamma_main:g}; right, the median cosine against gamma "
+                        f"({', '.join(f'{g:g}' for g in gammas)}), for "
+                        f"{', '.join(k for k, _ in series)}.")
 
 
 def domain_matrix(M, row_labels: Sequence[str], col_labels: Sequence[str], *, ax=None,
@@ -261,9 +281,11 @@ def alignment_bands(frame, metrics: dict, *, x: str = "step", loss_frame=None):
             ax.set_xlabel("training step" if x == "step" else x)
             ax.set_ylabel(r"$R_{cos}$ (mean $\pm$ sd over seeds)")
             ax.set_title(title)
-            ax.legend(fontsize=7, title=None)
+            ax.legend(title=None)
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Line plots of R_cos against the training {x}, mean over seeds with "
+                        f"a band of one sd, one line per model, one panel per comparison: "
+                        f"{'; '.join(_clean(t) for t in metrics)}.")
 
 
 def binned_alignment_bands(panels: dict):
@@ -294,9 +316,12 @@ def binned_alignment_bands(panels: dict):
             ax.set_title(title)
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = ax2.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+            ax.legend(h1 + h2, l1 + l2, loc="upper left")
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Bar charts of the correlation within bins of token pairs sorted by "
+                        f"embedding cosine (mean and sd over seeds), with the null as black "
+                        f"ticks and the mean signature cosine per bin as a line, one panel per: "
+                        f"{'; '.join(_clean(t) for t in panels)}.")
 
 
 def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | None = None,
@@ -304,6 +329,7 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | Non
     """Bars of seed means with sd error bars and the single seeds as dots; ``values`` maps a
     label to the per-seed numbers; ``control`` (same labels) is drawn as hollow bars behind."""
     with _styled():
+        own = ax is None
         if ax is None:
             fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(values), 3.4))
         else:
@@ -325,8 +351,12 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | Non
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         if control is not None:
-            ax.legend(fontsize=8)
+            ax.legend()
         fig.tight_layout()
+    if own:
+        set_alt(fig, f"Bar chart of {_clean(ylabel)} for {', '.join(map(str, values))}: "
+                     f"mean over seeds with sd error bars and each seed as a dot"
+                     + (", controls as dashed hollow bars." if control is not None else "."))
     return fig
 
 
@@ -343,6 +373,7 @@ def mixture_dose_response(alphas, r_a, r_b, *, name_a: str, name_b: str, ax=None
             for s in range(R.shape[0]) for a, v in zip(alphas, R[s])]
     df = pd.DataFrame(rows, columns=["alpha", "R", "against"])
     with _styled():
+        own = ax is None
         if ax is None:
             fig, ax = plt.subplots(figsize=(5.2, 3.6))
         else:
@@ -351,6 +382,11 @@ def mixture_dose_response(alphas, r_a, r_b, *, name_a: str, name_b: str, ax=None
         ax.set_xlabel(rf"fraction $\alpha$ of training tokens from {name_a} (rest {name_b})")
         ax.set_ylabel(ylabel)
         ax.set_title(f"Mixtures of {name_a} and {name_b} (mean ± sd over seeds)")
-        ax.legend(fontsize=8, title=None)
+        ax.legend(title=None)
         fig.tight_layout()
+    if own:
+        set_alt(fig, f"Line plot of {_clean(ylabel)} against the fraction alpha of training "
+                     f"tokens from {name_a} (the rest from {name_b}), measured against the "
+                     f"signatures of {name_a} and of {name_b}, mean over seeds with a band of "
+                     f"one sd.")
     return fig

@@ -7,7 +7,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .core import _styled
+from .core import _styled, set_alt
 
 __all__ = ["alignment_figure", "grouped_bars", "binned_bars"]
 
@@ -28,7 +28,7 @@ def binned_bars(binned, *, ax=None, title: str = "", null=None):
         ax.set_xlabel("bin of token pairs by embedding cosine (bin mean)")
         ax.set_ylabel("corr(embedding cos, signature cos)")
         ax.set_title(title)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(loc="upper left")
     return ax
 
 
@@ -50,7 +50,10 @@ def alignment_figure(result, null_binned=None):
         binned_bars(result.binned, ax=a2, title=f"binned alignment ({result.n_used} tokens)",
                     null=None if null_binned is None else null_binned.corr)
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Left, bars of R_cos of {result.model} with the {sig} signature "
+                        f"({result.weighting}) beside its frequency-controlled value and two "
+                        f"shuffled controls; right, the within-bin correlation for bins of "
+                        f"token pairs by embedding cosine ({result.n_used} tokens).")
 
 
 def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: str = "R_cos",
@@ -61,7 +64,10 @@ def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: 
     series = list(dict.fromkeys(s for g in groups for s in table[g]))
     with _styled():
         if ax is None:
-            _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(groups) * max(1, len(series)) / 2, 3.6))
+            # each group as wide as its bars need, or its longest label line (9 pt text)
+            longest = max(len(line) for g in groups for line in str(g).split("\n"))
+            per_group = max(1.1 * max(1, len(series)) / 2, 0.085 * longest + 0.3)
+            _, ax = plt.subplots(figsize=(1.2 + per_group * len(groups), 3.6))
         w = 0.8 / len(series)
         for j, s in enumerate(series):
             x = np.arange(len(groups)) + (j - (len(series) - 1) / 2) * w
@@ -75,8 +81,8 @@ def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: 
                            label="shuffled control" if j == 0 else None)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels(groups, fontsize=8)
+        ax.set_xticklabels(groups)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7)
+        ax.legend(title=legend_title or None)
     return ax

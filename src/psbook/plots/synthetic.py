@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix, r_cos
-from .core import _styled, cosine_heatmap, metric_curves, pca_scatter
+from .core import _clean, _styled, cosine_heatmap, metric_curves, pca_scatter, set_alt
 
 __all__ = ["signature_heatmaps", "training_heatmaps", "trajectories", "pca_side_by_side",
            "small_multiples", "sweep_curves", "fourier_bars"]
@@ -41,8 +41,13 @@ def training_heatmaps(result, steps, *, signature: str = "phi_y", tokens=None):
     Phi = result.signatures.dense(signature, t)
     labels = _names(task, t)
     n = len(steps) + 1
+    cols = n if n <= 4 else 3  # more panels: rows of three, each wide enough to read
+    rows = -(-n // cols)
     with _styled():
-        fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.2))
+        fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), squeeze=False)
+        for ax in axes.flat[n:]:
+            ax.set_visible(False)
+        axes = axes.flat[:n]
         for ax, s in zip(axes, steps):
             W = result.snapshot(s)[t]
             cosine_heatmap(W, labels=labels, ax=ax, colorbar=False, axis_label="key token",
@@ -50,7 +55,10 @@ def training_heatmaps(result, steps, *, signature: str = "phi_y", tokens=None):
         cosine_heatmap(Phi, labels=labels, ax=axes[-1], axis_label="key token",
                        title=f"signature {SIG_LABEL.get(signature, signature)}\n(training data)")
         fig.tight_layout()
-    return fig
+    return set_alt(fig, f"Cosine-similarity heatmaps of the {len(t)} key embeddings (rows of "
+                        f"W^E) at training steps {', '.join(map(str, steps))}, each titled with "
+                        f"its R_cos, and, last, the heatmap of the label signature {signature} "
+                        f"of the training data ({task.name}) that they come to resemble.")
 
 
 def trajectories(histories: dict, metric: str, *, ax=None, ylabel: str = "", title: str = "",
@@ -83,7 +91,10 @@ def pca_side_by_side(panels: list, labels, *, suptitle: str = ""):
         if suptitle:
             fig.suptitle(suptitle)
         fig.tight_layout()
-    return fig
+    titles = "; ".join(_clean(str(t)) for t, _ in panels)
+    return set_alt(fig, f"{len(panels)} scatter plots of tokens on the first two principal "
+                        f"components of: {titles}; points coloured by token value and joined "
+                        f"in token order, so an ordered embedding shows as a smooth curve.")
 
 
 def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = "phi_y",
@@ -114,7 +125,10 @@ def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = 
         cb.set_label("cosine similarity of $W^E$ rows")
         if title:
             fig.suptitle(title)
-    return fig
+    return set_alt(fig, f"Grid of key-embedding cosine-similarity heatmaps, one row per "
+                        f"{row_key} ({', '.join(map(str, rows))}) and one column per {col_key} "
+                        f"({', '.join(map(str, cols))}), each titled with its R_cos, R_order "
+                        f"and test accuracy.")
 
 
 def sweep_curves(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", ax=None):

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix
-from .core import _styled, cosine_heatmap, heatmap
+from .core import _clean, _styled, cosine_heatmap, heatmap, set_alt
 
 __all__ = ["residual_scaling", "token_cosine_curves", "reduced_agreement",
            "reduced_snapshots", "pair_cosine_curves", "signature_panels"]
@@ -121,9 +121,11 @@ def reduced_snapshots(r: dict, idx, *, labels=None, fig=None):
                                           (r["W_reduced"][k], "reduced system"))):
                 cosine_heatmap(S=cosine_matrix(W), labels=labels, ax=axes[i, j],
                                title=f"{who}\n{cap}", colorbar=(j == len(idx) - 1))
-                axes[i, j].tick_params(labelsize=6)
         fig.tight_layout()
-    return fig
+    times = ", ".join(f"{r['t'][k]:g}" for k in idx)
+    return set_alt(fig, f"Cosine-similarity heatmaps of the embeddings at times {times}: "
+                        f"top row the trained model, bottom row the reduced system, each "
+                        f"titled with its loss.")
 
 
 def pair_cosine_curves(pc: dict, names: dict, *, ax=None, title: str = ""):
@@ -161,4 +163,7 @@ def signature_panels(phi_y, phi_xy: dict, *, token_names=None, label_names=None,
                     xlabel=r"label $\nu$", ylabel=r"context token $\beta$",
                     cbar_label="probability", vmin=0)
         fig.tight_layout()
-    return fig
+    return set_alt(fig, "Heatmaps of probabilities: the label signatures phi^y of all tokens "
+                        "(input token against label), then the matrix signatures "
+                        + ", ".join(_clean(str(t)) for t in phi_xy)
+                        + " (context token against label).")

@@ -1,0 +1,234 @@
+"""Figures: the book's style, alt text on every figure a chapter shows, and on every <img>.
+
+* Unit tests of :func:`psbook.plots.show` / :func:`psbook.plots.figure_bundle` /
+  :func:`psbook.plots.describe` (the alt text is generated with the figure).
+* After a book build (`jupyter-book build .`): every image output of every executed chapter
+  (`_build/jupyter_execute/book/*.ipynb`) carries alt text in its metadata, and every `<img>` of
+  every built page has a non-empty `alt`. Skipped without a build, except when
+  PSBOOK_BROWSER_REQUIRED=1 (as in tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from psbook import plots  # noqa: E402
+from psbook.plots import lm as lmplots  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = Path(os.environ.get("PSBOOK_HTML_DIR", BUILD / "html"))
+EXECUTED = BUILD / "jupyter_execute" / "book"
+REQUIRED = os.environ.get("PSBOOK_BROWSER_REQUIRED", "") == "1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Style and alt text, without a build
+
+def test_the_palette_is_the_colour_blind_safe_one():
+    cycle = [c.lower() for c in matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]]
+    assert cycle[:len(plots.PALETTE)] == [c.lower() for c in plots.PALETTE]
+    assert cycle[0] == "#0072b2"  # Okabe-Ito blue, not matplotlib's tab:blue
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    assert line.get_color().lower() == "#0072b2"
+    plt.close(fig)
+
+
+def test_describe_names_each_panel_its_kind_title_axes_and_legend():
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot(np.arange(10), np.arange(10), label="trained")
+    a.plot(np.arange(10), np.zeros(10), label="shuffled control")
+    a.set_title(r"$R_{cos}$ along training")
+    a.set_xlabel("training step")
+    a.set_ylabel("R_cos")
+    a.legend()
+    plots.cosine_heatmap(np.random.default_rng(0).normal(size=(6, 4)), ax=b, title="W^E")
+    text = plots.describe(fig)
+    plt.close(fig)
+    assert text.startswith("Figure with 2 panels") and text.endswith(".")
+    for part in ("line plot 'R_cos along training'", "R_cos against training step",
+                 "trained, shuffled control", "heatmap 'W^E'", "token against token"):
+        assert part in text, (part, text)
+    assert "$" not in text and "\n" not in text
+
+
+def test_a_plot_function_stores_its_own_sentence():
+    fig = lmplots.agreement_matrix(np.eye(3), ["a", "b", "c"], title="t")
+    own = plots.alt_text(fig)
+    plt.close(fig)
+    assert own and own != "" and "heatmap" in own.lower()
+    fig, _ = plt.subplots()
+    plots.set_alt(fig, "  A sentence\n written by hand. ")
+    assert plots.alt_text(fig) == "A sentence written by hand."
+    with pytest.raises(ValueError, match="non-empty sentence"):
+        plots.set_alt(fig, " ")
+    plt.close(fig)
+
+
+def test_figure_bundle_carries_png_and_alt():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.bar([0, 1], [1, 2])
+    ax.set_ylabel("count")
+    data, md = plots.figure_bundle(fig)
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert md["image/png"]["alt"] == data["text/plain"] == "Figure: bar chart, axis count."
+    data, md = plots.figure_bundle(fig, alt="Two bars.")
+    assert md["image/png"]["alt"] == "Two bars."
+    with pytest.raises(ValueError, match="alt must be"):
+        plots.figure_bundle(fig, alt="")
+    plt.close(fig)
+
+
+def test_show_displays_the_png_with_alt_and_closes_the_figure(monkeypatch):
+    shown = []
+    import IPython
+    import IPython.display
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda data, raw, metadata: shown.append((data, metadata)))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0, 1, 4])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    assert plots.show(fig) is None
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it again
+    (data, md), = shown
+    assert md["image/png"]["alt"] == "Figure: line plot, y against x."
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
+        plots.show("not a figure")
+
+
+# ---------------------------------------------------------------------------------------------
+# After a build
+
+def _need(path: Path, what: str):
+    if not path.is_dir() or not any(path.iterdir()):
+        msg = f"no {what} in {path}: run `jupyter-book build .` first"
+        if REQUIRED:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def image_outputs_without_alt(nb: dict) -> list[str]:
+    """'cell N: first line of its code' for each image output of ``nb`` that has no alt text."""
+    bad = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) or []:
+            for mime in out.get("data", {}) or {}:
+                if not mime.startswith("image/"):
+                    continue
+                alt = ((out.get("metadata") or {}).get(mime) or {}).get("alt", "")
+                if not (isinstance(alt, str) and alt.strip()):
+                    src = "".join(cell.get("source", "")).strip().splitlines() or [""]
+                    bad.append(f"cell {i}: {src[-1][:70]}")
+    return bad
+
+
+def test_every_figure_a_chapter_shows_has_alt_text():
+    _need(EXECUTED, "executed chapters")
+    missing = {}
+    n_images = 0
+    for path in sorted(EXECUTED.glob("[0-9][0-9]-*.ipynb")):
+        nb = json.loads(path.read_text())
+        n_images += sum(1 for c in nb["cells"] for o in c.get("outputs", []) or []
+                        for m in (o.get("data") or {}) if m.startswith("image/"))
+        bad = image_outputs_without_alt(nb)
+        if bad:
+            missing[path.name] = bad
+    assert n_images > 20, f"only {n_images} figures in the executed chapters: a stale build?"
+    assert not missing, ("figures without alt text (show them with psbook.plots.show):\n"
+                         + json.dumps(missing, indent=1))
+
+
+def test_the_alt_check_fails_an_output_without_alt():
+    """Negative control: a figure shown by plt.show() (no alt) is found."""
+    nb = {"cells": [{"source": "plt.plot(x)\nplt.show()", "outputs": [
+        {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"},
+         "metadata": {}}]},
+        {"source": "show(fig)", "outputs": [
+            {"output_type": "display_data", "data": {"image/png": "iVBOR"},
+             "metadata": {"image/png": {"alt": "Figure: line plot."}}}]}]}
+    assert image_outputs_without_alt(nb) == ["cell 0: plt.show()"]
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+
+def images_without_alt(html: str) -> list[str]:
+    p = _Images()
+    p.feed(html)
+    return [(i.get("src") or "")[:80] for i in p.images if not (i.get("alt") or "").strip()]
+
+
+def test_every_img_in_the_built_html_has_alt_text():
+    _need(HTML, "built HTML")
+    pages = [p for p in HTML.rglob("*.html") if "_static" not in p.parts]
+    missing = {str(p.relative_to(HTML)): bad for p in pages
+               if (bad := images_without_alt(p.read_text(errors="replace")))}
+    n_chapter_imgs = sum(len(_imgs(p)) for p in pages if re.match(r"\d\d-", p.stem))
+    assert n_chapter_imgs > 20, f"only {n_chapter_imgs} images in the chapter pages"
+    assert not missing, f"<img> without alt: {json.dumps(missing, indent=1)}"
+
+
+def _imgs(page: Path) -> list[dict]:
+    p = _Images()
+    p.feed(page.read_text(errors="replace"))
+    return p.images
+
+
+def test_the_img_check_fails_an_img_without_alt():
+    html = '<p><img src="a.png" alt="A figure."><img src="b.png"><img src="c.png" alt=" "></p>'
+    assert images_without_alt(html) == ["b.png", "c.png"]
+
+
+def test_fit_to_column_caps_the_width_and_the_smallest_text():
+    from matplotlib.text import Text
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = np.linspace(0, 1, 50)
+    for ax in axes:
+        ax.plot(x, x, label="rising line")
+        ax.plot(x, 1 - x, label="falling line")
+        ax.set_title("a long title that is much wider than one third of a ten inch figure")
+        ax.legend(fontsize=6, loc="center")        # on top of the crossing lines
+        ax.tick_params(labelsize=6)
+    plots.fit_to_column(fig)
+    assert fig.get_size_inches()[0] <= plots.core.FIT_WIDTH + 1e-9
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(sizes) >= plots.core.MIN_FONT
+    for ax in axes:
+        assert "\n" in ax.get_title()                 # wrapped to its panel
+        leg = ax.get_legend()
+        assert leg.get_window_extent().y1 < ax.bbox.y0  # moved below the panel, off the data
+    plt.close(fig)
+
+
+def test_fit_to_column_leaves_a_legend_that_covers_no_data():
+    fig, ax = plt.subplots(figsize=(5, 3))
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, 0.2 * x, label="low line")
+    ax.legend(loc="upper left")
+    plots.fit_to_column(fig)
+    assert ax.get_legend().get_bbox_to_anchor().bounds == ax.bbox.bounds  # still inside
+    plt.close(fig)
