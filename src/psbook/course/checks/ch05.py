@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...metrics import r_cos, r_order, shuffled_r_cos
-from ._base import exercise, need
+from ._base import Spread, exercise, need
 
 __all__ = ["zipf", "anchors"]
 
@@ -38,7 +38,7 @@ def zipf(ns):
 @exercise("ex-05-anchors", answers={
     "rorder_anchors": "R_order of the anchors",
     "rcos_anchors": "R_cos(W^E, phi^y) over the anchors",
-    "rcos_anchors_shuffled": "mean shuffled-signature R_cos over the anchors (20 shuffles, seed 0)"},
+    "rcos_anchors_shuffled": "mean shuffled-signature R_cos over the anchors (20 shuffles, any seed)"},
     rtol=1e-6, atol=1e-6, hint="a = task.groups['anchors']; res.W_E[a] and "
                                "res.signatures.dense('phi_y', a)")
 def anchors(ns):
@@ -47,4 +47,7 @@ def anchors(ns):
     W, phi = ns["res"].W_E[a], ns["res"].signatures.dense("phi_y", a)
     return {"rorder_anchors": r_order(ns["res"].W_E, a),
             "rcos_anchors": r_cos(W, phi),
-            "rcos_anchors_shuffled": float(shuffled_r_cos(W, phi, n_shuffles=20, seed=0).mean())}
+            # the control passes with any seed: the mean of 20 shuffles, over 30 seeds
+            "rcos_anchors_shuffled": Spread(tuple(
+                float(shuffled_r_cos(W, phi, n_shuffles=20, seed=k).mean()) for k in range(30)),
+                continuous=True, margin=0.5)}
