@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 import re
 
-from ._base import CheckResult, Spread, choice, exercise, reveal, unfinished  # noqa: F401
+from ._base import (Alternatives, CheckResult, Spread, choice, exercise, reveal,  # noqa: F401
+                    unfinished)
 
 __all__ = ["CheckResult", "Spread", "choice", "exercise", "reveal", "unfinished", "all_checks"]
 

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["CheckResult", "Spread", "exercise", "choice", "strict", "need", "reveal",
+__all__ = ["CheckResult", "Spread", "Alternatives", "exercise", "choice", "strict", "need", "reveal",
            "unfinished", "REGISTRY"]
 
 # label -> check function (every check defined with ``exercise``); the tests walk it
@@ -109,6 +109,17 @@ class Spread:
                 f"{v.max():.4g} (median {np.median(v):.4g})")
 
 
+@dataclass(frozen=True)
+class Alternatives:
+    """Several correct answers (e.g. two valid normalisations): an answer passes when it
+    matches any of them; a missing answer is filled with the first."""
+
+    values: tuple
+
+    def __str__(self) -> str:
+        return " or ".join(_show(v) for v in self.values)
+
+
 def need(ns: dict, *names: str) -> None:
     """Raise ``NameError`` naming what a check needs from the chapter and the notebook lacks
     (the chapter's earlier cells were not run)."""
@@ -164,7 +175,7 @@ def reveal(name: str, ns: dict | None = None):
 
 
 def _show(value) -> str:
-    if isinstance(value, Spread):
+    if isinstance(value, (Spread, Alternatives)):
         return str(value)
     value = _plain(value)
     if isinstance(value, np.ndarray):
@@ -229,6 +240,9 @@ def diagnose(g: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> str:
 def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
     """A problem in words, or None when ``given`` matches ``ref``. Never quotes ``ref``."""
     given, ref = _plain(given), _plain(ref)
+    if isinstance(ref, Alternatives):
+        problems = [_default_compare(given, r, rtol, atol) for r in ref.values]
+        return None if None in problems else problems[0]
     if isinstance(ref, Spread):
         try:
             g = float(np.asarray(given, dtype=float))
@@ -288,6 +302,7 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
 
         def judge(ns: dict, refs: dict) -> CheckResult:
             """Compare the answers in ``ns`` with ``refs`` (print, fill missing, return)."""
+            _LAST[label] = refs
             result = CheckResult(label)
             lines = []
             stub = label in _UNFINISHED
@@ -295,13 +310,19 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
                 ref = refs[name]
                 given = ns.get(name)
                 if stub or _is_missing(given):
-                    ns[name] = ref.array.min() if isinstance(ref, Spread) else ref
+                    ns[name] = (float(np.median(ref.array)) if isinstance(ref, Spread) else
+                                ref.values[0] if isinstance(ref, Alternatives) else ref)
                     result.missing.append(name)
                     lines.append(f"  … {name} ({what}): not answered yet — the reference is "
                                  f"used from here on so the rest of the notebook runs.")
                     continue
                 cmp = compare.get(name)
-                problem = cmp(given, ref) if cmp else _default_compare(given, ref, rtol, atol)
+                if cmp is None:
+                    problem = _default_compare(given, ref, rtol, atol)
+                elif _n_params(cmp) >= 3:        # compare(given, reference, namespace)
+                    problem = cmp(given, ref, ns)
+                else:
+                    problem = cmp(given, ref)
                 if problem:
                     result.wrong[name] = problem
                     lines.append(f"  ✗ {name} ({what}): {problem}.")
@@ -324,9 +345,7 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
         def check(ns: dict) -> CheckResult:
             if not isinstance(ns, dict):
                 raise TypeError(f"pass the notebook's namespace, globals(); got {type(ns).__name__}")
-            refs = refs_of(ns)
-            _LAST[label] = refs
-            return judge(ns, refs)
+            return judge(ns, refs_of(ns))
 
         check.label = label
         check.answers = dict(answers)
@@ -337,6 +356,14 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
         return check
 
     return wrap
+
+
+def _n_params(fn) -> int:
+    import inspect
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return 2
 
 
 def _letter(given) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Spread, exercise
+from ._base import Spread, choice, exercise
 
 
 def _dict_compare(given, ref):
@@ -50,3 +50,46 @@ def matched(ns):
                           for k in range(30)), continuous=True, margin=0.5)
     return {"digits_matched_code": spread,
             "digits_cos_code": float(corpus.set_similarity(s, {"digits": d})["digits"])}
+
+
+@choice('ex-09-which', 'which_answer', 'In a language model, which signature drives the unembedding W^U (the o',
+        right='b', wrong={
+            'a': 'phi^next is a signature of an *input* token (what follows it): it drives the embedding W^E',
+            'c': 'frequency sets how fast a vector moves (the rate r), the signature sets where it goes'})
+def which(ns):
+    r"""(a) \phi^{next}; (b) \varphi^{pre}; (c) the unigram frequency."""
+
+
+TEXT_SMALL = "the cat sat on the mat . the dog sat on the log . the cat saw the dog ."
+
+
+def _small():
+    from psbook.signatures import next_token_signatures
+    words = TEXT_SMALL.split()
+    vocab = sorted(set(words))
+    ids = np.array([vocab.index(w) for w in words])
+    return vocab, next_token_signatures(ids, len(vocab))
+
+
+def _tokens_compare(given, ref):
+    if not isinstance(given, (list, tuple)) or not all(isinstance(w, str) for w in given):
+        return f"expected a list of words, got {type(given).__name__}"
+    if list(given) == list(ref):
+        return None
+    if set(given) != set(ref):
+        return "wrong token set: one entry per distinct word of the text, each once"
+    return "the right words in another order: sort them (vocab_small = sorted(set(words)))"
+
+
+@exercise("ex-09-next-sig", answers={
+    "vocab_small": "the sorted distinct words of the text",
+    "B_small": "bigram counts B[a, nu] (V x V)",
+    "phi_next_small": "phi^next, one row per token (V x V)",
+    "varphi_pre_small": "varphi^pre, one row per token (V x V)"},
+    compare={"vocab_small": _tokens_compare}, rtol=1e-9, atol=1e-12,
+    hint="B[ids[s], ids[s+1]] += 1 for every s; phi^next normalises the rows of B, "
+         "varphi^pre the columns (then one row per token: transpose)")
+def next_sig(ns):
+    vocab, s = _small()
+    return {"vocab_small": vocab, "B_small": s.counts.toarray().astype(float),
+            "phi_next_small": s.phi_next.toarray(), "varphi_pre_small": s.varphi_pre.toarray()}
