@@ -409,3 +409,49 @@ def test_check_result_adds_nothing_under_a_check_cell(capsys):
     assert r.passed and r._ipython_display_() is None
     assert capsys.readouterr().out == ""
     assert "passed" in repr(r)  # still readable in a test or a REPL
+
+
+def test_code_after_the_solution_region_moves_into_the_stub_block():
+    """Code after the region usually prints the answers, which do not exist while the stub is
+    unfinished: it runs inside ``with unfinished(...)`` and is skipped with the stub."""
+    src = ("# Exercise ex-a: t\nx = 1\n### BEGIN SOLUTION\ny = 2 * x\n### END SOLUTION\n"
+           "print(y)\n\nprint(x, y)")
+    out = cb.student_source(src, "ex-a", "t")
+    assert "    print(y)" in out and "    print(x, y)" in out and "y = 2 * x" not in out
+    compile(out, "stub", "exec")
+    ns = {}
+    exec(out, ns)                                   # runs: the stub reports itself
+    assert "y" not in ns
+    nested = ("# Exercise ex-a: t\nif True:\n    ### BEGIN SOLUTION\n    y = 2\n"
+              "    ### END SOLUTION\n    print(y)\nprint('after')")
+    out = cb.student_source(nested, "ex-a", "t")
+    assert "        print(y)" in out and "\nprint('after')" in out
+    exec(out, {})
+
+
+def test_no_generated_notebook_says_exercise_exercise():
+    """A reference to an exercise renders as "Exercise N": prose must not say "exercise" before
+    it (issue 19: "exercise Exercise 33")."""
+    import nbformat
+    for f in sorted((ROOT / "course/notebooks").glob("*/*.ipynb")):
+        text = "\n".join(c.source for c in nbformat.read(f, as_version=4).cells
+                         if c.cell_type == "markdown")
+        assert not re.search(r"\b[Ee]xercise\s+Exercise\b", text), f.name
+
+
+def test_every_exercise_has_a_difficulty_and_minutes():
+    pat = re.compile(r"^\*Difficulty [123]/3 · about \d+ minutes\.\*$", re.M)
+    for md in sorted((ROOT / "book").glob("[0-9][0-9]-*.md")):
+        text = md.read_text()
+        for m in re.finditer(r"^```\{exercise\}.*\n:label: (\S+)\n(?:.*\n)*?```$", text, re.M):
+            assert pat.search(m.group(0)), f"{md.name}: exercise {m[1]} gives no difficulty " \
+                                           f"and minutes ('*Difficulty 2/3 · about 15 minutes.*')"
+
+
+def test_every_coding_exercise_is_placed_in_the_schedule():
+    schedule = (ROOT / "course" / "schedule.md").read_text()
+    coding = set()
+    for md in (ROOT / "book").glob("[0-9][0-9]-*.md"):
+        coding |= set(re.findall(r"^# Exercise ([\w.-]+):", md.read_text(), flags=re.M))
+    missing = sorted(label for label in coding if f"`{label}`" not in schedule)
+    assert len(coding) >= 40 and not missing, f"not in course/schedule.md: {missing}"

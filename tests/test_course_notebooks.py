@@ -181,3 +181,20 @@ def test_student_notebook_runs_to_the_end_with_every_stub_unfinished(path, monke
     except nbclient.exceptions.CellExecutionError as e:
         pytest.fail(f"{path.name} stopped before the end: {str(e)[-2000:]}")
     check_student(nb)
+
+
+def test_execute_writes_pre_executed_copies_for_plan_b(tmp_path, capsys):
+    """`python -m psbook.course execute` (the guide's plan B) runs the student notebooks to the
+    end with the stubs unfinished and writes executed copies; the sources stay output-free."""
+    make_book(tmp_path)
+    cb.build(tmp_path)
+    for kind in ("student", "solutions"):
+        (tmp_path / f"course/notebooks/{kind}/fixture_checks.py").write_text(CHECKS)
+    out = tmp_path / "executed"
+    assert cb.main(["execute", "--root", str(tmp_path), "--out", str(out), "99"]) == 0
+    nb = nbformat.read(out / "99-fixture.ipynb", as_version=4)
+    assert not errors(nb) and "total 23.0" in stdout(nb) and "not done yet" in stdout(nb)
+    src = nbformat.read(tmp_path / "course/notebooks/student/99-fixture.ipynb", as_version=4)
+    assert not any(c.get("outputs") for c in src.cells if c.cell_type == "code")
+    assert cb.main(["execute", "--root", str(tmp_path), "--out", str(out), "42"]) == 2
+    assert "no notebooks to execute" in capsys.readouterr().err

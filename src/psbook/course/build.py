@@ -103,8 +103,13 @@ def parse_exercise(source: str, where: str) -> Exercise:
 
 
 def student_source(source: str, label: str, task: str) -> str:
-    """``source`` with every solution region replaced by the stub (indentation kept)."""
-    out, inside = [], False
+    """``source`` with every solution region replaced by the stub (indentation kept).
+
+    The stub sits in ``with unfinished(label):``; the code after the region, at the region's
+    indentation, moves into that block too (it usually prints or uses the answers, which do not
+    exist while the stub is unfinished), so an unfinished stub skips it and says so.
+    """
+    out, inside, wrap_indent = [], False, None
     for ln in source.splitlines():
         s = ln.strip()
         if s == BEGIN:
@@ -118,9 +123,14 @@ def student_source(source: str, label: str, task: str) -> str:
                        f"the raise)")
             out.append(f"{indent}    raise NotImplementedError({msg!r})")
         elif s == END:
-            inside = False
+            inside, wrap_indent = False, indent
         elif not inside:
-            out.append(ln)
+            if wrap_indent is not None and s and not ln.startswith(wrap_indent):
+                wrap_indent = None             # the enclosing block ends: stop wrapping
+            if wrap_indent is not None and s and not s.startswith(BEGIN):
+                out.append(f"{wrap_indent}    {ln[len(wrap_indent):]}")
+            else:
+                out.append(ln)
     return "\n".join(out)
 
 
@@ -559,8 +569,25 @@ def main(argv=None) -> int:
                        "edition (_config.yml + course/_config-student.yml)")
     s.add_argument("-o", "--output", type=Path, default=Path("_build/_config-student.yml"))
     s.add_argument("--root", type=Path, default=None)
+    e = sub.add_parser("execute", help="pre-execute the course notebooks into a folder (plan "
+                       "B when Colab fails: read them without a kernel)")
+    e.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
+    e.add_argument("--kind", choices=("student", "solutions"), default="student")
+    e.add_argument("--preset", default="tiny", help="PSBOOK_PRESET for the run (default tiny)")
+    e.add_argument("--out", type=Path, default=None,
+                   help="output folder (default _build/course-executed/<kind>)")
+    e.add_argument("--root", type=Path, default=None)
     args = ap.parse_args(argv)
     root = args.root or _find_root(Path.cwd())
+    if args.cmd == "execute":
+        from .execute import execute_notebooks
+        try:
+            res = execute_notebooks(check_root(root), args.kind, args.out, args.chapters,
+                                    args.preset)
+        except (BuildError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 1 if any(errs for _, errs in res) else 0
     if args.cmd == "student-config":
         from .student import write_student_config
         out = write_student_config(root, args.output)
