@@ -44,7 +44,7 @@ def neighbours(ns):
 
 @exercise("ex-anchor-order", answers={
     "order_anchors": "R_order of the anchors' phi^y",
-    "order_anchors_shuffled": "the same with rows shuffled among the anchors (seed 0)"},
+    "order_anchors_shuffled": "the same with rows shuffled among the anchors (any seed)"},
     rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order "
                                 "(any shuffle seed is fine)")
 def anchor_order(ns):

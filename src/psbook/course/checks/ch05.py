@@ -103,7 +103,7 @@ def control(ns):
     return {"rcos_claim": Alternatives(claims),   # centred or not: both are right
             "control_kind": kind,
             "rcos_control": Spread(tuple(_control_values(W, phi, kind)), continuous=True,
-                                   margin=0.1)}
+                                   margin=0.25)}
 
 
 @choice("ex-05-sign", "sign_answer", "the R_order of an embedding whose neighbouring keys are "
