@@ -32,7 +32,7 @@ def direction(ns):
     return {"C_ka": C, "small_key_prefers_small": bool(C[0, 0] > C[0, -1])}
 
 
-@choice('ex-06-order', 'order_answer', 'In the linear model, at which order in varepsilon does phi^X first ent',
+@choice('ex-06-order', 'order_answer', 'your answer, one letter',
         right='c', wrong={
             'a': 'at order 1 only phi^y drives W^E: r_x W_U^T (phi^y_x - u)',
             'b': 'the linear model has no order-2 term: that needs an activation with C_2 != 0'})

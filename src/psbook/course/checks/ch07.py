@@ -34,9 +34,11 @@ def energy(ns):
     return {"energy_k": float(pw[k - 1]), "energy_max_other": float(np.delete(pw, k - 1).max())}
 
 
-@choice('ex-07-silent', 'silent_answer', 'For y=(a+b)bmod p with a and b uniform and independent, the label sign',
+@choice('ex-07-silent', 'silent_answer', 'your answer, one letter',
         right='a', wrong={
-            'b': 'the sum wraps around mod p: given x, y = x + b mod p takes every label once as b runs over its p values',
+            'b': 'the sum wraps around mod p: given x, y = x + b mod p takes every label once '
+                 'as b runs over its p values',
             'c': 'the label depends on the other token too, which is uniform'})
 def silent(ns):
-    """(a) uniform over the p labels, for every x; (b) a shifted copy of a triangle, as for f_{add}; (c) concentrated on the label x."""
+    """(a) uniform over the p labels, for every x; (b) a shifted copy of a triangle, as for
+    f_{add}; (c) concentrated on the label x."""

@@ -29,9 +29,11 @@ def matched(ns):
     return {"step_m": step, "rcos_m": val}
 
 
-@choice('ex-08-gamma', 'gamma_answer', 'At a fixed width d, raising gamma from 0.5 to 1.5',
+@choice('ex-08-gamma', 'gamma_answer', 'your answer, one letter',
         right='b', wrong={
-            'a': 'the scale is sigma = d^(-gamma): a larger exponent gives a smaller sigma when d > 1',
+            'a': 'the scale is sigma = d^(-gamma): a larger exponent gives a smaller sigma when'
+                 ' d > 1',
             'c': 'gamma sets the initial scale only; the learning rate is a separate knob'})
 def gamma(ns):
-    """(a) makes the initial weights larger; (b) makes the initial weights smaller; (c) lowers the learning rate."""
+    """(a) makes the initial weights larger; (b) makes the initial weights smaller; (c) lowers
+    the learning rate."""

@@ -52,10 +52,12 @@ def matched(ns):
             "digits_cos_code": float(corpus.set_similarity(s, {"digits": d})["digits"])}
 
 
-@choice('ex-09-which', 'which_answer', 'In a language model, which signature drives the unembedding W^U (the o',
+@choice('ex-09-which', 'which_answer', 'your answer, one letter',
         right='b', wrong={
-            'a': 'phi^next is a signature of an *input* token (what follows it): it drives the embedding W^E',
-            'c': 'frequency sets how fast a vector moves (the rate r), the signature sets where it goes'})
+            'a': 'phi^next is a signature of an *input* token (what follows it): it drives the '
+                 'embedding W^E',
+            'c': 'frequency sets how fast a vector moves (the rate r), the signature sets where'
+                 ' it goes'})
 def which(ns):
     r"""(a) \phi^{next}; (b) \varphi^{pre}; (c) the unigram frequency."""
 

@@ -32,9 +32,11 @@ def tied_flow(ns):
             "cos_input": float(np.median(res["cos_E"]))}
 
 
-@choice('ex-10-tied', 'tied_answer', 'Early in training, the shared matrix of a model with tied embeddings f',
+@choice('ex-10-tied', 'tied_answer', 'your answer, one letter',
         right='c', wrong={
-            'a': 'a tied vector is also an output vector: it also receives the output term, from the tokens that precede it',
-            'b': 'a tied vector is also an input vector: it also receives the input term, from the tokens that follow it'})
+            'a': 'a tied vector is also an output vector: it also receives the output term, '
+                 'from the tokens that precede it',
+            'b': 'a tied vector is also an input vector: it also receives the input term, from '
+                 'the tokens that follow it'})
 def tied(ns):
     r"""(a) \phi^{next} alone; (b) \varphi^{pre} alone; (c) their sum \tilde\phi=\phi^{next}+\varphi^{pre}."""

@@ -30,9 +30,11 @@ def costs(ns):
                                        for i in range(ME.shape[0])])}
 
 
-@choice('ex-11-domain', 'domain_answer', 'A model trained only on code. For the tokens code and Wikipedia share,',
+@choice('ex-11-domain', 'domain_answer', 'your answer, one letter',
         right='a', wrong={
-            'b': "the flow is driven by the signatures of the *training* data; Wikipedia's are another corpus's statistics",
-            'c': "a larger corpus gives more precise counts, not the statistics that drive this model's flow"})
+            'b': "the flow is driven by the signatures of the *training* data; Wikipedia's are "
+                 "another corpus's statistics",
+            'c': "a larger corpus gives more precise counts, not the statistics that drive this"
+                 " model's flow"})
 def domain(ns):
     r"""(a) \phi^{next} counted on code; (b) \phi^{next} counted on Wikipedia; (c) whichever corpus is larger."""

@@ -31,7 +31,7 @@ def pre_ppmi(ns):
     return {"rcos_pre_ppmi": r_cos(ns["glove"].W_E, Phi, ns["tokens"])}
 
 
-@choice('ex-12-zero', 'zero_answer', 'The PPMI of a pair of words that never co-occur is',
+@choice('ex-12-zero', 'zero_answer', 'your answer, one letter',
         right='a', wrong={
             'b': 'PMI is log 0 = -inf there, but PPMI keeps only the positive part, max(PMI, 0)',
             'c': 'PPMI is a clipped log-ratio, not a probability or a cosine'})

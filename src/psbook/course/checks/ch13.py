@@ -48,9 +48,11 @@ def share(ns):
             "sig_cos_p1": iv.shared_signature_cosine(sig, a, b)}
 
 
-@choice('ex-13-which', 'intervention_answer', "Which intervention keeps every token's count exactly but destroys phi^",
+@choice('ex-13-which', 'intervention_answer', 'your answer, one letter',
         right='b', wrong={
-            'a': "sharing mixes only the successors of the two treated tokens; every other token's phi^next is untouched",
-            'c': 'swapping two tokens exchanges their identities, counts and signatures; it destroys nothing'})
+            'a': "sharing mixes only the successors of the two treated tokens; every other "
+                 "token's phi^next is untouched",
+            'c': 'swapping two tokens exchanges their identities, counts and signatures; it '
+                 'destroys nothing'})
 def which(ns):
     """(a) share_successors of one pair; (b) shuffle_successors; (c) swap_tokens."""
