@@ -56,7 +56,7 @@ def exercise_labels(nb) -> list[str]:
     import re
     return [m for c in nb.cells if c.cell_type == "code"
             and "exercise" in c.metadata.get("tags", [])
-            for m in re.findall(r"raise NotImplementedError\('exercise ([\w.-]+):", c.source)]
+            for m in re.findall(r"raise NotImplementedError\(['\"]exercise ([\w.-]+):", c.source)]
 
 
 def check_student(nb):
