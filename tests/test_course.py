@@ -47,7 +47,8 @@ def test_student_copy_has_the_stub_and_keeps_the_code_outside_the_markers(fixtur
     src = ex[0].source
     assert "raise NotImplementedError('exercise ex-99-double: twice x')" in src
     assert "scale = 2.0" in src and "if True:" in src          # set-up the student needs
-    assert "    raise NotImplementedError" in src               # indentation of the region kept
+    assert "    with unfinished('ex-99-double'):" in src       # indentation of the region kept
+    assert "        raise NotImplementedError" in src           # the stub, inside the wrapper
     assert "BEGIN SOLUTION" not in src and "END SOLUTION" not in src
     assert "doubled = scale * x" not in _text(st)
     assert "hide-input" not in ex[0].metadata["tags"]          # the student must see the cell
@@ -110,8 +111,10 @@ def test_malformed_exercise_cells_are_named(source, words):
 def test_build_then_check_detects_stale_missing_and_orphaned(tmp_path, capsys):
     md = make_book(tmp_path)
     written = cb.build(tmp_path)
-    assert sorted(written) == ["course/notebooks/solutions/99-fixture.ipynb",
+    assert sorted(written) == ["course/notebooks/MANIFEST",
+                               "course/notebooks/solutions/99-fixture.ipynb",
                                "course/notebooks/student/99-fixture.ipynb"]  # 01: no exercises
+    written = sorted(w for w in written if w.endswith(".ipynb"))
     assert cb.check(tmp_path) == []
     assert cb.build(tmp_path) == []                                         # deterministic
     nb = json.loads((tmp_path / written[1]).read_text())
@@ -126,12 +129,60 @@ def test_build_then_check_detects_stale_missing_and_orphaned(tmp_path, capsys):
 
     cb.build(tmp_path)
     (tmp_path / "course/notebooks/student/99-fixture.ipynb").unlink()
-    (tmp_path / "course/notebooks/student/98-gone.ipynb").write_text("{}")
     problems = cb.check(tmp_path)
     assert any("99-fixture.ipynb is missing" in p for p in problems)
-    assert any("98-gone.ipynb has no chapter" in p for p in problems)
     assert cb.main(["build", "--root", str(tmp_path)]) == 0
     assert cb.main(["build", "--check", "--root", str(tmp_path)]) == 0
+
+    # a chapter that loses its exercises: its generated notebooks are orphans, deleted by build
+    (tmp_path / "book/98-gone.md").write_text(md.read_text())
+    cb.build(tmp_path)
+    (tmp_path / "book/98-gone.md").write_text(md.read_text().split("```{code-cell}")[0])
+    problems = cb.check(tmp_path)
+    assert any("student/98-gone.ipynb has no chapter" in p for p in problems)
+    assert any("MANIFEST is stale" in p for p in problems)
+    assert "course/notebooks/student/98-gone.ipynb (deleted)" in cb.build(tmp_path)
+    assert not (tmp_path / "course/notebooks/student/98-gone.ipynb").exists()
+    assert cb.check(tmp_path) == []
+
+
+def test_build_never_deletes_a_notebook_it_did_not_generate(tmp_path):
+    """Issue 21 item 7: build deleted every notebook of the output folders it did not generate
+    this time, including a user's own."""
+    make_book(tmp_path)
+    cb.build(tmp_path)
+    mine = tmp_path / "course/notebooks/student/97-my-notes.ipynb"
+    mine.write_text("{}")
+    other = tmp_path / "course/notebooks/solutions/lecture.ipynb"
+    other.write_text("{}")
+    assert cb.build(tmp_path) == [] and mine.exists() and other.exists()
+    assert cb.check(tmp_path) == []            # not ours: not an orphan either
+    # a manifest edited to point outside the generated folders deletes nothing
+    (tmp_path / "important.ipynb").write_text("{}")
+    with open(tmp_path / cb.MANIFEST, "a") as f:
+        f.write("important.ipynb\ncourse/notebooks/student/97-my-notes.ipynb\n")
+    cb.build(tmp_path)
+    assert (tmp_path / "important.ipynb").exists()
+
+
+@pytest.mark.parametrize("layout", ["empty", "config-only", "book-only", "missing"])
+def test_a_wrong_root_is_refused_not_reported_up_to_date(tmp_path, capsys, layout):
+    """Issue 21 item 7: `build --check --root <wrong folder>` said "up to date"."""
+    root = tmp_path / "r"
+    if layout != "missing":
+        root.mkdir()
+    if layout == "config-only":
+        (root / "_config.yml").write_text("title: x\n")
+    if layout == "book-only":
+        (root / "book").mkdir()
+        (root / "book/02-x.md").write_text("# x\n")
+    assert cb.main(["build", "--check", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "not the book's root" in err or "not a folder" in err
+    assert "up to date" not in err
+    assert cb.main(["build", "--root", str(root)]) == 2
+    with pytest.raises(cb.BuildError, match="root"):
+        cb.check(root)
 
 
 def test_colab_url_has_the_books_button_form():
@@ -188,16 +239,17 @@ def test_check_wrong_answers_in_words(check, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert not res and set(res.wrong) == {"a", "v"}
     assert "1 of 2" not in out and "0 of 2 answers right" in out
-    assert "got 3, expected 2" in out
-    assert "differs from the reference by up to 0.5" in out
+    assert "too large" in out and "expected 2" not in out and "2.0" not in out
+    assert "1 of 3 entries are off beyond the tolerance (the first at index 2)" in out
     assert "Hint: look at the reference function" in out
+    assert "checks.reveal('ex-t')" in out
 
 
 @pytest.mark.parametrize("given, words", [
     (np.zeros((3, 1)), "expected shape (3,), got (3, 1)"),
     ([0.0, float("nan"), 2.0], "NaN"),
     ([0.0, math.inf, 2.0], "inf"),
-    ("abc", "expected a number or array"),
+    ("abc", "expected a number or an array"),
 ])
 def test_check_reports_shape_and_nan_problems_in_words(check, capsys, monkeypatch, given, words):
     monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
@@ -218,7 +270,7 @@ def test_missing_answers_are_filled_with_the_reference(check, capsys, monkeypatc
     assert check(ns2).missing == ["a"] and ns2["a"] == 2.0
 
 
-@pytest.mark.parametrize("ns, words", [({"a": 5.0, "v": np.arange(3.0)}, "got 5, expected 2"),
+@pytest.mark.parametrize("ns, words", [({"a": 5.0, "v": np.arange(3.0)}, "a .the number a.: too large"),
                                        ({"v": np.arange(3.0)}, "not answered yet")])
 def test_strict_mode_raises_with_the_same_words(check, monkeypatch, capsys, ns, words):
     monkeypatch.setenv("PSBOOK_CHECK_STRICT", "1")
@@ -237,7 +289,7 @@ def test_custom_compare_and_non_numeric(capsys, monkeypatch):
         return {"s": [1, 2], "w": "cat"}
     assert ref({"s": [2, 1], "w": "cat"})
     res = ref({"s": [3], "w": "dog"})
-    assert res.wrong == {"s": "wrong members", "w": "got 'dog', expected 'cat'"}
+    assert res.wrong == {"s": "wrong members", "w": "not right (str)"}
     assert ref.label == "ex-c" and ref.answers == {"s": "a set", "w": "a word"}
 
 
@@ -357,3 +409,49 @@ def test_check_result_adds_nothing_under_a_check_cell(capsys):
     assert r.passed and r._ipython_display_() is None
     assert capsys.readouterr().out == ""
     assert "passed" in repr(r)  # still readable in a test or a REPL
+
+
+def test_code_after_the_solution_region_moves_into_the_stub_block():
+    """Code after the region usually prints the answers, which do not exist while the stub is
+    unfinished: it runs inside ``with unfinished(...)`` and is skipped with the stub."""
+    src = ("# Exercise ex-a: t\nx = 1\n### BEGIN SOLUTION\ny = 2 * x\n### END SOLUTION\n"
+           "print(y)\n\nprint(x, y)")
+    out = cb.student_source(src, "ex-a", "t")
+    assert "    print(y)" in out and "    print(x, y)" in out and "y = 2 * x" not in out
+    compile(out, "stub", "exec")
+    ns = {}
+    exec(out, ns)                                   # runs: the stub reports itself
+    assert "y" not in ns
+    nested = ("# Exercise ex-a: t\nif True:\n    ### BEGIN SOLUTION\n    y = 2\n"
+              "    ### END SOLUTION\n    print(y)\nprint('after')")
+    out = cb.student_source(nested, "ex-a", "t")
+    assert "        print(y)" in out and "\nprint('after')" in out
+    exec(out, {})
+
+
+def test_no_generated_notebook_says_exercise_exercise():
+    """A reference to an exercise renders as "Exercise N": prose must not say "exercise" before
+    it (issue 19: "exercise Exercise 33")."""
+    import nbformat
+    for f in sorted((ROOT / "course/notebooks").glob("*/*.ipynb")):
+        text = "\n".join(c.source for c in nbformat.read(f, as_version=4).cells
+                         if c.cell_type == "markdown")
+        assert not re.search(r"\b[Ee]xercise\s+Exercise\b", text), f.name
+
+
+def test_every_exercise_has_a_difficulty_and_minutes():
+    pat = re.compile(r"^\*Difficulty [123]/3 · about \d+ minutes\.\*$", re.M)
+    for md in sorted((ROOT / "book").glob("[0-9][0-9]-*.md")):
+        text = md.read_text()
+        for m in re.finditer(r"^```\{exercise\}.*\n:label: (\S+)\n(?:.*\n)*?```$", text, re.M):
+            assert pat.search(m.group(0)), f"{md.name}: exercise {m[1]} gives no difficulty " \
+                                           f"and minutes ('*Difficulty 2/3 · about 15 minutes.*')"
+
+
+def test_every_coding_exercise_is_placed_in_the_schedule():
+    schedule = (ROOT / "course" / "schedule.md").read_text()
+    coding = set()
+    for md in (ROOT / "book").glob("[0-9][0-9]-*.md"):
+        coding |= set(re.findall(r"^# Exercise ([\w.-]+):", md.read_text(), flags=re.M))
+    missing = sorted(label for label in coding if f"`{label}`" not in schedule)
+    assert len(coding) >= 40 and not missing, f"not in course/schedule.md: {missing}"

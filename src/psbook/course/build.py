@@ -5,16 +5,21 @@ and writes
 
 * ``course/notebooks/student/NN-*.ipynb``: each region between ``### BEGIN SOLUTION`` and
   ``### END SOLUTION`` of a cell tagged ``exercise`` replaced by a stub raising
-  ``NotImplementedError("exercise <label>: <task>")`` (the code outside the markers is kept),
-  prose ``{solution}`` blocks removed, hidden cells (tag ``remove-cell``) dropped, check cells
-  (tag ``exercise-check``) kept;
+  ``NotImplementedError("exercise <label>: <task>")`` inside
+  ``with unfinished("<label>"):`` (:func:`psbook.course.checks.unfinished`), which reports an
+  unfinished stub in one line and carries on, so Run-all reaches the end: the check cell then
+  uses the reference (the code outside the markers is kept); prose ``{solution}`` blocks
+  removed, hidden cells (tag ``remove-cell``) dropped, check cells (tag ``exercise-check``) kept;
 * ``course/notebooks/solutions/NN-*.ipynb``: the whole chapter, solutions and checks included
   (hidden cells dropped too: they are the book's glue and assertions, not course material).
 
 The markdown of both is converted from MyST to plain Jupyter markdown by a pluggable function
 (``converter``; the default is :func:`myst_to_markdown`, a minimal converter). ``--check``
 writes nothing and exits non-zero naming every generated file that is stale, missing or
-orphaned. The exercises exist only in the chapters: this module never stores a copy.
+orphaned. The files it wrote are listed in ``course/notebooks/MANIFEST``: a later build deletes
+only notebooks listed there whose chapter lost its exercises, never a file it did not write.
+``--root`` must be the book's root (``_config.yml`` and ``book/NN-*.md`` chapters). The
+exercises exist only in the chapters: this module never stores a copy.
 
 The exercise format is CONTRIBUTING.md's "Checkable exercises".
 """
@@ -98,20 +103,34 @@ def parse_exercise(source: str, where: str) -> Exercise:
 
 
 def student_source(source: str, label: str, task: str) -> str:
-    """``source`` with every solution region replaced by the stub (indentation kept)."""
-    out, inside = [], False
+    """``source`` with every solution region replaced by the stub (indentation kept).
+
+    The stub sits in ``with unfinished(label):``; the code after the region, at the region's
+    indentation, moves into that block too (it usually prints or uses the answers, which do not
+    exist while the stub is unfinished), so an unfinished stub skips it and says so.
+    """
+    out, inside, wrap_indent = [], False, None
     for ln in source.splitlines():
         s = ln.strip()
         if s == BEGIN:
             inside = True
             indent = ln[: len(ln) - len(ln.lstrip())]
             msg = f"exercise {label}: {task}"
-            out.append(f"{indent}# YOUR CODE HERE (then delete the next line)")
-            out.append(f"{indent}raise NotImplementedError({msg!r})")
+            out.append(f"{indent}from psbook.course.checks import unfinished")
+            out.append(f"{indent}with unfinished({label!r}):  # an unfinished stub says so "
+                       f"and the notebook carries on")
+            out.append(f"{indent}    # YOUR CODE HERE, indented like this line (then delete "
+                       f"the raise)")
+            out.append(f"{indent}    raise NotImplementedError({msg!r})")
         elif s == END:
-            inside = False
+            inside, wrap_indent = False, indent
         elif not inside:
-            out.append(ln)
+            if wrap_indent is not None and s and not ln.startswith(wrap_indent):
+                wrap_indent = None             # the enclosing block ends: stop wrapping
+            if wrap_indent is not None and s and not s.startswith(BEGIN):
+                out.append(f"{wrap_indent}    {ln[len(wrap_indent):]}")
+            else:
+                out.append(ln)
     return "\n".join(out)
 
 
@@ -327,10 +346,13 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
         path = f"course/notebooks/{kind}/{stem}.ipynb"
         badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                  f"({colab(path)})\n\n" if colab else "")
-        what = ("Fill in each cell that raises `NotImplementedError` (the code between the "
-                "comment and the stub), run it, then run the check cell below it: the check "
-                "says in words what is right or wrong. An exercise you skip is filled with the "
-                "reference answer, so the rest of the notebook still runs."
+        what = ("Fill in each exercise cell: replace its `raise NotImplementedError(...)` "
+                "line by your code (indented like it, inside `with unfinished(...)`), run it, "
+                "then run the check cell below it: the check says in words what is right or "
+                "wrong, without giving the answer away (`checks.reveal(\"ex-...\")` shows the "
+                "reference when you ask for it). An exercise you have not done yet says so in "
+                "one line and the check fills in the reference answer, so *Run all* reaches "
+                "the end."
                 if kind == "student" else
                 "The worked solutions are in the cells marked `### BEGIN SOLUTION`; every "
                 "check cell should print \"all answers right\".")
@@ -451,20 +473,54 @@ def generate(root: Path, converter=None) -> dict:
     return files
 
 
-def _existing(root: Path) -> set:
-    return {str(p.relative_to(root)) for kind in ("student", "solutions")
-            for p in (root / "course" / "notebooks" / kind).glob("*.ipynb")}
+MANIFEST = "course/notebooks/MANIFEST"
+_GENERATED_RE = re.compile(r"course/notebooks/(student|solutions)/[0-9][0-9]-[\w.-]+\.ipynb")
+_MANIFEST_HEAD = ("# Written by `python -m psbook.course build`: the notebooks it generated. A "
+                  "build deletes only\n# files listed here (whose chapter lost its exercises), "
+                  "never a file it did not write.\n")
+
+
+def check_root(root: Path) -> Path:
+    """``root`` if it is the book's root (``_config.yml`` and ``book/NN-*.md`` chapters), else
+    BuildError saying what is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BuildError(f"root {root} is not a folder; expected the book's root (the folder "
+                         f"with _config.yml and book/)")
+    lacks = [w for w, ok in [("_config.yml", (root / "_config.yml").is_file()),
+                             ("book/NN-*.md chapters", any((root / "book").glob(CHAPTER_GLOB)))]
+             if not ok]
+    if lacks:
+        raise BuildError(f"root {root} is not the book's root: it has no {' and no '.join(lacks)}"
+                         f" (pass --root the folder with _config.yml and book/)")
+    return root
+
+
+def _manifest(root: Path) -> set:
+    """The generated notebooks the last build listed (empty without a manifest)."""
+    path = root / MANIFEST
+    if not path.exists():
+        return set()
+    return {ln.strip() for ln in path.read_text().splitlines()
+            if _GENERATED_RE.fullmatch(ln.strip())}   # nothing outside the two folders
+
+
+def _manifest_text(files: dict) -> str:
+    return _MANIFEST_HEAD + "".join(f"{rel}\n" for rel in sorted(files))
 
 
 def check(root: Path, converter=None) -> list[str]:
     """Problems with the committed notebooks (stale, missing, orphaned), as sentences."""
-    root = Path(root)
+    root = check_root(root)
     files = generate(root, converter)
     problems = [f"{rel} is missing" if not (root / rel).exists() else
                 f"{rel} is stale (its chapter or the generator changed)"
                 for rel in _changed(root, files)]
     problems += [f"{rel} has no chapter with exercises any more"
-                 for rel in sorted(_existing(root) - set(files))]
+                 for rel in sorted(_manifest(root) - set(files)) if (root / rel).exists()]
+    m = root / MANIFEST
+    if not m.exists() or m.read_text() != _manifest_text(files):
+        problems.append(f"{MANIFEST} is {'missing' if not m.exists() else 'stale'}")
     return problems
 
 
@@ -475,16 +531,24 @@ def _changed(root: Path, files: dict) -> list[str]:
 
 
 def build(root: Path, converter=None) -> list[str]:
-    """Write every generated notebook (and delete orphans); returns the paths written."""
-    root = Path(root)
+    """Write every generated notebook and the manifest, and delete the notebooks an earlier
+    build generated whose chapter lost its exercises (only those: the manifest lists them);
+    returns the paths written."""
+    root = check_root(root)
     files = generate(root, converter)
     written = _changed(root, files)
     for rel in written:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(files[rel])
-    for rel in sorted(_existing(root) - set(files)):
-        (root / rel).unlink()
-        written.append(f"{rel} (deleted)")
+    for rel in sorted(_manifest(root) - set(files)):
+        if (root / rel).is_file():
+            (root / rel).unlink()
+            written.append(f"{rel} (deleted)")
+    m = root / MANIFEST
+    if not m.exists() or m.read_text() != _manifest_text(files):
+        m.parent.mkdir(parents=True, exist_ok=True)
+        m.write_text(_manifest_text(files))
+        written.append(MANIFEST)
     return written
 
 
@@ -511,8 +575,25 @@ def main(argv=None) -> int:
                        "edition (_config.yml + course/_config-student.yml)")
     s.add_argument("-o", "--output", type=Path, default=Path("_build/_config-student.yml"))
     s.add_argument("--root", type=Path, default=None)
+    e = sub.add_parser("execute", help="pre-execute the course notebooks into a folder (plan "
+                       "B when Colab fails: read them without a kernel)")
+    e.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
+    e.add_argument("--kind", choices=("student", "solutions"), default="student")
+    e.add_argument("--preset", default="tiny", help="PSBOOK_PRESET for the run (default tiny)")
+    e.add_argument("--out", type=Path, default=None,
+                   help="output folder (default _build/course-executed/<kind>)")
+    e.add_argument("--root", type=Path, default=None)
     args = ap.parse_args(argv)
     root = args.root or _find_root(Path.cwd())
+    if args.cmd == "execute":
+        from .execute import execute_notebooks
+        try:
+            res = execute_notebooks(check_root(root), args.kind, args.out, args.chapters,
+                                    args.preset)
+        except (BuildError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 1 if any(errs for _, errs in res) else 0
     if args.cmd == "student-config":
         from .student import write_student_config
         out = write_student_config(root, args.output)

@@ -3,8 +3,9 @@
 Each chapter's checks live in ``chNN.py`` beside this file and are written with
 :func:`psbook.course.checks._base.exercise`. A check reads the student's answers from the
 notebook's namespace, compares them with the reference psbook computes, and prints in words
-what is right or wrong. An answer that is missing (the stub was not filled in) is reported as
-"not answered yet" and the reference is put in its place, so the rest of the notebook runs.
+what is right or wrong -- a diagnosis, never the reference value (``reveal(label)`` shows it on
+request). An answer that is missing (the stub was not filled in) is reported as "not answered
+yet" and the reference is put in its place, so the rest of the notebook runs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,20 @@ from __future__ import annotations
 import importlib
 import re
 
-from ._base import CheckResult, exercise  # noqa: F401
+from ._base import (Alternatives, CheckResult, Spread, choice, exercise, reveal,  # noqa: F401
+                    unfinished)
 
-__all__ = ["CheckResult", "exercise"]
+__all__ = ["CheckResult", "Spread", "choice", "exercise", "reveal", "unfinished", "all_checks"]
+
+CHAPTERS = [f"ch{n:02d}" for n in range(2, 14)]
+
+
+def all_checks() -> dict:
+    """``{label: check}`` of every chapter's checks (imports every ``chNN`` module)."""
+    from ._base import REGISTRY
+    for ch in CHAPTERS:
+        importlib.import_module(f".{ch}", __name__)
+    return dict(REGISTRY)
 
 
 def __getattr__(name: str):

@@ -12,27 +12,45 @@ holds, decorated with :func:`exercise`::
     # in the notebook's check cell:
     checks.ch05.anchors(globals())
 
-The decorated function takes the namespace, compares each answer name with its reference
-(numbers and arrays with ``np.allclose(rtol, atol)``, everything else with ``==``, or with a
-custom ``compare(given, reference) -> str | None`` returning a problem in words), prints one
-line per answer and returns a :class:`CheckResult` (truthy when every answer is right).
+The decorated function takes the namespace, compares each answer name with its reference and
+prints one line per answer: right, wrong with a *diagnosis* (wrong shape, not normalised, sign
+flipped, off by a constant factor, transposed, permuted, wrong members, too large / too small),
+or not answered yet. **A failing check never prints the reference value**: the student asks
+for it with :func:`reveal` (``checks.reveal("ex-05-anchors")``).
 
-* A missing answer -- the name undefined, ``None`` or ``...`` -- prints "not answered yet" and
-  puts the reference in the namespace under that name, so later cells run.
+* Numbers and arrays are compared with tolerances (``rtol``, ``atol``), never exactly;
+  anything else with ``==`` or a custom ``compare(given, reference) -> str | None`` that returns
+  a problem in words (and must not quote the reference).
+* A reference may be a :class:`Spread` -- the values a random control takes over many seeds --
+  so that a control drawn with *any* seed passes.
+* :func:`choice` makes a multiple-choice check; each wrong option has its own diagnosis.
+* A missing answer -- the name undefined, ``None`` or ``...``, or the exercise's stub still
+  unfinished (:func:`unfinished`) -- prints "not answered yet" and puts the reference in the
+  namespace under that name, so later cells run.
 * ``PSBOOK_CHECK_STRICT=1`` (the course tests set it for the solution notebooks) makes a
   wrong or missing answer raise ``AssertionError`` with the same words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["CheckResult", "exercise", "strict", "need"]
+__all__ = ["CheckResult", "Spread", "Alternatives", "exercise", "choice", "strict", "need", "reveal",
+           "unfinished", "REGISTRY"]
+
+# label -> check function (every check defined with ``exercise``); the tests walk it
+REGISTRY: dict = {}
+# label -> the reference answers of the check's last run (for ``reveal``)
+_LAST: dict = {}
+# labels whose stub raised its NotImplementedError in the current kernel
+_UNFINISHED: set = set()
 
 
 @dataclass
@@ -58,6 +76,50 @@ class CheckResult:
         return f"CheckResult({self.label}: {state})"
 
 
+@dataclass(frozen=True)
+class Spread:
+    """The values a random control takes over many seeds: an answer passes when it is one of
+    them (within the tolerance) or, with ``continuous=True``, inside their range widened by
+    ``margin`` of the range on each side."""
+
+    values: tuple
+    continuous: bool = False
+    margin: float = 0.1
+
+    def __post_init__(self):
+        v = np.asarray(self.values, dtype=float).ravel()
+        if v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError(f"Spread needs finite values; got {self.values!r}")
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=float).ravel()
+
+    def contains(self, x: float, rtol: float, atol: float) -> bool:
+        v = self.array
+        if self.continuous:
+            lo, hi = v.min(), v.max()
+            pad = self.margin * (hi - lo) + atol + rtol * max(abs(lo), abs(hi))
+            return lo - pad <= x <= hi + pad
+        return bool(np.any(np.abs(v - x) <= atol + rtol * np.abs(v)))
+
+    def __str__(self) -> str:
+        v = self.array
+        return (f"any value the control takes over {v.size} seeds: from {v.min():.4g} to "
+                f"{v.max():.4g} (median {np.median(v):.4g})")
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Several correct answers (e.g. two valid normalisations): an answer passes when it
+    matches any of them; a missing answer is filled with the first."""
+
+    values: tuple
+
+    def __str__(self) -> str:
+        return " or ".join(_show(v) for v in self.values)
+
+
 def need(ns: dict, *names: str) -> None:
     """Raise ``NameError`` naming what a check needs from the chapter and the notebook lacks
     (the chapter's earlier cells were not run)."""
@@ -71,51 +133,150 @@ def strict() -> bool:
     return os.environ.get("PSBOOK_CHECK_STRICT", "").strip().lower() in ("1", "true", "yes")
 
 
+@contextlib.contextmanager
+def unfinished(label: str):
+    """Wrap an exercise's student region: if its stub is still unfinished (it raises the
+    ``NotImplementedError("exercise <label>: ...")`` the course build put there), say so in one
+    line and carry on -- the check cell then fills in the reference, so Run-all reaches the
+    end. Any other error is the student's own and propagates."""
+    try:
+        yield
+    except NotImplementedError as e:
+        if not str(e).startswith(f"exercise {label}"):
+            raise
+        _UNFINISHED.add(label)
+        print(f"exercise {label}: not done yet — using the reference so the rest of the "
+              f"notebook runs")
+    else:
+        _UNFINISHED.discard(label)
+
+
+def reveal(name: str, ns: dict | None = None):
+    """Print and return the reference answer(s) of an exercise: ``name`` is its label
+    (``"ex-05-anchors"``) or one of its answer names (``"rcos_anchors"``). The reference is the
+    one the exercise's check computed when it last ran; pass the notebook's ``globals()`` as
+    ``ns`` to compute it now."""
+    label = name if name in REGISTRY else next(
+        (lab for lab, chk in REGISTRY.items() if name in chk.answers), None)
+    if label is None:
+        raise KeyError(f"name must be an exercise label or an answer name of a check; got "
+                       f"{name!r} (known labels: {', '.join(sorted(REGISTRY)) or 'none yet'})")
+    if ns is not None:
+        _LAST[label] = REGISTRY[label].reference(ns)
+    if label not in _LAST:
+        raise LookupError(f"run the check cell of {label} first (or pass globals() as ns): "
+                          f"its reference is computed from the notebook")
+    refs = {k: v for k, v in _LAST[label].items() if k in REGISTRY[label].answers}
+    if name != label:
+        refs = {name: refs[name]}
+    for k, v in refs.items():
+        print(f"{label}: reference {k} = {_show(v)}")
+    return refs[name] if name != label else refs
+
+
+def _show(value) -> str:
+    if isinstance(value, (Spread, Alternatives)):
+        return str(value)
+    value = _plain(value)
+    if isinstance(value, np.ndarray):
+        with np.printoptions(precision=4, suppress=True, threshold=60):
+            return np.array2string(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return repr(value)
+
+
 def _is_missing(value) -> bool:
     return value is None or value is Ellipsis
 
 
-def _describe(value) -> str:
-    arr = np.asarray(value) if isinstance(value, (list, tuple, np.ndarray)) else None
-    if arr is not None and arr.dtype != object:
-        return f"an array of shape {arr.shape}"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _kind(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value, dtype=object)
+        return f"an array of shape {arr.shape}" if arr.ndim else type(value).__name__
+    return type(value).__name__
 
 
 def _plain(value):
-    """A torch tensor (on any device, with or without grad) as a NumPy array; else as is."""
+    """A torch tensor (any device, with or without grad) or a SciPy sparse matrix as a NumPy
+    array; else as is."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        return value.toarray()
     return value
 
 
+def diagnose(g: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> str:
+    """What is wrong with array ``g`` against the reference ``r`` (same shape, not close), in
+    words that do not give ``r`` away."""
+    close = lambda a, b: np.allclose(a, b, rtol=rtol, atol=atol)  # noqa: E731
+    if close(-g, r):
+        return "the sign is flipped"
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and close(g.T, r):
+        return "transposed: rows and columns are swapped"
+    if g.size > 1 and close(np.sort(g, axis=None), np.sort(r, axis=None)):
+        return "the right values in the wrong places (rows, columns or tokens permuted?)"
+    rn, gn = float(np.vdot(r, r)), float(np.vdot(g, g))
+    if g.size > 1 and rn > 0 and gn > 0:
+        c = float(np.vdot(g, r)) / rn
+        if c != 0 and close(g / c, r):
+            return ("off by a constant factor (everything is scaled by the same number: a "
+                    "normalisation, a mean instead of a sum, a missing 1/N?)")
+    if g.ndim >= 1 and r.ndim >= 1 and g.size > 1:
+        rows_r = r.sum(axis=-1)
+        if np.allclose(rows_r, 1, atol=1e-6) and not np.allclose(g.sum(axis=-1), 1, atol=1e-6):
+            if g.ndim == 2 and np.allclose(g.sum(axis=0), 1, atol=1e-6):
+                return "columns sum to 1 instead of rows (normalised along the wrong axis)"
+            return "rows do not sum to 1 (not normalised, or normalised by the wrong count)"
+    if g.ndim == 0:
+        return "too large" if float(g) > float(r) else "too small"
+    bad = ~np.isclose(g, r, rtol=rtol, atol=atol)
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f"{int(bad.sum())} of {g.size} entries are off beyond the tolerance (the first at "
+            f"index {idx if len(idx) > 1 else idx[0]})")
+
+
 def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
-    """A problem in words, or None when ``given`` matches ``ref``."""
+    """A problem in words, or None when ``given`` matches ``ref``. Never quotes ``ref``."""
     given, ref = _plain(given), _plain(ref)
-    numeric = isinstance(ref, (int, float, np.integer, np.floating, np.ndarray, list, tuple)) \
-        and not isinstance(ref, bool)
+    if isinstance(ref, Alternatives):
+        problems = [_default_compare(given, r, rtol, atol) for r in ref.values]
+        return None if None in problems else problems[0]
+    if isinstance(ref, Spread):
+        try:
+            g = float(np.asarray(given, dtype=float))
+        except (TypeError, ValueError):
+            return f"expected one number, got {_kind(given)}"
+        if not np.isfinite(g):
+            return "not a finite number (a division by zero or a log of 0?)"
+        return None if ref.contains(g, rtol, atol) else (
+            "not a value this control takes with any seed (shuffled the wrong tokens, or "
+            "compared against the wrong signature?)")
+    if isinstance(ref, (bool, np.bool_)):
+        if not isinstance(given, (bool, np.bool_)):
+            return f"expected True or False, got {_kind(given)}"
+        return None if bool(given) == bool(ref) else "not right: look at the numbers again"
+    numeric = isinstance(ref, (int, float, np.integer, np.floating, np.ndarray, list, tuple))
     if numeric:
         try:
             g = np.asarray(given, dtype=float)
         except (TypeError, ValueError):
-            return f"expected a number or array like the reference, got {_describe(given)}"
+            return f"expected a number or an array of numbers, got {_kind(given)}"
         r = np.asarray(ref, dtype=float)
         if g.shape != r.shape:
+            if g.ndim == 2 and g.T.shape == r.shape:
+                return (f"expected shape {r.shape}, got {g.shape}: transposed (one row per "
+                        f"token?)")
             return f"expected shape {r.shape}, got {g.shape}"
         if not np.all(np.isfinite(g)):
             n_nan, n_inf = int(np.isnan(g).sum()), int(np.isinf(g).sum())
             return (f"contains {n_nan} NaN and {n_inf} inf value(s) out of {g.size} "
                     f"(a division by zero or a log of 0?)")
-        if not np.allclose(g, r, rtol=rtol, atol=atol):
-            if r.ndim == 0:
-                return f"got {float(g):.4g}, expected {float(r):.4g}"
-            worst = float(np.max(np.abs(g - r)))
-            return f"differs from the reference by up to {worst:.3g} (tolerance {atol:g} + {rtol:g}·|ref|)"
-        return None
-    return None if given == ref else f"got {_describe(given)}, expected {_describe(ref)}"
+        if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+            return None if float(g) == float(r) else ("too large" if g > r else "too small")
+        return None if np.allclose(g, r, rtol=rtol, atol=atol) else diagnose(g, r, rtol, atol)
+    return None if given == ref else f"not right ({_kind(given)})"
 
 
 def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
@@ -123,36 +284,45 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
     """Decorate a reference function into a check for exercise ``label``.
 
     ``answers`` maps each answer name the student defines to a short description (used in
-    messages). ``compare`` optionally maps a name to ``f(given, reference) -> str | None``.
-    ``hint`` is printed once when anything is wrong.
+    messages). ``compare`` optionally maps a name to ``f(given, reference) -> str | None``
+    (words that do not quote the reference). ``hint`` is printed once when anything is wrong.
     """
     if not isinstance(answers, dict) or not answers:
         raise TypeError(f"answers must be a non-empty dict name -> description; got {answers!r}")
     compare = dict(compare or {})
 
     def wrap(reference: Callable[[dict], dict]) -> Callable[[dict], CheckResult]:
-        @functools.wraps(reference)
-        def check(ns: dict) -> CheckResult:
-            if not isinstance(ns, dict):
-                raise TypeError(f"pass the notebook's namespace, globals(); got {type(ns).__name__}")
+        def refs_of(ns: dict) -> dict:
             refs = reference(ns)
             if not isinstance(refs, dict) or set(answers) - set(refs):
                 got = sorted(refs) if isinstance(refs, dict) else type(refs).__name__
                 raise KeyError(f"{label}: the reference function must return a dict with "
                                f"every answer {sorted(answers)}; it returned {got}")
+            return refs
+
+        def judge(ns: dict, refs: dict) -> CheckResult:
+            """Compare the answers in ``ns`` with ``refs`` (print, fill missing, return)."""
+            _LAST[label] = refs
             result = CheckResult(label)
             lines = []
+            stub = label in _UNFINISHED
             for name, what in answers.items():
                 ref = refs[name]
                 given = ns.get(name)
-                if _is_missing(given):
-                    ns[name] = ref
+                if stub or _is_missing(given):
+                    ns[name] = (float(np.median(ref.array)) if isinstance(ref, Spread) else
+                                ref.values[0] if isinstance(ref, Alternatives) else ref)
                     result.missing.append(name)
-                    lines.append(f"  … {name} ({what}): not answered yet — the reference value "
-                                 f"is used from here on so the rest of the notebook runs.")
+                    lines.append(f"  … {name} ({what}): not answered yet — the reference is "
+                                 f"used from here on so the rest of the notebook runs.")
                     continue
                 cmp = compare.get(name)
-                problem = cmp(given, ref) if cmp else _default_compare(given, ref, rtol, atol)
+                if cmp is None:
+                    problem = _default_compare(given, ref, rtol, atol)
+                elif _n_params(cmp) >= 3:        # compare(given, reference, namespace)
+                    problem = cmp(given, ref, ns)
+                else:
+                    problem = cmp(given, ref)
                 if problem:
                     result.wrong[name] = problem
                     lines.append(f"  ✗ {name} ({what}): {problem}.")
@@ -163,14 +333,71 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
                     f"{label}: {len(result.right)} of {len(answers)} answers right.")
             if result.wrong and hint:
                 lines.append(f"  Hint: {hint}")
+            if result.wrong:
+                lines.append(f"  (To see the reference: checks.reveal({label!r}).)")
             message = "\n".join([head] + lines)
             print(message)
             if strict() and not result.passed:
                 raise AssertionError(message)
             return result
 
+        @functools.wraps(reference)
+        def check(ns: dict) -> CheckResult:
+            if not isinstance(ns, dict):
+                raise TypeError(f"pass the notebook's namespace, globals(); got {type(ns).__name__}")
+            return judge(ns, refs_of(ns))
+
         check.label = label
         check.answers = dict(answers)
+        check.reference = refs_of
+        check.judge = judge
+        check.rtol, check.atol = rtol, atol
+        REGISTRY[label] = check
         return check
+
+    return wrap
+
+
+def _n_params(fn) -> int:
+    import inspect
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return 2
+
+
+def _letter(given) -> str | None:
+    if not isinstance(given, str):
+        return None
+    m = re.fullmatch(r"\s*\(?\s*([A-Za-z])\s*[).]?\s*", given)
+    return m[1].lower() if m else None
+
+
+def choice(label: str, name: str, question: str, right: str, wrong: dict) -> Callable:
+    """A multiple-choice check: the student stores one letter (``"b"``, ``"B"`` or ``"(b)"``)
+    in ``name``. ``wrong`` maps every other option's letter to what choosing it shows -- a
+    diagnosis of the misconception, not the answer. Decorates a function of no use but its
+    docstring (it documents the options)."""
+    right = right.lower()
+    letters = {right, *(k.lower() for k in wrong)}
+
+    def cmp(given, ref):
+        g = _letter(given)
+        if g is None:
+            return f"answer with one letter of {', '.join(sorted(letters))}; got {given!r}"
+        if g == ref:
+            return None
+        if g not in letters:
+            return f"there is no option ({g}); the options are {', '.join(sorted(letters))}"
+        return f"not ({g}): {wrong[g]}"
+
+    def wrap(doc_fn):
+        chk = exercise(label, answers={name: question}, compare={name: cmp})(
+            lambda ns: {name: right})
+        chk.__doc__ = doc_fn.__doc__
+        chk.__name__ = doc_fn.__name__
+        chk.options = sorted(letters)
+        chk.right_letter = right
+        return chk
 
     return wrap

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from ...metrics import cosine_matrix, r_order, shuffled_rows
-from ._base import exercise, need
+from ...metrics import cosine_matrix, r_cos, r_order, shuffled_rows
+from ...signatures import task_signatures
+from ._base import Spread, choice, exercise, need
 
-__all__ = ["neighbours", "anchor_order"]
+__all__ = ["neighbours", "anchor_order", "count", "rcos", "rorder", "merge"]
 
 
 
 def _same_list(given, ref):
-    given = list(given) if isinstance(given, (list, tuple, np.ndarray)) else given
-    if not isinstance(given, list):
-        return f"expected a list of 8 words, got {type(given).__name__}"
+    given = list(given) if isinstance(given, (tuple, np.ndarray)) else given
+    if not isinstance(given, list) or not all(isinstance(w, str) for w in given):
+        return f"expected a list of {len(ref)} words (strings), got {type(given).__name__}"
+    if len(given) != len(ref):
+        return f"expected {len(ref)} words, got {len(given)}"
     if given == ref:
         return None
     if sorted(given) == sorted(ref):
         return "the right words, in the wrong order (closest first)"
-    return f"expected {ref}, got {given}"
+    n = len(set(given) & set(ref))
+    return (f"wrong token set: {n} of your {len(ref)} words are among the nearest (the query "
+            f"itself, or candidates outside the 1,000 most frequent words?)")
 
 
 @exercise("ex-neighbours", answers={"january_neighbours": "the 8 words closest to January"},
@@ -37,11 +44,154 @@ def neighbours(ns):
 
 @exercise("ex-anchor-order", answers={
     "order_anchors": "R_order of the anchors' phi^y",
-    "order_anchors_shuffled": "the same with rows shuffled among the anchors (seed 0)"},
-    rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order")
+    "order_anchors_shuffled": "the same with rows shuffled among the anchors (any seed)"},
+    rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order "
+                                "(any shuffle seed is fine)")
 def anchor_order(ns):
     need(ns, "sig", "task")
     a = ns["task"].groups["anchors"]
     phi = ns["sig"].phi_y
+    # the control passes with any shuffle seed: every order of the anchors' rows
     return {"order_anchors": r_order(phi, a),
-            "order_anchors_shuffled": r_order(shuffled_rows(phi, 0, tokens=a), a)}
+            "order_anchors_shuffled": Spread(tuple(r_order(phi[list(p)], None) for p in
+                                                   itertools.permutations(a)))}
+
+
+# ------------------------------------------------------------------ the core, by hand
+
+
+def _self_context(X, V):
+    """phi^X counted *with* the token itself as a context (a plausible mistake)."""
+    C = np.zeros((V, V))
+    for i in range(X.shape[1]):
+        for j in range(X.shape[1]):
+            np.add.at(C, (X[:, i], X[:, j]), 1.0)
+    s = C.sum(axis=1, keepdims=True)
+    return np.divide(C, s, out=np.zeros_like(C), where=s > 0)
+
+
+def _phi_X_compare(given, ref, ns):
+    from ._base import _default_compare, _plain
+    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    if problem and "task" in ns:
+        g = np.asarray(_plain(given), dtype=float)
+        t = ns["task"]
+        if g.shape == ref.shape and np.allclose(g, _self_context(t.X_train, t.vocab_size),
+                                                atol=1e-9):
+            return ("each token counted itself as context: J is a uniformly random *other* "
+                    "position (j != i)")
+    return problem
+
+
+@exercise("ex-02-count", answers={
+    "my_phi_y": "phi^y counted by hand (V x V_out, one row per input token)",
+    "my_phi_X": "phi^X counted by hand (V x V)"}, rtol=1e-6, atol=1e-9,
+    compare={"my_phi_X": _phi_X_compare},
+    hint="loop over the occurrences (n, i); for phi^X also over the other positions j != i; "
+         "then divide each row by its total (rows of tokens that never occur stay 0)")
+def count(ns):
+    need(ns, "task")
+    t = ns["task"]
+    s = task_signatures(t.X_train, t.y_train, t.vocab_size, t.label_size)
+    return {"my_phi_y": s.phi_y, "my_phi_X": s.phi_X}
+
+
+def _cases(seed=0):
+    """Test inputs for the hand-written metrics: random, with and without structure."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(9, 5))
+    Phi = W @ rng.normal(size=(5, 7)) + 0.5 * rng.normal(size=(9, 7))
+    ordered = np.cumsum(rng.normal(size=(8, 6)), axis=0) + 0.3 * rng.normal(size=(8, 6))
+    return W, Phi, ordered
+
+
+def _pairs(C):
+    return C[np.triu_indices(C.shape[0], 1)]
+
+
+def _fn_compare(reference, inputs, variants):
+    """Compare a student's function with ``reference`` on ``inputs`` (tuples of arguments);
+    ``variants`` maps a diagnosis to a plausible wrong function."""
+    def cmp(given, ref):
+        if not callable(given):
+            return f"expected a function, got {type(given).__name__}"
+        for args in inputs:
+            shapes = " and ".join(f"{np.shape(a)}" for a in args)
+            try:
+                g = float(given(*args))
+            except Exception as e:  # the student's bug, in their words
+                return f"calling it on arrays of shape {shapes} raised {type(e).__name__}: {e}"
+            r = float(reference(*args))
+            if not np.isfinite(g):
+                return f"returns {g} on arrays of shape {shapes} (a division by zero?)"
+            if abs(g - r) > 1e-6 + 1e-6 * abs(r):
+                for words, fn in variants.items():
+                    if abs(g - float(fn(*args))) <= 1e-6 + 1e-6 * abs(r):
+                        return words
+                if abs(g + r) <= 1e-6 + 1e-6 * abs(r):
+                    return f"the sign is flipped on arrays of shape {shapes}"
+                return (f"on arrays of shape {shapes} it returns a value that is "
+                        f"{'too large' if g > r else 'too small'}")
+        return None
+    return cmp
+
+
+def _pearson(u, v):
+    return float(np.corrcoef(u, v)[0, 1])
+
+
+def _spearman(u, v):
+    from scipy.stats import rankdata
+    return _pearson(rankdata(u), rankdata(v))
+
+
+_W, _PHI, _ORD = _cases()
+_RCOS_VARIANTS = {
+    "Spearman's rank correlation instead of Pearson's (R_cos correlates the cosines "
+    "themselves)": lambda W, P: _spearman(_pairs(cosine_matrix(W)), _pairs(cosine_matrix(P))),
+    "the pairs a = b are included (the diagonal is 1 for every token and inflates the "
+    "correlation): use a < b": lambda W, P: _pearson(cosine_matrix(W).ravel(),
+                                                     cosine_matrix(P).ravel()),
+    "dot products instead of cosines (normalise the rows first)": lambda W, P: _pearson(
+        _pairs(np.asarray(W) @ np.asarray(W).T), _pairs(np.asarray(P) @ np.asarray(P).T)),
+}
+
+
+@exercise("ex-02-rcos", answers={"my_r_cos": "your R_cos(W, Phi), a function"},
+          compare={"my_r_cos": _fn_compare(r_cos, [(_W, _PHI), (_ORD, _ORD ** 2)],
+                                           _RCOS_VARIANTS)},
+          hint="cosine matrices of the rows of W and of Phi; keep the pairs a < b "
+               "(np.triu_indices(n, 1)); Pearson correlation of the two vectors")
+def rcos(ns):
+    return {"my_r_cos": r_cos}
+
+
+def _dist(n):
+    i = np.arange(n)
+    return np.abs(i[:, None] - i[None, :])
+
+
+_RORDER_VARIANTS = {
+    "Pearson's correlation instead of Spearman's (R_order ranks the cosines and the "
+    "distances)": lambda W: _pearson(_pairs(cosine_matrix(W)), _pairs(_dist(len(W)))),
+    "the pairs i = j are included: use i < j": lambda W: _spearman(
+        cosine_matrix(W).ravel(), _dist(len(W)).ravel()),
+}
+
+
+@exercise("ex-02-rorder", answers={"my_r_order": "your R_order(W), a function"},
+          compare={"my_r_order": _fn_compare(lambda W: r_order(W), [(_ORD,), (_W,)],
+                                             _RORDER_VARIANTS)},
+          hint="Spearman correlation, over pairs i < j, of cos(W_i, W_j) and |i - j|: "
+               "scipy.stats.spearmanr, or np.corrcoef of the ranks")
+def rorder(ns):
+    return {"my_r_order": r_order}
+
+
+@choice("ex-02-merge", "merge_answer", "which quantity cannot be merged by adding shards",
+        right="b", wrong={
+            "a": "bigram counts of two shards add up exactly to the counts of the whole",
+            "c": "a token's number of occurrences is a count: shard counts add exactly"})
+def merge(ns):
+    """(a) the bigram counts B; (b) the rows of phi^next, normalised per shard; (c) the
+    occurrence counts of each token."""

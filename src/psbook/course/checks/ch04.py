@@ -6,9 +6,9 @@ import numpy as np
 
 from ... import theory
 from ...models import FFN
-from ._base import exercise, need
+from ._base import choice, exercise, need
 
-__all__ = ["relu", "delay"]
+__all__ = ["relu", "delay", "c2", "where"]
 
 
 
@@ -39,3 +39,22 @@ def delay(ns):
         return float(np.mean(np.where(np.isnan(o[t]["tanh"]), steps, o[t]["tanh"])
                              / o[t]["GELU"]))
     return {"delay_mod": ratio("f_mod"), "delay_add": ratio("f_add")}
+
+
+@exercise("ex-04-c2", answers={"c2_silu": "C_2 of SiLU, sigma''(0) / 2"}, rtol=1e-3,
+          atol=1e-6, hint="a central second difference: (s(h) - 2 s(0) + s(-h)) / (2 h^2) with "
+                          "h = 1e-3, or differentiate z * sigmoid(z) twice by hand")
+def c2(ns):
+    return {"c2_silu": theory.TAYLOR["silu"][1]}
+
+
+@choice("ex-04-where", "where_answer", "where phi^{X|y} first enters the embedding's flow",
+        right="b", wrong={
+            "a": "at order 1 every activation (and the linear model) sees only phi^y: "
+                 "C_1 r_x W_U^T (phi^y_x - u)",
+            "c": "a linear model never sees the joint statistics at these orders: it needs "
+                 "the activation's curvature C_2",
+            "d": "tanh is odd, so its C_2 = 0: the order-2 term vanishes"})
+def where(ns):
+    """(a) at order 1, for every activation; (b) at order 2, for an activation with
+    C_2 != 0 such as GELU; (c) at order 2 in the linear model; (d) at order 2 for tanh."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...metrics import r_cos, r_order, shuffled_r_cos
-from ._base import exercise, need
+from ._base import Alternatives, Spread, choice, exercise, need
 
-__all__ = ["zipf", "anchors"]
+__all__ = ["zipf", "anchors", "control", "sign"]
 
 
 
@@ -38,7 +38,7 @@ def zipf(ns):
 @exercise("ex-05-anchors", answers={
     "rorder_anchors": "R_order of the anchors",
     "rcos_anchors": "R_cos(W^E, phi^y) over the anchors",
-    "rcos_anchors_shuffled": "mean shuffled-signature R_cos over the anchors (20 shuffles, seed 0)"},
+    "rcos_anchors_shuffled": "mean shuffled-signature R_cos over the anchors (20 shuffles, any seed)"},
     rtol=1e-6, atol=1e-6, hint="a = task.groups['anchors']; res.W_E[a] and "
                                "res.signatures.dense('phi_y', a)")
 def anchors(ns):
@@ -47,4 +47,69 @@ def anchors(ns):
     W, phi = ns["res"].W_E[a], ns["res"].signatures.dense("phi_y", a)
     return {"rorder_anchors": r_order(ns["res"].W_E, a),
             "rcos_anchors": r_cos(W, phi),
-            "rcos_anchors_shuffled": float(shuffled_r_cos(W, phi, n_shuffles=20, seed=0).mean())}
+            # the control passes with any seed: the mean of 20 shuffles, over 30 seeds
+            "rcos_anchors_shuffled": Spread(tuple(
+                float(shuffled_r_cos(W, phi, n_shuffles=20, seed=k).mean()) for k in range(30)),
+                continuous=True, margin=0.5)}
+
+
+CONTROLS = {"shuffled": "the keys' signatures dealt to the wrong keys (one random permutation)",
+            "random": "a random Gaussian embedding of the same shape, against the true signatures"}
+
+
+def _control_values(W, phi, kind: str, n: int = 200) -> np.ndarray:
+    """R_cos of control ``kind`` for seeds 0..n-1, against phi and against phi - u."""
+    out = []
+    for p in (phi, phi - 1.0 / phi.shape[1]):
+        for s in range(n):
+            rng = np.random.default_rng(s)
+            if kind == "shuffled":
+                out.append(r_cos(W, p[rng.permutation(len(p))]))
+            else:
+                out.append(r_cos(rng.normal(size=W.shape), p))
+    return np.asarray(out)
+
+
+def _control_compare(given, ref, ns):
+    from ._base import _default_compare
+    claim = ns.get("rcos_claim")
+    problem = _default_compare(given, ref, 1e-6, 1e-6)
+    if problem and claim is not None:
+        try:
+            if abs(float(given) - float(claim)) < 1e-6:
+                return ("that is the claim itself: a control must break the link between each "
+                        "key and its own signature, keeping everything else")
+        except (TypeError, ValueError):
+            pass
+    return problem
+
+
+@exercise("ex-05-control", answers={
+    "rcos_claim": "R_cos(W^E, phi^y) over the keys, final embedding of res",
+    "control_kind": f"the control you chose: one of {sorted(CONTROLS)}",
+    "rcos_control": "R_cos of your control (any seed)"},
+    compare={"control_kind": lambda g, r: None if g in CONTROLS else
+             f"choose one of {sorted(CONTROLS)} (got {g!r})",
+             "rcos_control": _control_compare},
+    hint="k = task.ordered_tokens; W = res.W_E[k]; phi = res.signatures.dense('phi_y', k); "
+         "a shuffled control permutes the rows of phi, a random one replaces W")
+def control(ns):
+    need(ns, "res", "task")
+    k = ns["task"].ordered_tokens
+    W, phi = ns["res"].W_E[k], ns["res"].signatures.dense("phi_y", k)
+    kind = ns.get("control_kind")
+    kind = kind if kind in CONTROLS else "shuffled"
+    claims = (r_cos(W, phi), r_cos(W, phi - 1.0 / phi.shape[1]))
+    return {"rcos_claim": Alternatives(claims),   # centred or not: both are right
+            "control_kind": kind,
+            "rcos_control": Spread(tuple(_control_values(W, phi, kind)), continuous=True,
+                                   margin=0.25)}
+
+
+@choice("ex-05-sign", "sign_answer", "the R_order of an embedding whose neighbouring keys are "
+        "the most similar", right="c", wrong={
+            "a": "R_order correlates the cosine with the *distance* |i - j|: similar "
+                 "neighbours means the cosine falls as the distance grows",
+            "b": "0 is what an embedding with no order gives (and the shuffled control)"})
+def sign(ns):
+    """(a) near +1; (b) near 0; (c) near -1."""

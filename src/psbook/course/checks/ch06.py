@@ -6,9 +6,9 @@ import numpy as np
 
 from ...experiments import partial_r_cos
 from ...metrics import cosine_matrix
-from ._base import exercise
+from ._base import choice, exercise
 
-__all__ = ["partial", "direction"]
+__all__ = ["partial", "direction", "order"]
 
 
 @exercise("ex-06-partial", answers={"pc_tilde": "R_cos(W^E, phi^X | phi^y) of the tilde run"},
@@ -30,3 +30,11 @@ def direction(ns):
     t = ns["tilde"]
     C = cosine_matrix(t.W_E)[np.ix_(t.task.groups["keys"], t.task.groups["anchors"])]
     return {"C_ka": C, "small_key_prefers_small": bool(C[0, 0] > C[0, -1])}
+
+
+@choice('ex-06-order', 'order_answer', 'your answer, one letter',
+        right='c', wrong={
+            'a': 'at order 1 only phi^y drives W^E: r_x W_U^T (phi^y_x - u)',
+            'b': 'the linear model has no order-2 term: that needs an activation with C_2 != 0'})
+def order(ns):
+    r"""(a) at order 1, together with \phi^y; (b) at order 2; (c) at order 3, through the linearised softmax."""

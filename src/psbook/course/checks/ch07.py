@@ -6,9 +6,9 @@ import numpy as np
 
 from ... import tasks
 from ...signatures import fourier_power, fourier_spectrum
-from ._base import exercise
+from ._base import choice, exercise
 
-__all__ = ["spectrum", "energy"]
+__all__ = ["spectrum", "energy", "silent"]
 
 
 @exercise("ex-07-spectrum",
@@ -32,3 +32,13 @@ def energy(ns):
     pw = fourier_power(ns["ex"]["ffn_n"].W_E)
     k = int(ns["k1"])
     return {"energy_k": float(pw[k - 1]), "energy_max_other": float(np.delete(pw, k - 1).max())}
+
+
+@choice('ex-07-silent', 'silent_answer', 'your answer, one letter',
+        right='a', wrong={
+            'b': 'the sum wraps around mod p: given x, y = x + b mod p takes every label once '
+                 'as b runs over its p values',
+            'c': 'the label depends on the other token too, which is uniform'})
+def silent(ns):
+    """(a) uniform over the p labels, for every x; (b) a shifted copy of a triangle, as for
+    f_{add}; (c) concentrated on the label x."""

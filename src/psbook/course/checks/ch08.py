@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ... import experiments
-from ._base import exercise
+from ._base import choice, exercise
 
-__all__ = ["adam", "matched"]
+__all__ = ["adam", "matched", "gamma"]
 
 
 @exercise("ex-08-adam", answers={"rcos_adam": "final R_cos with Adam at (g_big, 0.8)"},
@@ -27,3 +27,13 @@ def adam(ns):
 def matched(ns):
     step, val = experiments.at_matched_loss(ns["h0"], ns["L_match"])
     return {"step_m": step, "rcos_m": val}
+
+
+@choice('ex-08-gamma', 'gamma_answer', 'your answer, one letter',
+        right='b', wrong={
+            'a': 'the scale is sigma = d^(-gamma): a larger exponent gives a smaller sigma when'
+                 ' d > 1',
+            'c': 'gamma sets the initial scale only; the learning rate is a separate knob'})
+def gamma(ns):
+    """(a) makes the initial weights larger; (b) makes the initial weights smaller; (c) lowers
+    the learning rate."""

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._base import exercise
+from ._base import choice, exercise
 
 
 @exercise("ex-10-gamma",
@@ -30,3 +30,13 @@ def tied_flow(ns):
     res = lm.predicted_gradients(m, ns["ids"])
     return {"cos_both": float(np.median(res["cos_W"])),
             "cos_input": float(np.median(res["cos_E"]))}
+
+
+@choice('ex-10-tied', 'tied_answer', 'your answer, one letter',
+        right='c', wrong={
+            'a': 'a tied vector is also an output vector: it also receives the output term, '
+                 'from the tokens that precede it',
+            'b': 'a tied vector is also an input vector: it also receives the input term, from '
+                 'the tokens that follow it'})
+def tied(ns):
+    r"""(a) \phi^{next} alone; (b) \varphi^{pre} alone; (c) their sum \tilde\phi=\phi^{next}+\varphi^{pre}."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import exercise
+from ._base import choice, exercise
 
 
 @exercise("ex-11-mixture",
@@ -28,3 +28,13 @@ def costs(ns):
     ME, domains = ns["ME"], ns["domains"]
     return {"costs_by_seed": np.array([lm.mismatch_costs(ME[i], domains)[1]
                                        for i in range(ME.shape[0])])}
+
+
+@choice('ex-11-domain', 'domain_answer', 'your answer, one letter',
+        right='a', wrong={
+            'b': "the flow is driven by the signatures of the *training* data; Wikipedia's are "
+                 "another corpus's statistics",
+            'c': "a larger corpus gives more precise counts, not the statistics that drive this"
+                 " model's flow"})
+def domain(ns):
+    r"""(a) \phi^{next} counted on code; (b) \phi^{next} counted on Wikipedia; (c) whichever corpus is larger."""

@@ -6,9 +6,9 @@ import numpy as np
 
 from ...cooccurrence import ppmi, weighted_signature
 from ...metrics import r_cos
-from ._base import exercise
+from ._base import choice, exercise
 
-__all__ = ["ppmi_by_hand", "pre_ppmi"]
+__all__ = ["ppmi_by_hand", "pre_ppmi", "zero"]
 
 
 @exercise("ex-12-ppmi", answers={"ppmi_small": "PPMI of the 4 x 4 count matrix C_small "
@@ -29,3 +29,11 @@ def pre_ppmi(ns):
     sigs = ns["wiki_glove"].next
     Phi = weighted_signature(sigs, "pre", "ppmi", 0.75)
     return {"rcos_pre_ppmi": r_cos(ns["glove"].W_E, Phi, ns["tokens"])}
+
+
+@choice('ex-12-zero', 'zero_answer', 'your answer, one letter',
+        right='a', wrong={
+            'b': 'PMI is log 0 = -inf there, but PPMI keeps only the positive part, max(PMI, 0)',
+            'c': 'PPMI is a clipped log-ratio, not a probability or a cosine'})
+def zero(ns):
+    r"""(a) 0; (b) -\infty; (c) 1."""

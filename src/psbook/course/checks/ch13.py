@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import exercise
+from ._base import choice, exercise
 
-__all__ = ["chains", "share"]
+__all__ = ["chains", "share", "which"]
 
 
 @exercise("ex-13-chains",
@@ -46,3 +46,13 @@ def share(ns):
     sig = next_token_signatures(new, V)
     return {"count_change": int(np.abs(after - before).max()),
             "sig_cos_p1": iv.shared_signature_cosine(sig, a, b)}
+
+
+@choice('ex-13-which', 'intervention_answer', 'your answer, one letter',
+        right='b', wrong={
+            'a': "sharing mixes only the successors of the two treated tokens; every other "
+                 "token's phi^next is untouched",
+            'c': 'swapping two tokens exchanges their identities, counts and signatures; it '
+                 'destroys nothing'})
+def which(ns):
+    """(a) share_successors of one pair; (b) shuffle_successors; (c) swap_tokens."""
