@@ -208,22 +208,22 @@ def as_float_array(name: str, A, shape=None) -> np.ndarray:
 def check_weights(name: str, weights, n: int) -> np.ndarray:
     """Non-negative finite sample weights of length ``n``, not all zero.
 
-    A positive weight below the smallest normal float (about 2.2e-308, e.g. ``1e-320``) is
-    refused too: dividing by it, or by a sum that small, gives ``inf`` downstream. Weights
-    only matter through their ratios, so rescale them (``w / w.max()``) instead.
+    A positive weight so small that its reciprocal overflows (below ``1 / float max``, about
+    5.6e-309: denormal floats such as ``1e-320``) is refused too: normalising a signature row
+    of that weight divides by it and gives ``inf``. Weights only matter through their ratios,
+    so rescale them (``w / w.max()``) instead.
     """
     w = as_float_array(name, weights, (n,))
     if np.any(w < 0):
         bad = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"{name} must be >= 0; found {w[bad]} at index {bad}")
-    tiny = np.finfo(np.float64).tiny
+    tiny = 1.0 / np.finfo(np.float64).max            # 1 / tiny is still finite
     small = (w > 0) & (w < tiny)
     if np.any(small):
         bad = int(np.flatnonzero(small)[0])
-        raise ValueError(f"{name} must be 0 or at least {tiny:.3g} (a smaller weight is a "
-                         f"denormal float and gives inf when divided by); found {w[bad]:.3g} at "
-                         f"index {bad}. Only ratios of weights matter: rescale them, e.g. "
-                         f"w / w.max()")
+        raise ValueError(f"{name} must be 0 or at least {tiny:.3g} (dividing by a smaller, "
+                         f"denormal weight gives inf); found {w[bad]:.3g} at index {bad}. Only "
+                         f"ratios of weights matter: rescale them, e.g. w / w.max()")
     with np.errstate(over="ignore"):
         total = w.sum()
     if total <= 0:

@@ -124,7 +124,8 @@ def _split(combos: np.ndarray, prob: np.ndarray, test_frac: float, holdout, n_sa
     if not support.any():
         raise ValueError(f"{what}: the data distribution puts no mass on any combination")
     if holdout is not None:
-        hold = np.asarray(holdout, dtype=np.int64)
+        from ._validate import as_token_array      # values: integers, never truncated
+        hold = as_token_array("holdout", holdout, int(combos.max()) + 1 if combos.size else 1)
         if hold.ndim != 2 or hold.shape[1] != combos.shape[1]:
             raise ValueError(f"holdout must be a list of {combos.shape[1]}-tuples of values; "
                              f"got an array of shape {hold.shape}")
