@@ -26,8 +26,8 @@ marker file :data:`MARKER`; psbook refuses to use the home folder, the filesyste
 folder without the marker that holds other files, and :func:`clear` only ever deletes files
 carrying psbook's naming inside a marked folder.
 
-Entries are pickles with a side file ``<key>.json`` holding the SHA-256 of the pickle and the
-type of the result. They are loaded with a *restricted* unpickler that only rebuilds numpy
+An entry is one file ``<key>.pkl``: a header line, a JSON record of the SHA-256 and the type of
+the result, then its pickle, written atomically (concurrent writers never mix). It is loaded with a *restricted* unpickler that only rebuilds numpy
 arrays, scipy sparse matrices, torch tensors (``weights_only``), plain Python containers and
 psbook's own classes: a pickle planted in the cache that would run code is refused, reported
 and recomputed, as is an entry whose checksum or type does not match. A write that fails
@@ -344,11 +344,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.remove(tmp)
 
 
-def _read_entry(path: Path, meta: Path, expect):
+_MAGIC = b"psbook-cache-entry 1\n"
+
+
+def _read_entry(path: Path, expect):
     """The entry's object, after checking its checksum, loading it with the restricted
-    unpickler and checking its type; raises on any mismatch."""
-    info = json.loads(meta.read_text())
-    data = path.read_bytes()
+    unpickler and checking its type; raises on any mismatch. An entry is one file (written
+    atomically, so concurrent writers never mix two results): a magic line, a JSON record
+    ``{"sha256", "type"}`` on one line, then the pickle."""
+    blob = path.read_bytes()
+    if not blob.startswith(_MAGIC):
+        raise ValueError("not a psbook cache entry (no header)")
+    head, sep, data = blob[len(_MAGIC):].partition(b"\n")
+    if not sep:
+        raise ValueError("truncated entry")
+    info = json.loads(head)
     if hashlib.sha256(data).hexdigest() != info.get("sha256"):
         raise ValueError("checksum mismatch (a damaged or replaced entry)")
     out = safe_loads(data)
@@ -381,10 +391,9 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
     if d is None:
         return compute()
     path = _entry_dir(d, namespace) / f"{key}.pkl"
-    meta = path.with_suffix(".json")
     if path.exists():
         try:
-            out = _read_entry(path, meta, expect)
+            out = _read_entry(path, expect)
             if verbose and progress_enabled():
                 print(f"[psbook.cache] loaded {namespace} from {path}")
             return out
@@ -393,12 +402,11 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
                   f"{type(exc).__name__}: {str(exc)[:200]}")
     out = compute()
     data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)   # unpicklable: a bug, raise
-    record = json.dumps({"format": 1, "sha256": hashlib.sha256(data).hexdigest(),
+    record = json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
                          "type": _type_name(out)}).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, data)
-        _atomic_write(meta, record)
+        _atomic_write(path, _MAGIC + record + b"\n" + data)
     except OSError as exc:
         warn_write_failed(path, exc)
     return out
@@ -438,13 +446,10 @@ def clear(namespace: str | None = None) -> int:
     if not root.is_dir():
         return 0
     n = 0
-    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-             and p.name != MARKER and _owned(p, d)]
-    entries = {p for p in files if p.suffix == ".pkl"}
-    for p in files:
-        p.unlink(missing_ok=True)
-        # an entry's record (<key>.json beside <key>.pkl) is part of the entry: count it once
-        n += not (p.suffix == ".json" and p.with_suffix(".pkl") in entries)
+    for p in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+        if p.is_file() and not p.is_symlink() and p.name != MARKER and _owned(p, d):
+            p.unlink(missing_ok=True)
+            n += 1
     for p in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):
         if p.is_dir() and not p.is_symlink():
             try:
