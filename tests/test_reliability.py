@@ -143,7 +143,7 @@ def test_interventions_tasks_and_fourier_refuse_bad_token_ids():
     with pytest.raises(ValueError, match=r"^pairs must hold ids .* found 7"):
         I.share_many(docs, [[0, 7]], 0.5)
     with pytest.raises(TypeError, match=r"^holdout must hold integer"):
-        f_add(n_keys=6, n_anchors=2, holdout=[[0.7, 1.2]])
+        f_add(n_keys=6, n_anchors=2, holdout=[[0.7, 1.2, 0]])
     W = np.random.default_rng(0).normal(size=(7, 3))
     with pytest.raises(ValueError, match=r"^tokens must hold ids .*found -1"):
         fourier_power(W, tokens=[-1, 0, 1, 2])
