@@ -333,11 +333,12 @@ def _type_name(obj) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, *parts: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in parts:                  # no concatenated copy of a large pickle
+                f.write(part)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -352,12 +353,13 @@ def _read_entry(path: Path, expect):
     unpickler and checking its type; raises on any mismatch. An entry is one file (written
     atomically, so concurrent writers never mix two results): a magic line, a JSON record
     ``{"sha256", "type"}`` on one line, then the pickle."""
-    blob = path.read_bytes()
-    if not blob.startswith(_MAGIC):
-        raise ValueError("not a psbook cache entry (no header)")
-    head, sep, data = blob[len(_MAGIC):].partition(b"\n")
-    if not sep:
-        raise ValueError("truncated entry")
+    with open(path, "rb") as f:
+        if f.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError("not a psbook cache entry (no header)")
+        head = f.readline(1 << 16)
+        if not head.endswith(b"\n"):
+            raise ValueError("truncated entry")
+        data = f.read()                     # the pickle: read once, hashed, unpickled in place
     info = json.loads(head)
     if hashlib.sha256(data).hexdigest() != info.get("sha256"):
         raise ValueError("checksum mismatch (a damaged or replaced entry)")
@@ -406,7 +408,7 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
                          "type": _type_name(out)}).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, _MAGIC + record + b"\n" + data)
+        _atomic_write(path, _MAGIC + record + b"\n", data)
     except OSError as exc:
         warn_write_failed(path, exc)
     return out
