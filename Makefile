@@ -25,7 +25,7 @@ export PSBOOK_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 
 .PHONY: setup book test unit notebooks pairing build pair bench clean vendor data check-data \
-        browser release course book-student times
+        browser release release-version course book-student times
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -81,9 +81,14 @@ test: setup check-data vendor
 pair: setup
 	$(BIN)/python tools/release.py --sync
 
-release: setup
-	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
-	$(BIN)/python tools/release.py $(VERSION)
+# VERSION is read from the environment as "$$VERSION" (make exports command-line variables),
+# never pasted into the shell line by make, and must be a version number: nothing in it runs.
+release-version:
+	@[[ "$${VERSION-}" =~ ^[0-9]+\.[0-9]+\.[0-9]+((a|b|rc|\.post|\.dev)[0-9]+)?$$ ]] || \
+	  { echo "make release: VERSION must be a version number x.y.z (e.g. 0.2.0, 0.2.0rc1); got '$${VERSION-}'" >&2; exit 2; }
+
+release: release-version setup
+	$(BIN)/python tools/release.py "$$VERSION"
 
 # Course module: student + solution notebooks generated from the chapters (course/notebooks/).
 course: setup

@@ -6,22 +6,18 @@
 # the built HTML. Prints the time each part took; fails on the first failing part.
 set -euo pipefail
 BIN=.venv/bin
-part() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== [$name] $*"
-  "$@"
-  echo "=== [$name] done in $((SECONDS - t0)) s"
-}
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"     # part NAME CMD...: run, log, and report a failure
 t_all=$SECONDS
 part data      $BIN/python tools/data.py check
-part unit      $BIN/python -m pytest -n 2 tests --ignore=tests/test_browser.py \
+part unit      $BIN/python -m pytest -n 2 --tb=short -rfE tests --ignore=tests/test_browser.py \
                  --ignore=tests/test_course_notebooks.py
-part notebooks $BIN/python -m pytest -n 2 --nbmake --nbmake-timeout=600 book
+part notebooks $BIN/python -m pytest -n 2 --tb=short -rfE --nbmake --nbmake-timeout=600 book
 # the course's generated notebooks, after the chapters: psbook's cache is warm, so they redraw
-part course    $BIN/python -m pytest -n 2 tests/test_course_notebooks.py
+part course    $BIN/python -m pytest -n 2 --tb=short -rfE tests/test_course_notebooks.py
 part vendor    $BIN/python tools/vendor_js.py
+rm -rf _build/html/reports          # only this build's execution reports are shown on failure
 part book      $BIN/jupyter-book build . -W -n --keep-going
-part browser   env PSBOOK_BROWSER_REQUIRED=1 $BIN/python -m pytest -n 2 tests/test_browser.py \
+part browser   env PSBOOK_BROWSER_REQUIRED=1 $BIN/python -m pytest -n 2 --tb=short -rfE tests/test_browser.py \
                  tests/test_colab.py::test_numbers_match_the_built_html
 echo "=== all parts passed in $((SECONDS - t_all)) s"

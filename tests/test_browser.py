@@ -118,14 +118,26 @@ def test_there_are_pages_to_check():
 _MATHJAX_DONE = """async () => {
   if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return 'MathJax not loaded';
   await MathJax.startup.promise;
-  // typesetting of late parts (navigation) may lag the first promise: give it 5 s
-  for (let i = 0; i < 50; i++) {
+  // Typesetting of late parts (navigation) may lag the first promise. Wait until every math
+  // element is typeset, up to 60 s: the check returns as soon as it is, so a fast page costs
+  // nothing, and two Chromiums sharing 2 busy cores (CI runs this with -n 2) still have ample
+  // margin (a fixed 5 s wait was a timeout without margin: a flaky red run under load).
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
     const left = Array.from(document.querySelectorAll('span.math, div.math'))
         .filter(e => !e.querySelector('mjx-container')).length;
     if (!left) break;
     await new Promise(r => setTimeout(r, 100));
   }
   return 'ok';
+}"""
+
+# Saved widget views are rendered by the widget manager after `load`: wait for that condition
+# (not a fixed 300 ms, which a loaded machine can overrun), up to 30 s.
+_WIDGETS_DONE = """() => {
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  return views.length === 0 ||
+      document.querySelectorAll('.jupyter-widgets, .widget-subarea > *').length > 0;
 }"""
 
 _INSPECT = """() => {
@@ -215,7 +227,10 @@ def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None 
         tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
         state = tab.evaluate(_MATHJAX_DONE) if tab.evaluate(
             "() => document.querySelectorAll('span.math, div.math').length") else "no math"
-        tab.wait_for_timeout(300)  # the widget manager renders on `load`
+        try:                       # the widget manager renders after `load`
+            tab.wait_for_function(_WIDGETS_DONE, timeout=30_000)
+        except Exception:          # reported below as "saved widget views were not rendered"
+            pass
         info = tab.evaluate(_INSPECT)
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)

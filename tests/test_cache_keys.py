@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -107,7 +106,8 @@ def test_clear_removes_tmp_leftovers_and_checkpoints_but_not_foreign_files(cache
     (cache_root / "tokenizers" / "bpe.json.tmp123").write_text("{")
     (cache_root / "notes.txt").write_text("mine")                       # not psbook's
     assert cache.clear() == 4
-    assert sorted(p.name for p in cache_root.rglob("*")) == ["notes.txt"]
+    # the marker stays: the folder is still psbook's cache
+    assert sorted(p.name for p in cache_root.rglob("*")) == [cache.MARKER, "notes.txt"]
 
 
 def test_clear_of_one_namespace_takes_its_checkpoints(cache_root):
@@ -291,9 +291,10 @@ def test_pickles_only_from_the_chosen_folder(cache_root, monkeypatch, tmp_path):
     cache.load_or_compute("ns", {"n": 1}, lambda: 1, verbose=False)
     other = tmp_path / "other"
     monkeypatch.setenv("PSBOOK_CACHE", str(other))
-    shutil.copytree(cache_root, other / "elsewhere")           # a foreign copy nearby
+    other.mkdir()
+    (other / cache.MARKER).write_text("")                      # a psbook cache folder ...
+    shutil.copytree(cache_root, other / "elsewhere")           # ... holding a foreign copy
     calls = []
     cache.load_or_compute("ns", {"n": 1}, lambda: calls.append(1) or 2, verbose=False)
     assert calls == [1]
-    with open(next(cache_root.rglob("*.pkl")), "rb") as f:
-        assert pickle.load(f) == 1
+    assert cache._read_entry(next(cache_root.rglob("*.pkl")), int) == 1

@@ -146,7 +146,9 @@ def test_offline_decision_is_fast_when_network_hangs(monkeypatch):
     t0 = time.perf_counter()
     assert C.is_online() is False
     assert C.is_online() is False                         # cached: no second probe
-    assert time.perf_counter() - t0 < 3
+    # the probe gives up after 1.5 s; the hang is 20 s. 10 s leaves margin for a loaded CI
+    # machine (2 cores, two test workers) and still fails if the probe waited for the hang.
+    assert time.perf_counter() - t0 < 10
     assert len(calls) == 1
 
 

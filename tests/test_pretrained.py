@@ -98,7 +98,9 @@ def test_offline_unknown_model_fails_fast(monkeypatch):
     t = time.time()
     with pytest.raises(ValueError, match="network is off"):
         pretrained.load("someone/surely-not-a-cached-model-xyz")
-    assert time.time() - t < 10
+    # "fast": no network wait (a Hub retry loop takes minutes). The margin covers importing
+    # transformers on a loaded 2-core CI machine, which alone can take several seconds.
+    assert time.time() - t < 30
     _network.reset_network_cache()
 
 

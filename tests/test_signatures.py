@@ -446,7 +446,7 @@ def test_memory_limit_is_configurable(monkeypatch):
     with pytest.raises(ValueError, match=r"above the limit of 1 MiB"):
         next_token_signatures(np.arange(6), 10**5)
     monkeypatch.setenv("PSBOOK_MAX_BYTES", "lots")
-    with pytest.raises(ValueError, match=r"^PSBOOK_MAX_BYTES must be a positive number"):
+    with pytest.raises(ValueError, match=r"^PSBOOK_MAX_BYTES must be a whole number of bytes"):
         next_token_signatures(np.arange(6), 10)
     monkeypatch.setenv("PSBOOK_MAX_BYTES", "64G")
     assert next_token_signatures(np.arange(6), 10**6).n_pairs == 5   # sparse: O(V) only

@@ -6,6 +6,10 @@ fetched from the npm registry with `npm pack` (pinned versions below) and unpack
 (`nb_ipywidgets_js`) at these files instead of a CDN, so the published site and a page opened from
 disk load the same scripts. Re-running is a no-op once the stamp file matches the versions.
 
+Every tarball is checked against the npm registry's pinned `dist.integrity` (SHA-512) before
+anything is unpacked, and every file is written only inside `_vendor/`: a tampered package or
+a member path leaving the folder (`../x`, an absolute path, a link) stops the script.
+
     python tools/vendor_js.py            # fetch (npm, else the registry's tarball URL)
     python tools/vendor_js.py --check    # exit 1 with a message when the files are missing
 """
@@ -13,6 +17,8 @@ disk load the same scripts. Re-running is a no-op once the stamp file matches th
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import io
 import json
 import shutil
@@ -47,6 +53,16 @@ PACKAGES = {
         ("LICENSE", "requirejs/LICENSE"),
     ]),
 }
+# npm's dist.integrity of each pinned tarball (`npm view NAME@VERSION dist.integrity`).
+INTEGRITY = {
+    ("mathjax", "3.2.2"): "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/"
+                          "FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+    ("@jupyter-widgets/html-manager", "1.0.15"):
+        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bC"
+        "rJ3CQA==",
+    ("requirejs", "2.3.8"): "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+"
+                            "Jd5otXKGNehIonFlyQXSowL6Mw==",
+}
 PRUNE = ["html-manager/*.map", "html-manager/embed.js", "html-manager/libembed-amd.js"]
 # Files the pages load (checked by --check and by tests/test_browser.py).
 REQUIRED = ["mathjax/tex-mml-chtml.js", "html-manager/embed-amd.js", "requirejs/require.js"]
@@ -69,18 +85,46 @@ def _tarball(name: str, version: str, workdir: Path) -> bytes:
         return r.read()
 
 
+def verify(name: str, version: str, data: bytes) -> None:
+    """Stop unless ``data`` has the pinned npm integrity hash of ``name@version``."""
+    want = INTEGRITY.get((name, version))
+    if want is None:
+        raise SystemExit(f"vendor_js: no pinned integrity hash for {name}@{version}; add npm's "
+                         f"`dist.integrity` to INTEGRITY")
+    algo, _, b64 = want.partition("-")
+    got = base64.b64encode(hashlib.new(algo, data).digest()).decode()
+    if got != b64:
+        raise SystemExit(f"vendor_js: {name}@{version} does not match its pinned integrity hash "
+                         f"({algo}: expected {b64[:16]}..., got {got[:16]}...); refusing to "
+                         f"unpack it (a tampered or corrupted download)")
+
+
+def _inside(dest: Path, target: Path) -> Path:
+    """``target`` if it lies inside ``dest``; else stop (``..``, absolute paths)."""
+    root = dest.resolve()
+    t = target.resolve()
+    if t != root and root not in t.parents:
+        raise SystemExit(f"vendor_js: refusing to write {target}: it is outside {dest}")
+    return t
+
+
 def _extract(data: bytes, mapping, dest: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         members = tar.getmembers()
+        for m in members:
+            parts = Path(m.name).parts
+            if m.name.startswith(("/", "\\")) or ".." in parts:
+                raise SystemExit(f"vendor_js: refusing the package member {m.name!r}: its path "
+                                 f"leaves the package folder")
         for src, dst in mapping:
             prefix = f"package/{src}"
             hit = False
             for m in members:
-                if not m.isfile():
+                if not m.isfile():      # links and devices are never written
                     continue
                 if m.name == prefix or m.name.startswith(prefix + "/"):
                     rel = m.name[len(prefix):].lstrip("/")
-                    target = dest / dst / rel if rel else dest / dst
+                    target = _inside(dest, dest / dst / rel if rel else dest / dst)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(tar.extractfile(m).read())
                     hit = True
@@ -111,6 +155,7 @@ def vendor(force: bool = False) -> None:
                     "The book's pages load MathJax and the widget manager from _vendor/;\n"
                     "run `make vendor` on a machine that can reach registry.npmjs.org, or copy\n"
                     "_vendor/ from one.") from None
+            verify(name, version, data)
             _extract(data, mapping, tmp_dest)
     for junk in PRUNE:  # source maps and the non-AMD bundles: 11 MB the pages never load
         for f in tmp_dest.glob(junk):

@@ -14,6 +14,9 @@ import numpy as np
 
 __all__ = [
     "as_token_array",
+    "check_token_id",
+    "check_environment",
+    "check_output_path",
     "check_positive_int",
     "check_weights",
     "as_float_array",
@@ -49,9 +52,10 @@ def max_bytes() -> int:
         val = float(txt[:-1] if k > 1 else txt) * k
     except ValueError:
         val = float("nan")
-    if not np.isfinite(val) or val <= 0:
-        raise ValueError(f"PSBOOK_MAX_BYTES must be a positive number of bytes such as "
-                         f"4294967296 or 4G; got {env!r}")
+    # A fraction of a byte (PSBOOK_MAX_BYTES=0.5) would silently become 0: refuse it.
+    if not np.isfinite(val) or val < 1 or (k == 1 and val != int(val)):
+        raise ValueError(f"PSBOOK_MAX_BYTES must be a whole number of bytes >= 1 such as "
+                         f"4294967296, or a size such as 4G or 512M; got {env!r}")
     return int(val)
 
 
@@ -129,10 +133,20 @@ def as_token_array(name: str, ids, vocab_size: int, *, ndim: int | None = None,
     """
     if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # torch tensor, without importing torch
         ids = ids.detach().cpu().numpy()
-    arr = np.asarray(ids)
+    try:
+        arr = np.asarray(ids)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"{name} must hold integer token ids in [0, {vocab_size}); "
+                         f"got {_describe(ids)} ({exc})") from None
+    if arr.dtype == object and arr.ndim >= 1 and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr.ravel()):
+        bad = next(v for v in arr.ravel() if not 0 <= v < vocab_size)
+        raise ValueError(f"{name} must hold ids in [0, vocab_size={vocab_size}); found {bad}")
     if arr.dtype == object:
         raise TypeError(f"{name} must be an array of integer token ids; got a ragged or "
                         f"object array (dtype=object) -- pass one 1-D array per document")
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer token ids; got booleans ({_describe(arr)})")
     if arr.dtype.kind not in "iu":
         if arr.size == 0 and arr.dtype.kind == "f":
             arr = arr.astype(np.int64)  # np.asarray([]) is float64: treat as empty ids
@@ -156,6 +170,24 @@ def as_token_array(name: str, ids, vocab_size: int, *, ndim: int | None = None,
     return arr.astype(np.int64, copy=False)
 
 
+def check_token_id(name: str, token, vocab_size: int) -> int:
+    """One token id: an integer (Python or numpy, not bool, not float) in ``[0, vocab_size)``.
+
+    The scalar form of :func:`as_token_array`; every public function that takes a token id
+    calls one of the two, so a bad id is refused with its name and value instead of wrapping
+    around (negative ids index from the end) or being truncated (``2.7`` -> ``2``).
+    """
+    if isinstance(token, np.ndarray) and token.ndim == 0:
+        token = token[()]
+    if isinstance(token, bool) or not isinstance(token, numbers.Integral):
+        raise TypeError(f"{name} must be an integer token id in [0, {vocab_size}); got "
+                        f"{_describe(token)}")
+    if not 0 <= token < vocab_size:
+        raise ValueError(f"{name} must be a token id in [0, vocab_size={vocab_size}); got "
+                         f"{int(token)}")
+    return int(token)
+
+
 def as_float_array(name: str, A, shape=None) -> np.ndarray:
     """``A`` (numpy, list or torch tensor) as a finite float64 array, optionally of ``shape``."""
     if hasattr(A, "detach"):
@@ -174,11 +206,98 @@ def as_float_array(name: str, A, shape=None) -> np.ndarray:
 
 
 def check_weights(name: str, weights, n: int) -> np.ndarray:
-    """Non-negative finite sample weights of length ``n``, not all zero."""
+    """Non-negative finite sample weights of length ``n``, not all zero.
+
+    A positive weight so small that its reciprocal overflows (below ``1 / float max``, about
+    5.6e-309: denormal floats such as ``1e-320``) is refused too: normalising a signature row
+    of that weight divides by it and gives ``inf``. Weights only matter through their ratios,
+    so rescale them (``w / w.max()``) instead.
+    """
     w = as_float_array(name, weights, (n,))
     if np.any(w < 0):
         bad = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"{name} must be >= 0; found {w[bad]} at index {bad}")
-    if w.sum() <= 0:
+    tiny = 1.0 / np.finfo(np.float64).max            # 1 / tiny is still finite
+    small = (w > 0) & (w < tiny)
+    if np.any(small):
+        bad = int(np.flatnonzero(small)[0])
+        raise ValueError(f"{name} must be 0 or at least {tiny:.3g} (dividing by a smaller, "
+                         f"denormal weight gives inf); found {w[bad]:.3g} at index {bad}. Only "
+                         f"ratios of weights matter: rescale them, e.g. w / w.max()")
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if total <= 0:
         raise ValueError(f"{name} must not be all zero")
     return w
+
+
+# ---- environment and output paths --------------------------------------------------------
+
+_FLAG_WORDS = ("", "0", "1", "true", "false", "yes", "no", "on", "off")
+# Every PSBOOK_* variable psbook reads; anything else starting with PSBOOK_ is a typo.
+KNOWN_ENV = ("PSBOOK_PRESET", "PSBOOK_SEED", "PSBOOK_DATA", "PSBOOK_CACHE", "PSBOOK_MAX_BYTES",
+             "PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
+             "PSBOOK_BROWSER_REQUIRED", "PSBOOK_QWEN_TOKENIZER", "PSBOOK_CHROMIUM",
+             "PSBOOK_HTML_DIR")
+
+
+def check_environment() -> None:
+    """Validate every ``PSBOOK_*`` environment variable at once (chapters call it through
+    :func:`psbook.presets.get_preset`, ``psbook align`` at startup), so that a bad value stops
+    the run before any work with one line naming the variable, what it accepts and what it
+    holds -- not an hour later, or never (``PSBOOK_MAX_BYTES=0.5`` used to become 0)."""
+    env = os.environ
+    unknown = sorted(k for k in env if k.startswith("PSBOOK_") and k not in KNOWN_ENV)
+    if unknown:        # a warning, not an error: a newer psbook may read more variables
+        import warnings
+        warnings.warn(f"psbook: unknown environment variable(s) {', '.join(unknown)} are "
+                      f"ignored; psbook reads {', '.join(KNOWN_ENV)} (a typo?)", UserWarning,
+                      stacklevel=2)
+    from .presets import env_seed, preset_name
+    preset_name()
+    env_seed()
+    max_bytes()
+    from .cache import cache_dir_setting
+    cache_dir_setting()
+    for var in ("PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
+                "PSBOOK_BROWSER_REQUIRED"):
+        val = env.get(var, "").strip().lower()
+        if val not in _FLAG_WORDS:
+            raise ValueError(f"{var} must be one of 0/1, true/false, yes/no, on/off; got "
+                             f"{env[var]!r}")
+    data = env.get("PSBOOK_DATA", "").strip()
+    if data and os.path.exists(os.path.expanduser(data)) and \
+            not os.path.isdir(os.path.expanduser(data)):
+        raise ValueError(f"PSBOOK_DATA must be a folder of corpora; {data!r} is a file")
+    tok = env.get("PSBOOK_QWEN_TOKENIZER", "").strip()
+    if tok and not os.path.exists(os.path.expanduser(tok)):
+        raise ValueError(f"PSBOOK_QWEN_TOKENIZER must name a tokenizer.json or a folder holding "
+                         f"one; {tok!r} does not exist")
+
+
+def check_output_path(name: str, path, *, folder: bool = False):
+    """Check *before any work* that ``path`` can be written: a file path whose folder exists
+    (or can be created) and is writable, and that is not itself a folder; or, with ``folder``,
+    a folder (existing or creatable) that is writable. Returns it as a ``Path``."""
+    from pathlib import Path
+    p = Path(path).expanduser()
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{name} must be a folder; {str(p)!r} is a file")
+        target = p
+    else:
+        if p.is_dir():
+            raise ValueError(f"{name} must be a file path; {str(p)!r} is a folder")
+        target = p.parent if str(p.parent) else Path(".")
+    probe = target
+    while not probe.exists():           # the nearest existing ancestor must be a writable folder
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{name}: {str(probe)!r} is not a folder, so {str(p)!r} cannot be "
+                         f"written")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}: the folder {str(probe)!r} is not writable, so {str(p)!r} "
+                         f"cannot be written; choose another path")
+    return p

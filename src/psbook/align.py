@@ -25,6 +25,8 @@ The analysis of chapter 12, for any model and corpus:
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import itertools
 import re
 from dataclasses import asdict, dataclass, field
@@ -34,7 +36,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from ._validate import check_choice, check_positive_int
+from ._validate import as_token_array, check_choice, check_positive_int
 from .cooccurrence import (SIGNATURES, WEIGHTINGS, PairCounter, WindowSignatures,
                            _add_unigram, weighted_signature)
 from .metrics import BinnedAlignment, binned_alignment, correlation, cosine_matrix, pair_values
@@ -43,7 +45,7 @@ from .signatures import NextTokenSignatures
 
 __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
            "frequency_matched_permutation", "frequency_controlled_r_cos", "AlignResult",
-           "alignment", "align", "cached_counts", "alignment_over_seeds"]
+           "alignment", "align", "cached_counts", "alignment_over_seeds", "corpus_fingerprint"]
 
 _BLOCK_CHARS = 1 << 20                      # a plain text file is read in ~1 MB documents
 _WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
@@ -54,24 +56,97 @@ _WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
 # --------------------------------------------------------------------------------------
 
 
+def _suggest_encoding(data: bytes) -> tuple[str, str | None]:
+    """A guess at what bytes that are not UTF-8 are: (words, iconv encoding name or None)."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32 (it starts with a UTF-32 byte-order mark)", "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16 (it starts with a UTF-16 byte-order mark)", "utf-16"
+    head = data[:4096]
+    if b"\0" in head:
+        if max(head[1::2].count(b"\0"), head[0::2].count(b"\0")) > len(head) // 4:
+            return "UTF-16 (every other byte is 0)", "utf-16"
+        return "a binary file, not text (it holds NUL bytes)", None
+    return "Latin-1 / Windows-1252 text", "cp1252"
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError | None = None) -> ValueError:
+    """The ValueError for a corpus file that is not UTF-8: which file, at which byte, and
+    the encoding it probably is."""
+    data = path.read_bytes()
+    try:                             # the absolute offset of the first bad byte
+        data.decode("utf-8")
+        bad = exc.start if exc is not None else data.find(b"\0")
+    except UnicodeDecodeError as e:
+        bad = e.start
+    guess, enc = _suggest_encoding(data)
+    fix = (f"convert it (iconv -f {enc} -t utf-8 {path.name} > {path.stem}-utf8.txt) or "
+           f"remove it" if enc else "remove it from the corpus")
+    what = "a NUL byte" if data[bad] == 0 else f"undecodable byte 0x{data[bad]:02x}"
+    return ValueError(f"corpus file {path} is not UTF-8 text: {what} at byte {bad}; it looks "
+                      f"like {guess}: {fix}")
+
+
 def _file_documents(path: Path) -> Iterator[str]:
-    """A text file as documents: WikiText articles, else blocks of ~1 MB cut at line ends."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        head = f.read(20000)
-        f.seek(0)
-        wiki = bool(_WIKI_HEADING.search(head))
-        cur, size = [], 0
-        for line in f:
-            if wiki and _WIKI_HEADING.match(line.rstrip("\n")) and any(s.strip() for s in cur):
+    """A text file as documents: WikiText articles, else blocks of ~1 MB cut at line ends.
+    The file must be UTF-8 (ValueError naming the file, the byte and a likely encoding)."""
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            head = f.read(20000)
+            if "\0" in head:        # valid UTF-8 but not text: UTF-16 without a BOM, binary
+                raise _not_utf8(path)
+            f.seek(0)
+            wiki = bool(_WIKI_HEADING.search(head))
+            cur, size = [], 0
+            for line in f:
+                if wiki and _WIKI_HEADING.match(line.rstrip("\n")) and any(s.strip() for s in cur):
+                    yield "".join(cur)
+                    cur, size = [], 0
+                cur.append(line)
+                size += len(line)
+                if not wiki and size >= _BLOCK_CHARS:
+                    yield "".join(cur)
+                    cur, size = [], 0
+            if any(s.strip() for s in cur):
                 yield "".join(cur)
-                cur, size = [], 0
-            cur.append(line)
-            size += len(line)
-            if not wiki and size >= _BLOCK_CHARS:
-                yield "".join(cur)
-                cur, size = [], 0
-        if any(s.strip() for s in cur):
-            yield "".join(cur)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _corpus_files(p: Path) -> list[Path]:
+    """The non-empty ``.txt`` *files* of folder ``p`` (a folder named ``x.txt`` is not one:
+    its own ``.txt`` files count, the folder itself is skipped)."""
+    return sorted(f for f in p.rglob("*.txt") if f.is_file() and f.stat().st_size > 0)
+
+
+def _files_fingerprint(files: list[Path], root: Path) -> str:
+    """SHA-256 over the files' names, sizes and contents: editing, appending to or replacing a
+    corpus file changes it (a cached count keyed on it is never stale)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if f != root else f.name.encode())
+        h.update(b"\0%d\0" % f.stat().st_size)
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def corpus_fingerprint(corpus) -> str:
+    """What a cache key of counts of ``corpus`` must hold besides its description: a hash of
+    the content of a file or folder corpus (see :func:`_files_fingerprint`), the names, sizes
+    and dates of a ``local:`` corpus's files, or the description for a remote dataset."""
+    from .corpus.streams import _source_fingerprint
+    name = str(corpus).strip()
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return _files_fingerprint(_corpus_files(p), p)
+    if p.is_file():
+        return _files_fingerprint([p], p)
+    try:
+        return _source_fingerprint(name)
+    except Exception:       # a datasets name: its description is all we have offline
+        return name
 
 
 def _hf_documents(name: str) -> Iterator[str]:
@@ -98,7 +173,7 @@ def corpus_documents(corpus, max_chars: int | None = None) -> tuple[str, Iterato
     name = str(corpus).strip()
     p = Path(name).expanduser()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*.txt") if f.stat().st_size > 0)
+        files = _corpus_files(p)
         if not files:
             raise ValueError(f"corpus folder {p} holds no non-empty .txt file")
         desc = f"folder {p} ({len(files)} .txt file{'s' if len(files) != 1 else ''})"
@@ -253,7 +328,7 @@ def select_tokens(unigram, top: int = 1000, skip: int = 100, min_count: int = 5,
     min_count = check_positive_int("min_count", min_count)
     ok = u >= min_count
     if exclude is not None:
-        ok[np.asarray(list(exclude), dtype=np.int64)] = False
+        ok[as_token_array("exclude", list(exclude), u.size, ndim=1, allow_empty=True)] = False
     cand = np.flatnonzero(ok)
     if cand.size < 3:
         raise ValueError(f"only {cand.size} token(s) occur at least min_count={min_count} times "
@@ -403,7 +478,7 @@ def alignment(model, counts: CorpusCounts, signature: str = "window", weighting:
                          f"count with this model's tokenizer and vocab_size={V}")
     if tokens is None:
         tokens = select_tokens(counts.unigram, top, skip, min_count)
-    t = np.asarray(tokens, dtype=np.int64)
+    t = as_token_array("tokens", tokens, V, ndim=1)
     rng = np.random.default_rng(seed)
     if subsample is not None:
         if not (0 < float(subsample) <= 1):
@@ -458,12 +533,15 @@ def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
                   max_chars: int | None = None, max_tokens: int | None = None,
                   progress: bool = True, verbose: bool = False) -> CorpusCounts:
     """:func:`count_corpus` of ``corpus`` in ``model``'s tokenizer, through
-    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used, sizes)."""
+    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used and a hash
+    of its content, sizes)."""
     from .cache import load_or_compute
 
     desc, docs = corpus_documents(corpus, max_chars)
+    # keyed on the corpus's *content*, not only its description: an edited file is recounted
     cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, kinds=list(kinds),
-               window=window, max_chars=max_chars, max_tokens=max_tokens)
+               window=window, max_chars=max_chars, max_tokens=max_tokens,
+               data=corpus_fingerprint(corpus))
 
     def compute():
         return count_corpus(model.tokenizer, docs, model.vocab_size, kinds=kinds, window=window,

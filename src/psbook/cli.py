@@ -113,8 +113,17 @@ def _figures(result, out: Path) -> list[Path]:
 def _align(args, parser) -> int:
     from .align import align
 
+    from ._validate import check_output_path
+
     if args.skip < 0:
         parser.error(f"--skip must be >= 0; got {args.skip}")
+    try:        # fail before the work: every output path must be writable now
+        if args.json:
+            check_output_path("--json", args.json)
+        if args.out:
+            check_output_path("--out", args.out, folder=True)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         res = align(args.model, args.corpus, args.signature, window=args.window,
                     weighting=args.weighting, alpha=args.alpha, top=args.top, skip=args.skip,
@@ -144,6 +153,11 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_usage(sys.stderr)
             return 2
+        from ._validate import check_environment
+        try:                   # every PSBOOK_* variable, before any work: one line, status 2
+            check_environment()
+        except ValueError as exc:
+            parser.error(str(exc))
         align_parser = parser._subparsers._group_actions[0].choices["align"]
         return _align(args, align_parser)
     except SystemExit as exc:

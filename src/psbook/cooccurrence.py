@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 SIGNATURES = ("next", "pre", "tied", "window")
+_MAX_OFFSETS = 1 << 16          # the widest window counted (one pass per offset and document)
 WEIGHTINGS = ("raw", "ppmi")
 
 
@@ -78,11 +79,18 @@ class PairCounter:
 
     def __init__(self, vocab_size: int, offsets=(1,), *, chunk_pairs: int = 1 << 23):
         self.V = check_positive_int("vocab_size", vocab_size)
+        if isinstance(offsets, range) and len(offsets) > _MAX_OFFSETS:
+            raise ValueError(f"window must be at most {_MAX_OFFSETS:,} (got offsets up to "
+                             f"{offsets[-1]:,}): a wider window pairs every token of a document "
+                             f"with every other; use a smaller window")
         offs = np.asarray(list(offsets) if not np.isscalar(offsets) else [offsets])
         if offs.size == 0 or offs.dtype.kind not in "iu" or np.any(offs < 1):
             raise ValueError(f"offsets must be a non-empty list of positive ints; got {offsets!r}")
         self.offsets = [int(o) for o in offs]
         self.chunk_pairs = check_positive_int("chunk_pairs", chunk_pairs)
+        # before allocating: the per-token arrays of the counts and the pair buffer
+        from .signatures import _guard_vocab
+        _guard_vocab("vocab_size", self.V, 16.0 * self.chunk_pairs)
         self._total = None
         self._a, self._b, self._n = [], [], 0
         self.n_tokens = 0
@@ -95,8 +103,8 @@ class PairCounter:
                 self._a.append(d[:-o])
                 self._b.append(d[o:])
                 self._n += d.size - o
-        if self._n >= self.chunk_pairs:
-            self.flush()
+                if self._n >= self.chunk_pairs:   # inside the loop: a long document with a
+                    self.flush()                  # wide window never buffers n * window pairs
 
     def flush(self) -> None:
         if not self._a:

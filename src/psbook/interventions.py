@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import as_token_array, check_positive_int
+from ._validate import as_token_array, check_positive_int, check_token_id
 from .signatures import NextTokenSignatures
 
 __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_positions",
@@ -133,8 +133,7 @@ def _pair_input(docs, a, b, vocab_size):
 
 
 def _movable(stream, has_pred, a, b, keep, V):
-    keep_ids = as_token_array("keep", np.asarray(list(keep), dtype=np.int64), V, ndim=1,
-                              allow_empty=True)
+    keep_ids = as_token_array("keep", list(keep), V, ndim=1, allow_empty=True)
     protect = np.zeros(V, dtype=bool)
     protect[[a, b]] = True
     protect[keep_ids] = True
@@ -231,6 +230,8 @@ def shared_signature_cosine(sig, a: int, b: int, name: str = "phi_next") -> floa
     ``"varphi_pre"`` or ``"tied"``."""
     if not isinstance(sig, NextTokenSignatures):
         raise TypeError(f"sig must be NextTokenSignatures; got {type(sig).__name__}")
+    a = check_token_id("a", a, sig.vocab_size)      # no wrap-around, no truncation of 2.7
+    b = check_token_id("b", b, sig.vocab_size)
     rows = sig.dense(name, np.array([a, b], dtype=np.int64))
     na, nb = np.linalg.norm(rows, axis=1)
     return float(rows[0] @ rows[1] / (na * nb)) if na * nb > 0 else 0.0
@@ -267,10 +268,12 @@ def share_many(docs, pairs, p: float, seed: int = 0, *, vocab_size: int | None =
                keep=()):
     """:func:`share_successors` applied to each pair of ``pairs`` in turn (pairs must be
     disjoint); every token of every pair, and ``keep``, is protected from being moved."""
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    V = _as_docs(docs, vocab_size)[2]
+    pairs = as_token_array("pairs", pairs, V).reshape(-1, 2)
     if np.unique(pairs).size != pairs.size:
         raise ValueError(f"pairs must be disjoint (no token in two pairs); got {pairs.tolist()}")
-    protect = np.unique(np.concatenate([pairs.ravel(), np.asarray(list(keep), np.int64)]))
+    keep = as_token_array("keep", list(keep), V, ndim=1, allow_empty=True)
+    protect = np.unique(np.concatenate([pairs.ravel(), keep]))
     out = docs
     for a, b in pairs:
         out = share_successors(out, int(a), int(b), p, seed, vocab_size=vocab_size,
@@ -302,8 +305,9 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     from . import lm
     from .signatures import next_token_signatures
 
-    treated = np.asarray(treated, dtype=np.int64).reshape(-1, 2)
-    control = np.asarray(control, dtype=np.int64).reshape(-1, 2)
+    treated = as_token_array("treated", treated, model_cfg.vocab_size).reshape(-1, 2)
+    control = as_token_array("control", control, model_cfg.vocab_size,
+                             allow_empty=True).reshape(-1, 2)
     p_values = [_check_p(p) for p in p_values]
     seeds = [_check_seed(s) for s in seeds]
     if not p_values or not seeds:

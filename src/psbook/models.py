@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_choice, check_positive_float, check_positive_int, check_seed
+from ._validate import check_choice, check_positive_float, check_positive_int, check_seed, \
+    check_size
 
 __all__ = ["ACTIVATIONS", "init_std", "LinearModel", "FFN", "make_model"]
 
@@ -61,6 +62,10 @@ class _BagOfEmbeddings(nn.Module):
         self.d = check_positive_int("d", d)
         self.gamma = check_positive_float("gamma", gamma)
         seed = check_seed("seed", seed, allow_none=True)
+        # refuse before allocating: float32 W_E (d x V) and W_U (V_out x d), at least
+        check_size(f"vocab_size={self.vocab_size} (with label_size={self.label_size}, "
+                   f"d={self.d})", 4.0 * self.d * (self.vocab_size + self.label_size),
+                   "the embedding and unembedding matrices (float32)")
         self._gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.W_E = _normal((self.d, self.vocab_size), init_std(self.d, gamma), self._gen)
 

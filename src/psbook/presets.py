@@ -398,17 +398,51 @@ def env_seed() -> int | None:
         seed = int(raw)
     except ValueError:
         raise ValueError(f"PSBOOK_SEED must be a non-negative integer; got {raw!r}") from None
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"PSBOOK_SEED must be in [0, 2**32); got {seed}")
+    if not 0 <= seed < _MAX_ENV_SEED:
+        raise ValueError(f"PSBOOK_SEED must be an integer in [0, {_MAX_ENV_SEED}): the seeds "
+                         f"derived from it (seed, seed + 1, ...) must stay below 2**32; got {raw}")
     return seed
 
 
+# PSBOOK_SEED leaves room for the seeds derived from it (seed + k): all stay below 2**32.
+_MAX_ENV_SEED = 2**32 - 2**10
+
+
+def _check_override_type(old, new, where: str) -> None:
+    """An override must have the kind of value it replaces (None replaces freely)."""
+    def bad(kind):
+        return TypeError(f"override {where} must be {kind} like the preset's value {old!r}; "
+                         f"got {new!r}")
+    if old is None:
+        return
+    if isinstance(old, bool):
+        if not isinstance(new, bool):
+            raise bad("True or False")
+    elif isinstance(old, (int, np.integer)):
+        if isinstance(new, bool) or not isinstance(new, (int, np.integer)):
+            raise bad("an integer")
+    elif isinstance(old, (float, np.floating)):
+        if isinstance(new, bool) or not isinstance(new, (int, float, np.integer, np.floating)):
+            raise bad("a number")
+    elif isinstance(old, str):
+        if not isinstance(new, str):
+            raise bad("a string")
+    elif isinstance(old, (list, tuple)):
+        if not isinstance(new, (list, tuple)):
+            raise bad("a list")
+    elif isinstance(old, dict) and not isinstance(new, dict):
+        raise bad("a dict of settings")
+
+
 def _merge(base: dict, val: dict, where: str) -> None:
-    """Merge ``val`` into ``base`` in place; nested dicts merge key by key, unknown keys raise."""
-    unknown = set(val) - set(base) if base else set()
+    """Merge ``val`` into ``base`` in place; nested dicts merge key by key; unknown keys and
+    values of another kind than the preset's raise."""
+    unknown = set(val) - set(base)
     if unknown:
-        raise ValueError(f"unknown {where} setting(s) {sorted(unknown)}; known: {sorted(base)}")
+        raise ValueError(f"unknown {where} setting(s) {sorted(map(str, unknown))}; known: "
+                         f"{sorted(map(str, base))}")
     for k, v in val.items():
+        _check_override_type(base.get(k), v, f"{where}.{k}")
         if isinstance(base.get(k), dict) and isinstance(v, dict):
             _merge(base[k], v, f"{where}.{k}")
         else:
@@ -424,9 +458,11 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
     deep copy: editing one preset never changes another. ``PSBOOK_SEED`` overrides the seed
     (an explicit ``seed=`` override wins over it).
     """
-    name = preset_name() if name is None else name
-    if name not in PRESET_NAMES:
+    if name is not None and name not in PRESET_NAMES:
         raise ValueError(f"name must be one of {PRESET_NAMES}; got {name!r}")
+    from ._validate import check_environment
+    check_environment()           # every PSBOOK_* variable, once, before any work
+    name = preset_name() if name is None else name
     table = copy.deepcopy(_SECTIONS[name])
     n_seeds = table.pop("n_seeds")
     sections = table
@@ -447,6 +483,9 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
                                  f"int; got {val!r}")
             top[key] = int(val)
         elif key == "device":
+            if not isinstance(val, str) or not val.strip():
+                raise TypeError(f"override device must be a device name such as 'cpu' or "
+                                f"'cuda'; got {val!r}")
             top[key] = val
         else:
             raise ValueError(f"unknown override {key!r}; expected one of "

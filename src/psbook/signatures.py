@@ -522,8 +522,8 @@ def fourier_power(W, tokens=None) -> np.ndarray:
     if W.ndim != 2 or W.shape[0] < 3:
         raise ValueError(f"W must be a 2-D array with one row per token (at least 3); got shape "
                          f"{W.shape}")
-    if tokens is not None:
-        W = W[np.asarray(tokens)]
+    if tokens is not None:      # validated: a negative id would wrap, a float truncate
+        W = W[as_token_array("tokens", tokens, W.shape[0], ndim=1)]
     F = np.fft.rfft(W - W.mean(axis=0), axis=0)
     pw = (np.abs(F) ** 2).sum(axis=1)[1:]
     return pw / pw.sum() if pw.sum() > 0 else pw

@@ -124,7 +124,11 @@ def _split(combos: np.ndarray, prob: np.ndarray, test_frac: float, holdout, n_sa
     if not support.any():
         raise ValueError(f"{what}: the data distribution puts no mass on any combination")
     if holdout is not None:
-        hold = np.asarray(holdout, dtype=np.int64)
+        hold = np.asarray(holdout)         # ints beyond int64 come back as dtype=object
+        if hold.size and hold.dtype.kind not in "iu":   # never truncate 0.7 -> 0 or wrap
+            raise TypeError(f"holdout must hold integer values; got an array of dtype "
+                            f"{hold.dtype}: {np.asarray(holdout).ravel()[:4].tolist()}")
+        hold = hold.astype(np.int64)
         if hold.ndim != 2 or hold.shape[1] != combos.shape[1]:
             raise ValueError(f"holdout must be a list of {combos.shape[1]}-tuples of values; "
                              f"got an array of shape {hold.shape}")

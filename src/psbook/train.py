@@ -35,7 +35,11 @@ __all__ = ["History", "TrainResult", "train", "fit", "fit_spec", "FitSpec", "Div
 
 
 class DivergenceError(RuntimeError):
-    """Training produced NaN/inf or an exploding loss."""
+    """Training produced NaN/inf or an exploding loss; the message says what to change.
+
+    The one exception for a diverged run: :func:`train` (synthetic tasks) and
+    :func:`psbook.lm.train_lm` (the language model) both raise it;
+    ``psbook.lm.TrainingDiverged`` is the same class under its older name."""
 
 
 @dataclass

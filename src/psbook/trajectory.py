@@ -171,7 +171,7 @@ def lm_trajectory(tokens, model_cfg, train_cfg, *, n_snapshots: int = 8, n_windo
                                  stop_after=int(s), device=device, progress=False)
                     hist = r.history
                     state = torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu",
-                                       weights_only=False)
+                                       weights_only=True)   # tensors and plain data only
                     model = QwenLM(model_cfg)
                     model.load_state_dict(state["model"])
                 model = model.to(device)

@@ -107,7 +107,13 @@ def _local_documents(folder: Path) -> Iterator[str]:
     """Documents of a folder of ``.txt`` files: WikiText-style files are split into articles,
     any other file is one document. Files are read in sorted order."""
     for path in sorted(folder.rglob("*.txt")):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        if not path.is_file():          # a folder named x.txt: its own .txt files count
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:   # say which file, where, and what it may be
+            from ..align import _not_utf8
+            raise _not_utf8(path, exc) from None
         if not text.strip():
             continue
         yield from _split_wikitext(text) if _WIKI_HEADING.search(text[:20000]) else [text]

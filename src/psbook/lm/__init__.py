@@ -10,8 +10,8 @@
 """
 
 from .model import LMConfig, QwenLM, from_hf_state_dict, hf_config, hf_model, to_hf_state_dict
-from .train import (AlignmentProbe, TrainConfig, TrainingDiverged, TrainResult, as_stream,
-                    sample_windows, train_lm)
+from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainingDiverged, TrainResult,
+                    as_stream, sample_windows, train_lm)
 from .analysis import (binned, configs_from_preset, cross_domain_matrix, fingerprint, gradient_check,
                        mismatch_costs, predicted_gradients, shared_top_tokens, top_tokens,
                        train_cached)
@@ -19,7 +19,7 @@ from .controls import (ablation_configs, frequency_controls, history_frame, mean
                        mixture_docs, token_counts, train_seeds, at_loss)
 
 __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
-           "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged",
+           "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged", "DivergenceError",
            "AlignmentProbe", "train_lm", "as_stream", "sample_windows", "configs_from_preset",
            "train_cached", "predicted_gradients", "gradient_check", "top_tokens",
            "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",

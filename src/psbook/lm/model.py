@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_positive_float, check_positive_int
+from .._validate import check_positive_float, check_positive_int, check_size
 
 __all__ = ["LMConfig", "QwenLM", "hf_config", "to_hf_state_dict", "from_hf_state_dict",
            "hf_model"]
@@ -85,6 +85,9 @@ class LMConfig:
         if self.head_dim % 2:
             raise ValueError(f"head width d_model // n_heads must be even for rotary positions; "
                              f"got {self.head_dim}")
+        # refuse before allocating (float32 parameters), naming the knob
+        check_size(f"vocab_size={self.vocab_size} (with d_model={self.d_model})",
+                   4.0 * self.n_params(), "the model's parameters (float32)")
 
     @property
     def head_dim(self) -> int:

@@ -15,7 +15,8 @@ Robustness: a checkpoint (model, optimiser, data-order RNG, history) is written 
 every ``checkpoint_every`` steps; calling :func:`train_lm` again with the same arguments and
 ``checkpoint_dir`` resumes from it, and the result is *identical* to an uninterrupted run
 (``tests/test_lm.py`` checks this). A non-finite or exploding loss stops training with
-:class:`TrainingDiverged`, whose message says what to change.
+:class:`psbook.train.DivergenceError` (alias ``TrainingDiverged``), whose message says
+what to change.
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ from .._validate import as_token_array, check_positive_float, check_positive_int
 from ..metrics import correlation, cosine_matrix, pair_values
 from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
+from ..train import DivergenceError
 from .model import LMConfig, QwenLM
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "AlignmentProbe", "train_lm",
+__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "TrainingDiverged", "AlignmentProbe",
+           "train_lm",
            "as_stream", "sample_windows"]
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN/inf or exploded; the message says what to change."""
+# One exception for a diverged run, whichever trainer: psbook.train.DivergenceError.
+# ``TrainingDiverged`` is the same class under its older public name (kept as an alias):
+# ``except DivergenceError`` and ``except TrainingDiverged`` catch both trainers' divergences.
+TrainingDiverged = DivergenceError
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,14 @@ def _load_checkpoint(ckpt: Path, dev):
     """The checkpoint's state, or None if there is none. A damaged checkpoint (truncated by a
     killed run, say) is reported with its path, deleted, and training starts over."""
     try:  # another process running the same cached run may delete it under our feet
-        return torch.load(ckpt, map_location=dev, weights_only=False)
+        # weights_only: a checkpoint holds tensors and plain data only; a planted pickle that
+        # would run code is refused (and reported as damaged below)
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
+        if isinstance(state, dict):
+            for k in ("W_E0", "W_U0"):          # stored as tensors, used as numpy arrays
+                if isinstance(state.get(k), torch.Tensor):
+                    state[k] = state[k].cpu().numpy()
+        return state
     except FileNotFoundError:
         return None
     except Exception as exc:
@@ -271,7 +283,8 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     ``train_cfg.checkpoint_every`` steps; if it holds a checkpoint of the same configuration,
     training resumes from it. ``stop_after``: stop (after checkpointing) once this many steps
     are done, as a disconnecting runtime would; call again to continue. Returns a
-    :class:`TrainResult`; raises :class:`TrainingDiverged` on a NaN or exploding loss.
+    :class:`TrainResult`; raises :class:`~psbook.train.DivergenceError` (alias
+    ``TrainingDiverged``) on a NaN or exploding loss.
     """
     if not isinstance(model_cfg, LMConfig):
         raise TypeError(f"model_cfg must be an LMConfig; got {type(model_cfg).__name__}")
@@ -357,10 +370,17 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
 
     def save(step):
         if ckpt is not None:
-            _atomic_save({"config": config, "model": model.state_dict(), "opt": opt.state_dict(),
-                          "gen": gen.get_state(), "step": step, "seconds": elapsed,
-                          "history": history, "window_losses": list(window_losses),
-                          "W_E0": W_E0, "W_U0": W_U0}, ckpt)
+            try:   # plain data and tensors only, so that loading needs no pickle execution
+                _atomic_save({"config": config, "model": model.state_dict(),
+                              "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
+                              "seconds": float(elapsed),
+                              "history": {k: [float(x) for x in v] for k, v in history.items()},
+                              "window_losses": [float(x) for x in window_losses],
+                              "W_E0": torch.from_numpy(W_E0), "W_U0": torch.from_numpy(W_U0)},
+                             ckpt)
+            except OSError as exc:     # a full or read-only disk: warn once, keep training
+                from ..cache import warn_write_failed
+                warn_write_failed(ckpt, exc)
 
     if start == 0 and not history["step"]:
         evaluate(0)
@@ -387,7 +407,7 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                     lv_note = f"a weight reached |w| = {wmax:.3g} > {_MAX_WEIGHT:g}, loss = {lv:.4g}"
                 else:
                     lv_note = f"loss = {lv:.4g}"
-                raise TrainingDiverged(
+                raise DivergenceError(
                     f"training diverged at step {step}: {lv_note} (learning rate "
                     f"{train_cfg.lr_at(step):.3g}; a uniform guess scores ln V = "
                     f"{math.log(V):.3g}). Lower train_lr (e.g. halve it), lengthen "
