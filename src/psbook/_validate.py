@@ -238,7 +238,8 @@ _FLAG_WORDS = ("", "0", "1", "true", "false", "yes", "no", "on", "off")
 KNOWN_ENV = ("PSBOOK_PRESET", "PSBOOK_SEED", "PSBOOK_DATA", "PSBOOK_CACHE", "PSBOOK_MAX_BYTES",
              "PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
              "PSBOOK_BROWSER_REQUIRED", "PSBOOK_QWEN_TOKENIZER", "PSBOOK_CHROMIUM",
-             "PSBOOK_HTML_DIR")
+             "PSBOOK_HTML_DIR", "PSBOOK_DEVICE", "PSBOOK_CORPUS", "PSBOOK_SECOND_CORPUS",
+             "PSBOOK_SECOND_CORPUS_SEED")
 
 
 def check_environment() -> None:
