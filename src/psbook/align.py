@@ -107,7 +107,7 @@ def corpus_documents(corpus, max_chars: int | None = None) -> tuple[str, Iterato
         if p.stat().st_size == 0:
             raise ValueError(f"corpus file {p} is empty")
         desc, docs = f"file {p}", _file_documents(p)
-    elif name in sources.PILE_SUBSETS or name in ("stdlib", "arithmetic") or \
+    elif name in sources.PILE_SUBSETS or name in ("stdlib", "arithmetic", "pydoc") or \
             name.startswith(("local:", "pile:")):
         return sources.describe_source(name), sources.documents(name, max_chars)
     else:
