@@ -433,6 +433,75 @@ def alignment(model, counts: CorpusCounts, signature: str = "window", weighting:
         binned=binned_alignment(e, s, bins), tokens=t)
 
 
+def copula_null(S_emb, S_sig, draws: int = 20, seed: int = 0) -> np.ndarray:
+    """Restriction-of-range null for a binned alignment: pair values with the *same marginals*
+    as the data and the same overall dependence, but nothing else -- a Gaussian copula.
+
+    The embedding cosines are kept as they are; each draw gives every pair a signature cosine
+    taken from the observed ones (the same multiset) by the rank of ``rho z + sqrt(1 - rho^2)
+    eps``, with ``z`` the normal scores of the embedding cosines and ``rho`` the correlation of
+    the two normal scores (the copula's parameter; the Pearson correlation of the draws matches
+    the data's up to the shape of the marginals). Binned like the data
+    (:func:`psbook.metrics.binned_alignment` on ``(S_emb, draw)``), it shows what grouping
+    pairs by embedding cosine produces from the marginals alone. ``S_emb``, ``S_sig``: square
+    cosine matrices or 1-D pair vectors. Returns ``(draws, n_pairs)``.
+    """
+    from scipy.stats import norm, rankdata
+
+    e, s = pair_values(S_emb) if np.ndim(S_emb) == 2 else np.asarray(S_emb, dtype=np.float64), \
+        pair_values(S_sig) if np.ndim(S_sig) == 2 else np.asarray(S_sig, dtype=np.float64)
+    if e.shape != s.shape or e.ndim != 1 or e.size < 3:
+        raise ValueError(f"S_emb and S_sig must cover the same pairs (at least 3); got "
+                         f"{e.shape} and {s.shape}")
+    draws = check_positive_int("draws", draws)
+    n = e.size
+    z_e = norm.ppf(rankdata(e) / (n + 1))
+    z_s = norm.ppf(rankdata(s) / (n + 1))
+    rho = float(np.corrcoef(z_e, z_s)[0, 1])
+    s_sorted = np.sort(s)
+    rng = np.random.default_rng(seed)
+    out = np.empty((draws, n))
+    for k in range(draws):
+        z2 = rho * z_e + np.sqrt(max(0.0, 1 - rho ** 2)) * rng.standard_normal(n)
+        out[k] = s_sorted[np.argsort(np.argsort(z2, kind="stable"), kind="stable")]
+    return out
+
+
+def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
+                            signature: str = "window", weighting: str = "ppmi", *,
+                            alpha: float | None = 0.75, seed: int = 0):
+    """``counts``' weighted ``signature`` with the rows of ``tokens`` thinned to the counts the
+    ``other`` corpus has for them: each row of the count matrix is subsampled without
+    replacement to ``other``'s row total (rows where ``other`` has more are kept whole).
+
+    It separates the two costs of a proxy: a signature from a corpus with fewer occurrences is
+    noisier (count sparsity) *and* may describe another usage (domain). The matched-count
+    signature has the first cost and not the second. Returns the weighted matrix (sparse, rows
+    = tokens), like :func:`psbook.cooccurrence.weighted_signature`.
+    """
+    from .cooccurrence import ppmi, row_normalize, signature_counts
+
+    check_choice("signature", signature, {"next", "pre", "window"})
+    check_choice("weighting", weighting, set(WEIGHTINGS))
+    C = sp.csr_matrix(signature_counts(counts.signatures_for(signature), signature), copy=True)
+    C_o = signature_counts(other.signatures_for(signature), signature)
+    t = np.asarray(tokens, dtype=np.int64)
+    if C.shape != C_o.shape:
+        raise ValueError(f"counts and other must be counted in one tokenizer; got count matrices "
+                         f"{C.shape} and {C_o.shape}")
+    want = np.asarray(C_o[t].sum(axis=1)).ravel().astype(np.int64)
+    rng = np.random.default_rng(seed)
+    C = C.tolil()
+    for tok, n in zip(t, want):
+        row = C.rows[tok]
+        vals = np.asarray(C.data[tok], dtype=np.int64)
+        if vals.sum() > n:
+            C.data[tok] = list(rng.multivariate_hypergeometric(vals, int(n)))
+    C = sp.csr_matrix(C)
+    C.eliminate_zeros()
+    return row_normalize(C) if weighting == "raw" else ppmi(C, alpha)
+
+
 def align(model, corpus, signature: str = "window", *, window: int = 5,
           weighting: str = "ppmi", alpha: float | None = 0.75, top: int = 1000,
           skip: int = 100, max_tokens: int | None = None, max_chars: int | None = None,
