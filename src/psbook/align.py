@@ -491,13 +491,12 @@ def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
                          f"{C.shape} and {C_o.shape}")
     want = np.asarray(C_o[t].sum(axis=1)).ravel().astype(np.int64)
     rng = np.random.default_rng(seed)
-    C = C.tolil()
+    C.sort_indices()
     for tok, n in zip(t, want):
-        row = C.rows[tok]
-        vals = np.asarray(C.data[tok], dtype=np.int64)
+        lo, hi = C.indptr[tok], C.indptr[tok + 1]
+        vals = np.asarray(C.data[lo:hi], dtype=np.int64)
         if vals.sum() > n:
-            C.data[tok] = list(rng.multivariate_hypergeometric(vals, int(n)))
-    C = sp.csr_matrix(C)
+            C.data[lo:hi] = rng.multivariate_hypergeometric(vals, int(n))
     C.eliminate_zeros()
     return row_normalize(C) if weighting == "raw" else ppmi(C, alpha)
 
@@ -525,12 +524,23 @@ def align(model, corpus, signature: str = "window", *, window: int = 5,
 
 def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
                   max_chars: int | None = None, max_tokens: int | None = None,
-                  progress: bool = True, verbose: bool = False) -> CorpusCounts:
+                  progress: bool = True, verbose: bool = False, part=None) -> CorpusCounts:
     """:func:`count_corpus` of ``corpus`` in ``model``'s tokenizer, through
-    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used, sizes)."""
+    :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used, sizes).
+    ``part=(i, n)`` counts only the documents whose index is ``i`` modulo ``n`` (of the same
+    ``max_chars`` of text): ``(0, 2)`` and ``(1, 2)`` split the corpus into disjoint halves."""
     from .cache import load_or_compute
 
     desc, docs = corpus_documents(corpus, max_chars)
+    if part is not None:
+        try:
+            i, n = (int(x) for x in part)
+        except (TypeError, ValueError):
+            raise ValueError(f"part must be a pair (i, n) with 0 <= i < n; got {part!r}") from None
+        if not 0 <= i < n:
+            raise ValueError(f"part must be a pair (i, n) with 0 <= i < n; got {part!r}")
+        docs = (d for k, d in enumerate(docs) if k % n == i)
+        desc = f"{desc} [documents {i} mod {n}]"
     cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, kinds=list(kinds),
                window=window, max_chars=max_chars, max_tokens=max_tokens)
 
