@@ -356,3 +356,17 @@ def test_sham_partners_are_frequency_matched_and_disjoint():
     assert abs(counts[part[0, 0]] - counts[2]) == min(abs(counts[t] - counts[2]) for t in others)
     with pytest.raises(ValueError, match="pairs and partners must be disjoint"):
         iv.sham_many(docs, pairs, [[1, 3]], 0.5, vocab_size=16)
+
+
+def test_predicted_sham_cosine_and_partners_that_keep_the_cosine():
+    docs = _marked_docs()
+    # 1 and 2 have disjoint successors; pooling with 3 and 4 (successors 11, 12) keeps them apart
+    assert iv.predicted_sham_cosine(docs, 1, 2, 1.0, partners=(3, 4), vocab_size=16) < 0.01
+    got = iv.shared_signature_cosine(next_token_signatures(
+        iv.sham_share_successors(docs, 1, 2, 1.0, seed=0, partners=(3, 4), vocab_size=16), 16), 1, 2)
+    assert got < 0.01
+    # pooling both with the same kind of successors would make them alike: the chooser avoids it
+    sig = next_token_signatures(docs, 16)
+    part = iv.sham_partners(sig, [[1, 2]], candidates=[3, 4, 6, 7], docs=docs)
+    pred = iv.predicted_sham_cosine(docs, 1, 2, 1.0, partners=part[0], vocab_size=16)
+    assert pred < 0.2, (part, pred)

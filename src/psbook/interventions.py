@@ -38,7 +38,7 @@ __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_p
            "shared_signature_cosine", "expected_share", "frequency_matched_pairs",
            "share_many", "dose_response", "swap_exchange", "period_contrast",
            "designed_vs_plain", "sham_share_successors", "sham_many", "sham_partners",
-           "predicted_share_cosine"]
+           "predicted_share_cosine", "predicted_sham_cosine"]
 
 
 # --------------------------------------------------------------------------------------
@@ -315,6 +315,34 @@ def predicted_share_cosine(docs, a: int, b: int, p: float, *, vocab_size: int | 
     return float(ea @ eb / den) if den > 0 else 0.0
 
 
+def predicted_sham_cosine(docs, a: int, b: int, p: float, *, partners,
+                          vocab_size: int | None = None, keep=()) -> float:
+    r"""The expected cos(:math:`\phi^{next}_a`, :math:`\phi^{next}_b`) after
+    :func:`sham_share_successors` with ``partners = (c, d)``, from the counts (the analogue of
+    :func:`predicted_share_cosine`): ``a``'s expected successor counts are
+    :math:`F_a + (1 - p) M_a + k_a/(k_a + k_b)\,(p M_a + k_b/n_c\,M_c)`, and ``b``'s with ``d``."""
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
+    p = _check_p(p)
+    c, d = (int(x) for x in partners)
+    keep_all = np.concatenate([np.asarray(list(keep), dtype=np.int64), [c, d]])
+    pos = _movable(stream, has_pred, a, b, keep_all, V)
+    part = _movable(stream, has_pred, c, d, np.concatenate([keep_all, [a, b]]), V)
+    succ = np.flatnonzero(has_pred)
+    prev = stream[succ - 1]
+    ka, kb = round(p * pos["a"].size), round(p * pos["b"].size)
+    exp = []
+    for key, t, k_own, k_oth in (("a", a, ka, kb), ("b", b, kb, ka)):
+        allc = np.bincount(stream[succ[prev == t]], minlength=V).astype(np.float64)
+        mov = np.bincount(stream[pos[key]], minlength=V).astype(np.float64)
+        oth = np.bincount(stream[part[key]], minlength=V).astype(np.float64)
+        k_oth = min(k_oth, part[key].size)
+        pool = p * mov + (k_oth / max(part[key].size, 1)) * oth
+        exp.append(allc - mov + (1 - p) * mov
+                   + (k_own / (k_own + k_oth) * pool if k_own + k_oth else 0))
+    den = np.linalg.norm(exp[0]) * np.linalg.norm(exp[1])
+    return float(exp[0] @ exp[1] / den) if den > 0 else 0.0
+
+
 # --------------------------------------------------------------------------------------
 # choosing pairs, and the language-model experiments of chapter 13
 # --------------------------------------------------------------------------------------
@@ -356,11 +384,18 @@ def share_many(docs, pairs, p: float, seed: int = 0, *, vocab_size: int | None =
     return out
 
 
-def sham_partners(sig: NextTokenSignatures, pairs, candidates) -> np.ndarray:
+def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_near: int = 6,
+                  keep=()) -> np.ndarray:
     """Partners for :func:`sham_many`: for each pair ``(a, b)`` of ``pairs`` a partner ``c``
     for ``a`` as frequent as ``b`` and a partner ``d`` for ``b`` as frequent as ``a`` (the
     unused candidate nearest in count, as a bigram input), so that the sham moves the same
-    mass as the real sharing. No partner is a pair token or used twice. ``(n_pairs, 2)``."""
+    mass as the real sharing. No partner is a pair token or used twice. ``(n_pairs, 2)``.
+
+    With ``docs`` (the corpus), ``c`` and ``d`` are chosen among the ``n_near`` unused
+    candidates nearest in count so that the sham at ``p = 1`` is expected to leave the pair's
+    signature cosine where it was (:func:`predicted_sham_cosine`; ``keep`` as there): pooling
+    with two frequent tokens would otherwise pull both signatures toward common successors and
+    make them closer, which is sharing by another route. Uses counts only, no training."""
     if not isinstance(sig, NextTokenSignatures):
         raise TypeError(f"sig must be NextTokenSignatures; got {type(sig).__name__}")
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -368,14 +403,27 @@ def sham_partners(sig: NextTokenSignatures, pairs, candidates) -> np.ndarray:
     counts = np.asarray(sig.counts.sum(axis=1)).ravel()
     free = [int(t) for t in cand if t not in set(pairs.ravel().tolist()) and counts[t] > 0]
     out = np.zeros_like(pairs)
+    n_near = check_positive_int("n_near", n_near)
+    protect = np.concatenate([pairs.ravel(), np.asarray(list(keep), dtype=np.int64)])
     for i, (a, b) in enumerate(pairs):
+        near = {}
         for j, target in ((0, b), (1, a)):
-            if not free:
+            if len(free) < 2:
                 raise ValueError(f"candidates hold too few tokens outside the pairs to give "
                                  f"{len(pairs)} pairs two partners each; widen the band")
-            best = min(free, key=lambda t: (abs(int(counts[t]) - int(counts[target])), t))
-            out[i, j] = best
-            free.remove(best)
+            near[j] = sorted(free, key=lambda t: (abs(int(counts[t]) - int(counts[target])), t))
+        if docs is None:
+            c = near[0][0]
+            d = next(t for t in near[1] if t != c)
+        else:
+            V = sig.vocab_size
+            cos0 = predicted_share_cosine(docs, int(a), int(b), 0.0, vocab_size=V, keep=protect)
+            combos = [(c, d) for c in near[0][:n_near] for d in near[1][:n_near] if c != d]
+            c, d = min(combos, key=lambda cd: (abs(predicted_sham_cosine(
+                docs, int(a), int(b), 1.0, partners=cd, vocab_size=V, keep=protect) - cos0), cd))
+        out[i] = (c, d)
+        free.remove(c)
+        free.remove(d)
     return out
 
 
