@@ -220,3 +220,19 @@ def test_matched_count_signature_thins_rows_to_the_other_corpus():
     np.testing.assert_allclose(np.asarray(Phi[toks].sum(axis=1)).ravel(), 1.0)
     for t in toks:
         assert Phi[t].nnz <= C_small[t].sum()
+
+
+def test_cached_counts_parts_split_the_corpus(tmp_path, monkeypatch):
+    import numpy as np
+    from psbook import pretrained
+    from psbook.align import cached_counts
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    m = pretrained.load("glove-6b-50d")
+    kw = dict(kinds=("window",), window=2, max_chars=30_000, progress=False)
+    whole = cached_counts(m, "pydoc", **kw)
+    halves = [cached_counts(m, "pydoc", part=(i, 2), **kw) for i in (0, 1)]
+    np.testing.assert_array_equal(halves[0].unigram + halves[1].unigram, whole.unigram)
+    assert halves[0].n_tokens > 0 and halves[1].n_tokens > 0
+    assert "[documents 1 mod 2]" in halves[1].corpus
+    with pytest.raises(ValueError, match=r"part must be a pair \(i, n\)"):
+        cached_counts(m, "pydoc", part=(2, 2), **kw)
