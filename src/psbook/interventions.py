@@ -392,7 +392,8 @@ def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_n
     mass as the real sharing. No partner is a pair token or used twice. ``(n_pairs, 2)``.
 
     With ``docs`` (the corpus), ``c`` and ``d`` are chosen among the ``n_near`` unused
-    candidates nearest in count so that the sham at ``p = 1`` is expected to leave the pair's
+    candidates nearest in count (and with at least as many movable successors as the pair token
+    they stand in for, where there are such) so that the sham at ``p = 1`` is expected to leave the pair's
     signature cosine where it was (:func:`predicted_sham_cosine`; ``keep`` as there): pooling
     with two frequent tokens would otherwise pull both signatures toward common successors and
     make them closer, which is sharing by another route. Uses counts only, no training."""
@@ -417,8 +418,22 @@ def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_n
             d = next(t for t in near[1] if t != c)
         else:
             V = sig.vocab_size
+            if i == 0:
+                arrs, _, _ = _as_docs(docs, V)
+                stream, has_pred, _ = _flat(arrs)
+                succ = np.flatnonzero(has_pred)
+                prev, nxt = stream[succ - 1], stream[succ]
+                prot = np.zeros(V, dtype=bool)
+                prot[protect] = True
+
+            def n_movable(t):
+                return int(np.count_nonzero((prev == t) & ~prot[nxt] & (nxt != t)))
+            # a partner must be able to give what the pair token it stands in for moves at p = 1
+            enough = {j: [t for t in near[j] if n_movable(t) >= n_movable(int(target))]
+                      for j, target in ((0, b), (1, a))}
+            pick = {j: (enough[j] or near[j])[:n_near] for j in (0, 1)}
             cos0 = predicted_share_cosine(docs, int(a), int(b), 0.0, vocab_size=V, keep=protect)
-            combos = [(c, d) for c in near[0][:n_near] for d in near[1][:n_near] if c != d]
+            combos = [(c, d) for c in pick[0] for d in pick[1] if c != d]
             c, d = min(combos, key=lambda cd: (abs(predicted_sham_cosine(
                 docs, int(a), int(b), 1.0, partners=cd, vocab_size=V, keep=protect) - cos0), cd))
         out[i] = (c, d)
