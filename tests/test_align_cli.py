@@ -185,3 +185,54 @@ def test_console_script_prints_the_table(text_dir, tmp_path):
             "r_cos_control"} <= set(rec)
     h = subprocess.run([str(exe), "align", "--help"], capture_output=True, text=True, env=env)
     assert h.returncode == 0 and "example" in h.stdout.lower()
+
+
+def test_copula_null_keeps_marginals_and_correlation():
+    import numpy as np
+    from psbook.align import copula_null
+    rng = np.random.default_rng(0)
+    e = rng.gamma(2.0, size=3000)
+    s = 0.5 * e + rng.exponential(size=3000)
+    draws = copula_null(e, s, draws=5, seed=1)
+    assert draws.shape == (5, 3000)
+    for d in draws:
+        np.testing.assert_array_equal(np.sort(d), np.sort(s))         # same marginal
+        assert abs(np.corrcoef(e, d)[0, 1] - np.corrcoef(e, s)[0, 1]) < 0.08
+    with pytest.raises(ValueError, match="same pairs"):
+        copula_null(e, s[:10])
+
+
+def test_matched_count_signature_thins_rows_to_the_other_corpus():
+    import numpy as np
+    from psbook import pretrained
+    from psbook.align import count_corpus, matched_count_signature
+    from psbook.cooccurrence import signature_counts
+    m = pretrained.load("glove-6b-50d")
+    big = count_corpus(m.tokenizer, ["the cat sat on the mat and the dog sat on the log"] * 40,
+                       m.vocab_size, kinds=("window",))
+    small = count_corpus(m.tokenizer, ["the cat sat on the mat"] * 3, m.vocab_size,
+                         kinds=("window",))
+    toks = np.array(m.ids(["the", "cat", "sat"]))
+    Phi = matched_count_signature(big, small, toks, "window", "raw", seed=0)
+    C_small = signature_counts(small.window, "window")
+    assert Phi.shape == signature_counts(big.window, "window").shape
+    # raw rows are distributions; the thinned rows have the small corpus's support size at most
+    np.testing.assert_allclose(np.asarray(Phi[toks].sum(axis=1)).ravel(), 1.0)
+    for t in toks:
+        assert Phi[t].nnz <= C_small[t].sum()
+
+
+def test_cached_counts_parts_split_the_corpus(tmp_path, monkeypatch):
+    import numpy as np
+    from psbook import pretrained
+    from psbook.align import cached_counts
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    m = pretrained.load("glove-6b-50d")
+    kw = dict(kinds=("window",), window=2, max_chars=30_000, progress=False)
+    whole = cached_counts(m, "pydoc", **kw)
+    halves = [cached_counts(m, "pydoc", part=(i, 2), **kw) for i in (0, 1)]
+    np.testing.assert_array_equal(halves[0].unigram + halves[1].unigram, whole.unigram)
+    assert halves[0].n_tokens > 0 and halves[1].n_tokens > 0
+    assert "[documents 1 mod 2]" in halves[1].corpus
+    with pytest.raises(ValueError, match=r"part must be a pair \(i, n\)"):
+        cached_counts(m, "pydoc", part=(2, 2), **kw)

@@ -272,3 +272,30 @@ def test_matched_baseline_is_beaten_by_a_real_group_only():
     assert own_r < d_r.mean() + 3 * d_r.std()       # control: a random group does not beat it
     with pytest.raises(ValueError, match="at least 2"):
         C.matched_baseline(sig, [1])
+
+
+def test_psbook_corpus_replaces_the_book_corpus(monkeypatch):
+    """$PSBOOK_CORPUS makes 'wikipedia' resolve to another source; other names are untouched."""
+    monkeypatch.setenv("PSBOOK_DATA", str(WIKITEXT.parent))
+    monkeypatch.delenv("PSBOOK_CORPUS", raising=False)
+    assert C.book_corpus() == "wikipedia" and "wikitext-2" in C.describe_source("wikipedia")
+    monkeypatch.setenv("PSBOOK_CORPUS", "pydoc")
+    assert C.book_corpus() == "pydoc"
+    desc = C.describe_source("wikipedia")
+    assert "PSBOOK_CORPUS=pydoc" in desc and "wikitext" not in desc
+    assert list(C.documents("wikipedia", max_chars=5_000)) == list(C.documents("pydoc", max_chars=5_000))
+    assert "standard-library source" in C.describe_source("code")
+    monkeypatch.setenv("PSBOOK_CORPUS", "local:wikitext-2")
+    assert "wikitext-2" in C.describe_source("wikipedia")
+    monkeypatch.setenv("PSBOOK_CORPUS", "no-such-corpus")
+    with pytest.raises(ValueError, match="PSBOOK_CORPUS must name a corpus source.*no-such-corpus"):
+        C.describe_source("wikipedia")
+
+
+def test_pydoc_is_english_prose():
+    docs = list(C.documents("pydoc", max_chars=200_000))
+    text = "".join(docs)
+    assert len(text) == 200_000 and len(docs) > 5
+    words = text.split()
+    assert sum(w in ("the", "of", "is", "a", "to") for w in words) > 0.05 * len(words)
+    assert "pydoc" in C.valid_sources()

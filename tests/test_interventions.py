@@ -272,3 +272,101 @@ def test_figures_draw_from_results():
                                                  "holds_throughout": False})})
     assert fig.axes[0].get_xlabel() == "training step"
     plt.close(fig)
+
+
+def _marked_docs(seed=0, n_docs=4, length=20000):
+    """Tokens 1, 2, 3, 4 are always followed by 5, 8, 11, 12 (each its own successor)."""
+    rng = np.random.default_rng(seed)
+    follow = {1: 5, 2: 8, 3: 11, 4: 12}
+    docs = []
+    for _ in range(n_docs):
+        d = rng.integers(0, 16, size=length)
+        for i in range(length - 1):
+            if d[i] in follow:
+                d[i + 1] = follow[d[i]]
+        docs.append(d)
+    return docs
+
+
+@pytest.mark.parametrize("p", [0.0, 0.4, 1.0])
+def test_sham_keeps_every_count_and_moves_the_same_mass(p):
+    docs = _marked_docs()
+    share = iv.share_successors(docs, 1, 2, p, seed=1, vocab_size=16)
+    sham = iv.sham_share_successors(docs, 1, 2, p, seed=1, partners=(3, 4), vocab_size=16)
+    assert [d.size for d in sham] == [d.size for d in docs]
+    np.testing.assert_array_equal(np.bincount(np.concatenate(sham), minlength=16),
+                                  np.bincount(np.concatenate(docs), minlength=16))
+    for d, n in zip(docs, sham):          # the tokens themselves never move
+        for t in (1, 2, 3, 4):
+            np.testing.assert_array_equal(d == t, n == t)
+    C0 = next_token_signatures(docs, 16).counts.toarray()
+    Cs = next_token_signatures(share, 16).counts.toarray()
+    Ch = next_token_signatures(sham, 16).counts.toarray()
+    for a, own in ((1, 5), (2, 8)):
+        # the successor mass of a that is no longer its own successor: the same for both
+        moved_share, moved_sham = C0[a, own] - Cs[a, own], C0[a, own] - Ch[a, own]
+        n = C0[a].sum()
+        assert abs(moved_share - moved_sham) <= 0.05 * n + 3, (a, moved_share, moved_sham)
+        if p > 0:
+            expect = p * n * iv.expected_share(p, C0[1].sum(), C0[2].sum()) / p * (
+                1 if a == 1 else C0[1].sum() / C0[2].sum())
+            assert moved_sham > 0.5 * expect
+    # ... but under the sham 1 and 2 never receive each other's successors
+    assert Ch[1, 8] == 0 and Ch[2, 5] == 0
+    cos_sham = iv.shared_signature_cosine(next_token_signatures(sham, 16), 1, 2)
+    cos_share = iv.shared_signature_cosine(next_token_signatures(share, 16), 1, 2)
+    assert cos_sham < 0.05
+    if p == 1.0:
+        assert cos_share > 0.95
+
+
+def test_sham_rejects_bad_partners():
+    docs = _marked_docs(n_docs=1, length=3000)
+    with pytest.raises(ValueError, match="four different tokens"):
+        iv.sham_share_successors(docs, 1, 2, 0.5, partners=(2, 4), vocab_size=16)
+    with pytest.raises(ValueError, match="partners must be a pair"):
+        iv.sham_share_successors(docs, 1, 2, 0.5, partners=3, vocab_size=16)
+    rare = [np.array([1, 5, 2, 8, 15, 0] * 200 + [3, 11])]
+    with pytest.raises(ValueError, match=r"partners\[0\] has 1 movable successors, fewer than half"):
+        iv.sham_share_successors(rare, 1, 2, 1.0, partners=(3, 0), vocab_size=16)
+
+
+def test_predicted_share_cosine_matches_the_realised_one():
+    docs = _marked_docs()
+    assert iv.predicted_share_cosine(docs, 1, 2, 0.0, vocab_size=16) < 0.01
+    assert iv.predicted_share_cosine(docs, 1, 2, 1.0, vocab_size=16) > 0.99
+    for p in (0.3, 0.6):
+        pred = iv.predicted_share_cosine(docs, 1, 2, p, vocab_size=16)
+        got = np.mean([iv.shared_signature_cosine(next_token_signatures(
+            iv.share_successors(docs, 1, 2, p, seed=s, vocab_size=16), 16), 1, 2)
+            for s in range(3)])
+        assert abs(got - pred) < 0.03, (p, got, pred)
+    # protected successors stay put, and the prediction knows it: 1 is followed by 5, keep 5
+    assert iv.predicted_share_cosine(docs, 1, 2, 1.0, vocab_size=16, keep=[5]) < 0.8
+
+
+def test_sham_partners_are_frequency_matched_and_disjoint():
+    docs = _marked_docs(n_docs=1, length=5000)
+    sig = next_token_signatures(docs, 16)
+    pairs = np.array([[1, 2]])
+    part = iv.sham_partners(sig, pairs, candidates=range(16))
+    assert part.shape == (1, 2) and not set(part.ravel()) & {1, 2}
+    counts = np.asarray(sig.counts.sum(axis=1)).ravel()
+    others = [t for t in range(16) if t not in (1, 2) and counts[t] > 0]
+    assert abs(counts[part[0, 0]] - counts[2]) == min(abs(counts[t] - counts[2]) for t in others)
+    with pytest.raises(ValueError, match="pairs and partners must be disjoint"):
+        iv.sham_many(docs, pairs, [[1, 3]], 0.5, vocab_size=16)
+
+
+def test_predicted_sham_cosine_and_partners_that_keep_the_cosine():
+    docs = _marked_docs()
+    # 1 and 2 have disjoint successors; pooling with 3 and 4 (successors 11, 12) keeps them apart
+    assert iv.predicted_sham_cosine(docs, 1, 2, 1.0, partners=(3, 4), vocab_size=16) < 0.01
+    got = iv.shared_signature_cosine(next_token_signatures(
+        iv.sham_share_successors(docs, 1, 2, 1.0, seed=0, partners=(3, 4), vocab_size=16), 16), 1, 2)
+    assert got < 0.01
+    # pooling both with the same kind of successors would make them alike: the chooser avoids it
+    sig = next_token_signatures(docs, 16)
+    part = iv.sham_partners(sig, [[1, 2]], candidates=[3, 4, 6, 7], docs=docs)
+    pred = iv.predicted_sham_cosine(docs, 1, 2, 1.0, partners=part[0], vocab_size=16)
+    assert pred < 0.2, (part, pred)

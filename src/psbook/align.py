@@ -182,7 +182,7 @@ def corpus_documents(corpus, max_chars: int | None = None) -> tuple[str, Iterato
         if p.stat().st_size == 0:
             raise ValueError(f"corpus file {p} is empty")
         desc, docs = f"file {p}", _file_documents(p)
-    elif name in sources.PILE_SUBSETS or name in ("stdlib", "arithmetic") or \
+    elif name in sources.PILE_SUBSETS or name in ("stdlib", "arithmetic", "pydoc") or \
             name.startswith(("local:", "pile:")):
         return sources.describe_source(name), sources.documents(name, max_chars)
     else:
@@ -508,6 +508,74 @@ def alignment(model, counts: CorpusCounts, signature: str = "window", weighting:
         binned=binned_alignment(e, s, bins), tokens=t)
 
 
+def copula_null(S_emb, S_sig, draws: int = 20, seed: int = 0) -> np.ndarray:
+    """Restriction-of-range null for a binned alignment: pair values with the *same marginals*
+    as the data and the same overall dependence, but nothing else -- a Gaussian copula.
+
+    The embedding cosines are kept as they are; each draw gives every pair a signature cosine
+    taken from the observed ones (the same multiset) by the rank of ``rho z + sqrt(1 - rho^2)
+    eps``, with ``z`` the normal scores of the embedding cosines and ``rho`` the correlation of
+    the two normal scores (the copula's parameter; the Pearson correlation of the draws matches
+    the data's up to the shape of the marginals). Binned like the data
+    (:func:`psbook.metrics.binned_alignment` on ``(S_emb, draw)``), it shows what grouping
+    pairs by embedding cosine produces from the marginals alone. ``S_emb``, ``S_sig``: square
+    cosine matrices or 1-D pair vectors. Returns ``(draws, n_pairs)``.
+    """
+    from scipy.stats import norm, rankdata
+
+    e, s = pair_values(S_emb) if np.ndim(S_emb) == 2 else np.asarray(S_emb, dtype=np.float64), \
+        pair_values(S_sig) if np.ndim(S_sig) == 2 else np.asarray(S_sig, dtype=np.float64)
+    if e.shape != s.shape or e.ndim != 1 or e.size < 3:
+        raise ValueError(f"S_emb and S_sig must cover the same pairs (at least 3); got "
+                         f"{e.shape} and {s.shape}")
+    draws = check_positive_int("draws", draws)
+    n = e.size
+    z_e = norm.ppf(rankdata(e) / (n + 1))
+    z_s = norm.ppf(rankdata(s) / (n + 1))
+    rho = float(np.corrcoef(z_e, z_s)[0, 1])
+    s_sorted = np.sort(s)
+    rng = np.random.default_rng(seed)
+    out = np.empty((draws, n))
+    for k in range(draws):
+        z2 = rho * z_e + np.sqrt(max(0.0, 1 - rho ** 2)) * rng.standard_normal(n)
+        out[k] = s_sorted[np.argsort(np.argsort(z2, kind="stable"), kind="stable")]
+    return out
+
+
+def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
+                            signature: str = "window", weighting: str = "ppmi", *,
+                            alpha: float | None = 0.75, seed: int = 0):
+    """``counts``' weighted ``signature`` with the rows of ``tokens`` thinned to the counts the
+    ``other`` corpus has for them: each row of the count matrix is subsampled without
+    replacement to ``other``'s row total (rows where ``other`` has more are kept whole).
+
+    It separates the two costs of a proxy: a signature from a corpus with fewer occurrences is
+    noisier (count sparsity) *and* may describe another usage (domain). The matched-count
+    signature has the first cost and not the second. Returns the weighted matrix (sparse, rows
+    = tokens), like :func:`psbook.cooccurrence.weighted_signature`.
+    """
+    from .cooccurrence import ppmi, row_normalize, signature_counts
+
+    check_choice("signature", signature, {"next", "pre", "window"})
+    check_choice("weighting", weighting, set(WEIGHTINGS))
+    C = sp.csr_matrix(signature_counts(counts.signatures_for(signature), signature), copy=True)
+    C_o = signature_counts(other.signatures_for(signature), signature)
+    t = np.asarray(tokens, dtype=np.int64)
+    if C.shape != C_o.shape:
+        raise ValueError(f"counts and other must be counted in one tokenizer; got count matrices "
+                         f"{C.shape} and {C_o.shape}")
+    want = np.asarray(C_o[t].sum(axis=1)).ravel().astype(np.int64)
+    rng = np.random.default_rng(seed)
+    C.sort_indices()
+    for tok, n in zip(t, want):
+        lo, hi = C.indptr[tok], C.indptr[tok + 1]
+        vals = np.asarray(C.data[lo:hi], dtype=np.int64)
+        if vals.sum() > n:
+            C.data[lo:hi] = rng.multivariate_hypergeometric(vals, int(n))
+    C.eliminate_zeros()
+    return row_normalize(C) if weighting == "raw" else ppmi(C, alpha)
+
+
 def align(model, corpus, signature: str = "window", *, window: int = 5,
           weighting: str = "ppmi", alpha: float | None = 0.75, top: int = 1000,
           skip: int = 100, max_tokens: int | None = None, max_chars: int | None = None,
@@ -531,13 +599,24 @@ def align(model, corpus, signature: str = "window", *, window: int = 5,
 
 def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
                   max_chars: int | None = None, max_tokens: int | None = None,
-                  progress: bool = True, verbose: bool = False) -> CorpusCounts:
+                  progress: bool = True, verbose: bool = False, part=None) -> CorpusCounts:
     """:func:`count_corpus` of ``corpus`` in ``model``'s tokenizer, through
     :func:`psbook.cache.load_or_compute` (keyed by model, the corpus actually used and a hash
-    of its content, sizes)."""
+    of its content, sizes).
+    ``part=(i, n)`` counts only the documents whose index is ``i`` modulo ``n`` (of the same
+    ``max_chars`` of text): ``(0, 2)`` and ``(1, 2)`` split the corpus into disjoint halves."""
     from .cache import load_or_compute
 
     desc, docs = corpus_documents(corpus, max_chars)
+    if part is not None:
+        try:
+            i, n = (int(x) for x in part)
+        except (TypeError, ValueError):
+            raise ValueError(f"part must be a pair (i, n) with 0 <= i < n; got {part!r}") from None
+        if not 0 <= i < n:
+            raise ValueError(f"part must be a pair (i, n) with 0 <= i < n; got {part!r}")
+        docs = (d for k, d in enumerate(docs) if k % n == i)
+        desc = f"{desc} [documents {i} mod {n}]"
     # keyed on the corpus's *content*, not only its description: an edited file is recounted
     cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, kinds=list(kinds),
                window=window, max_chars=max_chars, max_tokens=max_tokens,

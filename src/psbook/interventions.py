@@ -14,6 +14,12 @@ and returns the same form: new arrays of the same lengths, the input untouched.
   ablation).
 * :func:`swap_tokens` -- tokens ``a`` and ``b`` exchange identities (an involution).
 * :func:`shared_signature_cosine` -- the cosine of the two next-token signatures of a pair.
+* :func:`sham_share_successors` -- the placebo of :func:`share_successors`: the *same* number
+  of successors of ``a`` and of ``b`` are pooled, but ``a``'s with a partner token ``c`` and
+  ``b``'s with a partner ``d``, so each signature moves by the same mass without ``a`` and
+  ``b`` coming to share successors.
+* :func:`predicted_share_cosine` -- Proposition 4's prediction of a pair's signature cosine
+  after sharing, from the pair's own counts.
 
 Precedents for retraining on counterfactual corpora: Misra & Mahowald 2024, Kallini et al.
 2024, Brunet et al. 2019, Dubossarsky et al. 2019 (see chapter 13).
@@ -31,7 +37,8 @@ from .signatures import NextTokenSignatures
 __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_positions",
            "shared_signature_cosine", "expected_share", "frequency_matched_pairs",
            "share_many", "dose_response", "swap_exchange", "period_contrast",
-           "designed_vs_plain"]
+           "designed_vs_plain", "sham_share_successors", "sham_many", "sham_partners",
+           "predicted_share_cosine", "predicted_sham_cosine"]
 
 
 # --------------------------------------------------------------------------------------
@@ -238,6 +245,105 @@ def shared_signature_cosine(sig, a: int, b: int, name: str = "phi_next") -> floa
 
 
 
+def sham_share_successors(docs, a: int, b: int, p: float, seed: int = 0, *, partners,
+                          vocab_size: int | None = None, keep=()):
+    r"""The placebo of :func:`share_successors`: the same tokens lose the same successors,
+    but ``a`` and ``b`` do not come to share them.
+
+    With ``partners = (c, d)``: ``k_a = round(p n_a)`` movable successors of ``a`` are pooled
+    with ``k_b`` movable successors of ``c`` and dealt back at random, and ``k_b`` of ``b``'s
+    with ``k_a`` of ``d``'s (``n``, ``k`` as in :func:`share_successors`; ``a``, ``b``, ``c``,
+    ``d`` and ``keep`` are never moved). So ``a`` and ``b`` have exactly as many successor
+    positions moved, and receive the same expected fraction of foreign successors
+    (``w = p k_b / (k_a + k_b)``), as under :func:`share_successors` -- but from ``c`` and
+    ``d``, not from each other. Token counts are exactly preserved. A partner with fewer
+    movable successors than it must give gives all it has (choose partners as frequent as
+    the token they stand in for: :func:`sham_partners`); ValueError below half.
+    """
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
+    p = _check_p(p)
+    try:
+        c, d = partners
+    except (TypeError, ValueError):
+        raise ValueError(f"partners must be a pair of token ids (c, d); got {partners!r}") from None
+    c = _check_token("partners[0]", c, V, stream, True, has_pred)
+    d = _check_token("partners[1]", d, V, stream, True, has_pred)
+    if len({a, b, c, d}) != 4:
+        raise ValueError(f"a, b and the partners must be four different tokens; got a={a}, "
+                         f"b={b}, partners=({c}, {d})")
+    rng = np.random.default_rng([_check_seed(seed), a, b, c, d])
+    keep_all = np.concatenate([np.asarray(list(keep), dtype=np.int64), [c, d]])
+    pos = _movable(stream, has_pred, a, b, keep_all, V)
+    part = _movable(stream, has_pred, c, d, np.concatenate([keep_all, [a, b]]), V)
+    ka, kb = int(round(p * pos["a"].size)), int(round(p * pos["b"].size))
+    out = stream.copy()
+    for own, k_own, other, k_other, nm in ((pos["a"], ka, part["a"], kb, "partners[0]"),
+                                           (pos["b"], kb, part["b"], ka, "partners[1]")):
+        if other.size < min(k_other, 1) or other.size < k_other / 2:
+            raise ValueError(f"{nm} has {other.size} movable successors, fewer than half the "
+                             f"{k_other} it must give at p={p:g}; pick a more frequent partner")
+        k_other = min(k_other, other.size)   # a slightly rarer partner gives all it has
+        sel = np.concatenate([rng.choice(own, size=k_own, replace=False) if k_own else own[:0],
+                              rng.choice(other, size=k_other, replace=False) if k_other
+                              else other[:0]])
+        out[sel] = stream[sel][rng.permutation(sel.size)]
+    return _unflat(out, lens, single)
+
+
+def predicted_share_cosine(docs, a: int, b: int, p: float, *, vocab_size: int | None = None,
+                           keep=()) -> float:
+    r"""Proposition 4's prediction of cos(:math:`\phi^{next}_a`, :math:`\phi^{next}_b`) after
+    :func:`share_successors` ``(docs, a, b, p, keep=keep)``, from the pair's own counts: the
+    cosine of the *expected* successor counts, :math:`F_a + (1 - p) M_a + p\,k_a/(k_a + k_b)
+    (M_a + M_b)` for ``a`` (``M`` the movable successors' counts, ``F`` the unmovable ones)
+    and the same for ``b``. The realised cosine scatters around it (the pool is dealt as a
+    finite random sample), most at ``p = 1``."""
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
+    p = _check_p(p)
+    pos = _movable(stream, has_pred, a, b, keep, V)
+    succ = np.flatnonzero(has_pred)
+    prev = stream[succ - 1]
+    rows = {}
+    for key, t in (("a", a), ("b", b)):
+        allc = np.bincount(stream[succ[prev == t]], minlength=V).astype(np.float64)
+        mov = np.bincount(stream[pos[key]], minlength=V).astype(np.float64)
+        rows[key] = (allc - mov, mov)
+    ka, kb = round(p * pos["a"].size), round(p * pos["b"].size)
+    pool = rows["a"][1] + rows["b"][1]
+    ea = rows["a"][0] + (1 - p) * rows["a"][1] + (p * ka / (ka + kb) * pool if ka + kb else 0)
+    eb = rows["b"][0] + (1 - p) * rows["b"][1] + (p * kb / (ka + kb) * pool if ka + kb else 0)
+    den = np.linalg.norm(ea) * np.linalg.norm(eb)
+    return float(ea @ eb / den) if den > 0 else 0.0
+
+
+def predicted_sham_cosine(docs, a: int, b: int, p: float, *, partners,
+                          vocab_size: int | None = None, keep=()) -> float:
+    r"""The expected cos(:math:`\phi^{next}_a`, :math:`\phi^{next}_b`) after
+    :func:`sham_share_successors` with ``partners = (c, d)``, from the counts (the analogue of
+    :func:`predicted_share_cosine`): ``a``'s expected successor counts are
+    :math:`F_a + (1 - p) M_a + k_a/(k_a + k_b)\,(p M_a + k_b/n_c\,M_c)`, and ``b``'s with ``d``."""
+    single, V, stream, has_pred, lens, a, b = _pair_input(docs, a, b, vocab_size)
+    p = _check_p(p)
+    c, d = (int(x) for x in partners)
+    keep_all = np.concatenate([np.asarray(list(keep), dtype=np.int64), [c, d]])
+    pos = _movable(stream, has_pred, a, b, keep_all, V)
+    part = _movable(stream, has_pred, c, d, np.concatenate([keep_all, [a, b]]), V)
+    succ = np.flatnonzero(has_pred)
+    prev = stream[succ - 1]
+    ka, kb = round(p * pos["a"].size), round(p * pos["b"].size)
+    exp = []
+    for key, t, k_own, k_oth in (("a", a, ka, kb), ("b", b, kb, ka)):
+        allc = np.bincount(stream[succ[prev == t]], minlength=V).astype(np.float64)
+        mov = np.bincount(stream[pos[key]], minlength=V).astype(np.float64)
+        oth = np.bincount(stream[part[key]], minlength=V).astype(np.float64)
+        k_oth = min(k_oth, part[key].size)
+        pool = p * mov + (k_oth / max(part[key].size, 1)) * oth
+        exp.append(allc - mov + (1 - p) * mov
+                   + (k_own / (k_own + k_oth) * pool if k_own + k_oth else 0))
+    den = np.linalg.norm(exp[0]) * np.linalg.norm(exp[1])
+    return float(exp[0] @ exp[1] / den) if den > 0 else 0.0
+
+
 # --------------------------------------------------------------------------------------
 # choosing pairs, and the language-model experiments of chapter 13
 # --------------------------------------------------------------------------------------
@@ -281,6 +387,84 @@ def share_many(docs, pairs, p: float, seed: int = 0, *, vocab_size: int | None =
     return out
 
 
+def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_near: int = 6,
+                  keep=()) -> np.ndarray:
+    """Partners for :func:`sham_many`: for each pair ``(a, b)`` of ``pairs`` a partner ``c``
+    for ``a`` as frequent as ``b`` and a partner ``d`` for ``b`` as frequent as ``a`` (the
+    unused candidate nearest in count, as a bigram input), so that the sham moves the same
+    mass as the real sharing. No partner is a pair token or used twice. ``(n_pairs, 2)``.
+
+    With ``docs`` (the corpus), ``c`` and ``d`` are chosen among the ``n_near`` unused
+    candidates nearest in count (and with at least as many movable successors as the pair token
+    they stand in for, where there are such) so that the sham at ``p = 1`` is expected to leave the pair's
+    signature cosine where it was (:func:`predicted_sham_cosine`; ``keep`` as there): pooling
+    with two frequent tokens would otherwise pull both signatures toward common successors and
+    make them closer, which is sharing by another route. Uses counts only, no training."""
+    if not isinstance(sig, NextTokenSignatures):
+        raise TypeError(f"sig must be NextTokenSignatures; got {type(sig).__name__}")
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    cand = np.unique(as_token_array("candidates", candidates, sig.vocab_size, ndim=1))
+    counts = np.asarray(sig.counts.sum(axis=1)).ravel()
+    free = [int(t) for t in cand if t not in set(pairs.ravel().tolist()) and counts[t] > 0]
+    out = np.zeros_like(pairs)
+    n_near = check_positive_int("n_near", n_near)
+    protect = np.concatenate([pairs.ravel(), np.asarray(list(keep), dtype=np.int64)])
+    for i, (a, b) in enumerate(pairs):
+        near = {}
+        for j, target in ((0, b), (1, a)):
+            if len(free) < 2:
+                raise ValueError(f"candidates hold too few tokens outside the pairs to give "
+                                 f"{len(pairs)} pairs two partners each; widen the band")
+            near[j] = sorted(free, key=lambda t: (abs(int(counts[t]) - int(counts[target])), t))
+        if docs is None:
+            c = near[0][0]
+            d = next(t for t in near[1] if t != c)
+        else:
+            V = sig.vocab_size
+            if i == 0:
+                arrs, _, _ = _as_docs(docs, V)
+                stream, has_pred, _ = _flat(arrs)
+                succ = np.flatnonzero(has_pred)
+                prev, nxt = stream[succ - 1], stream[succ]
+                prot = np.zeros(V, dtype=bool)
+                prot[protect] = True
+
+            def n_movable(t):
+                return int(np.count_nonzero((prev == t) & ~prot[nxt] & (nxt != t)))
+            # a partner must be able to give what the pair token it stands in for moves at p = 1
+            enough = {j: [t for t in near[j] if n_movable(t) >= n_movable(int(target))]
+                      for j, target in ((0, b), (1, a))}
+            pick = {j: (enough[j] or near[j])[:n_near] for j in (0, 1)}
+            cos0 = predicted_share_cosine(docs, int(a), int(b), 0.0, vocab_size=V, keep=protect)
+            combos = [(c, d) for c in pick[0] for d in pick[1] if c != d]
+            c, d = min(combos, key=lambda cd: (abs(predicted_sham_cosine(
+                docs, int(a), int(b), 1.0, partners=cd, vocab_size=V, keep=protect) - cos0), cd))
+        out[i] = (c, d)
+        free.remove(c)
+        free.remove(d)
+    return out
+
+
+def sham_many(docs, pairs, partners, p: float, seed: int = 0, *,
+              vocab_size: int | None = None, keep=()):
+    """:func:`sham_share_successors` for each pair with its partners (``partners[i]`` for
+    ``pairs[i]``); every pair token, every partner and ``keep`` is protected from moving."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    partners = np.asarray(partners, dtype=np.int64).reshape(-1, 2)
+    if partners.shape != pairs.shape:
+        raise ValueError(f"partners must give two tokens for each of the {len(pairs)} pairs; "
+                         f"got shape {partners.shape}")
+    every = np.concatenate([pairs.ravel(), partners.ravel()])
+    if np.unique(every).size != every.size:
+        raise ValueError("pairs and partners must be disjoint (no token used twice)")
+    protect = np.unique(np.concatenate([every, np.asarray(list(keep), np.int64)]))
+    out = docs
+    for (a, b), cd in zip(pairs, partners):
+        out = sham_share_successors(out, int(a), int(b), p, seed, partners=cd,
+                                    vocab_size=vocab_size, keep=protect)
+    return out
+
+
 def _row_cos(W, pairs):
     W = np.asarray(W, dtype=np.float64)
     A, B = W[pairs[:, 0]], W[pairs[:, 1]]
@@ -289,7 +473,7 @@ def _row_cos(W, pairs):
 
 
 def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg, *,
-                  device: str = "cpu", progress: bool = False) -> dict:
+                  device: str = "cpu", progress: bool = False, sham_partners=None) -> dict:
     r"""Train the language model on corpora where each ``treated`` pair shares a fraction
     ``p`` of its successors (:func:`share_many`), for every ``p`` and seed; ``control`` pairs
     are left untouched (and protected). Each training goes through
@@ -298,7 +482,13 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     Returns arrays indexed ``[p, seed, pair]``: ``cos_E`` / ``cos_U`` (cosine of the pair's
     embedding / unembedding rows after training), ``cos_E0`` (at initialisation) and
     ``sig_cos`` (cosine of the pair's :math:`\phi^{next}` in the corpus trained on), for
-    ``"treated"`` and ``"control"``; plus ``p``, ``seeds`` and ``loss`` ``[p, seed]``.
+    ``"treated"`` and ``"control"``; plus ``p``, ``seeds`` and ``loss`` ``[p, seed]``, and
+    ``sig_pred_treated`` ``[p, pair]``: Proposition 4's prediction of the treated pairs'
+    signature cosine under sharing (:func:`predicted_share_cosine`).
+
+    ``sham_partners`` (an ``(n_treated, 2)`` array, see :func:`sham_partners`): run the
+    placebo instead -- :func:`sham_many` moves the same successor mass of the same tokens
+    without making the pairs share successors (partners are protected, like the controls).
     """
     from dataclasses import replace
 
@@ -319,9 +509,20 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     for grp, pr in (("treated", treated), ("control", control)):
         for k in ("cos_E", "cos_U", "cos_E0", "sig_cos"):
             out[f"{k}_{grp}"] = np.zeros(shape + (len(pr),))
+    protect = control.ravel()
+    if sham_partners is not None:
+        sham_partners = np.asarray(sham_partners, dtype=np.int64).reshape(-1, 2)
+        protect = np.concatenate([protect, sham_partners.ravel()])
+    out["sig_pred_treated"] = np.array([[predicted_share_cosine(
+        docs, int(a), int(b), p, vocab_size=V, keep=np.concatenate([treated.ravel(), protect]))
+        for a, b in treated] for p in p_values])
     for i, p in enumerate(p_values):
         for j, s in enumerate(seeds):
-            corpus = share_many(docs, treated, p, s, vocab_size=V, keep=control.ravel())
+            if sham_partners is None:
+                corpus = share_many(docs, treated, p, s, vocab_size=V, keep=protect)
+            else:
+                corpus = sham_many(docs, treated, sham_partners, p, s, vocab_size=V,
+                                   keep=control.ravel())
             sig = next_token_signatures(corpus, V)
             res = lm.train_cached(corpus, model_cfg, replace(train_cfg, seed=s), device=device,
                                   progress=progress, desc=f"p={p:g} seed={s}",
@@ -390,7 +591,8 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
     :math:`R_{cos}(W^E, \phi^y_{plain})` of the *designed-trained* keys (the control
     signature); ``contrast`` = :func:`period_contrast` with ``m = anchor_values[1] -
     anchor_values[0]`` of the designed-trained and ``contrast_plain`` of the plain-trained keys
-    (the control task); ``R_order``. Also ``train_acc`` per seed and the last seed's final key
+    (the control task); ``R_order``; ``R_designed_ctl`` and ``R_plain_ctl``, the two
+    :math:`R_{cos}` of the *plain-trained* keys (the control task's gap). Also ``train_acc`` per seed and the last seed's final key
     embeddings ``W_last``. Trainings are cached.
     """
     from . import tasks
@@ -412,7 +614,8 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
     kw = dict(syn["model"])
     kw.update(syn["train"]["f_add"][model], device=preset.device)
     snaps = snapshot_steps(kw["steps"], n_snapshots)
-    names = ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order")
+    names = ("R_designed", "R_plain", "contrast", "contrast_plain", "R_order", "R_designed_ctl",
+             "R_plain_ctl")
     rows = {k: [] for k in names}
     acc = []
     from .ensemble import batched_map
@@ -427,8 +630,10 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
             cur["R_designed"].append(r_cos(W, phi_d))
             cur["R_plain"].append(r_cos(W, phi_p))
             cur["contrast"].append(period_contrast(W, m))
-            cur["contrast_plain"].append(
-                period_contrast(rp.history.snapshots[int(t)]["W_E"][keys], m))
+            Wp = rp.history.snapshots[int(t)]["W_E"][keys]
+            cur["contrast_plain"].append(period_contrast(Wp, m))
+            cur["R_designed_ctl"].append(r_cos(Wp, phi_d))
+            cur["R_plain_ctl"].append(r_cos(Wp, phi_p))
             cur["R_order"].append(r_order(W))
         for k in names:
             rows[k].append(cur[k])

@@ -15,6 +15,19 @@ Source names
     folder ``$PSBOOK_DATA``. Any folder of text files works, not only WikiText.
 ``"stdlib"``, ``"arithmetic"``
     The offline code and math corpora, by name (available on every machine).
+``"pydoc"``
+    English prose that ships with every Python: the language-reference topics of
+    ``pydoc_data.topics`` and the docstrings of the standard library's modules (one document
+    per topic and per module; PSF License). A second English corpus for the offline book.
+
+A second corpus for the book: ``$PSBOOK_CORPUS``
+-----------------------------------------------
+The chapters of Part III-IV (09-13) use ``"wikipedia"`` as the book's English corpus. Setting
+the environment variable ``PSBOOK_CORPUS`` to another source name (``"pydoc"``,
+``"local:<name>"``, ``"stdlib"``, ...) makes ``"wikipedia"`` resolve to that corpus instead,
+so every chapter runs unchanged on it (:func:`book_corpus` says which one is in use;
+:func:`describe_source` names it). Use an English text: with ``"stdlib"`` the book's
+"wikipedia" and "code" domains are the same corpus.
 
 Where the Pile comes from
 -------------------------
@@ -48,7 +61,7 @@ from ._network import is_online
 from .arithmetic import arithmetic_documents
 
 __all__ = ["documents", "describe_source", "data_dir", "list_local_corpora", "valid_sources",
-           "PILE_SUBSETS", "DEFAULT_MAX_CHARS"]
+           "book_corpus", "PILE_SUBSETS", "DEFAULT_MAX_CHARS", "CORPUS_ENV"]
 
 # Domain name -> Pile subset name (meta.pile_set_name).
 PILE_SUBSETS = {"wikipedia": "Wikipedia (en)", "math": "DM Mathematics", "code": "Github"}
@@ -60,6 +73,8 @@ _PILE_MIRRORS = {"DM Mathematics": "timaeus/pile-dm_mathematics",
 # Endless sources (generated text, online streams) stop here when max_chars is None.
 DEFAULT_MAX_CHARS = 20_000_000
 _WIKI_HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
+#: the environment variable that replaces the book's English corpus ("wikipedia")
+CORPUS_ENV = "PSBOOK_CORPUS"
 
 
 def data_dir() -> Path | None:
@@ -81,7 +96,7 @@ def list_local_corpora() -> list[str]:
 
 
 def valid_sources() -> list[str]:
-    return (list(PILE_SUBSETS) + ["stdlib", "arithmetic", "pile:<set name>"]
+    return (list(PILE_SUBSETS) + ["stdlib", "arithmetic", "pydoc", "pile:<set name>"]
             + [f"local:{n}" for n in list_local_corpora()])
 
 
@@ -140,6 +155,44 @@ def _stdlib_documents() -> Iterator[str]:
             continue
         if text.strip():
             yield text
+
+
+def _pydoc_documents() -> Iterator[str]:
+    """The language-reference topics of ``pydoc_data`` (one document each, sorted by name),
+    then the docstrings of each standard-library module (one document per module: its module,
+    class and function docstrings in source order, separated by blank lines)."""
+    import ast
+
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # a Python built without pydoc_data: the docstrings still exist
+        topics = {}
+    for name in sorted(topics):
+        if topics[name].strip():
+            yield topics[name]
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for path in _stdlib_files():
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+            continue
+        parts = [d for node in ast.walk(tree) if isinstance(node, kinds)
+                 for d in [ast.get_docstring(node)] if d and d.strip()]
+        if parts:
+            yield "\n\n".join(parts) + "\n"
+
+
+def book_corpus() -> str:
+    """The source that plays the book's English corpus: ``$PSBOOK_CORPUS`` if set, else
+    ``"wikipedia"``. ValueError (naming the variable) for a value that is no source name."""
+    env = os.environ.get(CORPUS_ENV, "").strip()
+    if not env or env == "wikipedia":
+        return "wikipedia"
+    known = set(PILE_SUBSETS) | {"stdlib", "arithmetic", "pydoc"}
+    if not (env in known or env.startswith("local:") or env.startswith("pile:")):
+        raise ValueError(f"{CORPUS_ENV} must name a corpus source (one of {valid_sources()}); "
+                         f"got {env!r}")
+    return env
 
 
 # --------------------------------------------------------------------------------------
@@ -264,6 +317,10 @@ def _offline_plan(source: str) -> _Plan:
         return _Plan(f"Python {sysconfig.get_python_version()} standard-library source in {root} "
                      f"({len(_stdlib_files())} .py files, tests excluded; offline)",
                      _stdlib_documents)
+    if source == "pydoc":
+        return _Plan(f"English prose of Python {sysconfig.get_python_version()}'s documentation "
+                     f"(pydoc_data language-reference topics, then standard-library docstrings; "
+                     f"offline)", _pydoc_documents)
     raise AssertionError(source)
 
 
@@ -293,10 +350,15 @@ def _resolve(source: str) -> _Plan:
         raise TypeError(f"source must be a string such as 'wikipedia'; got "
                         f"{type(source).__name__}")
     from . import _network
-    key = (source, os.environ.get("PSBOOK_DATA", ""), _network._DECISION)
+    stand_in = book_corpus() if source == "wikipedia" else "wikipedia"
+    key = (source, os.environ.get("PSBOOK_DATA", ""), _network._DECISION, stand_in)
     if key in _PLANS:
         return _PLANS[key]
-    if source.startswith("local:"):
+    if stand_in != "wikipedia":
+        inner = _resolve(stand_in)
+        plan = _Plan(f"{CORPUS_ENV}={stand_in} stands in for 'wikipedia': {inner.description}",
+                     inner.open, inner.endless)
+    elif source.startswith("local:"):
         plan = _local_plan(source[len("local:"):])
     elif source.startswith("pile:"):
         got = _online_plan(source[len("pile:"):])
@@ -319,7 +381,7 @@ def _resolve(source: str) -> _Plan:
                       f"fallback")
         else:
             plan = got
-    elif source in ("stdlib", "arithmetic"):
+    elif source in ("stdlib", "arithmetic", "pydoc"):
         plan = _offline_plan(source)
     else:
         raise ValueError(f"source must be one of {valid_sources()}; got {source!r}")
