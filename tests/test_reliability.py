@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _helpers import CharTokenizer as _CharTok
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,15 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def cache_root(tmp_path, monkeypatch):
     monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
-
-
-class _CharTok:
-    name = "chars"
-    vocab_size = 128
-
-    def encode_batch(self, texts):
-        return [np.frombuffer(t.encode("ascii", "ignore"), dtype=np.uint8).astype(np.int64)
-                for t in texts]
 
 
 class _FakeModel:
