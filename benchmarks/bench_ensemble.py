@@ -13,8 +13,9 @@ Both sides make the same call chapter 05 makes, ``experiments.run_over_seeds("f_
 
 Rounds alternate the two (single, ensemble, single, ...), so load from other processes hits
 both alike; the script prints the median CPU time (user + sys of this process) and wall time
-per side and their ratios, and checks that every seed's loss curve and final ``R_order``
-agree between the two sides. Goal (issue 17): ensemble >= 3x faster than single.
+per side and their ratios, and checks that every seed's loss curve, final ``R_order`` and
+final ``W_E`` agree between the two sides (bitwise for f_add, whose seeds' tasks have equally
+many distinct training rows). Goal (issue 17): ensemble >= 3x faster than single.
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ def main(argv=None):
             out[side] = call(batch)
             times[side].append((_cpu() - c0, time.perf_counter() - w0))
 
-    rel, dR = 0.0, 0.0
+    rel, dR, dW = 0.0, 0.0, 0.0
     for a, b in zip(out["single"].outputs, out["ensemble"].outputs):
         ha, hb = a["result"].history, b["result"].history
         rel = max(rel, float(np.max(np.abs(ha.loss - hb.loss) / np.abs(ha.loss))))
         dR = max(dR, abs(a["result"].metrics["R_order"] - b["result"].metrics["R_order"]))
+        dW = max(dW, float(np.max(np.abs(a["result"].W_E - b["result"].W_E))))
     med = {k: (float(np.median([t[0] for t in v])), float(np.median([t[1] for t in v])))
            for k, v in times.items()}
     print(f"{args.task} {args.model}, preset {preset.name}, {args.members} seeds, {steps} steps, "
@@ -84,7 +86,8 @@ def main(argv=None):
         print(f"{k:<9} {c:8.2f} {w:8.2f}")
     print(f"speed-up ensemble vs single: CPU {med['single'][0] / med['ensemble'][0]:.2f}x, "
           f"wall {med['single'][1] / med['ensemble'][1]:.2f}x (goal >= 3x)")
-    print(f"agreement: max relative loss difference {rel:.2e}, max |R_order difference| {dR:.2e}")
+    print(f"agreement: max relative loss difference {rel:.2e}, max |R_order difference| "
+          f"{dR:.2e}, max |final W_E difference| {dW:.2e}")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,130 @@ def test_a_diverging_member_fails_like_its_single_run_and_the_others_go_on():
         ensemble.fit_many([dict(base, gamma=g) for g in gammas], cache=False)
 
 
+def test_unpadded_members_are_bitwise_their_single_runs(monkeypatch):
+    """Members with equally many distinct rows take their single runs' operations: the linear
+    model's hand-written gradient and optimiser step, GD and AdamW, and the FFN's autograd."""
+    monkeypatch.setenv("PSBOOK_CACHE", "off")
+    for name, model in [("f_add", "linear"), ("f_mod", "linear"), ("f_mod", "ffn")]:
+        ens = experiments.run_over_seeds(name, model, "tiny", seeds=[0, 1], steps=60)
+        for s, out in zip(ens.seeds, ens.outputs):
+            single = experiments.run(name, model, "tiny", seed=s, init_seed=s, steps=60)
+            a, b = single.history, out["result"].history
+            assert np.array_equal(a.loss, b.loss) and np.array_equal(a.train_acc, b.train_acc)
+            assert np.array_equal(a.test_acc, b.test_acc)
+            assert np.array_equal(single.W_E, out["result"].W_E)
+            assert np.array_equal(single.W_U, out["result"].W_U)
+
+
+def test_linear_members_without_counts_take_autograd_and_match(monkeypatch):
+    """Past the count matrix's size limit the linear model gathers embeddings and autograd
+    differentiates (the FFN's path); the members still match their single runs."""
+    monkeypatch.setattr(ensemble, "_MAX_COUNT_ENTRIES", 0)
+    t = tasks.make("f_add", n_keys=8, n_anchors=3, n_slots=2, seed=0)
+    base = dict(task=t, model="linear", d=16, steps=80, snapshot_steps=[0, 80])
+    res = ensemble.fit_many([dict(base, seed=s) for s in (0, 1)], cache=False)
+    for s, r in zip((0, 1), res):
+        _close(train.fit(cache=False, seed=s, progress=False, **base), r)
+
+
+def _counts_problem(seed=0, K=3, N=40, V=9, V_out=7, d=5, pad=(0, 6, 13)):
+    """Stacked linear weights and bag-of-token counts, member k with its last pad[k] rows
+    padding (counts and weight 0)."""
+    g = torch.Generator().manual_seed(seed)
+    W_E = torch.randn(K, d, V, generator=g)
+    W_U = torch.randn(K, V_out, d, generator=g)
+    X = torch.randint(0, V, (K, N, 3), generator=g)
+    C = torch.zeros(K, N, V).scatter_add_(2, X, torch.ones(X.shape))
+    y = torch.randint(0, V_out, (K, N), generator=g)
+    w = torch.rand(K, N, generator=g)
+    for k, n in enumerate(pad):
+        if n:
+            w[k, -n:] = 0.0
+            C[k, -n:] = 0.0
+            y[k, -n:] = 0
+    return W_E, W_U, C, y, w / w.sum(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("scale", [1.0, 12.0])   # 12: many probabilities underflow (< 1e-38)
+def test_hand_written_gradient_matches_autograd(scale):
+    W_E, W_U, C, y, w = _counts_problem()
+    W_E, W_U = W_E * scale ** 0.5, W_U * scale ** 0.5
+    K, N, V_out = y.shape[0], y.shape[1], W_U.shape[1]
+    E, U = W_E.clone().requires_grad_(), W_U.clone().requires_grad_()
+    logits = torch.bmm(C, torch.bmm(E.transpose(1, 2), U.transpose(1, 2)))
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), y.reshape(-1),
+                                           reduction="none").view(K, N)
+    gE, gU = torch.autograd.grad((ce * w).sum(dim=1).sum(), [E, U])
+
+    logp = torch.log_softmax(logits.detach().reshape(-1, V_out), 1)
+    neg_yw = torch.zeros(K * N, V_out).scatter_(1, y.reshape(-1, 1), -w.reshape(-1, 1))
+    hE, hU = ensemble._counts_grads(neg_yw, logp, C.transpose(1, 2), W_E.transpose(1, 2),
+                                    W_U.transpose(1, 2), K)
+    assert hE.shape == W_E.shape and hU.shape == W_U.shape
+    torch.testing.assert_close(hE, gE, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(hU, gU, rtol=1e-6, atol=1e-9)
+    assert torch.equal(hE, gE) and torch.equal(hU, gU), "autograd's own operations, bitwise"
+
+    # members do not mix: a member with NaN weights leaves the others' gradients as they were
+    W_E[1] = float("nan")
+    logits = torch.bmm(C, torch.bmm(W_E.transpose(1, 2), W_U.transpose(1, 2)))
+    logp = torch.log_softmax(logits.reshape(-1, V_out), 1)
+    dE, dU = ensemble._counts_grads(neg_yw, logp, C.transpose(1, 2), W_E.transpose(1, 2),
+                                    W_U.transpose(1, 2), K)
+    assert torch.equal(dE[[0, 2]], hE[[0, 2]]) and torch.equal(dU[[0, 2]], hU[[0, 2]])
+
+
+@pytest.mark.parametrize("optimizer,wd", [("gd", 0.0), ("gd", 0.1), ("adam", 0.0),
+                                          ("adam", 1.0)])
+def test_hand_written_update_is_torch_optim(optimizer, wd):
+    g = torch.Generator().manual_seed(1)
+    shapes = [(3, 5, 9), (3, 7, 5)]
+    ref = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+    mine = [torch.nn.Parameter(p.detach().clone()) for p in ref]
+    opt = (torch.optim.SGD(ref, lr=0.3, weight_decay=wd) if optimizer == "gd" else
+           torch.optim.AdamW(ref, lr=0.01, weight_decay=wd))
+    upd = ensemble._Update(mine, optimizer, 0.3 if optimizer == "gd" else 0.01, wd)
+    for _ in range(6):
+        grads = [torch.randn(s, generator=g) for s in shapes]
+        for p, gr in zip(ref, grads):
+            p.grad = gr.clone()
+        opt.step()
+        upd.step([gr.clone() for gr in grads])
+        for a, b in zip(ref, mine):
+            assert torch.equal(a, b)
+
+
+def _curves_equal(a: dict, b: dict, tol=1e-12):
+    assert list(a) == list(b)
+    for name in a:
+        assert (np.isnan(a[name]) and np.isnan(b[name])) or abs(a[name] - b[name]) <= tol, \
+            f"{name}: {a[name]!r} vs {b[name]!r}"
+
+
+def test_batched_curves_are_the_per_member_curves():
+    ts = [tasks.make("f_add", n_keys=8, n_anchors=3, n_slots=2, seed=s, test_frac=0.3)
+          for s in range(4)]
+    ts.append(tasks.make("f_add", n_keys=8, n_anchors=3, n_slots=2, seed=0, key_dist="zipf",
+                         n_samples=40))
+    refs = [train._MetricRef(t, t.signatures()) for t in ts]
+    assert len({r.seen.size for r in refs}) > 1, "the test needs unequal label sets"
+    batch = ensemble._MetricBatch(refs)
+    rng = np.random.default_rng(0)
+    V, V_out = ts[0].vocab_size, ts[0].label_size
+    WE = rng.normal(size=(5, V, 6)).astype(np.float32)
+    WU = rng.normal(size=(5, V_out, 6)).astype(np.float32)
+    WE[3] = WE[3, :1]                    # one member's embeddings all alike: NaN correlations
+    WU[2, ::2] = 0.0                     # zero rows: cosine 0
+    for members in ([0, 1, 2, 3, 4], [4, 1], [2]):
+        got = batch.curves(members, WE[members], WU[members])
+        for k, c in zip(members, got):
+            _curves_equal(refs[k].curves(WE[k], WU[k]), c)
+    bad = WE.copy()
+    bad[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf; the model probably diverged"):
+        batch.curves([0, 1], bad[[0, 1]], WU[[0, 1]])
+
+
 # ---- cache per member ---------------------------------------------------------------------
 
 def test_members_are_cached_under_their_single_run_keys(monkeypatch):

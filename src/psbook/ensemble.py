@@ -4,27 +4,35 @@ The book runs the same small model many times -- over seeds, over initialisation
 :math:`\gamma`, on control datasets. Each run alone spends most of its time in per-step
 overhead (Python, autograd, the optimiser), not in arithmetic. Here the K members' parameters
 are stacked (``W_E``: ``K x d x V``, ...) and trained with batched matrix products and one
-optimiser step for all, so a step costs little more than one member's.
+update for all, so a step costs little more than one member's. The linear model (the
+book's workhorse) skips autograd and torch.optim altogether: its gradient is written out
+(:func:`_counts_grads`) and the optimiser step too (:class:`_Update`); the logged curves of
+the members that log at a step are computed together (:class:`_MetricBatch`).
 
 Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
 
 * each member starts from exactly the initialisation its single run draws
   (:func:`psbook.models.make_model` with its own seed, then stacked: bitwise equal);
-* the loss is the **sum** of the members' losses, so each member's gradient is its own;
-  SGD and AdamW act element by element, so one optimiser over the stacked parameters takes
-  each member's own step (nothing here reduces across members);
+* each member's gradient is its own: the linear model's is computed with the operations
+  autograd runs for the single run's loss (log-softmax's backward kernel, then the same
+  matrix products, batched over members), the FFN's by autograd on the **sum** of the
+  members' losses; the SGD / AdamW step is torch.optim's arithmetic (single-tensor, as on the
+  CPU), element by element, so each member takes its own step (nothing reduces across
+  members);
 * each member trains on its own data: the distinct training rows of its task with their
-  weights, padded to a common length with rows of weight 0 (which add exactly 0).
+  weights, padded to a common length with rows of weight 0 (which add exactly 0);
+* the logged curves are those of :class:`psbook.train._MetricRef` computed for several
+  members at once: equal to rounding (~1e-15).
 
-Each member takes its single run's operations on its slice of the stack (the linear model
-reads rows through their bag-of-token counts, ``C @ (W_E^T W_U^T)``, in both; the FFN gathers
-embeddings in both), so in the tested configurations the trajectories are bitwise those of
-the single runs. Members whose tasks have different numbers of distinct training rows are
-padded, and a batched product over padded rows may sum in another order: then they agree
-within float tolerance (about 1e-7 relative per step). Some runs of the book are chaotic --
-gradient descent at the edge of stability, AdamW on modular addition -- and there such a
-last-bit difference grows over training (the single runs themselves differ as much between 1
-and 2 BLAS threads in the AdamW runs of modular addition).
+So in the tested configurations (members with equally many distinct training rows, on the
+CPU: the linear model with GD and with AdamW, the FFN) the losses, accuracies and weights
+are bitwise those of the single runs. Members whose tasks have different numbers of distinct
+training rows are padded, and a batched product over padded rows may sum in another order:
+then they agree within float tolerance (about 1e-7 relative per step). On CUDA torch.optim
+runs other (multi-tensor) kernels than the step here: equal to rounding. Some runs of the book
+are chaotic -- gradient descent at the edge of stability, AdamW on modular addition -- and
+there such a last-bit difference grows over training (the single runs themselves differ as
+much between 1 and 2 BLAS threads in the AdamW runs of modular addition).
 
 Members are grouped automatically: a group shares the model kind and sizes, the task's
 vocabulary, label set and sequence length, the optimiser, learning rate, weight decay, number
@@ -47,6 +55,7 @@ Three ways in:
 from __future__ import annotations
 
 import contextvars
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,7 +66,7 @@ from .models import ACTIVATIONS, FFN, LinearModel, make_model
 from .progress import progress_bar
 from .tasks import Task
 from .train import (_MAX_COUNT_ENTRIES, DivergenceError, FitSpec, History, TrainResult, _cpu,
-                    _log_metrics, _MetricRef, _snapshot_list, _train_rows, fit_spec)
+                    _MetricRef, _snapshot_list, _train_rows, fit_spec)
 
 __all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "current_plan"]
 
@@ -164,6 +173,11 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     ``snapshot_steps`` may also be given per member (a list of K values / K lists). The
     ``models`` themselves are not modified (their parameters are copied into the stack).
     With ``return_model=True`` returns ``(histories, stacked_model)``.
+
+    The linear model reads its rows through their bag-of-token counts and takes the
+    hand-written gradient of :func:`_counts_grads` (unless the counts would be too large:
+    then it gathers embeddings, as the FFN does, and autograd differentiates); every model
+    takes the optimiser step of :class:`_Update`.
     """
     models = list(models)
     K = len(models)
@@ -222,15 +236,25 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
              for t in tasks]
     sigs = [t.signatures() for t in tasks]
-    refs = [_MetricRef(t, sg) for t, sg in zip(tasks, sigs)]
+    metrics = _MetricBatch([_MetricRef(t, sg) for t, sg in zip(tasks, sigs)])
 
     params = [p for p in (stack.W_E, stack.W_1, stack.W_U) if p is not None]
-    if optimizer == "gd":
-        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    update = _Update(params, optimizer, lr, weight_decay)
+    W_E, W_U = stack.W_E.detach(), stack.W_U.detach()     # aliases of the trained parameters
+    V_out = stack.label_size
+    y_flat = ytr.reshape(-1)
+    if C is not None:
+        # the linear model's gradient by hand: the operations autograd runs for the single
+        # run's loss (see _counts_grads), without building and walking a graph each step
+        C_T = C.transpose(1, 2)                                      # (K, V, N), a view
+        # d(loss)/d(log-probabilities): -w at each row's label, 0 elsewhere (what nll_loss's
+        # backward gives for the weights w; the same every step)
+        neg_yw = torch.zeros(K * n_max, V_out, device=Xtr.device).scatter_(
+            1, y_flat[:, None], -wtr.reshape(-1, 1))
+        W_Et, W_Ut = W_E.transpose(1, 2), W_U.transpose(1, 2)        # views, kept current
 
     log_at = [set(range(0, steps + 1, log_every[k])) | {steps} | set(snaps[k]) for k in range(K)]
+    log_any = set().union(*log_at)
     snap_at = [set(s) for s in snaps]
     recs = [{"steps": [], "loss": [], "train_acc": [], "test_acc": [], "curves": {},
              "snapshots": {}} for _ in range(K)]
@@ -239,58 +263,60 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     alive = list(range(K))
     alive_t = torch.arange(K, device=Xtr.device)
     dead: list = []
-    V_out = stack.label_size
+    dead_t = None
 
     bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
                        enabled=progress)
     for step in bar:
-        logits = stack(Xtr) if C is None else stack.forward_counts(C)   # (K, N, V_out)
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), ytr.reshape(-1),
-                                               reduction="none").view(K, n_max)
-        per = (ce * wtr).sum(dim=1)                                     # (K,) member losses
+        pred = None
+        if C is not None:                  # as forward_counts, then cross_entropy's two halves
+            logits = torch.bmm(C, torch.bmm(W_Et, W_Ut))                # (K, N, V_out)
+            logp = torch.log_softmax(logits.view(-1, V_out), 1)
+            ce = torch.nn.functional.nll_loss(logp, y_flat, reduction="none").view(K, n_max)
+        else:
+            logits = stack(Xtr)                                        # (K, N, V_out)
+            ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), y_flat,
+                                                   reduction="none").view(K, n_max)
+        per = (ce * wtr).sum(dim=1)                                    # (K,) member losses
+        if step in log_any:
+            pred = logits.detach().argmax(-1)
         lv_all = per.detach().cpu().tolist()
-        died = []
+        died, logging = [], []
         for k in alive:
             lv = lv_all[k]
             if loss0[k] is None:
                 loss0[k] = lv
-            if not np.isfinite(lv) or lv > max_loss_factor * max(loss0[k], 1e-3):
+            if not math.isfinite(lv) or lv > max_loss_factor * max(loss0[k], 1e-3):
                 errors[k] = DivergenceError(
                     f"training diverged at step {step}: loss = {lv:.4g} (initial "
                     f"{loss0[k]:.4g}) with optimizer={optimizer!r}, lr={lr}. Lower lr (e.g. "
                     f"lr={lr / 5:g}), or use a smaller initialisation (larger gamma), or "
                     f"optimizer='adam'.")
                 died.append(k)
-                continue
-            if step in log_at[k]:
-                r = recs[k]
-                r["steps"].append(step)
-                r["loss"].append(lv)
-                with torch.no_grad():
-                    r["train_acc"].append(float(((logits[k].argmax(-1) == ytr[k]).float()
-                                                 * wtr[k]).sum()))
-                    Xte, yte = tests[k]
-                    r["test_acc"].append(float("nan") if Xte.shape[0] == 0 else float(
-                        (stack.member_logits(k, Xte).argmax(-1) == yte).float().mean()))
-                WE, WU = _cpu(stack.W_E[k].T), _cpu(stack.W_U[k])
-                for name, v in _log_metrics(WE, WU, tasks[k], sigs[k], refs[k]).items():
-                    r["curves"].setdefault(name, []).append(v)
-                if step in snap_at[k]:
-                    r["snapshots"][step] = {"W_E": WE, "W_U": WU}
+            elif step in log_at[k]:
+                logging.append(k)
+        if logging:
+            _log_step(step, logging, lv_all, pred, ytr, wtr, stack, tests, metrics, recs,
+                      snap_at)
         if died:                         # a diverged member stops: left out of the loss
             alive = [k for k in alive if k not in died]
             dead += died
             alive_t = torch.tensor(alive, device=Xtr.device, dtype=torch.long)
+            dead_t = torch.tensor(dead, device=Xtr.device, dtype=torch.long)
         if step == steps or not alive:
             break
-        opt.zero_grad(set_to_none=True)
-        loss = per.sum() if len(alive) == K else per[alive_t].sum()
-        loss.backward()
-        opt.step()
-        if dead:                         # and held at zero (finite), whatever its optimiser state
-            with torch.no_grad():
-                for p in params:
-                    p[dead] = 0.0
+        if C is not None:
+            grads = _counts_grads(neg_yw, logp, C_T, W_Et, W_Ut, K)
+        else:
+            loss = per.sum() if len(alive) == K else per[alive_t].sum()
+            grads = list(torch.autograd.grad(loss, params))
+        if dead_t is not None:           # a diverged member's gradient is 0 (may be NaN here)
+            for g in grads:
+                g.index_fill_(0, dead_t, 0.0)
+        update.step(grads)
+        if dead_t is not None:           # and held at zero (finite), whatever its optimiser state
+            for p in update.params:
+                p.index_fill_(0, dead_t, 0.0)
     bar.close()
     out = []
     for k in range(K):
@@ -304,6 +330,227 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
                            curves={n: np.asarray(v) for n, v in r["curves"].items()},
                            snapshots=r["snapshots"]))
     return (out, stack) if return_model else out
+
+
+def _counts_grads(neg_yw, logp, C_T, W_Et, W_Ut, K):
+    """The gradients of the linear model's summed loss with respect to ``W_E`` and ``W_U``
+    (stacked; ``W_Et``, ``W_Ut`` are their transposed views), computed by hand with the
+    operations autograd runs for it, so that each member's gradient is bitwise its single
+    run's in the tested configurations:
+
+    * log-softmax's backward, ``dl = g - exp(logp) * sum(g)`` per row, with ``g`` what
+      nll_loss's backward gives (``-w`` at the label): ``w * (softmax - onehot(y))``, padding
+      rows ``0`` -- ``torch._log_softmax_backward_data``, the kernel autograd calls;
+    * ``logits = C @ M``: ``dM = C^T @ dl``; ``M = W_E^T @ W_U^T``: ``d(W_E^T) = dM @ W_U``,
+      ``d(W_U^T) = W_E @ dM`` -- computed as their transposes ``W_U^T @ dM^T`` and
+      ``dM^T @ W_E^T`` (the same BLAS products; the gradients come out in the parameters'
+      layout, which makes the update's element-wise operations cheaper).
+
+    Members do not mix (every product is batched over them)."""
+    V_out = logp.shape[1]
+    dl = torch._log_softmax_backward_data(neg_yw, logp, 1, logp.dtype).view(K, -1, V_out)
+    dMt = torch.bmm(C_T, dl).transpose(1, 2)                         # (K, V_out, V)
+    return [torch.bmm(W_Ut, dMt),                                    # W_E: (K, d, V)
+            torch.bmm(dMt, W_Et)]                                    # W_U: (K, V_out, d)
+
+
+def _log_step(step, members, lv_all, pred, ytr, wtr, stack, tests, metrics, recs, snap_at):
+    """Record step ``step`` for ``members`` (alive, logging now): loss, accuracies, curves
+    (computed for the members together) and snapshots."""
+    idx = torch.tensor(members, device=ytr.device, dtype=torch.long)
+    with torch.no_grad():
+        acc = ((pred[idx] == ytr[idx]).float() * wtr[idx]).sum(dim=1).cpu().tolist()
+        WE = stack.W_E.detach()[idx].transpose(1, 2).cpu().numpy()      # (m, V, d)
+        WU = stack.W_U.detach()[idx].cpu().numpy()                      # (m, V_out, w)
+        test_acc = []
+        for k in members:
+            Xte, yte = tests[k]
+            test_acc.append(float("nan") if Xte.shape[0] == 0 else float(
+                (stack.member_logits(k, Xte).argmax(-1) == yte).float().mean()))
+    curves = metrics.curves(members, WE, WU)
+    for i, k in enumerate(members):
+        r = recs[k]
+        r["steps"].append(step)
+        r["loss"].append(lv_all[k])
+        r["train_acc"].append(acc[i])
+        r["test_acc"].append(test_acc[i])
+        for name, v in curves[i].items():
+            r["curves"].setdefault(name, []).append(v)
+        if step in snap_at[k]:
+            r["snapshots"][step] = {"W_E": WE[i].copy(), "W_U": WU[i].copy()}
+
+
+class _Update:
+    """The optimiser step of :func:`train`, by hand, on the stacked parameters.
+
+    ``"gd"``: :class:`torch.optim.SGD` without momentum (``g = g + wd * p`` if ``wd``;
+    ``p -= lr * g``); ``"adam"``: :class:`torch.optim.AdamW` with its defaults (betas 0.9,
+    0.999, eps 1e-8, decoupled weight decay ``p *= 1 - lr * wd``). The operations are those of
+    torch's single-tensor implementations (what torch.optim runs on the CPU), so given the same
+    gradients the parameters are bitwise torch.optim's (tested); on CUDA torch.optim runs its
+    multi-tensor ("foreach") kernels, the same arithmetic up to rounding. Every operation acts
+    element by element, so each member takes its own step. Skips torch.optim's per-step
+    wrappers (profiler records, grad-mode switching, ``.grad`` bookkeeping), most of an
+    optimiser step's cost at these sizes. ``grads`` are consumed (updated in place)."""
+
+    BETAS = (0.9, 0.999)
+    EPS = 1e-8
+
+    def __init__(self, params, optimizer: str, lr: float, weight_decay: float):
+        self.params = [p.detach() for p in params]         # aliases: updated in place
+        self.adam = optimizer == "adam"
+        self.lr, self.wd = float(lr), float(weight_decay)
+        if self.adam:
+            self.exp_avg = [torch.zeros_like(p) for p in self.params]
+            self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+            self.n = 0
+
+    def step(self, grads) -> None:
+        lr, wd = self.lr, self.wd
+        if not self.adam:
+            for p, g in zip(self.params, grads):
+                if wd != 0:
+                    g = g.add_(p, alpha=wd)
+                p.add_(g, alpha=-lr)
+            return
+        beta1, beta2 = self.BETAS
+        self.n += 1
+        step = float(self.n)
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
+            if wd != 0:
+                p.mul_(1 - lr * wd)
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.EPS)
+            p.addcdiv_(m, denom, value=-step_size)
+
+
+class _MetricBatch:
+    """:meth:`psbook.train._MetricRef.curves` for several members at once.
+
+    Per family of curves, members whose references have the same sizes form a group (the
+    ordered tokens' count for ``R_cos_phi_y``, ``R_cos_phi_X``, ``R_order``; all of them for
+    ``R_cos_phi_y_all``; the seen labels' count for ``R_cos_WU_varphi_X``); a group's cosine
+    matrices are one stacked product and its correlations vectorised sums (Spearman: ranks
+    along each member's row), with the formulas of :func:`psbook.metrics.cosine_matrix` and
+    :func:`psbook.metrics.correlation`: the values agree with the per-member ones to rounding
+    (~1e-15, tested). A member whose weights hold NaN/inf, or whose reference the per-member
+    code refuses, goes through :meth:`_MetricRef.curves` itself (and its errors)."""
+
+    NAMES = ("R_cos_phi_y", "R_cos_phi_X", "R_order", "R_cos_phi_y_all", "R_cos_WU_varphi_X")
+
+    def __init__(self, refs):
+        self.refs = list(refs)
+        self._stacks: dict = {}
+
+    def _stack(self, family: str, ks: tuple) -> dict:
+        """The references of members ``ks`` for ``family``, stacked (computed once)."""
+        key = (family, ks)
+        if key not in self._stacks:
+            refs = [self.refs[k] for k in ks]
+
+            def rows(name):
+                return _centred(np.stack([getattr(r, name) for r in refs]).astype(np.float64))
+
+            if family == "t":
+                from scipy.stats import rankdata
+                n = refs[0].t.size
+                d = refs[0].dist.astype(np.float64)          # |i - j|: the same for one n
+                s = dict(idx=np.stack([r.t for r in refs]), iu=np.triu_indices(n, k=1),
+                         phi_y=rows("phi_y"), phi_X=rows("phi_X"),
+                         dist=(None if np.all(d == d[0]) else
+                               _centred(rankdata(d)[None, :])))
+            elif family == "all":
+                s = dict(phi_y_all=rows("phi_y_all"))
+            else:
+                s = dict(idx=np.stack([r.seen for r in refs]),
+                         iu=np.triu_indices(refs[0].seen.size, k=1), varphi=rows("varphi"))
+            self._stacks[key] = s
+        return self._stacks[key]
+
+    def curves(self, members, WE: np.ndarray, WU: np.ndarray) -> list:
+        """The curves of ``members`` (indices) from their weights ``WE`` ``(m, V, d)`` and
+        ``WU`` ``(m, V_out, w)`` (rows in ``members``' order): one dict per member, as
+        :meth:`_MetricRef.curves` returns it."""
+        members = list(members)
+        we, wu = WE.astype(np.float64), WU.astype(np.float64)
+        out: list = [None] * len(members)
+        ok = []
+        for i, k in enumerate(members):
+            r = self.refs[k]
+            if r.t.size < 3 or not (np.all(np.isfinite(we[i])) and np.all(np.isfinite(wu[i]))):
+                out[i] = r.curves(WE[i], WU[i])      # the per-member code, with its errors
+            else:
+                ok.append(i)
+        if not ok:
+            return out
+        vals = np.full((len(members), len(self.NAMES)), np.nan)
+
+        def groups(key):
+            g: dict = {}
+            for i in ok:
+                g.setdefault(key(self.refs[members[i]]), []).append(i)
+            return g.items()
+
+        for _, rows in groups(lambda r: r.t.size):
+            s = self._stack("t", tuple(members[i] for i in rows))
+            Wt = _cos_pairs(we[rows][np.arange(len(rows))[:, None], s["idx"]], s["iu"])
+            vals[rows, 0] = _pearson(Wt, s["phi_y"])
+            vals[rows, 1] = _pearson(Wt, s["phi_X"])
+            vals[rows, 2] = _spearman(np.round(Wt, 12), s["dist"])
+        s = self._stack("all", tuple(members[i] for i in ok))
+        vals[ok, 3] = _pearson(_cos_pairs(we[ok], np.triu_indices(we.shape[1], k=1)),
+                               s["phi_y_all"])
+        for n_seen, rows in groups(lambda r: None if r.varphi is None else r.seen.size):
+            if n_seen is None:
+                continue                                  # fewer than 3 seen labels: NaN
+            s = self._stack("seen", tuple(members[i] for i in rows))
+            U = _cos_pairs(wu[rows][np.arange(len(rows))[:, None], s["idx"]], s["iu"])
+            vals[rows, 4] = _pearson(U, s["varphi"])
+        for i in ok:
+            out[i] = {name: float(v) for name, v in zip(self.NAMES, vals[i])}
+        return out
+
+
+def _centred(v: np.ndarray):
+    """Rows ``v`` as :func:`_pearson` takes a reference: the rows, centred, their sums of
+    squares, whether each is constant."""
+    vc = v - v.mean(axis=1, keepdims=True)
+    return v, vc, (vc * vc).sum(axis=1), np.all(v == v[:, :1], axis=1)
+
+
+def _cos_pairs(A: np.ndarray, iu) -> np.ndarray:
+    """:func:`psbook.metrics.cosine_matrix` of each ``A[i]`` (``(m, n, d)``, float64) at the
+    pairs ``iu`` (``a < b``, row-major): ``(m, n (n - 1) / 2)``."""
+    norms = np.linalg.norm(A, axis=2)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    An = A * inv[:, :, None]
+    S = np.clip(An @ An.transpose(0, 2, 1), -1.0, 1.0)
+    return S[:, iu[0], iu[1]]
+
+
+def _pearson(U: np.ndarray, ref) -> np.ndarray:
+    """:func:`psbook.metrics.correlation` of each row of ``U`` with its reference row
+    (``ref``: the rows, centred, their sums of squares, whether constant): ``(m,)``."""
+    _, vc, vv, v_const = ref
+    uc = U - U.mean(axis=1, keepdims=True)
+    den = np.sqrt((uc * uc).sum(axis=1) * vv)
+    num = (uc * vc).sum(axis=1)
+    ok = ~(np.all(U == U[:, :1], axis=1) | v_const) & (den > 0)
+    return np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+
+
+def _spearman(U: np.ndarray, ref) -> np.ndarray:
+    """The Spearman version of :func:`_pearson` (``ref``: the reference's ranks as one row,
+    shared by all rows of ``U``; None if the reference is constant)."""
+    from scipy.stats import rankdata
+    if ref is None:
+        return np.full(U.shape[0], np.nan)
+    return _pearson(rankdata(U, axis=1), ref)     # constant ranks <=> constant row: NaN
 
 
 # ----------------------------------------------------------------------------------------
