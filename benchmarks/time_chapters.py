@@ -9,8 +9,10 @@ with the load, the CPU time hardly does.
 
 The results go to ``benchmarks/chapter-times.json`` (merged: a run replaces only the chapters and
 preset it ran) and from there to the Markdown table ``benchmarks/chapter-times.md``, which
-``course/schedule.md`` and ``course/instructor-guide.md`` include, and to the block between the
-``chapter-times`` markers in README.md. Run it on demand (never in CI), e.g. before a release:
+``course/schedule.md`` and ``course/instructor-guide.md`` include, to the block between the
+``chapter-times`` markers in README.md, and to the sentence between the ``chapter-time`` markers
+in each chapter's Compute note (then run ``make pair``: the notebooks carry it too). Run it on
+demand (never in CI), e.g. before a release:
 
     .venv/bin/python benchmarks/time_chapters.py --presets tiny            # every chapter
     .venv/bin/python benchmarks/time_chapters.py --presets cpu --chapters 10 11 --jobs 2
@@ -72,8 +74,8 @@ def measure(preset: str, chapters, jobs: int, threads: int, timeout: int) -> tup
     caches = Path(tempfile.mkdtemp(prefix="psbook-time-"))
     work = Path(tempfile.mkdtemp(prefix="psbook-time-nb-"))
     try:
-        results = ex.run_pool(
-            files, jobs=jobs, threads=threads, workdir=work,
+        results = ex.run_plan(
+            files, preset=preset, jobs=jobs, threads=threads, workdir=work,
             env={"PSBOOK_PRESET": preset, "PSBOOK_PROGRESS": "off"},
             per_chapter_env=lambda p: {"PSBOOK_CACHE": str(caches / p.stem)},
             echo=lambda s: print(f"{preset:5s}{s}", flush=True), timeout=timeout)
@@ -85,8 +87,9 @@ def measure(preset: str, chapters, jobs: int, threads: int, timeout: int) -> tup
         print(f"\n=== {r.chapter} failed in preset {preset} (not recorded):\n{r.error}",
               file=sys.stderr)
     today = dt.date.today().isoformat()
-    return {r.chapter: {"wall": round(r.wall, 1), "cpu": round(r.cpu, 1), "jobs": jobs,
-                        "threads": threads, "date": today, "load": round(r.load, 1),
+    return {r.chapter: {"wall": round(r.wall, 1), "cpu": round(r.cpu, 1), "jobs": r.mode[0],
+                        "threads": r.mode[1], "workers": r.mode[2], "date": today,
+                        "load": round(r.load, 1),
                         "machine": machine()}
             for r in results if r.ok}, [r.chapter for r in failed]
 
@@ -120,13 +123,16 @@ def render(data: dict) -> str:
     notes = []
     for p in presets:
         rows = list(data[p].values())
-        modes = sorted({(r["jobs"], r["threads"]) for r in rows})
+        modes = sorted({(r["jobs"], r["threads"], r.get("workers", 1)) for r in rows})
         dates = sorted({r["date"] for r in rows})
         machines = sorted({r["machine"] for r in rows})
         loads = [r["load"] for r in rows if r.get("load") is not None]
         run_loads = [r["load_run"] for r in rows if r.get("load_run") is not None]
-        mode = "; ".join(f"{j} chapter{'s' if j > 1 else ''} at a time with {t} thread"
-                         f"{'s' if t > 1 else ''} each" for j, t in modes)
+        mode = "; ".join(
+            f"{sum(1 for r in rows if (r['jobs'], r['threads'], r.get('workers', 1)) == (j, t, w))}"
+            f" {'alone' if j == 1 else f'{j} at a time'} with {t} thread{'s' if t > 1 else ''}"
+            + (f" and {w} worker processes" if w > 1 else "") + ("" if j == 1 else " each")
+            for j, t, w in modes)
         notes.append(f"`{p}`: {len(rows)} chapters, {mode}; {', '.join(dates)}; "
                      f"{' / '.join(machines)}"
                      + (f"; 1-minute load average when a chapter started: {min(loads):g}–{max(loads):g}"
@@ -147,6 +153,48 @@ def render(data: dict) -> str:
     return "\n".join(lines) + "\n\n" + caption + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
+CH_BEGIN, CH_END = "<!-- chapter-time: begin -->", "<!-- chapter-time: end -->"
+
+
+def chapter_line(data: dict, stem: str) -> str:
+    """The sentence each chapter's Compute note shows between the chapter-time markers."""
+    parts, missing = [], []
+    for p in PRESETS:
+        r = data.get(p, {}).get(stem)
+        if not r:
+            missing.append(f"`{p}`")
+            continue
+        w = r.get("workers", 1)
+        how = (f" (its trainings on {w} worker processes; {_fmt(r['cpu'])} s of CPU)"
+               if w > 1 else "")
+        parts.append(f"`{p}` {_fmt(r['wall'])} s{how}")
+    dates = sorted({data[p][stem]["date"] for p in PRESETS if data.get(p, {}).get(stem)})
+    machines = sorted({data[p][stem]["machine"] for p in PRESETS if data.get(p, {}).get(stem)})
+    if not parts:
+        return "Not yet timed: see `benchmarks/time_chapters.py`."
+    line = (f"Measured by `benchmarks/time_chapters.py` (the whole chapter, empty cache; "
+            f"{'; '.join(machines)}; {', '.join(dates)}): {', '.join(parts)}.")
+    if missing:
+        line += f" Not measured there: {', '.join(missing)} (see the README's preset table)."
+    return line
+
+
+def write_chapters(data: dict) -> list[str]:
+    """Rewrite the chapter-time block of every chapter; returns the chapters without one."""
+    missing = []
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]-*.md")):
+        text = path.read_text()
+        if CH_BEGIN not in text or CH_END not in text:
+            missing.append(path.stem)
+            continue
+        a, rest = text.split(CH_BEGIN, 1)
+        _, b = rest.split(CH_END, 1)
+        new = a + CH_BEGIN + "\n" + chapter_line(data, path.stem) + "\n" + CH_END + b
+        if new != text:
+            path.write_text(new)
+    return missing
+
+
 def write(data: dict) -> None:
     JSON.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     table = render(data)
@@ -158,6 +206,9 @@ def write(data: dict) -> None:
         README.write_text(a + BEGIN + "\n" + table + END + b)
     else:
         print(f"README.md has no {BEGIN} ... {END} block: not updated", file=sys.stderr)
+    missing = write_chapters(data)
+    if missing:
+        print(f"no {CH_BEGIN} block (not updated): {missing}", file=sys.stderr)
 
 
 def main(argv=None) -> int:

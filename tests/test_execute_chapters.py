@@ -4,6 +4,7 @@ chapter timings (benchmarks/time_chapters.py -> benchmarks/chapter-times.md)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def test_chapter_selection_and_order(tmp_path, monkeypatch):
     # longest first; a chapter never measured counts as long (it may be)
     assert [f.name[:2] for f in ex.order_longest_first(sel, "cpu")] == ["01", "10", "05"]
     assert [f.name[:2] for f in ex.order_longest_first(sel, "tiny")] == ["01", "05", "10"]
+    # the long chapters run alone (with every core as worker processes), the rest side by side
+    alone, shared = ex.plan(ex.order_longest_first(sel, "cpu"), "cpu", jobs=2)
+    assert [f.name[:2] for f in alone] == ["10"] and [f.name[:2] for f in shared] == ["01", "05"]
+    assert ex.plan(sel, "cpu", jobs=1) == ([], sel)          # one core: nothing to share
+    assert ex.plan(sel, "tiny", jobs=2) == ([], sel)         # nothing recorded as long
 
 
 def test_pool_executes_measures_and_caches(tmp_path):
@@ -154,3 +160,20 @@ def test_committed_table_readme_and_course_pages_agree():
     for page in ("schedule", "instructor-guide", "syllabus"):
         assert "```{include} ../benchmarks/chapter-times.md" in \
             (ROOT / "course" / f"{page}.md").read_text(), page
+    # ... and every chapter's Compute note quotes its own row, not a number typed by hand
+    for f in ex.chapter_files():
+        text = f.read_text()
+        note = text.split("{admonition} Compute", 1)[1].split("\n```", 1)[0]
+        want = f"{tc.CH_BEGIN}\n{tc.chapter_line(data, f.stem)}\n{tc.CH_END}"
+        assert want in note, f"{f.name}: its Compute note's chapter-time block is stale or " \
+                             f"missing: run time_chapters.py --render"
+        assert not re.search(r"\b\d+(\.\d+)?\s*(s|min|minutes?)\b", note.replace(want, "")), \
+            f"{f.name}: a time typed by hand in the Compute note"
+
+
+def test_chapter_line_names_workers_and_what_is_missing():
+    row = {"wall": 95.0, "cpu": 190.0, "workers": 2, "date": "2026-12-05", "machine": "M"}
+    line = tc.chapter_line({"tiny": {"x": {**row, "wall": 20.0, "workers": 1}},
+                            "cpu": {"x": row}}, "x")
+    assert "`tiny` 20 s" in line and "`cpu` 95 s (its trainings on 2 worker processes; 190 s of CPU)" \
+        in line and "Not measured there: `gpu`, `full`" in line and "M; 2026-12-05" in line

@@ -1,9 +1,12 @@
 """Execute the book's chapters in parallel, measure each, and hand the results to Jupyter Book.
 
-`make book` runs this before `jupyter-book build`: a pool of ``--jobs`` workers (default: one
+`make book` runs this before `jupyter-book build`. The long chapters (over ``ALONE_OVER_S`` CPU
+seconds in the last timings, ``benchmarks/chapter-times.json``: the language-model chapters)
+run first, one at a time, each with one worker process per core for its independent trainings
+(``PSBOOK_WORKERS``, :mod:`psbook.parallel`); then a pool of ``--jobs`` workers (default: one
 per core), each a fresh process with its own kernel and ``--threads`` BLAS/torch threads
-(default: cores // jobs), executes the chapters longest first (the order comes from the last
-timings in ``benchmarks/chapter-times.json``), exactly as myst-nb would (the chapter read by
+(default: cores // jobs), executes the rest longest first. Every chapter is executed exactly as
+myst-nb would (the chapter read by
 myst-nb's own reader, executed by jupyter-cache's ``single_nb_execution`` in ``book/``). Each
 executed notebook is stored in the jupyter-cache that the generated config
 ``_build/_config-book.yml`` points the build at (``execute_notebooks: cache``), so the build
@@ -49,6 +52,7 @@ class Result:
     error: str = ""         # the traceback when not ok
     notebook: str = ""      # path of the executed notebook (in a temporary folder)
     load: float = 0.0       # the 1-minute load average when the chapter started
+    mode: tuple = (1, 1, 1)  # (chapters at once, threads, PSBOOK_WORKERS) it ran with
 
 
 def book_config() -> dict:
@@ -124,6 +128,49 @@ def order_longest_first(files: list[Path], preset: str) -> list[Path]:
     except (OSError, ValueError):
         rows = {}
     return sorted(files, key=lambda f: -rows.get(f.stem, {}).get("cpu", float("inf")))
+
+
+# A chapter whose last recorded CPU time (this preset) exceeds this runs alone, with every core:
+# its independent trainings go to one worker process per core (psbook.parallel,
+# PSBOOK_WORKERS), so no chapter takes much longer than its share of the machine. The others
+# then run side by side, one process each.
+ALONE_OVER_S = 120.0
+
+
+def plan(files: list[Path], preset: str, jobs: int,
+         alone_over: float = ALONE_OVER_S) -> tuple[list[Path], list[Path]]:
+    """``(alone, shared)``: the long chapters (run one at a time with ``jobs`` worker processes)
+    and the rest (run ``jobs`` at a time), each in the order given."""
+    if jobs <= 1:
+        return [], list(files)
+    try:
+        rows = json.loads(TIMES_JSON.read_text()).get(preset, {})
+    except (OSError, ValueError):
+        rows = {}
+    alone = [f for f in files if rows.get(f.stem, {}).get("cpu", 0.0) > alone_over]
+    return alone, [f for f in files if f not in alone]
+
+
+def run_plan(files: list[Path], *, preset: str, jobs: int, threads: int, env: dict | None = None,
+             alone_over: float = ALONE_OVER_S, echo=print, **kwargs) -> list[Result]:
+    """:func:`plan` then :func:`run_pool`: the long chapters one at a time, each with
+    ``jobs * threads`` threads and ``PSBOOK_WORKERS=jobs``; then the rest, ``jobs`` at a time
+    with ``PSBOOK_WORKERS=1``. Each :class:`Result` records the mode it ran in."""
+    alone, shared = plan(files, preset, jobs, alone_over)
+    env = dict(env or {})
+    results: list[Result] = []
+    if alone:
+        echo(f"  alone, with {jobs} worker processes each: "
+             f"{', '.join(f.stem[:2] for f in alone)}")
+        for r in run_pool(alone, jobs=1, threads=jobs * threads,
+                          env={**env, "PSBOOK_WORKERS": str(jobs)}, echo=echo, **kwargs):
+            r.mode = (1, jobs * threads, jobs)
+            results.append(r)
+    for r in run_pool(shared, jobs=jobs, threads=threads, env={**env, "PSBOOK_WORKERS": "1"},
+                      echo=echo, **kwargs):
+        r.mode = (jobs, threads, 1)
+        results.append(r)
+    return results
 
 
 def run_pool(files: list[Path], *, jobs: int, threads: int, env: dict | None = None,
@@ -248,7 +295,7 @@ def main(argv=None) -> int:
           f"thread(s) each, longest first", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="psbook-exec-") as tmp:
-        results = run_pool(files, jobs=jobs, threads=threads, workdir=Path(tmp),
+        results = run_plan(files, preset=preset, jobs=jobs, threads=threads, workdir=Path(tmp),
                            echo=lambda s: print(s, flush=True))
         failed = [r for r in results if not r.ok]
         for r in failed:

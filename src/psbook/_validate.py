@@ -239,7 +239,7 @@ KNOWN_ENV = ("PSBOOK_PRESET", "PSBOOK_SEED", "PSBOOK_DATA", "PSBOOK_CACHE", "PSB
              "PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
              "PSBOOK_BROWSER_REQUIRED", "PSBOOK_QWEN_TOKENIZER", "PSBOOK_CHROMIUM",
              "PSBOOK_HTML_DIR", "PSBOOK_DEVICE", "PSBOOK_CORPUS", "PSBOOK_SECOND_CORPUS",
-             "PSBOOK_SECOND_CORPUS_SEED")
+             "PSBOOK_SECOND_CORPUS_SEED", "PSBOOK_WORKERS")
 
 
 def check_environment() -> None:
@@ -260,6 +260,8 @@ def check_environment() -> None:
     max_bytes()
     from .cache import cache_dir_setting
     cache_dir_setting()
+    from .parallel import _setting
+    _setting()
     for var in ("PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
                 "PSBOOK_BROWSER_REQUIRED"):
         val = env.get(var, "").strip().lower()

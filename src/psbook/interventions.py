@@ -477,7 +477,8 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     r"""Train the language model on corpora where each ``treated`` pair shares a fraction
     ``p`` of its successors (:func:`share_many`), for every ``p`` and seed; ``control`` pairs
     are left untouched (and protected). Each training goes through
-    :func:`psbook.lm.train_cached`; seed ``s`` drives both the intervention and training.
+    :func:`psbook.lm.train_cached` (all of them through :func:`psbook.lm.train_many`, side by
+    side on several cores); seed ``s`` drives both the intervention and training.
 
     Returns arrays indexed ``[p, seed, pair]``: ``cos_E`` / ``cos_U`` (cosine of the pair's
     embedding / unembedding rows after training), ``cos_E0`` (at initialisation) and
@@ -516,6 +517,7 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     out["sig_pred_treated"] = np.array([[predicted_share_cosine(
         docs, int(a), int(b), p, vocab_size=V, keep=np.concatenate([treated.ravel(), protect]))
         for a, b in treated] for p in p_values])
+    corpora, jobs = {}, []
     for i, p in enumerate(p_values):
         for j, s in enumerate(seeds):
             if sham_partners is None:
@@ -523,10 +525,16 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
             else:
                 corpus = sham_many(docs, treated, sham_partners, p, s, vocab_size=V,
                                    keep=control.ravel())
-            sig = next_token_signatures(corpus, V)
-            res = lm.train_cached(corpus, model_cfg, replace(train_cfg, seed=s), device=device,
-                                  progress=progress, desc=f"p={p:g} seed={s}",
-                                  namespace="lm-intervention")
+            corpora[i, j] = corpus
+            jobs.append({"tokens": corpus, "model_cfg": model_cfg,
+                         "train_cfg": replace(train_cfg, seed=s), "device": device,
+                         "desc": f"p={p:g} seed={s}", "namespace": "lm-intervention"})
+    # the trainings are independent: lm.train_many runs them side by side on several cores
+    results = iter(lm.train_many(jobs, progress=progress, desc="dose-response"))
+    for i, p in enumerate(p_values):
+        for j, s in enumerate(seeds):
+            res = next(results)
+            sig = next_token_signatures(corpora[i, j], V)
             out["loss"][i, j] = res.history["loss"][-1]
             for grp, pr in (("treated", treated), ("control", control)):
                 out[f"cos_E_{grp}"][i, j] = _row_cos(res.W_E, pr)

@@ -34,7 +34,7 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 from .train import TrainConfig, TrainResult, train_lm
 
-__all__ = ["configs_from_preset", "train_cached", "top_tokens", "shared_top_tokens",
+__all__ = ["configs_from_preset", "train_cached", "train_many", "top_tokens", "shared_top_tokens",
            "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
            "mismatch_costs", "fingerprint"]
 
@@ -83,6 +83,16 @@ def fingerprint(obj) -> str:
     return h.hexdigest()[:16]
 
 
+def _train_config(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, signatures,
+                  token_sets) -> dict:
+    """Everything a cached training's result depends on (the cache adds the code)."""
+    return {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+            "tokens": fingerprint(tokens),
+            "signatures": fingerprint(signatures) if signatures is not None else None,
+            "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
+                           for k, v in (token_sets or {}).items()}}
+
+
 def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                  signatures: NextTokenSignatures | None = None, token_sets: dict | None = None,
                  device: str = "cpu", progress: bool = True, desc: str = "training",
@@ -93,11 +103,7 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     code + config + data; :func:`psbook.cache.clear` removes them), so an interrupted run (a
     disconnected Colab runtime) resumes where it stopped when the cell is run again; once the
     result is cached the checkpoint is deleted."""
-    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
-              "tokens": fingerprint(tokens),
-              "signatures": fingerprint(signatures) if signatures is not None else None,
-              "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
-                             for k, v in (token_sets or {}).items()}}
+    config = _train_config(tokens, model_cfg, train_cfg, signatures, token_sets)
     ckdir = checkpoint_dir(namespace, config)   # keyed like the entry; clear() removes it
 
     def compute():
@@ -111,6 +117,59 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
             ckdir.rmdir()
         except OSError:
             pass
+    return out
+
+
+class _Miss(Exception):
+    pass
+
+
+def _cached_result(job: dict):
+    """The cached result of the :func:`train_cached` call ``job``, or None."""
+    def miss():
+        raise _Miss
+    config = _train_config(job["tokens"], job["model_cfg"], job["train_cfg"],
+                           job.get("signatures"), job.get("token_sets"))
+    try:
+        return load_or_compute(job.get("namespace", "lm-train"), config, miss, verbose=False)
+    except _Miss:
+        return None
+
+
+_JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
+             "namespace"}
+
+
+def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
+    """:func:`train_cached` for every job in ``jobs`` (dicts of its arguments: ``tokens``,
+    ``model_cfg``, ``train_cfg`` and optionally ``signatures``, ``token_sets``, ``device``,
+    ``desc``, ``namespace``); returns the :class:`TrainResult` list in the order of ``jobs``.
+
+    The trainings are independent, so the ones not yet cached run side by side on
+    :func:`psbook.parallel.workers` processes (``PSBOOK_WORKERS``; one process in the tiny
+    preset and on a GPU), each with the result it would have in this process."""
+    from ..parallel import map_jobs, workers
+    jobs = [dict(j) for j in jobs]
+    for i, j in enumerate(jobs):
+        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
+            raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "
+                             f"(the arguments of train_cached); got "
+                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
+        if set(j) - _JOB_KEYS:
+            raise ValueError(f"jobs[{i}] has unknown keys {sorted(set(j) - _JOB_KEYS)}; "
+                             f"train_cached takes {sorted(_JOB_KEYS)}")
+    out = [_cached_result(j) for j in jobs]
+    todo = [i for i, r in enumerate(out) if r is None]
+    device = str(jobs[todo[0]].get("device", "cpu")) if todo else "cpu"
+    n = workers(len(todo), device)
+    if n <= 1:
+        for i in todo:
+            out[i] = train_cached(**jobs[i], progress=progress)
+        return out
+    results = map_jobs(train_cached, [((), {**jobs[i], "progress": False}) for i in todo],
+                       n_workers=n, device=device, desc=desc, progress=progress)
+    for i, r in zip(todo, results):
+        out[i] = r
     return out
 
 

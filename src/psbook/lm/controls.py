@@ -1,7 +1,9 @@
 r"""Seeds, controls and ablations for the language-model chapters (10-11).
 
 * :func:`train_seeds` -- one cached training per seed (:func:`psbook.lm.train_cached`), so a
-  claim can be reported as mean +- sd over seeds and a re-run only redraws.
+  claim can be reported as mean +- sd over seeds and a re-run only redraws;
+  :func:`train_grid` -- several such runs (labels x seeds) at once, side by side on several
+  cores (:func:`psbook.lm.train_many`).
 * :func:`history_frame` -- the alignment histories of several runs as one long table (the
   input of ``seaborn.lineplot`` with a band over seeds).
 * :func:`mean_sd` -- mean and sample standard deviation of a list of numbers.
@@ -26,23 +28,57 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig
 from .train import TrainConfig
 
-__all__ = ["train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
+__all__ = ["train_seeds", "train_grid", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
            "mixture_docs", "token_counts", "at_loss"]
 
 
 def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:
     """:func:`psbook.lm.train_cached` once per seed in ``seeds`` (the seed sets both the
     initialisation and the data order); ``kwargs`` go to ``train_cached``. Returns the
-    :class:`TrainResult` list, in the order of ``seeds``."""
-    from .analysis import train_cached
-    if not isinstance(train_cfg, TrainConfig):
-        raise TypeError(f"train_cfg must be a TrainConfig; got {type(train_cfg).__name__}")
+    :class:`TrainResult` list, in the order of ``seeds``. The seeds train side by side on
+    several cores where :func:`psbook.lm.train_many` can."""
+    return train_grid({None: (tokens, model_cfg, train_cfg)}, seeds, **kwargs)[None]
+
+
+def train_grid(runs: dict, seeds, *, progress: bool = True, **kwargs) -> dict:
+    """Every run of ``runs`` once per seed: ``{label: (tokens, model_cfg, train_cfg)}`` or
+    ``{label: (tokens, model_cfg, train_cfg, extra)}`` with ``extra`` a dict of
+    :func:`psbook.lm.train_cached` arguments for that run alone (e.g. its own
+    ``signatures``); ``kwargs`` go to every run. Returns ``{label: [TrainResult per seed]}``.
+
+    All ``len(runs) x len(seeds)`` trainings go to :func:`psbook.lm.train_many` at once, so
+    on a CPU with several cores they run side by side (``PSBOOK_WORKERS``)."""
+    from .analysis import train_many
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(f"runs must be a non-empty dict label -> (tokens, model_cfg, "
+                         f"train_cfg[, extra]); got {runs!r:.80}")
     seeds = [int(check_positive_int("seed", s, minimum=0)) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed; got an empty list")
     desc = kwargs.pop("desc", "training")
-    return [train_cached(tokens, model_cfg, replace(train_cfg, seed=s), desc=f"{desc} seed {s}",
-                         **kwargs) for s in seeds]
+    jobs, labels = [], []
+    for label, spec in runs.items():
+        if not isinstance(spec, tuple) or len(spec) not in (3, 4) or (
+                len(spec) == 4 and not isinstance(spec[3], dict)):
+            raise ValueError(f"runs[{label!r}] must be (tokens, model_cfg, train_cfg) or "
+                             f"(tokens, model_cfg, train_cfg, extra dict); got {spec!r:.80}")
+        tokens, m_cfg, t_cfg = spec[:3]
+        extra = {**kwargs, **(spec[3] if len(spec) == 4 else {})}
+        if not isinstance(t_cfg, TrainConfig):
+            where = "" if label is None else f" of runs[{label!r}]"
+            raise TypeError(f"train_cfg{where} must be a TrainConfig; got "
+                            f"{type(t_cfg).__name__}")
+        name = desc if label is None else f"{desc} ({label})"
+        for s in seeds:
+            jobs.append({"tokens": tokens, "model_cfg": m_cfg,
+                         "train_cfg": replace(t_cfg, seed=s), "desc": f"{name} seed {s}",
+                         **extra})
+            labels.append(label)
+    results = train_many(jobs, progress=progress, desc=desc)
+    out = {label: [] for label in runs}
+    for label, r in zip(labels, results):
+        out[label].append(r)
+    return out
 
 
 def history_frame(runs: dict, keys=None):
