@@ -130,10 +130,10 @@ def render(data: dict) -> str:
         run_loads = [r["load_run"] for r in rows if r.get("load_run") is not None]
         mode = "; ".join(
             f"{sum(1 for r in rows if (r['jobs'], r['threads'], r.get('workers', 1)) == (j, t, w))}"
-            f" {'alone' if j == 1 else f'{j} at a time'} with {t} thread{'s' if t > 1 else ''}"
+            f" run {'alone' if j == 1 else f'{j} at a time'} with {t} thread{'s' if t > 1 else ''}"
             + (f" and {w} worker processes" if w > 1 else "") + ("" if j == 1 else " each")
             for j, t, w in modes)
-        notes.append(f"`{p}`: {len(rows)} chapters, {mode}; {', '.join(dates)}; "
+        notes.append(f"`{p}`: {len(rows)} chapters ({mode}); {', '.join(dates)}; "
                      f"{' / '.join(machines)}"
                      + (f"; 1-minute load average when a chapter started: {min(loads):g}–{max(loads):g}"
                         if loads else "")
