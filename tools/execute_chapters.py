@@ -291,8 +291,10 @@ def main(argv=None) -> int:
     from psbook.presets import preset_name
     preset = preset_name()
     files = order_longest_first(chapter_files(args.chapters), preset)
-    print(f"executing {len(files)} chapters, preset {preset}: {jobs} at a time, {threads} "
-          f"thread(s) each, longest first", flush=True)
+    print(f"executing {len(files)} chapters, preset {preset}, longest first: the long ones alone "
+          f"(PSBOOK_WORKERS={jobs}), the rest {jobs} at a time with {threads} thread(s) each"
+          if jobs > 1 else f"executing {len(files)} chapters, preset {preset}, one at a time "
+          f"with {threads} thread(s)", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="psbook-exec-") as tmp:
         results = run_plan(files, preset=preset, jobs=jobs, threads=threads, workdir=Path(tmp),
