@@ -513,7 +513,8 @@ def seed_everything(seed: int = 0) -> None:
 
 
 def describe(preset: Preset | None = None) -> str:
-    """One line for a chapter's setup cell: preset, device, seed, versions."""
+    """Two short lines for a chapter's setup cell: versions, then preset, device and seeds
+    (each fits a printed line of the book's page)."""
     import platform
 
     p = get_preset() if preset is None else preset
@@ -524,5 +525,5 @@ def describe(preset: Preset | None = None) -> str:
     except ImportError:  # pragma: no cover
         tv, threads = "absent", 0
     from . import __version__
-    return (f"psbook {__version__} | {p} | torch {tv} ({threads} threads) | "
-            f"python {platform.python_version()}")
+    return (f"psbook {__version__} | torch {tv} ({threads} thread{'s' if threads != 1 else ''}) "
+            f"| Python {platform.python_version()}\n{p}")

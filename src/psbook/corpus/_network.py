@@ -62,9 +62,10 @@ def is_online(timeout: float = 1.5, *, verbose: bool = True) -> bool:
     if _DECISION is None:
         _DECISION = _decide(timeout)
         if verbose:
+            # short enough for a printed line on the book's page (81 characters)
             state = "online" if _DECISION[0] else "offline"
-            print(f"[psbook.corpus] network: {state} ({_DECISION[1]}); "
-                  f"{'Pile subsets are streamed' if _DECISION[0] else 'using local corpora'}")
+            print(f"[psbook.corpus] {state} ({_DECISION[1]}): "
+                  f"{'Pile subsets streamed' if _DECISION[0] else 'local corpora'}")
     return _DECISION[0]
 
 
