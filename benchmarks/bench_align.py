@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -49,6 +50,57 @@ def real_text(model_name: str, repeats: int = 3) -> None:
         assert c.n_tokens == n
         print(f"  {'tokenize + count ' + kinds[0] + (' ±5' if kinds[0] == 'window' else ''):38s} "
               f"{n / best:12,.0f}  {best_tok / best:.2f}")
+    count_only(m.tokenizer.encode_batch(docs), m.vocab_size, repeats)
+
+
+def count_only(ids, V: int, repeats: int = 3, window: int = 5) -> None:
+    """The pair counting alone on the same token ids, as count_corpus does it now and as it
+    did before the sort path (pairs counted through scipy's COO -> CSR build, the bigrams and
+    the offsets 2..window in two counters whose matrices are then added), rounds alternating."""
+    import scipy.sparse as sp
+
+    from psbook.cooccurrence import PairCounter
+    from psbook.signatures import _count_keys
+
+    class CooPairCounter(PairCounter):             # PairCounter.flush before the sort path
+        def flush(self):
+            if not self._a:
+                return
+            a = self._a[0] if len(self._a) == 1 else np.concatenate(self._a)
+            b = self._b[0] if len(self._b) == 1 else np.concatenate(self._b)
+            self._a, self._b, self._n = [], [], 0
+            part = _count_keys(a, b, self.V, "coo")
+            del a, b
+            self._total = part if self._total is None else sp.csr_matrix(self._total + part)
+
+    def run(counters):
+        for d in ids:
+            for c in counters:
+                c.add(d)
+        out = [c.counts() for c in counters]
+        return out[0] if len(out) == 1 else sp.csr_matrix(out[0] + out[1])
+
+    ways = {
+        ("next", "before"): lambda: run([CooPairCounter(V, (1,))]),
+        ("next", "now"): lambda: run([PairCounter(V, (1,))]),
+        ("window", "before"): lambda: run([CooPairCounter(V, (1,)),
+                                           CooPairCounter(V, range(2, window + 1))]),
+        ("window", "now"): lambda: run([PairCounter(V, range(1, window + 1))]),
+    }
+    best = dict.fromkeys(ways, float("inf"))
+    result = {}
+    for _ in range(repeats):
+        for key, f in ways.items():
+            t = time.perf_counter()
+            result[key] = f()
+            best[key] = min(best[key], time.perf_counter() - t)
+    n = sum(d.size for d in ids)
+    print(f"  counting only, same ids ({n:,} tokens, V = {V:,}), best of {repeats}:")
+    for kind in ("next", "window"):
+        before, now = best[kind, "before"], best[kind, "now"]
+        assert (result[kind, "before"] != result[kind, "now"]).nnz == 0
+        print(f"    {kind:6s} before (COO -> CSR) {before * 1e3:7.1f} ms   now (sort) "
+              f"{now * 1e3:7.1f} ms   {before / now:.1f}x; counts equal")
 
 
 def stream(n_tokens: int, V: int = 150_000, doc_len: int = 2048, seed: int = 0) -> None:
@@ -81,9 +133,11 @@ if __name__ == "__main__":
     ap.add_argument("--stream-tokens", type=int, default=100_000_000)
     ap.add_argument("--skip-real", action="store_true")
     a = ap.parse_args()
+    print("load average %.2f %.2f %.2f at the start" % os.getloadavg())
     if not a.skip_real:
         real_text(a.model)
         if a.model != "glove-6b-50d":
             real_text("glove-6b-50d")
     if a.stream_tokens:
         stream(a.stream_tokens)
+    print("load average %.2f %.2f %.2f at the end" % os.getloadavg())

@@ -55,6 +55,23 @@ def test_count_corpus_is_exact_and_streams():
         A.count_corpus(tok, docs, kinds=("bigram",))
 
 
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_count_corpus_window_alone_equals_window_with_next(window):
+    # without "next" every offset goes through one counter; the counts are the same
+    docs = ["abcabd", "", "xyz" * 50, "a", "the cat sat on the mat " * 9]
+    tok = _CharTok()
+    both = A.count_corpus(tok, iter(docs), kinds=("next", "window"), window=window,
+                          chunk_pairs=7, progress=False)
+    alone = A.count_corpus(tok, iter(docs), kinds=("window",), window=window, progress=False)
+    ids = [i for i in tok.encode_batch(docs) if i.size]
+    ref = window_signatures(ids, 128, window).counts
+    for c in (both, alone):
+        assert (c.window.counts != ref).nnz == 0 and c.window.window == window
+        np.testing.assert_array_equal(c.window.unigram, both.unigram)
+    assert alone.next is None
+    assert (both.next.counts != next_token_signatures(ids, 128).counts).nnz == 0
+
+
 def test_select_tokens_and_frequency_permutation():
     u = np.array([50, 0, 40, 3, 30, 20, 10, 9, 8])
     np.testing.assert_array_equal(A.select_tokens(u, top=3, skip=1), [2, 4, 5])

@@ -74,6 +74,50 @@ def test_offset_one_is_the_bigram_count():
     np.testing.assert_array_equal(c.counts().toarray(), brute)
 
 
+def _coo_reference(docs, V, offsets):
+    """The counts as PairCounter built them before the sort path: all pairs, COO -> CSR."""
+    a = np.concatenate([d[:-o] for d in docs for o in offsets if d.size > o])
+    b = np.concatenate([d[o:] for d in docs for o in offsets if d.size > o])
+    m = sp.coo_matrix((np.ones(a.size, dtype=np.int64), (a, b)), shape=(V, V)).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+@pytest.mark.parametrize("V, chunk", [(13, 1 << 23), (13, 50), (3000, 1 << 23), (3000, 97),
+                                      (400_000, 1 << 23), (400_000, 1000)])
+def test_pair_counter_equals_the_coo_count(V, chunk):
+    # small V (dense bincount or sort, by the number of pairs) and GloVe's V (sort), one flush
+    # or many; Zipf-like ids so that pairs repeat
+    rng = np.random.default_rng(V + chunk)
+    docs = [np.minimum(rng.zipf(1.3, size=n) - 1, V - 1) for n in (0, 1, 6, 700, 3000, 40, 5000)]
+    offsets = range(1, 6)
+    c = PairCounter(V, offsets, chunk_pairs=chunk)
+    for d in docs:
+        c.add(d)
+    got, ref = c.counts(), _coo_reference(docs, V, offsets)
+    assert got.shape == ref.shape and got.dtype == ref.dtype == np.int64
+    assert (got != ref).nnz == 0 and got.sum() == ref.sum() == sum(
+        max(d.size - o, 0) for d in docs for o in offsets)
+    assert got.has_canonical_format and ref.has_canonical_format
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.data, ref.data)
+
+
+def test_pair_counter_above_the_key_limit_counts_through_coo(monkeypatch):
+    import psbook.signatures as S
+    rng = np.random.default_rng(5)
+    docs = [rng.integers(0, 500, size=n) for n in (30, 400, 2)]
+    ref = _coo_reference(docs, 500, (1, 2))
+    monkeypatch.setattr(S, "_MAX_KEY_VOCAB", 499)
+    seen, coo = [], sp.coo_matrix
+    monkeypatch.setattr(S.sp, "coo_matrix", lambda *x, **k: seen.append(1) or coo(*x, **k))
+    c = PairCounter(500, (1, 2), chunk_pairs=100)
+    for d in docs:
+        c.add(d)
+    assert (c.counts() != ref).nnz == 0 and len(seen) >= 2
+
+
 @pytest.mark.parametrize("alpha", [None, 0.75, 0.5])
 def test_ppmi_matches_brute_force(alpha):
     rng = np.random.default_rng(2)

@@ -293,24 +293,67 @@ def test_chunked_buffering_equals_one_chunk():
     np.testing.assert_array_equal(one.toarray(), brute_bigrams(docs, V))
 
 
-@pytest.mark.parametrize("V", [7, 300, 2500])
-def test_bincount_and_coo_paths_are_identical(V):
+@pytest.mark.parametrize("V", [7, 300, 2500, 400_000])
+def test_bincount_sort_and_coo_paths_are_identical(V):
+    # 'coo' is the reference (scipy's COO -> CSR build); 'sort' the default above small V;
+    # 'bincount' only where the dense V*V counters fit
     rng = np.random.default_rng(V)
     ids = rng.integers(0, V, size=20_000)
+    if V > 1000:                        # repeated pairs in a large vocabulary, too
+        often = rng.random(ids.size) < 0.5
+        ids[often] = rng.integers(0, 50, size=often.sum())
     a, b = ids[:-1], ids[1:]
-    m1 = S._count_keys(a, b, V, "bincount")
-    m2 = S._count_keys(a, b, V, "coo")
-    for m in (m1, m2):
-        assert m.has_canonical_format
-        assert m.shape == (V, V)
-    np.testing.assert_array_equal(m1.indptr, m2.indptr)
-    np.testing.assert_array_equal(m1.indices, m2.indices)
-    np.testing.assert_array_equal(m1.data, m2.data)
-    assert m1.data.dtype == m2.data.dtype == np.int64
+    ref = S._count_keys(a, b, V, "coo")
+    methods = ["sort", None] + (["bincount"] if V * V <= S._BINCOUNT_LIMIT else [])
+    for method in methods:
+        m = S._count_keys(a, b, V, method)
+        assert m.has_canonical_format               # and truly: its arrays equal ref's
+        assert m.shape == ref.shape == (V, V)
+        np.testing.assert_array_equal(m.indptr, ref.indptr)
+        np.testing.assert_array_equal(m.indices, ref.indices)
+        np.testing.assert_array_equal(m.data, ref.data)
+        assert m.data.dtype == ref.data.dtype == np.int64
+        assert m.indices.dtype == ref.indices.dtype and m.indptr.dtype == ref.indptr.dtype
+    assert ref.has_canonical_format
     B = np.zeros((V, V), dtype=np.int64) if V < 1000 else None
     if B is not None:
         np.add.at(B, (a, b), 1)
-        np.testing.assert_array_equal(m1.toarray(), B)
+        np.testing.assert_array_equal(ref.toarray(), B)
+    for method in ("sort", "bincount", "coo", None):          # nothing to count
+        e = S._count_keys(a[:0], b[:0], min(V, 300), method)
+        assert e.nnz == 0 and e.shape == (min(V, 300),) * 2 and e.dtype == np.int64
+    with pytest.raises(ValueError, match="method"):
+        S._count_keys(a, b, V, "hash")
+
+
+def test_pair_keys_fit_int64_and_larger_vocabularies_fall_back_to_coo(monkeypatch):
+    # a * V + b <= V*V - 1 must fit an int64 for every V the sort path takes
+    assert S._MAX_KEY_VOCAB ** 2 - 1 < 2 ** 63 <= (S._MAX_KEY_VOCAB + 1) ** 2 - 1
+    rng = np.random.default_rng(3)
+    V = 5000
+    a, b = rng.integers(0, V, size=(2, 30_000))
+    ref = S._count_keys(a, b, V, "coo")
+    monkeypatch.setattr(S, "_MAX_KEY_VOCAB", V - 1)      # as if V were too large for keys
+    seen, coo = [], sp.coo_matrix
+    monkeypatch.setattr(S.sp, "coo_matrix", lambda *x, **k: seen.append(1) or coo(*x, **k))
+    for method in (None, "sort", "bincount"):
+        m = S._count_keys(a, b, V, method)
+        assert (m != ref).nnz == 0 and m.has_canonical_format
+    assert len(seen) == 3                                # every call took the COO build
+
+
+def test_count_pairs_counts_several_views_like_one_array():
+    rng = np.random.default_rng(4)
+    docs = [rng.integers(0, 700, size=n) for n in (0, 1, 50, 3000)]
+    parts = [(d[:-o], d[o:]) for d in docs for o in (1, 3) if d.size > o]
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    before = [p[0].copy() for p in parts]
+    ref = S._count_keys(a, b, 700, "coo")
+    for method in ("sort", "coo", None):
+        assert (S._count_pairs(parts, 700, method) != ref).nnz == 0
+    for p, x in zip(parts, before):                      # the views are not modified
+        np.testing.assert_array_equal(p[0], x)
 
 
 def test_default_path_choice_gives_the_same_counts():

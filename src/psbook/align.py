@@ -263,10 +263,12 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
     budget = None if max_tokens is None else check_positive_int("max_tokens", max_tokens)
     encode = getattr(tokenizer, "encode_batch", None) or (
         lambda texts: [np.asarray(tokenizer(t)) for t in texts])
-    # The bigram counts are the offset-1 part of the window counts: count them once.
-    c1 = PairCounter(V, (1,), chunk_pairs=chunk_pairs)
-    crest = PairCounter(V, range(2, k + 1), chunk_pairs=chunk_pairs) \
-        if "window" in kinds and k > 1 else None
+    # The bigram counts are the offset-1 part of the window counts: count them once. Without
+    # "next", one counter takes every offset 1..k (one sort of the pairs, no matrix sum).
+    c1 = PairCounter(V, (1,), chunk_pairs=chunk_pairs) if "next" in kinds else None
+    first = 1 if c1 is None else 2
+    crest = PairCounter(V, range(first, k + 1), chunk_pairs=chunk_pairs) \
+        if "window" in kinds and k >= first else None
     unigram = np.zeros(V, dtype=np.int64)
     n_docs = 0
     bar = progress_bar(total=budget, desc=f"counting {corpus or 'corpus'}", unit="tok",
@@ -289,7 +291,8 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
                                      f"vocab_size={V} the model's embedding size?")
                 n_docs += 1
                 _add_unigram(unigram, ids)
-                c1.add(ids)
+                if c1 is not None:
+                    c1.add(ids)
                 if crest is not None:
                     crest.add(ids)
                 bar.update(ids.size)
@@ -297,13 +300,16 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
                     break
     finally:
         bar.close()
-    B = c1.counts()
+    B = c1.counts() if c1 is not None else None
     out = CorpusCounts(corpus, getattr(tokenizer, "name", type(tokenizer).__name__), unigram,
                        n_docs=n_docs)
     if "next" in kinds:
         out.next = NextTokenSignatures(B)
     if "window" in kinds:
-        S = B if crest is None else sp.csr_matrix(B + crest.counts())
+        if crest is None:
+            S = B
+        else:
+            S = crest.counts() if B is None else sp.csr_matrix(B + crest.counts())
         out.window = WindowSignatures(S, unigram.copy(), k)
     return out
 

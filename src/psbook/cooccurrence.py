@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validate import as_token_array, check_choice, check_positive_int
-from .signatures import NextTokenSignatures, _count_keys, _is_single_doc, row_normalize
+from .signatures import NextTokenSignatures, _count_pairs, _is_single_doc, row_normalize
 
 __all__ = [
     "PairCounter",
@@ -109,11 +109,10 @@ class PairCounter:
     def flush(self) -> None:
         if not self._a:
             return
-        a = self._a[0] if len(self._a) == 1 else np.concatenate(self._a)
-        b = self._b[0] if len(self._b) == 1 else np.concatenate(self._b)
+        parts = list(zip(self._a, self._b))
         self._a, self._b, self._n = [], [], 0
-        part = _count_keys(a, b, self.V)
-        del a, b
+        part = _count_pairs(parts, self.V)
+        del parts
         self._total = part if self._total is None else sp.csr_matrix(self._total + part)
 
     def counts(self) -> sp.csr_matrix:
