@@ -6,6 +6,11 @@ Run on a machine with a CUDA GPU (not in CI), from the repository root:
     .venv/bin/python benchmarks/gpu_chapters.py                       # all chapters, 300 s each
     .venv/bin/python benchmarks/gpu_chapters.py --chapters 05 06 --limit 600
     .venv/bin/python benchmarks/gpu_chapters.py --preset tiny --device cpu --chapters 05   # dry run
+    PSBOOK_WORKERS=2 .venv/bin/python benchmarks/gpu_chapters.py --chapters 10 11 13
+
+The last line is worth one run beside the default: on a GPU the language-model chapters train
+one model at a time (``PSBOOK_WORKERS`` is 1 there by default); small models leave the GPU idle
+between kernel launches, so two processes sharing it may finish sooner. Unmeasured so far.
 
 Each chapter's notebook is generated from ``book/NN-*.md`` (jupytext) into a scratch folder
 and executed in its own process (nbclient, working directory ``book/``) with
