@@ -93,6 +93,10 @@ def test_solutions_fold_admonitions_quote_and_glue_makes_a_live_paragraph(book):
                       "Value {glue:text}`r_a:.2f` and $x_{i}$.\n\nPlain $a$ text.", "t.md")
     assert [k for k, _ in pieces] == ["markdown", "prose", "markdown"], pieces
     assert "> **Compute**" in pieces[0][1] and "> Fast." in pieces[0][1]
+    # the chapter-time markers are bookkeeping for time_chapters.py: not in the notebook
+    out = r.pieces("```{admonition} Compute\n:class: note\nSizes.\n<!-- chapter-time: begin -->\n"
+                   "Measured: 5 s.\n<!-- chapter-time: end -->\n```\n")[0][1]
+    assert "<!--" not in out and "> Measured: 5 s." in out and "> Sizes." in out
     assert pieces[1][1] == "Value {glue:text}`r_a:.2f` and $x_{i}$."
     assert pieces[2][1] == "Plain $a$ text."
     ex = next(iter(book.exercises))

@@ -105,14 +105,20 @@ def test_fixture_student_notebook_runs_to_the_end_with_its_stub_unfinished(fixtu
     assert "total 23.0" in out              # the cell after the check ran on the reference
 
 
-def test_fixture_student_with_a_wrong_answer_is_told_so(fixture_nbs, monkeypatch):
-    monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
+def _student_answering(fixture_nbs, answer: str):
+    """The fixture's student notebook with ``answer`` in place of the exercise's stub, executed
+    (errors allowed)."""
     p = fixture_nbs["student"]
     nb = nbformat.read(p, as_version=4)
     for c in nb.cells:
         if "exercise" in c.metadata.get("tags", []):
-            c.source = c.source.replace("raise NotImplementedError(", "doubled = x + 1  # (")
-    nb = execute(nb, p.parent, allow_errors=True)
+            c.source = c.source.replace("raise NotImplementedError(", f"{answer}  # (")
+    return execute(nb, p.parent, allow_errors=True)
+
+
+def test_fixture_student_with_a_wrong_answer_is_told_so(fixture_nbs, monkeypatch):
+    monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
+    nb = _student_answering(fixture_nbs, "doubled = x + 1")
     assert not errors(nb)
     out = stdout(nb)
     assert "✗ doubled (twice x)" in out and "Hint: multiply x by scale" in out
@@ -124,12 +130,7 @@ def test_fixture_student_error_of_their_own_is_not_swallowed(fixture_nbs, monkey
     """The wrapper reports only the stub's own NotImplementedError; a bug of the student's
     still raises (so they see it)."""
     monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
-    p = fixture_nbs["student"]
-    nb = nbformat.read(p, as_version=4)
-    for c in nb.cells:
-        if "exercise" in c.metadata.get("tags", []):
-            c.source = c.source.replace("raise NotImplementedError(", "doubled = 1 / 0  # (")
-    nb = execute(nb, p.parent, allow_errors=True)
+    nb = _student_answering(fixture_nbs, "doubled = 1 / 0")
     assert [e[1] for e in errors(nb)] == ["ZeroDivisionError"]
 
 

@@ -416,6 +416,8 @@ class Renderer:
                 continue  # `(label)=` targets: the HTML anchor has no Jupyter counterpart
             if re.match(r"^%", line):
                 continue  # MyST comment
+            if re.fullmatch(r"\s*<!--.*-->\s*", line):
+                continue  # a one-line HTML comment (e.g. the chapter-time markers): bookkeeping
             m = _EQ_LABEL.match(line)
             if m:
                 t = self.book.targets.get(m.group("label"))

@@ -51,7 +51,7 @@ from typing import Any, Callable
 
 from .progress import progress_enabled
 
-__all__ = ["cache_dir", "config_key", "load_or_compute", "clear", "canonical",
+__all__ = ["cache_dir", "config_key", "load_or_compute", "lookup", "clear", "canonical",
            "code_fingerprint", "fingerprint", "checkpoint_dir", "OFF_WORDS", "MARKER",
            "cache_dir_setting", "safe_loads", "warn_write_failed", "UnsafeEntry"]
 
@@ -412,6 +412,22 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
     except OSError as exc:
         warn_write_failed(path, exc)
     return out
+
+
+class _Miss(Exception):
+    pass
+
+
+def lookup(namespace: str, config: dict) -> tuple[bool, Any]:
+    """``(True, result)`` if the cache holds the result of ``(namespace, config)`` (read as
+    :func:`load_or_compute` reads it), else ``(False, None)``; never computes anything. For
+    callers that decide what to compute, and where, from what is already there."""
+    def miss():
+        raise _Miss
+    try:
+        return True, load_or_compute(namespace, config, miss, verbose=False)
+    except _Miss:
+        return False, None
 
 
 def _owned(p: Path, root: Path) -> bool:

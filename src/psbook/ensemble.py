@@ -120,16 +120,6 @@ class StackedModel(torch.nn.Module):
     def k(self) -> int:
         return int(self.W_E.shape[0])
 
-    def forward_counts(self, C: torch.Tensor) -> torch.Tensor:
-        """Logits ``(K, N, V_out)`` of the **linear** model from bag-of-token counts ``C``
-        ``(K, N, V)`` (float): ``C @ (W_E^T W_U^T)``, a V x V_out product per
-        member (far fewer operations than N x d x V_out). The same function as
-        :meth:`forward`, computed in another order (equal within float tolerance)."""
-        if self.kind != "linear":
-            raise ValueError("forward_counts is the linear model's shortcut; the FFN reads "
-                             "tokens through forward(X)")
-        return torch.bmm(C, torch.bmm(self.W_E.transpose(1, 2), self.W_U.transpose(1, 2)))
-
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         K, d, V = self.W_E.shape
         # member k's token x is row k*V + x of the stacked (K*V, d) table: one embedding
@@ -269,7 +259,7 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
                        enabled=progress)
     for step in bar:
         pred = None
-        if C is not None:                  # as forward_counts, then cross_entropy's two halves
+        if C is not None:                  # C @ (W_E^T W_U^T), then cross_entropy's two halves
             logits = torch.bmm(C, torch.bmm(W_Et, W_Ut))                # (K, N, V_out)
             logp = torch.log_softmax(logits.view(-1, V_out), 1)
             ce = torch.nn.functional.nll_loss(logp, y_flat, reduction="none").view(K, n_max)
@@ -569,20 +559,10 @@ def _key(spec: FitSpec) -> str:
     return config_key(_NS, spec.config)
 
 
-class _Miss(Exception):
-    pass
-
-
 def _cached(spec: FitSpec):
     """``(True, result)`` if the cache holds ``spec``'s result, else ``(False, None)``."""
-    from .cache import load_or_compute
-
-    def miss():
-        raise _Miss
-    try:
-        return True, load_or_compute(_NS, spec.config, miss, verbose=False)
-    except _Miss:
-        return False, None
+    from .cache import lookup
+    return lookup(_NS, spec.config)
 
 
 def _store(spec: FitSpec, result: TrainResult) -> None:

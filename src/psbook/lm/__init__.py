@@ -21,7 +21,7 @@ from .controls import (ablation_configs, frequency_controls, history_frame, mean
 __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged", "DivergenceError",
            "AlignmentProbe", "train_lm", "as_stream", "sample_windows", "configs_from_preset",
-           "train_cached", "train_many", "train_grid", "predicted_gradients", "gradient_check", "top_tokens",
-           "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",
+           "train_cached", "train_many", "train_grid", "predicted_gradients", "gradient_check",
+           "top_tokens", "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",
            "train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
            "mixture_docs", "token_counts", "at_loss"]

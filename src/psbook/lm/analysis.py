@@ -34,8 +34,8 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 from .train import TrainConfig, TrainResult, train_lm
 
-__all__ = ["configs_from_preset", "train_cached", "train_many", "top_tokens", "shared_top_tokens",
-           "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
+__all__ = ["configs_from_preset", "train_cached", "train_many", "top_tokens",
+           "shared_top_tokens", "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
            "mismatch_costs", "fingerprint"]
 
 _MODEL_KEYS = {"model_d": "d_model", "model_layers": "n_layers", "model_heads": "n_heads",
@@ -120,20 +120,12 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     return out
 
 
-class _Miss(Exception):
-    pass
-
-
 def _cached_result(job: dict):
     """The cached result of the :func:`train_cached` call ``job``, or None."""
-    def miss():
-        raise _Miss
+    from ..cache import lookup
     config = _train_config(job["tokens"], job["model_cfg"], job["train_cfg"],
                            job.get("signatures"), job.get("token_sets"))
-    try:
-        return load_or_compute(job.get("namespace", "lm-train"), config, miss, verbose=False)
-    except _Miss:
-        return None
+    return lookup(job.get("namespace", "lm-train"), config)[1]
 
 
 _JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
@@ -149,7 +141,7 @@ def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
     :func:`psbook.parallel.workers` processes (``PSBOOK_WORKERS``; one process in the tiny
     preset and on a GPU), each with the result it would have in this process."""
     from ..parallel import map_jobs, workers
-    jobs = [dict(j) for j in jobs]
+    jobs = list(jobs)
     for i, j in enumerate(jobs):
         if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
             raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "

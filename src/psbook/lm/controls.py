@@ -28,8 +28,8 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig
 from .train import TrainConfig
 
-__all__ = ["train_seeds", "train_grid", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
-           "mixture_docs", "token_counts", "at_loss"]
+__all__ = ["train_seeds", "train_grid", "history_frame", "mean_sd", "frequency_controls",
+           "ablation_configs", "mixture_docs", "token_counts", "at_loss"]
 
 
 def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:

@@ -371,16 +371,24 @@ def _wrap_axis_labels(fig) -> bool:
         if _is_colorbar(ax) or not ax.get_visible():
             continue
         for label, room in ((ax.xaxis.label, ax.bbox.width), (ax.yaxis.label, ax.bbox.height)):
-            text = label.get_text()
             box = label.get_window_extent()
             long = box.width if label is ax.xaxis.label else box.height
-            if text and room > 0 and long > room * 1.04:
-                longest = max(len(x) for x in text.split("\n"))
-                new = _wrap(text, int(longest * room / long * 0.95))
-                if new != text:
-                    label.set_text(new)
-                    changed = True
+            changed |= _wrap_to_fit(label, long, room)
     return changed
+
+
+def _wrap_to_fit(artist, length: float, room: float) -> bool:
+    """Re-wrap ``artist``'s text (``length`` pixels along its line) into ``room`` pixels, with a
+    little margin; True if its text changed."""
+    text = artist.get_text()
+    if not text or room <= 0 or length <= room * 1.04:
+        return False
+    longest = max(len(x) for x in text.split("\n"))
+    new = _wrap(text, int(longest * room / length * 0.95))
+    if new == text:
+        return False
+    artist.set_text(new)
+    return True
 
 
 def _thin_categorical_ticks(ax) -> None:
@@ -429,16 +437,8 @@ def _wrap_titles(fig) -> bool:
     if getattr(fig, "_suptitle", None) is not None:
         items.append((fig._suptitle, fig_w * 0.95))
     for t, room in items:
-        text = t.get_text()
-        if not text or room <= 0:
-            continue
-        w = t.get_window_extent().width
-        if w > room * 1.04:
-            longest = max(len(x) for x in text.split("\n"))
-            new = _wrap(text, int(longest * room / w * 0.95))
-            if new != text:
-                t.set_text(new)
-                changed = True
+        if t.get_text():
+            changed |= _wrap_to_fit(t, t.get_window_extent().width, room)
     return changed
 
 
