@@ -7,6 +7,12 @@ empty psbook cache. ``--jobs N`` runs N chapters at once (longest first), each w
 seconds (user + system of the worker and its kernel): on a shared machine the wall time grows
 with the load, the CPU time hardly does.
 
+Seconds hold for one machine only (two 2-vCPU machines differ by 2x), so the same run also
+times a fixed reference workload (``benchmarks/reference_workload.py``: a few seconds of the
+synthetic and the language-model training step, one thread) before and after the chapters,
+and records each chapter also in *reference units*: its CPU seconds divided by the reference's
+seconds. A reader times the reference on their own machine and multiplies.
+
 The results go to ``benchmarks/chapter-times.json`` (merged: a run replaces only the chapters and
 preset it ran) and from there to the Markdown table ``benchmarks/chapter-times.md``, which
 ``course/schedule.md`` and ``course/instructor-guide.md`` include, to the block between the
@@ -27,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +74,28 @@ def load() -> dict:
         return {}
 
 
+def reference(repeats: int = 3) -> dict:
+    """The reference workload's record (``benchmarks/reference_workload.py``), timed in a fresh
+    process with one thread; raises RuntimeError with its output when it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PSBOOK_PROGRESS": "off", "PSBOOK_CACHE": "off"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reference_workload.py"),
+                          str(repeats)], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"the reference workload failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def with_units(rows: dict, before: dict, after: dict) -> dict:
+    """Each chapter record gains the reference workload's seconds in this run (the mean of
+    its timings before and after the chapters) and its CPU time in reference units."""
+    ref = round((before["units"] + after["units"]) / 2, 2)
+    spread = round(abs(before["units"] - after["units"]), 2)
+    for r in rows.values():
+        r.update(ref_s=ref, ref_spread_s=spread, units=round(r["cpu"] / ref, 1))
+    return rows
+
+
 def measure(preset: str, chapters, jobs: int, threads: int, timeout: int) -> tuple[dict, list]:
     """Execute ``chapters`` in ``preset``, each with an empty psbook cache; returns
     ``({stem: record} of the chapters that ran through, [stems that failed])``."""
@@ -102,14 +131,15 @@ def render(data: dict) -> str:
     """The Markdown table (no headings: it is included into other pages)."""
     presets = [p for p in PRESETS if data.get(p)]
     stems = sorted({s for p in presets for s in data[p]})
-    head = "| chapter | " + " | ".join(f"`{p}` wall s | `{p}` CPU s" for p in presets) + " |"
-    lines = [head, "|---|" + "---:|---:|" * len(presets)]
+    head = "| chapter | " + " | ".join(f"`{p}` wall s | `{p}` CPU s | `{p}` units"
+                                       for p in presets) + " |"
+    lines = [head, "|---|" + "---:|---:|---:|" * len(presets)]
     totals = {p: [0.0, 0.0] for p in presets}
     for s in stems:
         cells = []
         for p in presets:
             r = data[p].get(s)
-            cells += [_fmt(r and r["wall"]), _fmt(r and r["cpu"])]
+            cells += [_fmt(r and r["wall"]), _fmt(r and r["cpu"]), _fmt(r and r.get("units"))]
             if r:
                 totals[p][0] += r["wall"]
                 totals[p][1] += r["cpu"]
@@ -118,7 +148,9 @@ def render(data: dict) -> str:
     tot = []
     for p in presets:
         star = "" if not miss[p] else f" ({len(data[p])} of {len(stems)})"
-        tot += [f"{_fmt(totals[p][0])}{star}", f"{_fmt(totals[p][1])}{star}"]
+        units = [r["units"] for r in data[p].values() if r.get("units") is not None]
+        tot += [f"{_fmt(totals[p][0])}{star}", f"{_fmt(totals[p][1])}{star}",
+                f"{_fmt(sum(units))}" if len(units) == len(data[p]) else "–"]
     lines.append("| **sum** | " + " | ".join(tot) + " |")
     notes = []
     for p in presets:
@@ -128,6 +160,7 @@ def render(data: dict) -> str:
         machines = sorted({r["machine"] for r in rows})
         loads = [r["load"] for r in rows if r.get("load") is not None]
         run_loads = [r["load_run"] for r in rows if r.get("load_run") is not None]
+        refs = sorted({(r["ref_s"], r.get("ref_spread_s", 0)) for r in rows if r.get("ref_s")})
         mode = "; ".join(
             f"{sum(1 for r in rows if (r['jobs'], r['threads'], r.get('workers', 1)) == (j, t, w))}"
             f" run {'alone' if j == 1 else f'{j} at a time'} with {t} thread{'s' if t > 1 else ''}"
@@ -139,6 +172,10 @@ def render(data: dict) -> str:
                         if loads else "")
                      + (f"; 1-minute load average when the run started: "
                         f"{', '.join(f'{x:g}' for x in sorted(set(run_loads)))}" if run_loads else "")
+                     + (f"; one reference unit (`benchmarks/reference_workload.py`) took "
+                        + ", ".join(f"{a:g} s (± {b:g} s between before and after)"
+                                    for a, b in refs) + " of CPU there" if refs else
+                        "; no reference workload timed with these rows (units: –)")
                      + ".")
     caption = (
         "Chapter timings, written by `benchmarks/time_chapters.py` (do not edit by hand: run it "
@@ -148,7 +185,12 @@ def render(data: dict) -> str:
         "average below): there the wall time is inflated many times by the other work, the CPU "
         "time much less (somewhat, through shared caches and memory bandwidth), so on an idle "
         "machine with one thread per chapter expect a wall time close to, or a little below, "
-        "the CPU time. "
+        "the CPU time. *Units* is the CPU time in reference units: the CPU seconds divided by "
+        "those of a fixed reference workload (`benchmarks/reference_workload.py`: the "
+        "synthetic and the language-model training step at fixed sizes, one thread, a few "
+        "seconds) timed in the same run; time the reference on your machine and multiply to "
+        "predict a chapter there. Seconds alone do not carry over: a 2-vCPU AMD EPYC machine "
+        "needed 1.7-2.5x these CPU seconds for the same chapters. "
         "A `–` is a chapter not measured in that preset.")
     return "\n".join(lines) + "\n\n" + caption + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
@@ -167,13 +209,17 @@ def chapter_line(data: dict, stem: str) -> str:
         w = r.get("workers", 1)
         how = (f" (its trainings on {w} worker processes; {_fmt(r['cpu'])} s of CPU)"
                if w > 1 else "")
-        parts.append(f"`{p}` {_fmt(r['wall'])} s{how}")
+        unit = f", {_fmt(r['units'])} reference units" if r.get("units") is not None else ""
+        parts.append(f"`{p}` {_fmt(r['wall'])} s{how}{unit}")
     dates = sorted({data[p][stem]["date"] for p in PRESETS if data.get(p, {}).get(stem)})
     machines = sorted({data[p][stem]["machine"] for p in PRESETS if data.get(p, {}).get(stem)})
     if not parts:
         return "Not yet timed: see `benchmarks/time_chapters.py`."
     line = (f"Measured by `benchmarks/time_chapters.py` (the whole chapter, empty cache; "
             f"{'; '.join(machines)}; {', '.join(dates)}): {', '.join(parts)}.")
+    if any(data.get(p, {}).get(stem, {}).get("units") is not None for p in PRESETS):
+        line += (" On another machine multiply the units by the seconds of "
+                 "`benchmarks/reference_workload.py` there.")
     if missing:
         line += f" Not measured there: {', '.join(missing)} (see the README's preset table)."
     return line
@@ -227,8 +273,12 @@ def main(argv=None) -> int:
     measured, failed = {}, []
     if not args.render:
         for preset in args.presets:
-            measured[preset], bad = measure(preset, args.chapters, args.jobs, args.threads,
-                                            args.timeout)
+            before = reference()
+            print(f"reference workload before {preset}: {before}", flush=True)
+            rows, bad = measure(preset, args.chapters, args.jobs, args.threads, args.timeout)
+            after = reference()
+            print(f"reference workload after {preset}: {after}", flush=True)
+            measured[preset] = with_units(rows, before, after)
             failed += [f"{preset}/{c}" for c in bad]
     data = load()                 # read only now: another run may have written meanwhile
     for preset, rows in measured.items():
