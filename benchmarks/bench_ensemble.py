@@ -16,6 +16,11 @@ both alike; the script prints the median CPU time (user + sys of this process) a
 per side and their ratios, and checks that every seed's loss curve, final ``R_order`` and
 final ``W_E`` agree between the two sides (bitwise for f_add, whose seeds' tasks have equally
 many distinct training rows). Goal (issue 17): ensemble >= 3x faster than single.
+
+``--hog N`` starts N busy-looping processes (pure Python, one core each) beside the runs for
+their whole length and stops them at the end: the machine "otherwise busy" of issue 30. psbook
+sizes torch's threads from the usable cores (``psbook.parallel.limit_threads``), so the runs
+do not add oversubscribed threads of their own; the hog only takes cores away.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _spin() -> None:            # a CPU hog: one core, busy until killed
+    while True:
+        pass
+
+
+def _start_hogs(n: int) -> list:
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    hogs = [ctx.Process(target=_spin, daemon=True, name=f"cpu-hog-{i}") for i in range(n)]
+    for h in hogs:
+        h.start()
+    return hogs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", choices=["tiny", "cpu", "gpu", "full"])
@@ -40,7 +59,19 @@ def main(argv=None):
     ap.add_argument("--members", type=int, default=5, help="seeds (ensemble members)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: the preset's)")
+    ap.add_argument("--hog", type=int, default=0, metavar="N",
+                    help="run N busy-looping processes beside the runs (a busy machine)")
     args = ap.parse_args(argv)
+    hogs = _start_hogs(args.hog) if args.hog > 0 else []
+    try:
+        _bench(args)
+    finally:
+        for h in hogs:
+            h.terminate()
+            h.join()
+
+
+def _bench(args):
     os.environ["PSBOOK_CACHE"] = "off"
     os.environ.setdefault("PSBOOK_PROGRESS", "off")
 
@@ -80,7 +111,7 @@ def main(argv=None):
           f"device {preset.device}, cache off, {args.rounds} rounds (median)")
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.2f}")
+          f"{os.getloadavg()[0]:.2f}, {args.hog} CPU hog process(es) beside the runs")
     print(f"{'side':<9} {'CPU s':>8} {'wall s':>8}")
     for k, (c, w) in med.items():
         print(f"{k:<9} {c:8.2f} {w:8.2f}")

@@ -91,3 +91,218 @@ def test_train_grid_labels_seeds_and_bad_specs(stream, tmp_path, monkeypatch):
         LM.train_grid({"x": (stream, CFG, {})}, [0])
     with pytest.raises(ValueError, match="unknown keys"):
         LM.train_many([{"tokens": stream, "model_cfg": CFG, "train_cfg": TCFG, "lr": 1}])
+
+
+# ---- cores, threads, and workers that die with their parent (issues 30.4, 32.3) -------------
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_workers_are_capped_at_the_usable_cores_with_one_warning(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_WARNED", set())
+    monkeypatch.setenv("PSBOOK_WORKERS", "1000")
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        assert parallel.workers(10) == 2 and parallel.workers(10) == 2
+        assert parallel.workers(1) == 1
+    msgs = [str(w.message) for w in got]
+    assert len(msgs) == 1 and "PSBOOK_WORKERS=1000" in msgs[0] and "2 CPU cores" in msgs[0]
+
+
+@pytest.mark.parametrize("cores, procs, omp, want", [
+    (8, 1, None, 8), (8, 3, None, 2), (8, 4, None, 2), (2, 4, None, 1), (1, 1, None, 1),
+    (8, 2, "1", 1), (8, 2, "16", 4), (8, 1, "junk", 8)])
+def test_threads_per_process_divides_the_usable_cores(monkeypatch, cores, procs, omp, want):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert parallel.available_cores() == cores
+    assert parallel.threads_per_process(procs) == want
+
+
+def test_limit_threads_never_asks_for_more_threads_than_cores(monkeypatch):
+    import torch
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(3)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        assert parallel.limit_threads() == 2 and torch.get_num_threads() == 2
+        torch.set_num_threads(1)                 # a caller's smaller choice stays
+        assert parallel.limit_threads() == 1 and torch.get_num_threads() == 1
+        torch.set_num_threads(3)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        from psbook.presets import get_preset
+        get_preset("tiny")                       # get_preset applies it
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
+    import torch
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 6)
+    parallel.shutdown()
+    try:
+        got = parallel.map_jobs(torch.get_num_threads, [((), {})] * 2, n_workers=2,
+                                progress=False)
+    finally:
+        parallel.shutdown()
+    # n_workers is capped at the cores; 6 // 2 threads each
+    assert got == [3, 3]
+
+
+def _script(tmp_path, body: str, guard: bool = True) -> Path:
+    code = "import os, sys\nsys.path.insert(0, %r)\n" % str(ROOT / "src")
+    body = textwrap.dedent(body)
+    if guard:
+        code += "def main():\n" + textwrap.indent(body, "    ") + \
+            '\n\nif __name__ == "__main__":\n    main()\n'
+    else:
+        code += body
+    path = tmp_path / "script.py"
+    path.write_text(code)
+    return path
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PSBOOK_")}
+    env.update(PSBOOK_CACHE=str(tmp_path / "cache"), PSBOOK_PROGRESS="off",
+               PSBOOK_PRESET="cpu", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def test_a_script_without_the_main_guard_runs_serially_and_says_what_to_add(tmp_path):
+    body = """
+    import operator
+    from psbook import parallel
+    print(parallel.map_jobs(os.getpid, [((), {})] * 2, n_workers=2, progress=False),
+          os.getpid())
+    """
+    for guard in (False, True):
+        p = subprocess.run([sys.executable, str(_script(tmp_path, body, guard))],
+                           capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+        assert p.returncode == 0, p.stderr
+        pids, me = p.stdout.strip().rsplit(" ", 1)
+        pids = [int(x) for x in pids.strip("[]").split(",")]
+        if guard:                # the pool: jobs ran in other processes
+            assert all(x != int(me) for x in pids) and "__main__" not in p.stderr
+        else:                    # no guard: here, with one warning naming the fix
+            assert pids == [int(me)] * 2
+            assert p.stderr.count('if __name__ == "__main__":') == 1
+            assert "PSBOOK_WORKERS=1" in p.stderr
+
+
+_LONG_TRAINING = """
+import numpy as np
+from psbook import lm as LM
+from psbook.lm import LMConfig, TrainConfig
+cfg = LMConfig(vocab_size=40, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=24,
+               max_seq_len=32)
+tcfg = TrainConfig(steps=10**7, batch_size=2, seq_len=8, lr=3e-3, warmup=2, eval_every=10**6,
+                   checkpoint_every=10**7)
+stream = np.random.default_rng(0).integers(0, 40, size=3000)
+print("parent", os.getpid(), flush=True)
+LM.train_grid({"a": (stream, cfg, tcfg), "b": (stream, cfg, tcfg)}, [0], progress=False)
+"""
+
+
+def _children(pid: int) -> dict:
+    """{pid: command line} of the live processes whose parent is ``pid``."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out[int(d.name)] = cmd
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
+
+
+def _start_parent(tmp_path):
+    """A parent running train_grid on two workers; returns (process, worker pids, tracker)."""
+    proc = subprocess.Popen([sys.executable, str(_script(tmp_path, _LONG_TRAINING))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(tmp_path, PSBOOK_WORKERS="2"))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        kids = _children(proc.pid)
+        workers = [p for p, c in kids.items() if "spawn_main" in c]
+        tracker = [p for p, c in kids.items() if "resource_tracker" in c]
+        if len(workers) == 2 and tracker:
+            time.sleep(2)                         # the workers are past their initializer
+            return proc, workers, tracker
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"the parent did not start two workers and a resource tracker: {kids}")
+
+
+def _all_gone(pids, within: float = 60) -> list:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        left = [p for p in pids if _alive(p)]
+        if not left:
+            return []
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_the_parent_leaves_no_worker_or_resource_tracker(tmp_path, sig):
+    proc, workers, tracker = _start_parent(tmp_path)
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        left = _all_gone(workers + tracker)
+    finally:
+        for p in workers + tracker:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+    assert not left, f"still running after the parent died: {left}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_ctrl_c_stops_the_workers_says_so_and_leaks_nothing(tmp_path):
+    proc, workers, tracker = _start_parent(tmp_path)
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)          # a second Ctrl-C during the clean-up
+        out, err = proc.communicate(timeout=120)
+        left = _all_gone(workers + tracker)
+    finally:
+        for p in workers + tracker:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert "psbook: interrupted: stopping 2 running jobs" in err, err
+    assert "leaked" not in err, err
+    assert not left

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from psbook import cache, presets
+from psbook import cache, presets, settings
 from psbook.presets import get_preset, preset_name, seed_everything
 
 # --------------------------------------------------------------------------------------
@@ -78,9 +78,9 @@ def test_override_errors():
 def test_cuda_selects_gpu_never_full(clean_env):
     """A reader with a GPU gets the T4-sized gpu preset; full only by name (DESIGN §5)."""
     clean_env.setenv("CI", "false")
-    clean_env.setattr(presets, "device", lambda: "cuda")
+    clean_env.setattr(settings, "device", lambda: "cuda")      # the reader presets use
     assert preset_name() == "gpu" and get_preset().name == "gpu"
-    clean_env.setattr(presets, "device", lambda: "cpu")
+    clean_env.setattr(settings, "device", lambda: "cpu")
     assert preset_name() == "cpu"
     assert "full" in presets.PRESET_NAMES and "full" not in presets.AUTO_PRESETS
     clean_env.setenv("PSBOOK_PRESET", "full")

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from .settings import KNOWN_ENV, check_variables, max_bytes  # noqa: F401  (max_bytes: public here)
+
 __all__ = [
     "as_token_array",
     "check_token_id",
@@ -28,8 +30,6 @@ __all__ = [
     "TooLarge",
 ]
 
-_DEFAULT_MAX_BYTES = 4 << 30   # 4 GiB
-
 
 class TooLarge(ValueError, MemoryError):
     """An allocation psbook refused before making it (see :func:`check_size`).
@@ -37,26 +37,6 @@ class TooLarge(ValueError, MemoryError):
     A ``ValueError`` (the arguments ask for too much) and, for code that catches memory
     problems, a ``MemoryError``.
     """
-
-
-def max_bytes() -> int:
-    """The largest single allocation psbook makes: ``$PSBOOK_MAX_BYTES`` (bytes; suffixes
-    K, M, G, T in powers of 1024 are accepted, e.g. ``16G``), default 4 GiB."""
-    env = os.environ.get("PSBOOK_MAX_BYTES", "").strip()
-    if not env:
-        return _DEFAULT_MAX_BYTES
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    txt = env.upper().removesuffix("IB").removesuffix("B")
-    k = mult.get(txt[-1:], 1)
-    try:
-        val = float(txt[:-1] if k > 1 else txt) * k
-    except ValueError:
-        val = float("nan")
-    # A fraction of a byte (PSBOOK_MAX_BYTES=0.5) would silently become 0: refuse it.
-    if not np.isfinite(val) or val < 1 or (k == 1 and val != int(val)):
-        raise ValueError(f"PSBOOK_MAX_BYTES must be a whole number of bytes >= 1 such as "
-                         f"4294967296, or a size such as 4G or 512M; got {env!r}")
-    return int(val)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -233,49 +213,16 @@ def check_weights(name: str, weights, n: int) -> np.ndarray:
 
 # ---- environment and output paths --------------------------------------------------------
 
-_FLAG_WORDS = ("", "0", "1", "true", "false", "yes", "no", "on", "off")
-# Every PSBOOK_* variable psbook reads; anything else starting with PSBOOK_ is a typo.
-KNOWN_ENV = ("PSBOOK_PRESET", "PSBOOK_SEED", "PSBOOK_DATA", "PSBOOK_CACHE", "PSBOOK_MAX_BYTES",
-             "PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
-             "PSBOOK_BROWSER_REQUIRED", "PSBOOK_QWEN_TOKENIZER", "PSBOOK_CHROMIUM",
-             "PSBOOK_HTML_DIR", "PSBOOK_DEVICE", "PSBOOK_CORPUS", "PSBOOK_SECOND_CORPUS",
-             "PSBOOK_SECOND_CORPUS_SEED", "PSBOOK_WORKERS")
-
 
 def check_environment() -> None:
     """Validate every ``PSBOOK_*`` environment variable at once (chapters call it through
-    :func:`psbook.presets.get_preset`, ``psbook align`` at startup), so that a bad value stops
-    the run before any work with one line naming the variable, what it accepts and what it
-    holds -- not an hour later, or never (``PSBOOK_MAX_BYTES=0.5`` used to become 0)."""
-    env = os.environ
-    unknown = sorted(k for k in env if k.startswith("PSBOOK_") and k not in KNOWN_ENV)
-    if unknown:        # a warning, not an error: a newer psbook may read more variables
-        import warnings
-        warnings.warn(f"psbook: unknown environment variable(s) {', '.join(unknown)} are "
-                      f"ignored; psbook reads {', '.join(KNOWN_ENV)} (a typo?)", UserWarning,
-                      stacklevel=2)
-    from .presets import env_seed, preset_name
-    preset_name()
-    env_seed()
-    max_bytes()
+    :func:`psbook.presets.get_preset`, ``psbook align`` at startup): the rules of
+    :func:`psbook.settings.check_variables`, and ``PSBOOK_CACHE``'s
+    (:func:`psbook.cache.cache_dir_setting`). A bad value stops the run before any work with one
+    line naming the variable, what it accepts and what it holds."""
+    check_variables()
     from .cache import cache_dir_setting
     cache_dir_setting()
-    from .parallel import _setting
-    _setting()
-    for var in ("PSBOOK_PROGRESS", "PSBOOK_ONLINE", "PSBOOK_CHECK_STRICT",
-                "PSBOOK_BROWSER_REQUIRED"):
-        val = env.get(var, "").strip().lower()
-        if val not in _FLAG_WORDS:
-            raise ValueError(f"{var} must be one of 0/1, true/false, yes/no, on/off; got "
-                             f"{env[var]!r}")
-    data = env.get("PSBOOK_DATA", "").strip()
-    if data and os.path.exists(os.path.expanduser(data)) and \
-            not os.path.isdir(os.path.expanduser(data)):
-        raise ValueError(f"PSBOOK_DATA must be a folder of corpora; {data!r} is a file")
-    tok = env.get("PSBOOK_QWEN_TOKENIZER", "").strip()
-    if tok and not os.path.exists(os.path.expanduser(tok)):
-        raise ValueError(f"PSBOOK_QWEN_TOKENIZER must name a tokenizer.json or a folder holding "
-                         f"one; {tok!r} does not exist")
 
 
 def check_output_path(name: str, path, *, folder: bool = False):

@@ -61,12 +61,15 @@ def _iter_docs(ids, V: int):
         yield as_token_array("ids" if single else f"ids[{k}]", doc, V, ndim=1, allow_empty=True)
 
 
-def _add_unigram(unigram: np.ndarray, d: np.ndarray) -> None:
+def add_unigram(unigram: np.ndarray, d: np.ndarray) -> None:
     """unigram[t] += occurrences of t in d (a dense bincount only when d is long enough)."""
     if d.size * 8 >= unigram.size:
         unigram += np.bincount(d, minlength=unigram.size)
     elif d.size:
         np.add.at(unigram, d, 1)
+
+
+_add_unigram = add_unigram          # the name used inside this module
 
 
 class PairCounter:

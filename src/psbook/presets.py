@@ -30,9 +30,11 @@ import numpy as np
 __all__ = ["Preset", "PRESETS", "PRESET_NAMES", "AUTO_PRESETS", "get_preset", "preset_name",
            "device", "seed_everything", "describe", "env_seed"]
 
-PRESET_NAMES = ("tiny", "cpu", "gpu", "full")
-# chosen automatically (CI, CUDA, else); "full" only by name
-AUTO_PRESETS = ("tiny", "cpu", "gpu")
+# the environment's readers live in psbook.settings (the bottom of the package); the names
+# stay importable from here
+from . import settings
+from .settings import (AUTO_PRESETS, DEVICES, PRESET_NAMES, device,  # noqa: F401
+                       env_seed, preset_name)
 
 
 @dataclass(frozen=True)
@@ -349,65 +351,6 @@ _SECTIONS = {
 }
 
 
-DEVICES = ("cpu", "cuda")
-
-
-def device() -> str:
-    """``PSBOOK_DEVICE`` (``cpu`` or ``cuda``) when set, else 'cuda' when a CUDA GPU is
-    usable, else 'cpu' (torch is imported lazily). ``PSBOOK_DEVICE=cuda`` without a usable
-    CUDA GPU is an error, not a silent fall-back to the CPU."""
-    env = os.environ.get("PSBOOK_DEVICE", "").strip()
-    if env and env.lower() not in DEVICES:
-        raise ValueError(f"PSBOOK_DEVICE must be one of {list(DEVICES)} (or unset: CUDA when "
-                         f"available); got {env!r}")
-    try:
-        import torch
-        cuda = torch.cuda.is_available()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        cuda = False
-    if env.lower() == "cuda" and not cuda:
-        raise RuntimeError("PSBOOK_DEVICE=cuda, but torch finds no usable CUDA GPU "
-                           "(torch.cuda.is_available() is False); unset PSBOOK_DEVICE or set "
-                           "it to cpu")
-    if env:
-        return env.lower()
-    return "cuda" if cuda else "cpu"
-
-
-def preset_name() -> str:
-    """The preset this process uses: PSBOOK_PRESET, else tiny under CI, gpu with CUDA, else cpu.
-
-    ``full`` is returned only when ``PSBOOK_PRESET=full`` names it (never automatically).
-    """
-    env = os.environ.get("PSBOOK_PRESET", "").strip().lower()
-    if env:
-        if env not in PRESET_NAMES:
-            raise ValueError(f"PSBOOK_PRESET must be one of {PRESET_NAMES}; got {env!r}")
-        return env
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        return "tiny"
-    return "gpu" if device() == "cuda" else "cpu"
-
-
-def env_seed() -> int | None:
-    """``PSBOOK_SEED`` as an int (it overrides every preset's seed for a whole run), or None."""
-    raw = os.environ.get("PSBOOK_SEED", "").strip()
-    if not raw:
-        return None
-    try:
-        seed = int(raw)
-    except ValueError:
-        raise ValueError(f"PSBOOK_SEED must be a non-negative integer; got {raw!r}") from None
-    if not 0 <= seed < _MAX_ENV_SEED:
-        raise ValueError(f"PSBOOK_SEED must be an integer in [0, {_MAX_ENV_SEED}): the seeds "
-                         f"derived from it (seed, seed + 1, ...) must stay below 2**32; got {raw}")
-    return seed
-
-
-# PSBOOK_SEED leaves room for the seeds derived from it (seed + k): all stay below 2**32.
-_MAX_ENV_SEED = 2**32 - 2**10
-
-
 def _check_override_type(old, new, where: str) -> None:
     """An override must have the kind of value it replaces (None replaces freely)."""
     def bad(kind):
@@ -462,12 +405,17 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         raise ValueError(f"name must be one of {PRESET_NAMES}; got {name!r}")
     from ._validate import check_environment
     check_environment()           # every PSBOOK_* variable, once, before any work
-    name = preset_name() if name is None else name
+    name = settings.preset_name() if name is None else name
+    dev = settings.device()
+    if name == "gpu" and dev != "cuda":
+        _warn_gpu_preset_on_cpu()
+    from .parallel import limit_threads
+    limit_threads()               # never more torch threads than usable cores
     table = copy.deepcopy(_SECTIONS[name])
     n_seeds = table.pop("n_seeds")
     sections = table
-    seed = env_seed()
-    p = Preset(name=name, device=device(), n_seeds=n_seeds,
+    seed = settings.env_seed()
+    p = Preset(name=name, device=dev, n_seeds=n_seeds,
                seed=0 if seed is None else seed, **sections)
     top = {}
     for key, val in overrides.items():
@@ -494,6 +442,23 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 
 
 PRESETS = {n: (lambda n=n: get_preset(n)) for n in PRESET_NAMES}
+
+_WARNED_GPU = False
+
+
+def _warn_gpu_preset_on_cpu() -> None:
+    """Once per process: the gpu preset was asked for on a machine without a CUDA GPU."""
+    global _WARNED_GPU
+    if _WARNED_GPU:
+        return
+    _WARNED_GPU = True
+    import warnings
+    warnings.warn("psbook: the gpu preset runs on the CPU here (torch finds no CUDA GPU). Its "
+                  "sizes are meant for a GPU: a language-model training step does about 500x "
+                  "the arithmetic of the cpu preset's (d_model 256 vs 64, 4 vs 2 layers, 32x256 "
+                  "vs 8x64 tokens per batch) for 2.4x the steps, so chapters 10, 11 and 13 take "
+                  "hours instead of minutes. Use PSBOOK_PRESET=cpu on this machine.",
+                  UserWarning, stacklevel=3)
 
 
 def seed_everything(seed: int = 0) -> None:

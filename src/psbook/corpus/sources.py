@@ -57,8 +57,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..settings import source_setting
 from ._network import is_online
 from .arithmetic import arithmetic_documents
+from .textfiles import not_utf8_error
 
 __all__ = ["documents", "describe_source", "data_dir", "list_local_corpora", "valid_sources",
            "book_corpus", "PILE_SUBSETS", "DEFAULT_MAX_CHARS", "CORPUS_ENV"]
@@ -127,8 +129,7 @@ def _local_documents(folder: Path) -> Iterator[str]:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:   # say which file, where, and what it may be
-            from ..align import _not_utf8
-            raise _not_utf8(path, exc) from None
+            raise not_utf8_error(path, exc) from None
         if not text.strip():
             continue
         yield from _split_wikitext(text) if _WIKI_HEADING.search(text[:20000]) else [text]
@@ -185,13 +186,9 @@ def _pydoc_documents() -> Iterator[str]:
 def book_corpus() -> str:
     """The source that plays the book's English corpus: ``$PSBOOK_CORPUS`` if set, else
     ``"wikipedia"``. ValueError (naming the variable) for a value that is no source name."""
-    env = os.environ.get(CORPUS_ENV, "").strip()
-    if not env or env == "wikipedia":
+    env = source_setting(CORPUS_ENV)
+    if not env:
         return "wikipedia"
-    known = set(PILE_SUBSETS) | {"stdlib", "arithmetic", "pydoc"}
-    if not (env in known or env.startswith("local:") or env.startswith("pile:")):
-        raise ValueError(f"{CORPUS_ENV} must name a corpus source (one of {valid_sources()}); "
-                         f"got {env!r}")
     return env
 
 

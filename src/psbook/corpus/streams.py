@@ -55,7 +55,7 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return fingerprint([int(tokenizer.vocab_size), np.asarray(tokenizer.encode(probe))])
 
 
-def _source_fingerprint(source: str) -> str:
+def source_fingerprint(source: str) -> str:
     """``describe_source(source)`` plus, for a local folder, the name, size and modification
     time of each of its ``.txt`` files: editing or replacing the corpus changes the key."""
     import re
@@ -70,6 +70,9 @@ def _source_fingerprint(source: str) -> str:
             st = p.stat()
             files.append([p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns])
     return fingerprint([desc, files])
+
+
+_source_fingerprint = source_fingerprint   # the name used inside psbook.corpus
 
 
 def iter_token_docs(source: str, tokenizer, max_tokens: int) -> Iterator[np.ndarray]:
