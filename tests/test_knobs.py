@@ -120,7 +120,7 @@ def test_result_states_carry_the_results_numbers():
     ((settings, M, nums),) = knobs.result_states([({"gamma": 0.8}, res)])
     assert settings == {"gamma": 0.8}
     np.testing.assert_allclose(np.diag(M), 1.0)
-    assert nums == {"R_cos (W^E vs φ^y)": 0.42, "R_order": -0.9, "test accuracy": 0.75}
+    assert nums == {"R_cos(W^E, φ^y)": 0.42, "R_order": -0.9, "test accuracy": 0.75}
 
 
 def test_the_books_html_container_cannot_be_closed_by_the_data():

@@ -68,7 +68,7 @@ def grid_knob(*grids, preset=None):
     g0 = p.synthetic["model"].get("gamma", gammas[0])
     return knobs.heatmap_knob(
         states, {"model": "model", "gamma": "γ", "data": "data"}, name="c08-gamma-data-model",
-        title="Key-embedding cosines on composite addition",
+        title="Key-embedding cosines on composite addition", value_label="cosine of W^E rows",
         defaults={"model": "ffn" if "ffn" in models else models[0],
                   "gamma": g0 if g0 in gammas else gammas[0]},
         alt_text=(f"Interactive heatmap of the key embeddings' cosine similarities on composite "

@@ -28,7 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["KNOB_MIME", "Knob", "heatmap_knob", "curve_knob", "sweep_knob", "result_states"]
+__all__ = ["KNOB_MIME", "Knob", "heatmap_knob", "curve_knob", "sweep_knob", "result_states",
+           "results_knob"]
 
 KNOB_MIME = "application/vnd.psbook.knob+json"
 # The widest a knob's drawing area gets: it fits a 390 px phone's text column (~350 px).
@@ -304,7 +305,7 @@ def sweep_knob(x, series: Mapping[str, Any], numbers: Sequence[Mapping[str, floa
     return Knob(chart, states, {control: label}, alt_text=alt_text, name=name)
 
 
-def result_states(grid, *, signature: str = "phi_y") -> list:
+def result_states(grid, *, signature: str = "phi_y", extra=None) -> list:
     """``[(settings, ExperimentResult), ...]`` (a synthetic chapter's grid of runs) as knob
     states: the key embeddings' cosine matrix (keys in order) and the state's R_cos against the
     signature, R_order and test accuracy -- the numbers the static small multiples print."""
@@ -315,8 +316,25 @@ def result_states(grid, *, signature: str = "phi_y") -> list:
         t = res.task.ordered_tokens
         m = res.metrics
         out.append((dict(settings), cosine_matrix(res.W_E[t]),
-                    {f"R_cos (W^E vs {signature.replace('phi_', 'φ^')})":
+                    {f"R_cos(W^E, {signature.replace('phi_', 'φ^')})":
                          float(m["R_cos_" + signature]),
                      "R_order": float(m["R_order"]),
-                     "test accuracy": float(res.test_accuracy)}))
+                     "test accuracy": float(res.test_accuracy),
+                     **{k: float(v) for k, v in (extra(res) if extra else {}).items()
+                        if v is not None}}))
     return out
+
+
+def results_knob(grid, controls: Mapping[str, str], *, name: str, title: str,
+                 signature: str = "phi_y", defaults: Mapping | None = None,
+                 alt_text: str | None = None, extra=None) -> Knob:
+    """:func:`heatmap_knob` over a grid of experiment results ``[(settings, result), ...]``
+    (:func:`result_states`): each state's key-embedding cosines and its R_cos, R_order and test
+    accuracy."""
+    return heatmap_knob(result_states(grid, signature=signature, extra=extra), controls,
+                        name=name, title=title, defaults=defaults, value_label="cosine of W^E rows",
+                        alt_text=alt_text or (
+                            f"Interactive heatmap of the key embeddings' cosine similarities "
+                            f"(keys in order), {title}; controls: "
+                            f"{', '.join(controls.values())}; above it the chosen state's R_cos "
+                            f"against {signature}, R_order and test accuracy."))
