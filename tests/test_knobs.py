@@ -135,3 +135,13 @@ def test_the_books_html_container_cannot_be_closed_by_the_data():
     assert 'aria-label="a &quot;quoted&quot; alt"' in html
     body = html.split('class="psbook-knob-data">')[1].rsplit("</script>", 1)[0]
     assert json.loads(body)["spec"]["title"] == "</script><b>x</b>"
+
+
+def test_results_knob_keeps_only_the_controls_settings():
+    res = SimpleNamespace(task=SimpleNamespace(ordered_tokens=[0, 1, 2]), W_E=np.eye(3),
+                          metrics={"R_cos_phi_y": 0.5, "R_order": -0.5}, test_accuracy=1.0)
+    grid = [({"model": "linear", "data": d}, res) for d in ("uniform", "zipf keys")]
+    k = knobs.results_knob(grid, {"data": "data"}, name="r", title="T")
+    assert [s["settings"] for s in k.states] == [{"data": "uniform"}, {"data": "zipf keys"}]
+    with pytest.raises(ValueError, match=r"grid\[0\]: its settings .* lack a control"):
+        knobs.results_knob(grid, {"gamma": "γ"}, name="r", title="T")

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = ["KNOB_MIME", "Knob", "heatmap_knob", "curve_knob", "sweep_knob", "result_states",
-           "results_knob"]
+           "results_knob", "seed_mean_curve"]
 
 KNOB_MIME = "application/vnd.psbook.knob+json"
 # The widest a knob's drawing area gets: it fits a 390 px phone's text column (~350 px).
@@ -331,10 +331,31 @@ def results_knob(grid, controls: Mapping[str, str], *, name: str, title: str,
     """:func:`heatmap_knob` over a grid of experiment results ``[(settings, result), ...]``
     (:func:`result_states`): each state's key-embedding cosines and its R_cos, R_order and test
     accuracy."""
-    return heatmap_knob(result_states(grid, signature=signature, extra=extra), controls,
+    for k, (settings, _) in enumerate(grid):
+        if not set(controls) <= set(settings):
+            raise ValueError(f"grid[{k}]: its settings {sorted(settings)} lack a control of "
+                             f"{sorted(controls)}")
+    # settings not turned by a control (e.g. the model, for the static figure) are dropped
+    states = [({c: s[c] for c in controls}, M, nums)
+              for s, M, nums in result_states(grid, signature=signature, extra=extra)]
+    return heatmap_knob(states, controls,
                         name=name, title=title, defaults=defaults, value_label="cosine of W^E rows",
                         alt_text=alt_text or (
                             f"Interactive heatmap of the key embeddings' cosine similarities "
                             f"(keys in order), {title}; controls: "
                             f"{', '.join(controls.values())}; above it the chosen state's R_cos "
                             f"against {signature}, R_order and test accuracy."))
+
+
+def seed_mean_curve(results, key: str, x: str = "step") -> tuple:
+    """``(x, mean over seeds of history[key])`` of trainings that log the same steps (e.g. a
+    language model's ``TrainResult`` per seed): one curve of a :func:`curve_knob` state."""
+    if not results:
+        raise ValueError("results: expected at least one training result, got none")
+    for r in results:
+        if key not in r.history:
+            raise ValueError(f"key: {key!r} is not logged; the history holds "
+                             f"{sorted(r.history)}")
+    n = min(len(r.history[key]) for r in results)
+    ys = np.array([np.asarray(r.history[key][:n], dtype=float) for r in results])
+    return np.asarray(results[0].history[x][:n], dtype=float), ys.mean(0)
