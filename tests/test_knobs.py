@@ -45,6 +45,7 @@ def test_heatmap_knob_holds_every_state_and_binds_each_control():
     k = knobs.heatmap_knob(_states(), {"gamma": "γ", "data": "data"}, name="t", title="T",
                            defaults={"gamma": 0.8})
     spec = k.spec()
+    assert k.chart.to_dict(validate=True) == spec    # a valid Vega-Lite spec
     params = {p["name"]: p for p in spec["params"]}
     assert set(params) == {"knob_gamma", "knob_data"}
     assert params["knob_gamma"]["value"] == 0.8 and params["knob_data"]["value"] == "uniform"
@@ -79,6 +80,7 @@ def test_a_slider_for_an_evenly_spaced_sweep():
     k = knobs.sweep_knob(x, {"A": np.ones((3, 5)), "B": np.zeros((3, 5))},
                          [{"R": v} for v in x], name="s", control="alpha", label="α",
                          title="T", y_label="R")
+    k.chart.to_dict(validate=True)
     (p,) = k.spec()["params"]
     assert p["bind"]["input"] == "range" and p["bind"]["step"] == 0.25
     assert [s["settings"]["alpha"] for s in k.states] == x

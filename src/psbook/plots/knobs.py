@@ -130,6 +130,7 @@ class Knob:
 
     def __init__(self, chart, states: list, controls: Mapping, *, alt_text: str, name: str):
         self.chart = chart
+        self._spec = None
         self.controls = dict(controls)
         self.name = name
         self.alt_text = alt_text
@@ -141,13 +142,20 @@ class Knob:
                        for s, _, nums in states]
 
     def spec(self) -> dict:
-        return self.chart.to_dict()
+        """The Vega-Lite spec (built once; the schema check is left to the tests: validating
+        tens of thousands of data rows costs a second per knob)."""
+        if self._spec is None:
+            self._spec = self.chart.to_dict(validate=False)
+        return self._spec
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        out = self.chart._repr_mimebundle_(include=include, exclude=exclude)
+        import altair as alt
+
+        spec = self.spec()
+        out = alt.renderers.get()(spec, **alt.renderers.options)  # Altair's own output
         data, meta = out if isinstance(out, tuple) else (out, {})
         data = dict(data or {})
-        data[KNOB_MIME] = {"name": self.name, "spec": self.spec(), "states": self.states,
+        data[KNOB_MIME] = {"name": self.name, "spec": spec, "states": self.states,
                            "alt": self.alt_text, "controls": self.controls}
         data["text/plain"] = self.alt_text
         return data, dict(meta or {})
