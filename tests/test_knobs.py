@@ -52,9 +52,15 @@ def test_heatmap_knob_holds_every_state_and_binds_each_control():
     assert params["knob_gamma"]["bind"]["input"] == "radio"
     assert params["knob_gamma"]["bind"]["options"] == [0.3, 0.8]
     # the heatmap's rows: 4 states x 25 cells, each tagged with its state's settings
-    cells = {tuple(sorted(r.items())) for ds in _datasets(spec) for r in ds if "v" in r}
-    cells = [dict(c) for c in cells]
-    assert len(cells) == 4 * 25
+    per_state = [r for ds in _datasets(spec) for r in ds if "v" in r]
+    cells = [{**{k: r[k] for k in ("gamma", "data")}, "i": i, "j": j, "v": v}
+             for r in per_state for i, j, v in zip(r["i"], r["j"], r["v"])]
+    assert len(per_state) == 4 and len(cells) == 4 * 25
+    assert len({(c["gamma"], c["data"], c["i"], c["j"]) for c in cells}) == 4 * 25
+    M = dict(zip(((s["gamma"], s["data"]) for s, _, _ in _states()),
+                 (m for _, m, _ in _states())))
+    for c in cells:
+        assert c["v"] == round(float(M[(c["gamma"], c["data"])][c["i"], c["j"]]), 3)
     assert {(r["gamma"], r["data"]) for r in cells} == {(s["gamma"], s["data"])
                                                         for s, _, _ in _states()}
     # the readout: the state's numbers as drawn, one table the browser test compares with

@@ -125,6 +125,13 @@ def _readout(alt, states, controls, filt, height_per_line=17):
     return alt.layer(head, body)
 
 
+def _title(alt, title: str):
+    """The chart's title in lines that fit the drawing's width (a phone's column)."""
+    import textwrap
+
+    return alt.Title(textwrap.wrap(title, 40) or [""], anchor="start", fontSize=14)
+
+
 class Knob:
     """A knob to display: Altair's output in a notebook, :data:`KNOB_MIME` for the book."""
 
@@ -183,13 +190,17 @@ def heatmap_knob(states, controls: Mapping[str, str], *, name: str, title: str,
             raise ValueError(f"states: each picture must be a square matrix, got shape {M.shape}")
         if not np.isfinite(M).all():
             raise ValueError(f"states: the matrix of {dict(settings)} has non-finite entries")
-        key = {c: settings[c] for c in controls}
-        for i in range(M.shape[0]):
-            for j in range(M.shape[1]):
-                rows.append({**key, "i": i, "j": j, "v": round(float(M[i, j]), 3)})
+        # one row per state, its cells as three parallel lists (flattened in the browser after
+        # the filter): a third of the bytes of one row per cell
+        n = M.shape[0]
+        rows.append({**{c: settings[c] for c in controls},
+                     "i": np.repeat(np.arange(n), n).tolist(),
+                     "j": np.tile(np.arange(n), n).tolist(),
+                     "v": [round(float(x), 3) for x in M.ravel()]})
     params, filt = _params(alt, states, controls, defaults)
     heat = (alt.Chart(alt.Data(values=rows), width=WIDTH, height=WIDTH)
             .transform_filter(filt)
+            .transform_flatten(["i", "j", "v"])
             .mark_rect()
             .encode(x=alt.X("j:O", title=f"{axis_label} (in order)",
                             axis=alt.Axis(labels=False, ticks=False)),
@@ -203,7 +214,7 @@ def heatmap_knob(states, controls: Mapping[str, str], *, name: str, title: str,
                              alt.Tooltip("v:Q", title=value_label, format="+.2f")]))
     chart = (alt.vconcat(_readout(alt, states, controls, filt), heat, spacing=6)
              .add_params(*params)
-             .properties(title=alt.Title(title, anchor="start", fontSize=14))
+             .properties(title=_title(alt, title))
              .configure_view(stroke=None))
     alt_text = alt_text or (f"Interactive heatmap: {title}. Controls: "
                             f"{', '.join(controls.values())}; {len(states)} precomputed states, "
@@ -248,7 +259,7 @@ def curve_knob(states, controls: Mapping[str, str], *, name: str, title: str, x_
                      tooltip=["series:N", alt.Tooltip("x:Q"), alt.Tooltip("y:Q", format="+.3f")]))
     chart = (alt.vconcat(_readout(alt, states, controls, filt), lines, spacing=6)
              .add_params(*params)
-             .properties(title=alt.Title(title, anchor="start", fontSize=14))
+             .properties(title=_title(alt, title))
              .configure_view(stroke=None))
     alt_text = alt_text or (f"Interactive chart: {title}. Controls: "
                             f"{', '.join(controls.values())}; {len(states)} precomputed states, "
@@ -305,7 +316,7 @@ def sweep_knob(x, series: Mapping[str, Any], numbers: Sequence[Mapping[str, floa
     chart = (alt.vconcat(_readout(alt, states, {control: label}, filt),
                          alt.layer(band, line, rule, dots), spacing=6)
              .add_params(*params)
-             .properties(title=alt.Title(title, anchor="start", fontSize=14))
+             .properties(title=_title(alt, title))
              .configure_view(stroke=None))
     alt_text = alt_text or (f"Interactive chart: {title}. A control for {label} moves a marker "
                             f"along the response curves; the chosen value's numbers are printed "
