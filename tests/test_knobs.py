@@ -153,3 +153,29 @@ def test_results_knob_keeps_only_the_controls_settings():
     assert [s["settings"] for s in k.states] == [{"data": "uniform"}, {"data": "zipf keys"}]
     with pytest.raises(ValueError, match=r"grid\[0\]: its settings .* lack a control"):
         knobs.results_knob(grid, {"gamma": "γ"}, name="r", title="T")
+
+
+def test_curve_knob_keeps_one_axis_for_every_state():
+    states = [({"g": g}, {"R": ([0, 1, 2], [0.0, g, 2 * g])}, {"final R": 2 * g})
+              for g in (0.5, 1.0)]
+    k = knobs.curve_knob(states, {"g": "γ"}, name="c", title="T", x_label="step",
+                         y_label="R")
+    k.chart.to_dict(validate=True)
+    doms = [v["scale"]["domain"] for v in _find(k.spec(), "y")
+            if "scale" in v and v.get("field") == "y"]
+    # the curve's axis spans both states (0 .. 2), not only the shown one (0 .. 1)
+    assert doms and all(d[0] < 0.0 and d[1] > 2.0 for d in doms), doms
+
+
+def _find(spec, key):
+    """Every value stored under ``key`` anywhere in a nested spec."""
+    out = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == key and isinstance(v, dict):
+                out.append(v)
+            out += _find(v, key)
+    elif isinstance(spec, list):
+        for v in spec:
+            out += _find(v, key)
+    return out

@@ -246,7 +246,11 @@ def curve_knob(states, controls: Mapping[str, str], *, name: str, title: str, x_
     series = list(dict.fromkeys(r["series"] for r in rows))
     from .core import PALETTE
 
-    yscale = alt.Scale(domain=list(y_domain)) if y_domain else alt.Scale(zero=False)
+    if not y_domain:   # one axis for every state, so that turning the knob compares them
+        ys = [r["y"] for r in rows]
+        pad = 0.05 * ((max(ys) - min(ys)) or 1.0)
+        y_domain = (round(min(ys) - pad, 4), round(max(ys) + pad, 4))
+    yscale = alt.Scale(domain=list(y_domain), nice=False)
     lines = (alt.Chart(alt.Data(values=rows), width=WIDTH, height=220)
              .transform_filter(filt)
              .mark_line(point=True)
