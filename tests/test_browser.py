@@ -19,6 +19,7 @@ PSBOOK_BROWSER_REQUIRED=1 (the `browser` part of .ci/test-all.sh).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -340,3 +341,152 @@ def test_the_check_passes_a_page_that_fits_and_flags_overflow_on_a_phone(browser
     assert problems_of(browser, wide, html_root=tmp_path, shots=None, width=WIDE) == []
     text = "\n".join(problems_of(browser, wide, html_root=tmp_path, shots=None, width=PHONE))
     assert "text column overflows at 390 px" in text and "scrolls sideways" in text, text
+
+
+# ---- kernel-free knobs (psbook.plots.knobs) --------------------------------------------------
+
+def _knob_pages() -> list[Path]:
+    return [p for p in PAGES if 'class="psbook-knob"' in p.read_text(errors="replace")]
+
+
+KNOB_PAGES = _knob_pages()
+
+_KNOBS_READY = """() => Array.from(document.querySelectorAll('figure.psbook-knob'))
+    .every(f => f.dataset.ready === '1' || f.dataset.ready === 'error')"""
+
+# What a knob draws now: its parameters' values, the texts of its SVG and a fingerprint of its
+# marks (fills and paths), read from the page.
+_KNOB_DRAWN = """(i) => {
+  const fig = document.querySelectorAll('figure.psbook-knob')[i];
+  const payload = JSON.parse(fig.querySelector('script.psbook-knob-data').textContent);
+  const values = {};
+  Object.keys(payload.controls).forEach(c => { values[c] = fig.psbookView.signal('knob_' + c); });
+  const svg = fig.querySelector('.psbook-knob-view svg');
+  const texts = Array.from(svg.querySelectorAll('text')).map(t => t.textContent);
+  const marks = Array.from(svg.querySelectorAll('path, rect, line'))
+      .map(e => ['fill', 'd', 'transform', 'x2', 'y2']
+                 .map(a => e.getAttribute(a) || '').join(' ')).join('|');
+  const r = fig.getBoundingClientRect(), s = svg.getBoundingClientRect();
+  return {values, texts, marks, ready: fig.dataset.ready, right: Math.max(r.right, s.right),
+          width: window.innerWidth};
+}"""
+
+
+def _open_offline(browser, page: Path, width: int):
+    """A tab on ``page`` that may load only local files: every other request is recorded and
+    refused."""
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    tab = ctx.new_page()
+    net, errors = [], []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    local = ("file:", "data:", "blob:", "about:")
+    tab.on("request", lambda r: None if r.url.startswith(local) else net.append(r.url))
+    # Only requests that leave the disk are routed (and refused): routing every local file
+    # through this process would slow the page's timed load.
+    tab.route(re.compile(r"^(?!file:|data:|blob:|about:)"), lambda r: r.abort())
+    return ctx, tab, net, errors
+
+
+def _js(v) -> str:
+    """``String(v)`` in JavaScript (how the page writes a control's value): 1.0 -> "1"."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _key(settings: dict) -> str:
+    """A setting as a lookup key, numbers compared as numbers (the page holds 1, Python 1.0)."""
+    return json.dumps({k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                       else v for k, v in settings.items()}, sort_keys=True)
+
+
+def _set_control(tab, i: int, control: str, value) -> None:
+    """Turn control ``control`` of the i-th knob to ``value`` as a reader would (click the radio
+    button, pick the option, drag the slider)."""
+    fig = tab.locator("figure.psbook-knob").nth(i)
+    name = f"knob_{control}"
+    radio = fig.locator(f'input[type="radio"][name="{name}"][value="{_js(value)}"]')
+    if radio.count():
+        radio.click()
+        return
+    select = fig.locator(f'select[name="{name}"]')
+    if select.count():
+        select.select_option(label=_js(value))
+        return
+    slider = fig.locator(f'input[type="range"][name="{name}"]')
+    assert slider.count(), f"knob {i}: no control for {control!r} on the page"
+    slider.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input', "
+                    "{bubbles: true})); }", str(value))
+
+
+@pytest.mark.parametrize("width", [WIDE, PHONE], ids=lambda w: f"{w}px")
+@pytest.mark.parametrize("page", KNOB_PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
+def test_knobs_draw_the_state_of_each_setting(browser, page: Path, width: int):
+    """Every knob on the page: loads with no network request (in under 2 s from disk, asserted
+    under PSBOOK_BROWSER_TIMED=1); for each control, two of
+    its values (others at their defaults) draw exactly the readout of the state computed for
+    that setting, and the picture changes with it; at 390 px it fits the screen and the
+    controls can be clicked."""
+    import time
+
+    ctx, tab, net, errors = _open_offline(browser, page, width)
+    try:
+        t0 = time.perf_counter()
+        tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
+        tab.wait_for_function(_KNOBS_READY, timeout=30_000)
+        took = time.perf_counter() - t0
+        figs = tab.locator("figure.psbook-knob")
+        assert figs.count() > 0
+        for i in range(figs.count()):
+            payload = json.loads(figs.nth(i).locator("script.psbook-knob-data")
+                                 .text_content())
+            states = {_key(s["settings"]): s["lines"] for s in payload["states"]}
+            first = tab.evaluate(_KNOB_DRAWN, i)
+            assert first["ready"] == "1", f"knob {payload['name']} was not drawn"
+            assert first["right"] <= first["width"] + 1, (
+                f"knob {payload['name']} ends at {first['right']:.0f} px in a {width} px window")
+            for c in payload["controls"]:
+                vals = list(dict.fromkeys(s["settings"][c] for s in payload["states"]))
+                seen = []
+                for v in (vals[-1], vals[0]) if len(vals) > 1 else (vals[0],):
+                    _set_control(tab, i, c, v)
+                    tab.wait_for_timeout(50)
+                    drawn = tab.evaluate(_KNOB_DRAWN, i)
+                    assert _key({c: drawn["values"][c]}) == _key({c: v}), (
+                        f"{payload['name']}: set {c} = {v!r}, the chart holds "
+                        f"{drawn['values'][c]!r}")
+                    key = _key(drawn["values"])
+                    assert key in states, f"{payload['name']}: no state for {drawn['values']}"
+                    want = states[key]
+                    got = [t for t in drawn["texts"] if t in {ln for ls in states.values()
+                                                             for ln in ls}]
+                    assert set(want) <= set(drawn["texts"]), (
+                        f"{payload['name']} at {drawn['values']}: drawn {got}, want {want}")
+                    others = {ls[0] for k, ls in states.items() if k != key}
+                    assert not others & set(drawn["texts"]), (
+                        f"{payload['name']} at {drawn['values']} also draws another state's "
+                        f"heading: {others & set(drawn['texts'])}")
+                    seen.append(drawn["marks"])
+                if len(seen) == 2:
+                    assert seen[0] != seen[1], (
+                        f"{payload['name']}: the picture did not change when {c} moved")
+    finally:
+        ctx.close()
+    assert not net, f"{page.name}: the page requested the network: {net[:5]}"
+    assert not errors, f"{page.name}: JavaScript errors: {errors[:3]}"
+    _record_knob_time(page, width, took)
+    if TIMED:
+        assert took < 2.0, f"{page.name} took {took:.2f} s to load and draw its knobs (limit 2 s)"
+
+
+# The issue's budget: a knob page loads and draws in under 2 s from disk. A wall-clock limit
+# only means something on a quiet machine, so it is asserted where PSBOOK_BROWSER_TIMED=1 (a
+# timing run); every run writes its time to _build/screenshots/knob-load-time@PAGE@WIDTH.json.
+TIMED = os.environ.get("PSBOOK_BROWSER_TIMED", "") == "1"
+
+
+def _record_knob_time(page: Path, width: int, took: float) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / f"knob-load-time@{page.stem}@{width}.json").write_text(json.dumps(
+        {"seconds": round(took, 3),
+         "loadavg_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)}) + "\n")

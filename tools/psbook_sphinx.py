@@ -24,6 +24,12 @@
   display math and tables scroll inside their own box on a phone.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
+- Kernel-free knobs (`psbook.plots.knobs`): an output of type `application/vnd.psbook.knob+json`
+  (preferred over the output's other types on HTML pages, `nb_mime_priority_overrides` in
+  `_config.yml`) becomes a `<div class="psbook-knob">` holding its Vega-Lite spec and states;
+  `psbook_static/psbook_knobs.js` draws it with the vendored vega-embed. Vega, Vega-Lite,
+  vega-embed and that script are added only to pages that hold a knob, *before* RequireJS (their
+  UMD bundles would register as anonymous AMD modules once RequireJS has loaded).
 """
 
 from __future__ import annotations
@@ -141,6 +147,55 @@ def _image_alt():
     NbElementRenderer.render_image = render_image
 
 
+KNOB_MIME = "application/vnd.psbook.knob+json"
+_KNOB_SCRIPTS = ["vega/vega.min.js", "vega/vega-lite.min.js", "vega/vega-embed.min.js",
+                 "psbook_knobs.js"]
+
+
+def _knob_html(payload: dict) -> str:
+    import html
+    import json
+
+    spec = (json.dumps(payload, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    name = html.escape(str(payload.get("name", "knob")), quote=True)
+    alt = html.escape(str(payload.get("alt", "")), quote=True)
+    return (f'<figure class="psbook-knob" data-knob="{name}" role="group" aria-label="{alt}">'
+            f'<div class="psbook-knob-view"></div>'
+            f'<noscript><p>{alt} (This interactive figure needs JavaScript; the static '
+            f'figure beside it shows every state.)</p></noscript>'
+            f'<script type="application/json" class="psbook-knob-data">{spec}</script></figure>')
+
+
+def _knob_renderer():
+    """Wrap myst-nb's mime dispatch so that a knob output becomes its HTML container."""
+    from docutils import nodes
+    from myst_nb.core.render import NbElementRenderer
+
+    if getattr(NbElementRenderer.render_mime_type, "_psbook_knob", False):
+        return
+    original = NbElementRenderer.render_mime_type
+
+    def render_mime_type(self, data):
+        if data.mime_type == KNOB_MIME:
+            payload = data.content
+            if isinstance(payload, str):
+                import json
+                payload = json.loads(payload)
+            return [nodes.raw("", _knob_html(payload), format="html", classes=["psbook-knob"])]
+        return original(self, data)
+
+    render_mime_type._psbook_knob = True
+    NbElementRenderer.render_mime_type = render_mime_type
+
+
+def _knob_scripts(app, pagename, templatename, context, doctree):
+    if 'class="psbook-knob"' not in (context.get("body") or ""):
+        return
+    for k, js in enumerate(_KNOB_SCRIPTS):   # before RequireJS (myst-nb adds it at 200+)
+        app.add_js_file(js, priority=110 + k)
+
+
 def _static_path(app, config):
     if str(STATIC) not in config.html_static_path:
         config.html_static_path.append(str(STATIC))
@@ -148,6 +203,8 @@ def _static_path(app, config):
 
 def setup(app):
     _image_alt()
+    _knob_renderer()
+    app.connect("html-page-context", _knob_scripts, priority=400)
     app.connect("config-inited", _static_path)
     app.add_css_file("psbook.css", priority=900)
     app.connect("html-page-context", _widget_paths, priority=400)

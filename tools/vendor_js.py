@@ -1,6 +1,7 @@
 """Vendor the JavaScript the built book needs, so that `_build/html` renders offline.
 
-MathJax 3 (math) and the Jupyter widgets HTML manager with RequireJS (saved widget views) are
+MathJax 3 (math), the Jupyter widgets HTML manager with RequireJS (saved widget views) and
+Vega / Vega-Lite / vega-embed (the kernel-free knobs of `psbook.knobs`) are
 fetched from the npm registry with `npm pack` (pinned versions below) and unpacked into
 `_vendor/` (git-ignored; `html_static_path`, so served as `_static/mathjax/...` etc.). `_config.yml` points Sphinx (`mathjax_path`) and myst-nb
 (`nb_ipywidgets_js`) at these files instead of a CDN, so the published site and a page opened from
@@ -52,6 +53,20 @@ PACKAGES = {
         ("require.js", "requirejs/require.js"),
         ("LICENSE", "requirejs/LICENSE"),
     ]),
+    # Kernel-free knobs (psbook.knobs: Altair charts): Vega, Vega-Lite (the version of Altair's
+    # schema) and vega-embed, loaded only on pages that hold a knob (tools/psbook_sphinx.py).
+    "vega": ("6.3.0", [
+        ("build/vega.min.js", "vega/vega.min.js"),
+        ("LICENSE", "vega/LICENSE"),
+    ]),
+    "vega-lite": ("6.4.1", [
+        ("build/vega-lite.min.js", "vega/vega-lite.min.js"),
+        ("LICENSE", "vega/LICENSE-vega-lite"),
+    ]),
+    "vega-embed": ("7.3.0", [
+        ("build/vega-embed.min.js", "vega/vega-embed.min.js"),
+        ("LICENSE", "vega/LICENSE-vega-embed"),
+    ]),
 }
 # npm's dist.integrity of each pinned tarball (`npm view NAME@VERSION dist.integrity`).
 INTEGRITY = {
@@ -62,10 +77,17 @@ INTEGRITY = {
         "rJ3CQA==",
     ("requirejs", "2.3.8"): "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+"
                             "Jd5otXKGNehIonFlyQXSowL6Mw==",
+    ("vega", "6.3.0"): "sha512-L/ykPslBI5QiElzs7jD01c/0EP2yzJ0SdQ3WLZkgBsmykNkhfilWLAa24RzDx67ril"
+                       "NLdeBCJVCmogi40xJ6yA==",
+    ("vega-lite", "6.4.1"): "sha512-KO3ybHNouRK4A0al/+2fN9UqgTEfxrd/ntGLY933Hg5UOYotDVQdshR3zn7Of"
+                            "XwQ7uj0W96Vfa5R+QxO8am3IQ==",
+    ("vega-embed", "7.3.0"): "sha512-wQ8s5GaSzqoKgmRfbRolgBrjE2CP7ZKHXqH7NijxMqPjpdWxSs4Dn8tvp9g0gi"
+                             "Qvh2cK+3p56sxjWWM0wNngGw==",
 }
 PRUNE = ["html-manager/*.map", "html-manager/embed.js", "html-manager/libembed-amd.js"]
 # Files the pages load (checked by --check and by tests/test_browser.py).
-REQUIRED = ["mathjax/tex-mml-chtml.js", "html-manager/embed-amd.js", "requirejs/require.js"]
+REQUIRED = ["mathjax/tex-mml-chtml.js", "html-manager/embed-amd.js", "requirejs/require.js",
+            "vega/vega.min.js", "vega/vega-lite.min.js", "vega/vega-embed.min.js"]
 
 
 def _tarball(name: str, version: str, workdir: Path) -> bytes:

@@ -1,4 +1,8 @@
-"""Interactive panels (ipywidgets core controls only; works with ipywidgets 7.7 and 8).
+"""Interactive panels (ipywidgets core controls only; works with ipywidgets 7.7 and 8), and the
+kernel-free knob over the same grid.
+
+:func:`grid_knob` -- the grid's states for both models behind kernel-free controls
+(:mod:`psbook.plots.knobs`): what the published page shows, and Jupyter/Colab too.
 
 :func:`synthetic_panel` -- pick the initialisation scale gamma, the data distribution and the
 model; the panel shows the key-embedding cosine heatmap next to the signature's, with
@@ -16,7 +20,7 @@ from ._validate import check_choice
 from .presets import get_preset
 
 __all__ = ["DISTRIBUTIONS", "distribution_settings", "synthetic_panel", "panel_figure",
-           "grid_results"]
+           "grid_results", "grid_knob"]
 
 # label shown in the dropdown -> task settings (f_add)
 DISTRIBUTIONS = {
@@ -44,6 +48,33 @@ def grid_results(preset=None, model: str = "ffn") -> list:
     syn = p.synthetic
     return [({"data": d, "gamma": g}, _run(p, model, g, d, syn["widget_steps"]))
             for d in syn["widget_dists"] for g in syn["widget_gammas"]]
+
+
+def grid_knob(*grids, preset=None):
+    """The kernel-free knob over :func:`grid_results` of one or more models (model, gamma and
+    data distribution as controls; each state's key-embedding cosines with R_cos, R_order and
+    test accuracy). Takes the grids the chapter computed; trains nothing."""
+    from .plots import knobs
+
+    if not grids:
+        raise ValueError("grids: expected at least one grid_results(...) list, got none")
+    p = get_preset(preset) if preset is None or isinstance(preset, str) else preset
+    states = []
+    for grid in grids:
+        states += knobs.result_states([({"model": r.model, "gamma": s["gamma"],
+                                         "data": s["data"]}, r) for s, r in grid])
+    models = list(dict.fromkeys(st[0]["model"] for st in states))
+    gammas = list(dict.fromkeys(st[0]["gamma"] for st in states))
+    g0 = p.synthetic["model"].get("gamma", gammas[0])
+    return knobs.heatmap_knob(
+        states, {"model": "model", "gamma": "γ", "data": "data"}, name="c08-gamma-data-model",
+        title="Key-embedding cosines on composite addition", value_label="cosine of W^E rows",
+        defaults={"model": "ffn" if "ffn" in models else models[0],
+                  "gamma": g0 if g0 in gammas else gammas[0]},
+        alt_text=(f"Interactive heatmap of the key embeddings' cosine similarities on composite "
+                  f"addition, with controls for the model ({', '.join(models)}), the "
+                  f"initialisation scale gamma ({', '.join(map(str, gammas))}) and the data "
+                  f"distribution; above it the chosen state's R_cos, R_order and test accuracy."))
 
 
 def panel_figure(res):
