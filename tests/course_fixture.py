@@ -118,6 +118,7 @@ CONFIG = textwrap.dedent('''\
     sphinx:
       extra_extensions:
         - sphinx_exercise
+        - psbook.course.student
     ''')
 
 

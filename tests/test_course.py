@@ -349,6 +349,13 @@ def test_student_edition_hides_prose_and_code_solutions(tmp_path):
         html[edition] = (out / "_build/html/book/99-fixture.html").read_text()
     code = 'doubled</span> <span class="o">='
     assert "SECRET-PROSE-SOLUTION" in html["full"] and code in html["full"]
+    # the book's page (issue 26): no check cell, and the solution cell inside its dropdown
+    assert "checks.ch99.double" not in html["full"].replace("</span>", "").replace(
+        '<span class="o">', "").replace('<span class="n">', "").replace('<span class="p">', "")
+    assert "ch99" not in html["full"]
+    sol = html["full"].index("SECRET-PROSE-SOLUTION")
+    start = html["full"].rfind('class="solution', 0, sol)
+    assert start != -1 and start < html["full"].index(code), "solution cell above its dropdown"
     assert "SECRET-PROSE-SOLUTION" not in html["student"]
     assert "BEGIN SOLUTION" not in html["student"] and code not in html["student"]
     assert "Doubling" in html["student"] and "checks" in html["student"]   # exercise + check

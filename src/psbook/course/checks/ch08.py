@@ -23,7 +23,10 @@ def adam(ns):
 
 @exercise("ex-08-matched", answers={"step_m": "first logged step below the matched loss",
                                     "rcos_m": "R_cos(W^E, phi^y) at that step"},
-          rtol=1e-6, atol=1e-9, hint="np.flatnonzero(h0.loss < L_match)[0] is the index")
+          rtol=1e-6, atol=1e-9,
+          hint=["the history logs the loss at some steps only: find the first *logged* entry "
+                "below L_match, then read the step and R_cos at that entry",
+                "an index into h0.loss is not a step: h0.steps at that index is"])
 def matched(ns):
     step, val = experiments.at_matched_loss(ns["h0"], ns["L_match"])
     return {"step_m": step, "rcos_m": val}
