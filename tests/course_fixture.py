@@ -90,7 +90,7 @@ CHAPTER = textwrap.dedent('''\
     ```
 
     ```{code-cell} ipython3
-    print("total", doubled.sum() + helper)
+    print("total", x.sum() + helper)
     ```
 
     ```{note}

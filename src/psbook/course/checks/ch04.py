@@ -12,9 +12,22 @@ __all__ = ["relu", "delay", "c2", "where"]
 
 
 
+def _ratio_compare(given, ref):
+    """A ratio: the wrong way up is its own mistake."""
+    from ._base import _default_compare
+    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    try:
+        if problem and np.isclose(float(given) * float(ref), 1.0, rtol=1e-6):
+            return "the ratio is upside down: the first quantity named goes on top"
+    except (TypeError, ValueError):
+        pass
+    return problem
+
+
 @exercise("ex-04-relu", answers={
     "relu_ratio": "|v_E| at gamma=1.5 over |v_E| at gamma=0.9 (ReLU, same draw)",
     "sigma_ratio": "d**-1.5 / d**-0.9"}, rtol=1e-6, atol=1e-9,
+    compare={"relu_ratio": _ratio_compare, "sigma_ratio": _ratio_compare},
     hint="use hidden=None, seed=0 for both models and np.linalg.norm of the 'W_E' velocity")
 def relu(ns):
     need(ns, "task", "cfg")
@@ -27,9 +40,23 @@ def relu(ns):
     return {"relu_ratio": v(1.5) / v(0.9), "sigma_ratio": d ** -1.5 / d ** -0.9}
 
 
+def _delay_compare(given, ref, ns, task):
+    """GELU/tanh instead of tanh/GELU (the mean of the inverted ratios) is named."""
+    from ._base import _default_compare
+    problem = _default_compare(given, ref, 1e-9, 1e-9)
+    if problem and "onset" in ns:
+        o, steps = ns["onset"][task], ns["ocfg"]["steps"]
+        inv = float(np.mean(o["GELU"] / np.where(np.isnan(o["tanh"]), steps, o["tanh"])))
+        if not _default_compare(given, inv, 1e-9, 1e-9):
+            return "the ratio is upside down: tanh's onset over GELU's, seed by seed"
+    return problem
+
+
 @exercise("ex-04-delay", answers={
     "delay_mod": "mean tanh/GELU onset ratio on f_mod",
     "delay_add": "mean tanh/GELU onset ratio on f_add (the control)"}, rtol=1e-9, atol=1e-9,
+    compare={"delay_mod": lambda g, r, ns: _delay_compare(g, r, ns, "f_mod"),
+             "delay_add": lambda g, r, ns: _delay_compare(g, r, ns, "f_add")},
     hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
 def delay(ns):
     need(ns, "onset", "ocfg")

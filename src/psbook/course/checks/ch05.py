@@ -35,6 +35,11 @@ def _groups_compare(given, ref, ns):
             return f"expected 5 tokens in each group, got {f.shape} and {r.shape}"
         if set(f.tolist()) == set(want[1].tolist()) and set(r.tolist()) == set(want[0].tolist()):
             return "frequent and rare are swapped (the largest rates are the frequent keys)"
+        by_value = np.sort(keys)
+        if {*f.tolist(), *r.tolist()} == {*by_value[:5].tolist(), *by_value[-5:].tolist()} and (
+                set(f.tolist()) != set(want[0].tolist())):
+            return ("ranked by the keys' values, not by their occurrence rate (rate[i] is the "
+                    "rate of keys[i])")
         if set(f.tolist()) != set(want[0].tolist()) or set(r.tolist()) != set(want[1].tolist()):
             return ("on the check's own keys and rates the groups hold the wrong tokens "
                     "(ranked positions instead of the keys themselves?)")
@@ -218,7 +223,8 @@ def _control_fn_compare(given, ref, ns):
     claim = r_cos(W, phi)
     if np.allclose(got, claim, atol=1e-9):
         return ("on the check's own inputs it returns the claim itself: a control must break "
-                "the link between each key and its own signature, keeping everything else")
+                "the link between each key and its own signature, keeping everything else "
+                "(shuffling the rows of W and phi together keeps every pair: it cannot fail)")
     problems = [same_control(got, [_control_once(W, p, kind, s) for s in range(200)])
                 for p in (phi, phi - 1.0 / phi.shape[1])]
     return None if None in problems else problems[0]

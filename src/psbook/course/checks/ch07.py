@@ -23,10 +23,20 @@ def spectrum(ns):
     return {"spec_c": sc, "spec_n": sn, "k_first": int(np.argmax(sn)) + 1}
 
 
+def _energy_compare(given, ref, ns):
+    from ._base import _default_compare
+    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    if problem and "ex" in ns and "k1" in ns:
+        pw, k = fourier_power(ns["ex"]["ffn_n"].W_E), int(ns["k1"])
+        if k < len(pw) and not _default_compare(given, float(pw[k]), 1e-6, 1e-9):
+            return "frequency k at index k: frequency 1 is entry 0, so frequency k is entry k - 1"
+    return problem
+
+
 @exercise("ex-07-energy",
           answers={"energy_k": "energy fraction at the data's frequency k1",
                    "energy_max_other": "largest energy fraction at any other frequency"},
-          rtol=1e-6, atol=1e-9,
+          rtol=1e-6, atol=1e-9, compare={"energy_k": _energy_compare},
           hint="fourier_power(W_E)[k - 1] is frequency k; drop that entry for the others.")
 def energy(ns):
     pw = fourier_power(ns["ex"]["ffn_n"].W_E)
