@@ -138,3 +138,14 @@ def test_a_wrong_answer_does_not_print_the_hint_and_hints_are_graded(capsys):
     first = _base.hint("ex-09-next-sig")
     second = _base.hint("ex-09-next-sig")
     assert "hint 1 of" in first and "hint 2 of" in second and first != second
+
+
+def test_reveal_shows_the_code_of_a_function_exercise_and_whole_matrices(capsys):
+    from psbook.course.checks import reveal
+    reveal("ex-02-rcos", {})
+    out = capsys.readouterr().out
+    assert "def r_cos" in out and "<function" not in out
+    _base._LAST["ex-02-rcos"] = {"my_r_cos": np.arange(81.0).reshape(9, 9) / 7}
+    reveal("ex-02-rcos")
+    out = capsys.readouterr().out
+    assert "..." not in out and "11.4286" in out      # the last entry, 80 / 7: nothing cut

@@ -585,8 +585,28 @@ def main(argv=None) -> int:
     e.add_argument("--out", type=Path, default=None,
                    help="output folder (default _build/course-executed/<kind>)")
     e.add_argument("--root", type=Path, default=None)
+    t = sub.add_parser("budget", help="write course/_time-budget.md (exercise minutes per "
+                       "session, from the chapters) and report sessions over their time")
+    t.add_argument("--check", action="store_true", help="write nothing; exit 1 when the table "
+                   "is stale or a session is over its stated time")
+    t.add_argument("--root", type=Path, default=None)
     args = ap.parse_args(argv)
     root = args.root or _find_root(Path.cwd())
+    if args.cmd == "budget":
+        from . import budget
+        over = budget.problems(check_root(root))
+        for line in over:
+            print(f"over budget: {line}", file=sys.stderr)
+        if args.check:
+            stale = not (root / budget.BUDGET_FILE).exists() or (
+                (root / budget.BUDGET_FILE).read_text() != budget.render(root))
+            if stale:
+                print(f"{budget.BUDGET_FILE} is stale: run `python -m psbook.course budget`",
+                      file=sys.stderr)
+            return 1 if stale or over else 0
+        print(f"wrote {budget.BUDGET_FILE}" if budget.write(root) else
+              f"{budget.BUDGET_FILE} already up to date")
+        return 1 if over else 0
     if args.cmd == "execute":
         from .execute import execute_notebooks
         try:
