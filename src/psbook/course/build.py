@@ -590,8 +590,15 @@ def main(argv=None) -> int:
     t.add_argument("--check", action="store_true", help="write nothing; exit 1 when the table "
                    "is stale or a session is over its stated time")
     t.add_argument("--root", type=Path, default=None)
+    i = sub.add_parser("instructor", help="write the problem sets' answer key (instructors "
+                       "only) to _build/course-instructor/")
+    i.add_argument("--root", type=Path, default=None)
     args = ap.parse_args(argv)
     root = args.root or _find_root(Path.cwd())
+    if args.cmd == "instructor":
+        from .instructor import write as write_key
+        print(f"wrote {write_key(check_root(root))}")
+        return 0
     if args.cmd == "budget":
         from . import budget
         over = budget.problems(check_root(root))
