@@ -60,16 +60,16 @@ def exercise_labels(nb) -> list[str]:
 
 
 def check_student(nb):
-    """No error at all; every unfinished stub reported itself in one line and its check used
-    the reference."""
+    """No error at all; every unfinished stub reported itself in one line and its check said
+    what is not answered (no reference filled in)."""
     errs = errors(nb)
     assert not errs, f"a student notebook with unfinished stubs must run to the end: {errs}"
     out = stdout(nb)
     labels = exercise_labels(nb)
     assert labels and len(labels) == n_stubs(nb)
     for label in labels:
-        assert (f"exercise {label}: not done yet — using the reference so the rest of the "
-                f"notebook runs") in out, f"stub {label} did not report itself"
+        assert (f"exercise {label}: not done yet (the notebook carries on; its check will say "
+                f"what is missing)") in out, f"stub {label} did not report itself"
         assert f"{label}: 0 of" in out, f"the check of {label} did not run"
 
 
