@@ -6,7 +6,7 @@ import numpy as np
 
 from ... import theory
 from ...models import FFN
-from ._base import choice, exercise, need
+from ._base import choice, exercise, function_compare, need
 
 __all__ = ["relu", "delay", "c2", "where"]
 
@@ -68,11 +68,36 @@ def delay(ns):
     return {"delay_mod": ratio("f_mod"), "delay_add": ratio("f_add")}
 
 
-@exercise("ex-04-c2", answers={"c2_silu": "C_2 of SiLU, sigma''(0) / 2"}, rtol=1e-3,
-          atol=1e-6, hint="a central second difference: (s(h) - 2 s(0) + s(-h)) / (2 h^2) with "
-                          "h = 1e-3, or differentiate z * sigmoid(z) twice by hand")
+def _c2_ref(sigma, h: float = 1e-3) -> float:
+    """C_2 = sigma''(0) / 2 by a central second difference (error O(h^2))."""
+    return float((sigma(h) - 2 * sigma(0.0) + sigma(-h)) / (2 * h * h))
+
+
+def _c2_cases(ns):
+    from scipy.special import erf
+    return {"tanh (C_2 = 0)": (np.tanh,),
+            "z + z^2/2 (C_2 = 1/2)": (lambda z: z + z * z / 2,),
+            "GELU (C_2 = 1/sqrt(2 pi))": (lambda z: z * 0.5 * (1 + erf(z / np.sqrt(2))),)}
+
+
+def _c2_one_sided(sigma, h: float = 1e-3) -> float:
+    return float((sigma(2 * h) - 2 * sigma(h) + sigma(0.0)) / (2 * h * h))
+
+
+@exercise("ex-04-c2", answers={
+    "my_c2": "your function sigma -> C_2 = sigma''(0) / 2",
+    "c2_silu": "C_2 of SiLU, sigma''(0) / 2"}, rtol=1e-3, atol=1e-6,
+    compare={"my_c2": function_compare(
+        _c2_cases, _c2_ref, "my_c2", rtol=0, atol=1e-5,   # a central difference, h ~ 1e-3
+        variants={"a one-sided difference: its error is O(h) (tanh's C_2 = 0 comes out "
+                  "nonzero); use sigma(h) - 2 sigma(0) + sigma(-h)": _c2_one_sided,
+                  "sigma''(0) itself: C_2 is half the second derivative":
+                  lambda sg: 2 * _c2_ref(sg)})},
+    hint=["C_2 is the coefficient of z^2 in the Taylor expansion of sigma at 0",
+          "a second difference approximates sigma''(0): combine sigma(h), sigma(0) and "
+          "sigma(-h), then halve"])
 def c2(ns):
-    return {"c2_silu": theory.TAYLOR["silu"][1]}
+    return {"my_c2": _c2_ref, "c2_silu": theory.TAYLOR["silu"][1]}
 
 
 @choice("ex-04-where", "where_answer", "where phi^{X|y} first enters the embedding's flow",

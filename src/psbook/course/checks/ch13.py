@@ -9,22 +9,35 @@ from ._base import choice, exercise, function_compare
 __all__ = ["chains", "share", "which"]
 
 
-@exercise("ex-13-chains",
-          answers={"cos_01": "predicted cosine of keys 0 and 1 (interleaved chains)",
-                   "cos_02": "predicted cosine of keys 0 and 2 (interleaved chains)"},
-          rtol=1e-6, atol=1e-6,
-          hint="build tasks.f_add_designed(n_keys=..., anchor_values=I['chains_anchors'], "
-               "test_frac=0.0) and take cosine_matrix of its phi_y rows for the keys")
-def chains(ns):
+def _chains_ref(n_keys, anchor_values):
+    """The reference of ``my_chain_cosines``: the predicted (phi^y) cosines of keys 0-1, 0-2."""
     from psbook import tasks
     from psbook.metrics import cosine_matrix
-
-    preset = ns["preset"]
-    t = tasks.f_add_designed(n_keys=preset.synthetic["f_add"]["n_keys"],
-                             anchor_values=preset.interventions["chains_anchors"],
-                             test_frac=0.0)
+    t = tasks.f_add_designed(n_keys=n_keys, anchor_values=anchor_values, test_frac=0.0)
     C = cosine_matrix(t.signatures().dense("phi_y", t.ordered_tokens))
-    return {"cos_01": float(C[0, 1]), "cos_02": float(C[0, 2])}
+    return float(C[0, 1]), float(C[0, 2])
+
+
+def _chains_cases(ns):
+    return {"another design (8 keys, anchors 0, 3, 6)": (8, (0, 3, 6))}
+
+
+@exercise("ex-13-chains",
+          answers={"my_chain_cosines": "your function (n_keys, anchor_values) -> (cos_01, cos_02)",
+                   "cos_01": "predicted cosine of keys 0 and 1 (interleaved chains)",
+                   "cos_02": "predicted cosine of keys 0 and 2 (interleaved chains)"},
+          rtol=1e-6, atol=1e-6,
+          compare={"my_chain_cosines": function_compare(
+              _chains_cases, _chains_ref, "my_chain_cosines", rtol=1e-6, atol=1e-6,
+              outputs=("cos_01", "cos_02"))},
+          hint=["the predicted geometry is the cosine geometry of the keys' label signatures",
+                "tasks.f_add_designed(..., test_frac=0.0) builds the task; cosine_matrix of "
+                "its phi^y rows over the keys"])
+def chains(ns):
+    preset = ns["preset"]
+    c01, c02 = _chains_ref(preset.synthetic["f_add"]["n_keys"],
+                           preset.interventions["chains_anchors"])
+    return {"my_chain_cosines": _chains_ref, "cos_01": c01, "cos_02": c02}
 
 
 def _share_ref(docs, a, b, vocab_size, seed=0):
