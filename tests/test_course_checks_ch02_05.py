@@ -23,13 +23,14 @@ def test_ch03_collapse_reference_and_wrong_answer():
 def test_ch04_delay_and_strict(monkeypatch):
     onset = {"f_mod": {"tanh": np.array([300., 280]), "GELU": np.array([120., 120])},
              "f_add": {"tanh": np.array([20., 20]), "GELU": np.array([30., 30])}}
-    ns = {"onset": onset, "ocfg": {"steps": 600}, "delay_mod": 290 / 120, "delay_add": 2 / 3}
+    ns = {"onset": onset, "ocfg": {"steps": 600}, "delay_mod": 290 / 120, "delay_add": 2 / 3,
+          "my_delay": ch04._delay_ref}
     assert ch04.delay(ns)
     # a tanh run still on the plateau (nan) counts as the last step: a lower bound
     cens = {"f_mod": {"tanh": np.array([np.nan, 280]), "GELU": np.array([120., 120])},
             "f_add": onset["f_add"]}
     assert ch04.delay({"onset": cens, "ocfg": {"steps": 600}, "delay_mod": (5 + 280 / 120) / 2,
-                       "delay_add": 2 / 3})
+                       "delay_add": 2 / 3, "my_delay": ch04._delay_ref})
     monkeypatch.setenv("PSBOOK_CHECK_STRICT", "1")
     with pytest.raises(AssertionError, match="delay_add"):
         ch04.delay(dict(ns, delay_add=1.0))

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from psbook import experiments, tasks
-from psbook.course.checks import _base, ch02, ch03, ch04, ch05, ch07, ch09, ch12
+from psbook.course.checks import _base, ch02, ch03, ch04, ch05, ch06, ch07, ch09, ch12
 from psbook.metrics import r_cos, r_order, shuffled_r_cos
 
 
@@ -215,6 +215,13 @@ def _energy_at_k(ns):
     return float(fourier_power(ns["ex"]["ffn_n"].W_E)[2])
 
 
+def _tilde():
+    if "tilde" not in _RES:
+        _RES["tilde"] = experiments.run("f_add_tilde", preset="tiny", n_keys=6, n_anchors=4,
+                                        n_samples=500, steps=30)
+    return _RES["tilde"]
+
+
 def _delay_ns():
     return {"onset": {"f_mod": {"tanh": np.array([300., 280]), "GELU": np.array([120., 120])},
                       "f_add": {"tanh": np.array([20., 20]), "GELU": np.array([30., 30])}},
@@ -262,6 +269,14 @@ TA = {
     "ex-07-energy my_energy index k": (ch07.energy, _energy_ns, "my_energy",
                                        lambda W, k: ch07._energy_ref(W, k + 1),
                                        "frequency k at index k"),
+    "ex-04-delay my_delay upside down": (ch04.delay, _delay_ns, "my_delay",
+                                         ch04._DELAY_MISTAKES[next(iter(ch04._DELAY_MISTAKES))],
+                                         "upside down"),
+    "ex-04-delay my_delay drops nan": (ch04.delay, _delay_ns, "my_delay",
+                                       lambda o, st: float(np.nanmean(o["tanh"] / o["GELU"])),
+                                       "plateau (onset nan) is dropped"),
+    "ex-06-partial no intercept": (ch06.partial, lambda: {"tilde": _tilde()}, "my_partial_r_cos",
+                                   ch06._partial_no_intercept, "without an intercept"),
     "ex-04-c2 one-sided": (ch04.c2, dict, "my_c2", lambda sg: ch04._c2_one_sided(sg),
                            "one-sided difference"),
     "ex-09-next-sig columns": (ch09.next_sig, dict, "my_next_signatures", _next_cols,

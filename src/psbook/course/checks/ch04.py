@@ -52,10 +52,35 @@ def _delay_compare(given, ref, ns, task):
     return problem
 
 
+def _delay_ref(onsets, steps):
+    """The reference of ``my_delay``: mean over seeds of tanh/GELU onset, nan censored."""
+    t = np.where(np.isnan(onsets["tanh"]), steps, onsets["tanh"])
+    return float(np.mean(t / onsets["GELU"]))
+
+
+def _delay_cases(ns):
+    return {"onsets of its own (one tanh run still on the plateau)":
+            ({"tanh": np.array([250.0, np.nan, 400.0]), "GELU": np.array([100.0, 90.0, 80.0])},
+             500)}
+
+
+_DELAY_MISTAKES = {
+    "the ratio is upside down: tanh's onset over GELU's, seed by seed":
+        lambda o, st: float(np.mean(o["GELU"] / np.where(np.isnan(o["tanh"]), st, o["tanh"]))),
+    "a run still on the plateau (onset nan) is dropped: count it as the last step (the ratio "
+    "is then a lower bound)": lambda o, st: float(np.nanmean(o["tanh"] / o["GELU"])),
+    "the ratio of the means instead of the mean of the per-seed ratios": lambda o, st: float(
+        np.mean(np.where(np.isnan(o["tanh"]), st, o["tanh"])) / np.mean(o["GELU"])),
+}
+
+
 @exercise("ex-04-delay", answers={
+    "my_delay": "your function (onsets of one task, steps) -> mean tanh/GELU onset ratio",
     "delay_mod": "mean tanh/GELU onset ratio on f_mod",
     "delay_add": "mean tanh/GELU onset ratio on f_add (the control)"}, rtol=1e-9, atol=1e-9,
-    compare={"delay_mod": lambda g, r, ns: _delay_compare(g, r, ns, "f_mod"),
+    compare={"my_delay": function_compare(_delay_cases, _delay_ref, "my_delay", rtol=1e-9,
+                                          atol=1e-9, variants=_DELAY_MISTAKES),
+             "delay_mod": lambda g, r, ns: _delay_compare(g, r, ns, "f_mod"),
              "delay_add": lambda g, r, ns: _delay_compare(g, r, ns, "f_add")},
     hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
 def delay(ns):
@@ -65,7 +90,7 @@ def delay(ns):
     def ratio(t):  # a tanh run still on the plateau is censored at the last step
         return float(np.mean(np.where(np.isnan(o[t]["tanh"]), steps, o[t]["tanh"])
                              / o[t]["GELU"]))
-    return {"delay_mod": ratio("f_mod"), "delay_add": ratio("f_add")}
+    return {"my_delay": _delay_ref, "delay_mod": ratio("f_mod"), "delay_add": ratio("f_add")}
 
 
 def _c2_ref(sigma, h: float = 1e-3) -> float:

@@ -42,7 +42,8 @@ def _energy_cases(ns):
     """A planted embedding of its own: p = 13 tokens on a circle at frequency 3, plus noise."""
     rng = np.random.default_rng(3)
     t = 2 * np.pi * 3 * np.arange(13) / 13
-    W = np.stack([np.cos(t), np.sin(t)] + [0.3 * rng.normal(size=13) for _ in range(4)])
+    W = np.stack([np.cos(t), np.sin(t)] + [0.3 * rng.normal(size=13) for _ in range(4)],
+                 axis=1)                                  # one row per token, as W_E
     return {"a planted embedding (p = 13, frequency 3)": (W, 3)}
 
 
