@@ -165,7 +165,8 @@ def _words(n=8):
 
 
 CASES = {
-    "ex-neighbours": dict(refs={"january_neighbours": _words()},
+    "ex-neighbours": dict(refs={"january_neighbours": _words(),
+                                "my_nearest": checks.ch02._nearest_ref},
                           wrong={"january_neighbours": ["January"] + _words(7)},
                           alt={"january_neighbours": tuple(_words())}),
     "ex-anchor-order": dict(ns=_f_add, wrong={"order_anchors": lambda r, ns: -r["order_anchors"]},

@@ -310,3 +310,12 @@ def test_rorder_with_an_inexact_gram_diagonal_is_still_right_when_pairs_are_i_lt
         i, j = np.triu_indices(len(W), 1)
         return spearmanr(_gram(np.asarray(W, np.float32))[i, j], np.abs(i - j)).correlation
     assert _judge(ch02.rorder, {}, my_r_order=mine)
+
+
+def test_ex_neighbours_names_the_query_kept_and_the_order():
+    """ex-neighbours' reference needs the corpus; its function comparison does not."""
+    kept = lambda Phi, c, q, k: [q] + ch02._nearest_ref(Phi, c, q, k)[:k - 1]  # noqa: E731
+    assert "the query is among" in ch02._nearest_compare(kept, None, {})
+    rev = lambda Phi, c, q, k: ch02._nearest_ref(Phi, c, q, k)[::-1]  # noqa: E731
+    assert "only in their order" in ch02._nearest_compare(rev, None, {})
+    assert ch02._nearest_compare(ch02._nearest_ref, None, {}) is None

@@ -30,8 +30,41 @@ def _same_list(given, ref):
             f"itself, or candidates outside the 1,000 most frequent words?)")
 
 
-@exercise("ex-neighbours", answers={"january_neighbours": "the 8 words closest to January"},
-          compare={"january_neighbours": _same_list},
+def _nearest_ref(Phi, candidates, query, k):
+    """The reference of ``my_nearest``: the ``k`` candidates (not the query) whose rows of Phi
+    are closest in cosine to the query's, closest first."""
+    cand = [c for c in candidates if c != query]
+    S = cosine_matrix(Phi, cand + [query])
+    return [cand[b] for b in np.argsort(-S[-1, :-1], kind="stable")[:k]]
+
+
+def _nearest_compare(given, ref, ns):
+    from ._base import Problem, call
+    rng = np.random.default_rng(4)
+    Phi = rng.random((30, 12))
+    cands = list(range(2, 30, 2))
+    for query in (4, 5):
+        try:
+            got = call(given, Phi, cands, query, 5, what="my_nearest")
+        except Problem as e:
+            return str(e)
+        got = [int(x) for x in np.asarray(got).ravel()] if np.ndim(got) else None
+        want = _nearest_ref(Phi, cands, query, 5)
+        if got is None or len(got) != 5:
+            return "expected a list of 5 token ids on the check's own matrix"
+        if query in got:
+            return "the query is among its own neighbours: leave it out of the candidates"
+        if got != want:
+            return ("on the check's own matrix the neighbours differ" +
+                    (" only in their order (closest first)" if sorted(got) == sorted(want)
+                     else ""))
+    return None
+
+
+@exercise("ex-neighbours", answers={
+    "my_nearest": "your function (Phi, candidates, query, k) -> the k nearest candidates",
+    "january_neighbours": "the 8 words closest to January"},
+          compare={"january_neighbours": _same_list, "my_nearest": _nearest_compare},
           hint="candidates: the 1,000 most frequent words without January, then January last")
 def neighbours(ns):
     need(ns, "nt", "tok", "freq")
@@ -40,7 +73,8 @@ def neighbours(ns):
     q = tok.token_to_id["January"]
     cand = np.append(top[top != q], q)
     S = cosine_matrix(ns["nt"].phi_next, cand)
-    return {"january_neighbours": [tok.id_to_token[cand[b]] for b in np.argsort(-S[-1, :-1])[:8]]}
+    return {"my_nearest": _nearest_ref,
+            "january_neighbours": [tok.id_to_token[cand[b]] for b in np.argsort(-S[-1, :-1])[:8]]}
 
 
 @exercise("ex-anchor-order", answers={

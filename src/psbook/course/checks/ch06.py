@@ -49,14 +49,33 @@ def partial(ns):
                                       t.signatures.dense("phi_y", k), tokens=k)}
 
 
+def _block_ref(W, keys, anchors):
+    """The reference of ``my_key_anchor_block``."""
+    return cosine_matrix(W)[np.ix_(keys, anchors)]
+
+
+def _block_cases(ns):
+    rng = np.random.default_rng(8)
+    return {"an embedding of its own (10 tokens; keys 1, 4, 6, anchors 0, 7, 8, 9)":
+            (rng.normal(size=(10, 4)), [1, 4, 6], [0, 7, 8, 9])}
+
+
 @exercise("ex-06-direction",
-          answers={"C_ka": "keys x anchors block of the embedding cosines",
+          answers={"my_key_anchor_block": "your function (W, keys, anchors) -> keys x anchors "
+                                          "cosines",
+                   "C_ka": "keys x anchors block of the embedding cosines",
                    "small_key_prefers_small": "key 0 closer to the smallest than the largest anchor"},
-          rtol=1e-6, atol=1e-8, hint="rows are keys (groups['keys']), columns anchors")
+          rtol=1e-6, atol=1e-8,
+          compare={"my_key_anchor_block": function_compare(
+              _block_cases, _block_ref, "my_key_anchor_block", rtol=1e-6, atol=1e-8)},
+          hint=["rows are keys (groups['keys']), columns anchors",
+                "the cosines of every pair of tokens first, then the rows of the keys and the "
+                "columns of the anchors (np.ix_)"])
 def direction(ns):
     t = ns["tilde"]
     C = cosine_matrix(t.W_E)[np.ix_(t.task.groups["keys"], t.task.groups["anchors"])]
-    return {"C_ka": C, "small_key_prefers_small": bool(C[0, 0] > C[0, -1])}
+    return {"my_key_anchor_block": _block_ref, "C_ka": C,
+            "small_key_prefers_small": bool(C[0, 0] > C[0, -1])}
 
 
 @choice('ex-06-order', 'order_answer', 'your answer, one letter',
