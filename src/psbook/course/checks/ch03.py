@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import choice, exercise, need
+from ._base import choice, exercise, function_compare, need
 
 __all__ = ["collapse", "width", "flow_step", "shrink"]
 
@@ -13,17 +13,37 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
+def _collapse_ref(n_keys, n_anchors, star_anchors):
+    """The reference of ``my_star_cosines``: cos(phi^y_*, phi^y_z) for every key z of
+    composite addition (keys 0..n_keys-1, anchors 0..n_anchors-1, labels z + a), uncentred and
+    centred (u uniform over the n_keys + n_anchors - 1 labels); the new token * takes the
+    anchors ``star_anchors`` with a key of value 7."""
+    labels = np.arange(n_keys + n_anchors - 1)
+    u = 1.0 / len(labels)
+    phi = [np.isin(labels, z + np.arange(n_anchors)) / n_anchors for z in range(n_keys)]
+    star = np.isin(labels, 7 + np.asarray(star_anchors)) / len(star_anchors)
+    return (np.array([_unit(star) @ _unit(p) for p in phi]),
+            np.array([_unit(star - u) @ _unit(p - u) for p in phi]))
+
+
+def _collapse_cases(ns):
+    return {"another design (9 keys, 3 anchors, * with anchor 1 only)": (9, 3, [1])}
+
+
 @exercise("ex-predict-collapse", answers={
+    "my_star_cosines": "your function (n_keys, n_anchors, star_anchors) -> (cosines, centred)",
     "cos_star": "cos(phi^y_7*, phi^y_z) for z = 0..9",
     "cos_star_centred": "the same for the centred signatures (u over labels 0..12)"},
     rtol=1e-6, atol=1e-9,
-    hint="phi^y_z is uniform on {z, .., z+3}; phi^y_7* uniform on {7, 8}; labels are 0..12")
+    compare={"my_star_cosines": function_compare(
+        _collapse_cases, _collapse_ref, "my_star_cosines", rtol=1e-6, atol=1e-9,
+        outputs=("cosines", "centred cosines"))},
+    hint=["phi^y_z is uniform on the labels z + a for the anchors a",
+          "phi^y_7* is uniform on 7 + its anchors; centre both by the uniform distribution "
+          "over every label"])
 def collapse(ns):
-    labels = np.arange(13)
-    phi = [np.isin(labels, z + np.arange(4)) / 4 for z in range(10)]
-    star = np.isin(labels, [7, 8]) / 2
-    return {"cos_star": np.array([_unit(star) @ _unit(p) for p in phi]),
-            "cos_star_centred": np.array([_unit(star - 1 / 13) @ _unit(p - 1 / 13) for p in phi])}
+    cos, centred = _collapse_ref(10, 4, [0, 1])
+    return {"my_star_cosines": _collapse_ref, "cos_star": cos, "cos_star_centred": centred}
 
 
 @exercise("ex-03-width", answers={
