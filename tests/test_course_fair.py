@@ -149,3 +149,23 @@ def test_reveal_shows_the_code_of_a_function_exercise_and_whole_matrices(capsys)
     reveal("ex-02-rcos")
     out = capsys.readouterr().out
     assert "..." not in out and "11.4286" in out      # the last entry, 80 / 7: nothing cut
+
+
+FUNCTION_EXERCISES = {   # implement-then-test: the check calls the student's function
+    "ex-02-count": "counting signatures", "ex-02-rcos": "R_cos", "ex-02-rorder": "R_order",
+    "ex-03-flow-step": "the flow step", "ex-05-control": "a control",
+    "ex-09-next-sig": "next-token signatures", "ex-12-ppmi": "PPMI",
+    "ex-13-share": "an intervention", "ex-neighbours": "", "ex-predict-collapse": "",
+    "ex-04-c2": "", "ex-04-delay": "", "ex-05-zipf": "", "ex-05-anchors": "a control",
+    "ex-06-partial": "", "ex-06-direction": "", "ex-07-energy": "", "ex-08-matched": "",
+    "ex-13-chains": ""}
+
+
+def test_function_exercises_ask_for_a_function_and_compare_it_on_own_inputs():
+    from psbook.course.checks import all_checks
+    checks_ = all_checks()
+    for label in FUNCTION_EXERCISES:
+        chk = checks_[label]
+        fns = [n for n in chk.answers if n.startswith("my_")]
+        assert fns, f"{label} asks for no function"
+    assert len(FUNCTION_EXERCISES) >= 19
