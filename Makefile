@@ -25,7 +25,7 @@ export PSBOOK_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),
 export PSBOOK_CACHE ?= $(abspath _build/psbook-cache)
 
 .PHONY: setup book test unit notebooks pairing build pair bench clean vendor data check-data \
-        browser release release-version course book-student times
+        browser release release-version course course-instructor book-student times
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -93,6 +93,11 @@ release: release-version setup
 # Course module: student + solution notebooks generated from the chapters (course/notebooks/).
 course: setup
 	$(BIN)/python -m psbook.course build
+	$(BIN)/python -m psbook.course budget
+
+# The problem sets' answer key, for instructors: written to _build/ (never committed).
+course-instructor: setup
+	$(BIN)/python -m psbook.course instructor
 
 # The book without solutions (sphinx-exercise hide_solutions + solution code cells removed).
 book-student: setup check-data vendor

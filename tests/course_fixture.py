@@ -90,7 +90,7 @@ CHAPTER = textwrap.dedent('''\
     ```
 
     ```{code-cell} ipython3
-    print("total", doubled.sum() + helper)
+    print("total", x.sum() + helper)
     ```
 
     ```{note}
@@ -118,6 +118,7 @@ CONFIG = textwrap.dedent('''\
     sphinx:
       extra_extensions:
         - sphinx_exercise
+        - psbook.course.student
     ''')
 
 

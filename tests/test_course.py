@@ -241,7 +241,8 @@ def test_check_wrong_answers_in_words(check, capsys, monkeypatch):
     assert "1 of 2" not in out and "0 of 2 answers right" in out
     assert "too large" in out and "expected 2" not in out and "2.0" not in out
     assert "1 of 3 entries are off beyond the tolerance (the first at index 2)" in out
-    assert "Hint: look at the reference function" in out
+    assert "look at the reference function" not in out       # a hint only on request
+    assert "checks.hint('ex-t')" in out
     assert "checks.reveal('ex-t')" in out
 
 
@@ -258,16 +259,16 @@ def test_check_reports_shape_and_nan_problems_in_words(check, capsys, monkeypatc
     assert words in capsys.readouterr().out
 
 
-def test_missing_answers_are_filled_with_the_reference(check, capsys, monkeypatch):
+def test_missing_answers_are_reported_never_filled_in(check, capsys, monkeypatch):
     monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
     ns = {"a": None}                      # a: None (stub), v: never defined
     res = check(ns)
     out = capsys.readouterr().out
     assert not res and sorted(res.missing) == ["a", "v"] and not res.wrong
-    assert ns["a"] == 2.0 and np.array_equal(ns["v"], np.arange(3.0))
+    assert ns == {"a": None}              # the reference never enters the namespace
     assert "not answered yet" in out and repr(res) == "CheckResult(ex-t: not answered)"
     ns2 = {"a": ..., "v": np.arange(3.0)}
-    assert check(ns2).missing == ["a"] and ns2["a"] == 2.0
+    assert check(ns2).missing == ["a"] and ns2["a"] is ...
 
 
 @pytest.mark.parametrize("ns, words", [({"a": 5.0, "v": np.arange(3.0)}, "a .the number a.: too large"),
@@ -349,6 +350,14 @@ def test_student_edition_hides_prose_and_code_solutions(tmp_path):
         html[edition] = (out / "_build/html/book/99-fixture.html").read_text()
     code = 'doubled</span> <span class="o">='
     assert "SECRET-PROSE-SOLUTION" in html["full"] and code in html["full"]
+    # the book's page (issue 26): no check cell, and the solution cell inside its dropdown
+    assert "checks.ch99.double" not in html["full"].replace("</span>", "").replace(
+        '<span class="o">', "").replace('<span class="n">', "").replace('<span class="p">', "")
+    assert "globals" not in html["full"]               # the check cell's only call
+    assert "globals" in html["student"]                # the student edition keeps it
+    sol = html["full"].index("SECRET-PROSE-SOLUTION")
+    start = html["full"].rfind('class="solution', 0, sol)
+    assert start != -1 and start < html["full"].index(code), "solution cell above its dropdown"
     assert "SECRET-PROSE-SOLUTION" not in html["student"]
     assert "BEGIN SOLUTION" not in html["student"] and code not in html["student"]
     assert "Doubling" in html["student"] and "checks" in html["student"]   # exercise + check

@@ -132,19 +132,32 @@ def _some_perm_value(refs, ns):
     return r_order(shuffled_rows(ns["sig"].phi_y, 12345, tokens=a), a)
 
 
-def _ch05_random_control(refs, ns):
+def _my_random_control(W, phi, seed):     # another correct control: its own seeding
     from psbook.metrics import r_cos
+    return r_cos(np.random.default_rng(98765 + seed).normal(size=np.shape(W)), phi)
+
+
+def _ch05_random_control(refs, ns):
     k = ns["task"].ordered_tokens
-    W = ns["res"].W_E[k]
-    return r_cos(np.random.default_rng(98765).normal(size=W.shape),
-                 ns["res"].signatures.dense("phi_y", k))
+    return _my_random_control(ns["res"].W_E[k], ns["res"].signatures.dense("phi_y", k), 0)
+
+
+def _my_anchor_stats_777(res, tokens, seed=0):   # another seeding of the shuffles
+    from psbook.metrics import r_cos, r_order, shuffled_r_cos
+    W, phi = res.W_E[tokens], res.signatures.dense("phi_y", tokens)
+    return (r_order(res.W_E, tokens), r_cos(W, phi),
+            float(shuffled_r_cos(W, phi, n_shuffles=20, seed=777 + seed).mean()))
+
+
+def _my_shuffled_control(W, phi, seed):   # another correct control: centred, own seeding
+    from psbook.metrics import r_cos
+    phi = np.asarray(phi) - 1.0 / np.shape(phi)[1]
+    return r_cos(W, phi[np.random.default_rng(4242 + seed).permutation(len(phi))])
 
 
 def _ch05_shuffled_control(refs, ns):
-    from psbook.metrics import r_cos
     k = ns["task"].ordered_tokens
-    phi = ns["res"].signatures.dense("phi_y", k) - 1.0 / ns["task"].label_size   # centred
-    return r_cos(ns["res"].W_E[k], phi[np.random.default_rng(4242).permutation(len(k))])
+    return _my_shuffled_control(ns["res"].W_E[k], ns["res"].signatures.dense("phi_y", k), 0)
 
 
 def _words(n=8):
@@ -152,7 +165,8 @@ def _words(n=8):
 
 
 CASES = {
-    "ex-neighbours": dict(refs={"january_neighbours": _words()},
+    "ex-neighbours": dict(refs={"january_neighbours": _words(),
+                                "my_nearest": checks.ch02._nearest_ref},
                           wrong={"january_neighbours": ["January"] + _words(7)},
                           alt={"january_neighbours": tuple(_words())}),
     "ex-anchor-order": dict(ns=_f_add, wrong={"order_anchors": lambda r, ns: -r["order_anchors"]},
@@ -193,14 +207,13 @@ CASES = {
                                             else r["rorder_rare"] + 0.2},
                        alt={"rorder_uniform": lambda r, ns: float(r["rorder_uniform"])}),
     "ex-05-anchors": dict(ns=_ch05_res, wrong={"rcos_anchors_shuffled": lambda r, ns: 1.5},
-                          alt={"rcos_anchors_shuffled": lambda r, ns: float(
-                              __import__("psbook.metrics").metrics.shuffled_r_cos(
-                                  ns["res"].W_E[ns["task"].groups["anchors"]],
-                                  ns["res"].signatures.dense("phi_y", ns["task"].groups["anchors"]),
-                                  n_shuffles=20, seed=777).mean())}),
+                          alt={"my_anchor_stats": Answer(_my_anchor_stats_777),
+                               "rcos_anchors_shuffled": lambda r, ns: _my_anchor_stats_777(
+                                   ns["res"], ns["task"].groups["anchors"], seed=0)[2]}),
     "ex-05-control": dict(ns=lambda: dict(_ch05_res(), control_kind="random"),
                           wrong={"rcos_control": lambda r, ns: r["rcos_claim"].values[0]},
                           alt={"rcos_claim": lambda r, ns: r["rcos_claim"].values[1],
+                               "my_control": Answer(_my_random_control),
                                "rcos_control": _ch05_random_control}),
     "ex-05-sign": dict(ns=dict, wrong={"sign_answer": "a"}, alt={"sign_answer": "c."}),
     "ex-06-partial": dict(ns=_ch06_tilde, wrong={"pc_tilde": lambda r, ns: r["pc_tilde"] + 0.1},
@@ -386,10 +399,12 @@ def test_random_controls_pass_with_any_seed():
                               order_anchors_shuffled=val), refs)
     ns5 = _ch05_res()
     chk5 = ALL["ex-05-control"]
-    for kind, fn in (("shuffled", _ch05_shuffled_control), ("random", _ch05_random_control)):
+    for kind, fn, my in (("shuffled", _ch05_shuffled_control, _my_shuffled_control),
+                         ("random", _ch05_random_control, _my_random_control)):
         ns5k = dict(ns5, control_kind=kind)
         refs5 = chk5.reference(ns5k)
-        ns5k.update(rcos_claim=refs5["rcos_claim"].values[0], rcos_control=fn(refs5, ns5k))
+        ns5k.update(rcos_claim=refs5["rcos_claim"].values[0], my_control=my,
+                    rcos_control=fn(refs5, ns5k))
         assert chk5.judge(ns5k, refs5), kind
 
 
@@ -403,22 +418,22 @@ def test_the_claim_offered_as_its_own_control_is_diagnosed(capsys):
         assert "the claim itself" in res.wrong["rcos_control"]
 
 
-def test_an_unfinished_stub_makes_its_check_use_the_reference(capsys):
-    from psbook.course.checks import unfinished
-    ns = {"merge_answer": "a"}          # a stale value from earlier: the stub did not run
-    with unfinished("ex-02-merge"):
-        raise NotImplementedError("exercise ex-02-merge: one letter")
+def test_an_unfinished_stub_is_reported_and_nothing_is_filled_in(capsys):
+    ns = {"merge_answer": "a"}          # a stale value from an earlier run of the cell
+    exec("from psbook.course.checks import unfinished\n"
+         "with unfinished('ex-02-merge'):\n"
+         "    raise NotImplementedError('exercise ex-02-merge: one letter')\n", ns)
     out = capsys.readouterr().out
-    assert out.strip() == ("exercise ex-02-merge: not done yet — using the reference so the "
-                           "rest of the notebook runs")
+    assert out.strip() == ("exercise ex-02-merge: not done yet (the notebook carries on; its "
+                           "check will say what is missing)")
+    assert "merge_answer" not in ns                   # the stale answer is gone
     res = ALL["ex-02-merge"](ns)
-    assert res.missing == ["merge_answer"] and ns["merge_answer"] == "b"
-    with unfinished("ex-02-merge"):
-        pass                             # done now: the student's answer counts again
-    assert not ALL["ex-02-merge"]({"merge_answer": "a"})
+    assert res.missing == ["merge_answer"] and "merge_answer" not in ns
+    exec("with unfinished('ex-02-merge'):\n    merge_answer = 'a'\n", ns)
+    assert not ALL["ex-02-merge"](ns)                 # done now: the student's answer counts
     with pytest.raises(NotImplementedError, match="something else"):
-        with unfinished("ex-02-merge"):
-            raise NotImplementedError("something else")
+        exec("with unfinished('ex-02-merge'):\n"
+             "    raise NotImplementedError('something else')\n", ns)
 
 
 def test_multiple_choice_rejects_a_non_letter(capsys):

@@ -6,9 +6,10 @@ and writes
 * ``course/notebooks/student/NN-*.ipynb``: each region between ``### BEGIN SOLUTION`` and
   ``### END SOLUTION`` of a cell tagged ``exercise`` replaced by a stub raising
   ``NotImplementedError("exercise <label>: <task>")`` inside
-  ``with unfinished("<label>"):`` (:func:`psbook.course.checks.unfinished`), which reports an
-  unfinished stub in one line and carries on, so Run-all reaches the end: the check cell then
-  uses the reference (the code outside the markers is kept); prose ``{solution}`` blocks
+  ``with unfinished("<label>"):`` (:class:`psbook.course.checks.unfinished`), which clears the
+  exercise's previous answers, reports an unfinished stub in one line and carries on, so
+  Run-all reaches the end: the check cell then says what is not answered yet (the code outside
+  the markers is kept); prose ``{solution}`` blocks
   removed, hidden cells (tag ``remove-cell``) dropped, check cells (tag ``exercise-check``) kept;
 * ``course/notebooks/solutions/NN-*.ipynb``: the whole chapter, solutions and checks included
   (hidden cells dropped too: they are the book's glue and assertions, not course material).
@@ -349,10 +350,11 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
         what = ("Fill in each exercise cell: replace its `raise NotImplementedError(...)` "
                 "line by your code (indented like it, inside `with unfinished(...)`), run it, "
                 "then run the check cell below it: the check says in words what is right or "
-                "wrong, without giving the answer away (`checks.reveal(\"ex-...\")` shows the "
-                "reference when you ask for it). An exercise you have not done yet says so in "
-                "one line and the check fills in the reference answer, so *Run all* reaches "
-                "the end."
+                "wrong, judging only what this run of your cell computed (where the exercise "
+                "asks for a function, it calls your function on inputs of its own). "
+                "`checks.hint(\"ex-...\")` gives a hint, a nudge first, and "
+                "`checks.reveal(\"ex-...\")` the reference, when you ask. An exercise you have "
+                "not done yet says so in one line, so *Run all* reaches the end."
                 if kind == "student" else
                 "The worked solutions are in the cells marked `### BEGIN SOLUTION`; every "
                 "check cell should print \"all answers right\".")
@@ -583,8 +585,35 @@ def main(argv=None) -> int:
     e.add_argument("--out", type=Path, default=None,
                    help="output folder (default _build/course-executed/<kind>)")
     e.add_argument("--root", type=Path, default=None)
+    t = sub.add_parser("budget", help="write course/_time-budget.md (exercise minutes per "
+                       "session, from the chapters) and report sessions over their time")
+    t.add_argument("--check", action="store_true", help="write nothing; exit 1 when the table "
+                   "is stale or a session is over its stated time")
+    t.add_argument("--root", type=Path, default=None)
+    i = sub.add_parser("instructor", help="write the problem sets' answer key (instructors "
+                       "only) to _build/course-instructor/")
+    i.add_argument("--root", type=Path, default=None)
     args = ap.parse_args(argv)
     root = args.root or _find_root(Path.cwd())
+    if args.cmd == "instructor":
+        from .instructor import write as write_key
+        print(f"wrote {write_key(check_root(root))}")
+        return 0
+    if args.cmd == "budget":
+        from . import budget
+        over = budget.problems(check_root(root))
+        for line in over:
+            print(f"over budget: {line}", file=sys.stderr)
+        if args.check:
+            stale = not (root / budget.BUDGET_FILE).exists() or (
+                (root / budget.BUDGET_FILE).read_text() != budget.render(root))
+            if stale:
+                print(f"{budget.BUDGET_FILE} is stale: run `python -m psbook.course budget`",
+                      file=sys.stderr)
+            return 1 if stale or over else 0
+        print(f"wrote {budget.BUDGET_FILE}" if budget.write(root) else
+              f"{budget.BUDGET_FILE} already up to date")
+        return 1 if over else 0
     if args.cmd == "execute":
         from .execute import execute_notebooks
         try:

@@ -7,6 +7,15 @@
   ``tag_<tag>``, so the cell goes whole -- source and outputs -- and no copy of the solution
   reaches the HTML (a CSS ``display: none`` would leave it in the page source).
 
+* The full book (issue 26): the check cells (tag ``exercise-check``) are removed from the page
+  -- on the book's pages they could only re-confirm the author's solution ("all answers
+  right"), noise for a reader -- and each solution code cell (tag ``exercise``), outputs
+  included, moves into the ``{solution}`` dropdown that follows it, so nothing the exercise
+  asks for is printed above "Solution - click to show". The cells still *execute* in the book
+  build (``PSBOOK_CHECK_STRICT`` makes a failing check fail the build); the student and
+  solution notebooks keep both, unchanged (there a check is the point). Removing rather than
+  silencing keeps the checks' output one behaviour everywhere.
+
 ``write_student_config`` merges ``course/_config-student.yml`` over ``_config.yml`` (Jupyter
 Book 1's ``--config`` replaces the config rather than overlaying it).
 """
@@ -18,6 +27,7 @@ from pathlib import Path
 __all__ = ["setup", "write_student_config", "merge_config"]
 
 TAG_CLASS = "tag_exercise"
+CHECK_CLASS = "tag_exercise-check"
 
 
 def merge_config(base: dict, overlay: dict) -> dict:
@@ -50,12 +60,39 @@ def write_student_config(root: Path, output: Path) -> Path:
 
 
 def _remove_exercise_cells(app, doctree) -> None:
-    if not app.config.psbook_student_edition:
-        return
     from docutils import nodes
+    if not app.config.psbook_student_edition:
+        _book_exercise_cells(doctree)
+        return
     for node in list(doctree.findall(nodes.container)):
         if TAG_CLASS in node.get("classes", []) and node.parent is not None:
             node.parent.remove(node)
+
+
+def _is_solution(node) -> bool:
+    return type(node).__name__ == "solution_node"
+
+
+def _book_exercise_cells(doctree) -> None:
+    """The full book: drop the check cells, move each solution cell into its dropdown."""
+    from docutils import nodes
+    for node in list(doctree.findall(nodes.container)):
+        if CHECK_CLASS in node.get("classes", []) and node.parent is not None:
+            node.parent.remove(node)
+    for node in list(doctree.findall(nodes.container)):
+        if TAG_CLASS not in node.get("classes", []) or node.parent is None:
+            continue
+        parent = node.parent
+        siblings = parent.children[parent.index(node) + 1:]
+        for sib in siblings:
+            if _is_solution(sib):
+                parent.remove(node)
+                node.attributes.pop("hide_mode", None)   # shown whole inside the dropdown
+                node["classes"] = [c for c in node["classes"] if c != "tag_hide-input"]
+                sib.append(node)
+                break
+            if isinstance(sib, nodes.container) and TAG_CLASS in sib.get("classes", []):
+                break                                     # the next exercise: no solution
 
 
 def setup(app):

@@ -3,9 +3,10 @@
 Each chapter's checks live in ``chNN.py`` beside this file and are written with
 :func:`psbook.course.checks._base.exercise`. A check reads the student's answers from the
 notebook's namespace, compares them with the reference psbook computes, and prints in words
-what is right or wrong -- a diagnosis, never the reference value (``reveal(label)`` shows it on
-request). An answer that is missing (the stub was not filled in) is reported as "not answered
-yet" and the reference is put in its place, so the rest of the notebook runs.
+what is right or wrong -- a diagnosis, never the reference value (``hint(label)`` gives graded
+hints and ``reveal(label)`` the reference, on request). An answer that is missing (the stub was
+not filled in) is reported as "not answered yet"; nothing is ever put into the notebook's
+namespace (no later cell of a chapter reads an exercise's answers).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import importlib
 import re
 
-from ._base import (Alternatives, CheckResult, Spread, choice, exercise, reveal,  # noqa: F401
-                    unfinished)
+from ._base import (Alternatives, CheckResult, Spread, choice, exercise, hint,  # noqa: F401
+                    reveal, unfinished)
 
-__all__ = ["CheckResult", "Spread", "choice", "exercise", "reveal", "unfinished", "all_checks"]
+__all__ = ["CheckResult", "Spread", "choice", "exercise", "hint", "reveal", "unfinished",
+           "all_checks"]
 
 CHAPTERS = [f"ch{n:02d}" for n in range(2, 14)]
 

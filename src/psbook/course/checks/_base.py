@@ -24,16 +24,17 @@ for it with :func:`reveal` (``checks.reveal("ex-05-anchors")``).
 * A reference may be a :class:`Spread` -- the values a random control takes over many seeds --
   so that a control drawn with *any* seed passes.
 * :func:`choice` makes a multiple-choice check; each wrong option has its own diagnosis.
-* A missing answer -- the name undefined, ``None`` or ``...``, or the exercise's stub still
-  unfinished (:func:`unfinished`) -- prints "not answered yet" and puts the reference in the
-  namespace under that name, so later cells run.
+* A missing answer -- the name undefined, ``None`` or ``...``, the exercise's stub still
+  unfinished, or (in a student notebook, whose exercise region runs inside
+  :class:`unfinished`) a value the region's last run did not compute -- prints "not answered
+  yet". A check never writes into the namespace: a reference never becomes an answer.
+* Hints are graded and shown on request only (:func:`hint`), a nudge first.
 * ``PSBOOK_CHECK_STRICT=1`` (the course tests set it for the solution notebooks) makes a
   wrong or missing answer raise ``AssertionError`` with the same words.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
@@ -43,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["CheckResult", "Spread", "Alternatives", "exercise", "choice", "strict", "need", "reveal",
-           "unfinished", "REGISTRY"]
+           "hint", "unfinished", "REGISTRY"]
 
 # label -> check function (every check defined with ``exercise``); the tests walk it
 REGISTRY: dict = {}
@@ -51,6 +52,11 @@ REGISTRY: dict = {}
 _LAST: dict = {}
 # labels whose stub raised its NotImplementedError in the current kernel
 _UNFINISHED: set = set()
+# label -> {answer name: the object} the exercise's ``unfinished`` region defined in its last
+# completed run (student notebooks only; the book and the solution notebooks have no region)
+_RAN: dict = {}
+# label -> how many hint levels were shown (``hint``)
+_HINTS_SHOWN: dict = {}
 
 
 @dataclass
@@ -133,22 +139,98 @@ def strict() -> bool:
     return os.environ.get("PSBOOK_CHECK_STRICT", "").strip().lower() in ("1", "true", "yes")
 
 
-@contextlib.contextmanager
-def unfinished(label: str):
-    """Wrap an exercise's student region: if its stub is still unfinished (it raises the
-    ``NotImplementedError("exercise <label>: ...")`` the course build put there), say so in one
-    line and carry on -- the check cell then fills in the reference, so Run-all reaches the
-    end. Any other error is the student's own and propagates."""
-    try:
-        yield
-    except NotImplementedError as e:
-        if not str(e).startswith(f"exercise {label}"):
-            raise
-        _UNFINISHED.add(label)
-        print(f"exercise {label}: not done yet — using the reference so the rest of the "
-              f"notebook runs")
+def _answer_names(label: str) -> list:
+    """The answer names of exercise ``label`` (imports every chapter's checks if needed)."""
+    if label not in REGISTRY:
+        from . import all_checks
+        all_checks()
+    chk = REGISTRY.get(label)
+    return list(chk.answers) if chk is not None else []
+
+
+class unfinished:
+    """Wrap an exercise's student region (the course build puts it there)::
+
+        with unfinished("ex-02-count"):
+            ...   # the student's code
+
+    * On entry the exercise's answer names are deleted from the notebook's namespace, so a
+      check never judges the value of an earlier run (or of another cell).
+    * If the region raises, its answers are deleted again (a cell that fails leaves no answer
+      behind). The stub's own ``NotImplementedError("exercise <label>: ...")`` is reported in
+      one line and swallowed, so Run-all reaches the end; any other error is the student's own
+      and propagates.
+    * If it completes, the answers it defined are recorded: the check then accepts only these
+      very objects ("computed by your code in this run").
+
+    Nothing is ever put into the namespace: the check says "not answered yet" for what is
+    missing, and the chapter's later cells never read an exercise's answers.
+    """
+
+    def __init__(self, label: str):
+        if not isinstance(label, str):
+            raise TypeError(f"label must be an exercise label (str); got {type(label).__name__}")
+        self.label = label
+        self.ns = None
+
+    def __enter__(self):
+        import sys
+        self.ns = sys._getframe(1).f_globals
+        _UNFINISHED.discard(self.label)
+        _RAN.pop(self.label, None)
+        for name in _answer_names(self.label):
+            self.ns.pop(name, None)
+        return self
+
+    def __exit__(self, kind, err, tb):
+        names = _answer_names(self.label)
+        if kind is None:
+            _RAN[self.label] = {n: self.ns[n] for n in names if n in self.ns}
+            return False
+        for name in names:
+            self.ns.pop(name, None)
+        if issubclass(kind, NotImplementedError) and str(err).startswith(
+                f"exercise {self.label}"):
+            _UNFINISHED.add(self.label)
+            print(f"exercise {self.label}: not done yet (the notebook carries on; its check "
+                  f"will say what is missing)")
+            return True
+        return False
+
+
+_NOTHING = object()
+
+
+def _label_of(name: str) -> str:
+    if name not in REGISTRY:
+        from . import all_checks
+        all_checks()
+    label = name if name in REGISTRY else next(
+        (lab for lab, chk in REGISTRY.items() if name in chk.answers), None)
+    if label is None:
+        raise KeyError(f"name must be an exercise label or an answer name of a check; got "
+                       f"{name!r} (known labels: {', '.join(sorted(REGISTRY)) or 'none yet'})")
+    return label
+
+
+def hint(name: str) -> str:
+    """Print (and return) the next hint of an exercise: the first call gives a nudge, each
+    further call a more specific hint, never the solution (``reveal`` shows that). ``name`` is
+    the exercise's label or one of its answer names."""
+    label = _label_of(name)
+    levels = REGISTRY[label].hints
+    if not levels:
+        text = (f"{label}: no hint for this exercise; reread the exercise's statement, or "
+                f"checks.reveal({label!r}) for the reference")
     else:
-        _UNFINISHED.discard(label)
+        k = _HINTS_SHOWN.get(label, 0)
+        _HINTS_SHOWN[label] = min(k + 1, len(levels))
+        k = min(k, len(levels) - 1)
+        more = (" (call again for a more specific hint)" if k + 1 < len(levels) else
+                f" (the last hint; checks.reveal({label!r}) shows the reference)")
+        text = f"{label}, hint {k + 1} of {len(levels)}: {levels[k]}{more}"
+    print(text)
+    return text
 
 
 def reveal(name: str, ns: dict | None = None):
@@ -156,11 +238,7 @@ def reveal(name: str, ns: dict | None = None):
     (``"ex-05-anchors"``) or one of its answer names (``"rcos_anchors"``). The reference is the
     one the exercise's check computed when it last ran; pass the notebook's ``globals()`` as
     ``ns`` to compute it now."""
-    label = name if name in REGISTRY else next(
-        (lab for lab, chk in REGISTRY.items() if name in chk.answers), None)
-    if label is None:
-        raise KeyError(f"name must be an exercise label or an answer name of a check; got "
-                       f"{name!r} (known labels: {', '.join(sorted(REGISTRY)) or 'none yet'})")
+    label = _label_of(name)
     if ns is not None:
         _LAST[label] = REGISTRY[label].reference(ns)
     if label not in _LAST:
@@ -177,9 +255,16 @@ def reveal(name: str, ns: dict | None = None):
 def _show(value) -> str:
     if isinstance(value, (Spread, Alternatives)):
         return str(value)
+    if callable(value):                       # a function exercise: the reference's code
+        import inspect
+        try:
+            return "\n" + inspect.getsource(value)
+        except (OSError, TypeError):
+            return getattr(value, "__name__", repr(value))
     value = _plain(value)
-    if isinstance(value, np.ndarray):
-        with np.printoptions(precision=4, suppress=True, threshold=60):
+    if isinstance(value, np.ndarray):        # whole, up to 30 x 30 (no "..." cut)
+        with np.printoptions(precision=4, suppress=True, threshold=max(1000, value.size)
+                             if value.size <= 900 else 200, linewidth=120):
             return np.array2string(value)
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.6g}"
@@ -191,6 +276,8 @@ def _is_missing(value) -> bool:
 
 
 def _kind(value) -> str:
+    if isinstance(value, (list, tuple)) and not all(np.ndim(v) == 0 for v in value):
+        return f"a {type(value).__name__} of {len(value)} things"
     if isinstance(value, (list, tuple, np.ndarray)):
         arr = np.asarray(value, dtype=object)
         return f"an array of shape {arr.shape}" if arr.ndim else type(value).__name__
@@ -285,11 +372,16 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
 
     ``answers`` maps each answer name the student defines to a short description (used in
     messages). ``compare`` optionally maps a name to ``f(given, reference) -> str | None``
-    (words that do not quote the reference). ``hint`` is printed once when anything is wrong.
+    (words that do not quote the reference). ``hint`` is one string or a sequence of graded
+    hints, a nudge first and never the solution itself; they are shown only on request,
+    one level per call of :func:`hint` (a wrong answer names the call, it does not print them).
     """
     if not isinstance(answers, dict) or not answers:
         raise TypeError(f"answers must be a non-empty dict name -> description; got {answers!r}")
     compare = dict(compare or {})
+    hints = (hint,) if isinstance(hint, str) else tuple(hint or ())
+    if not all(isinstance(h, str) and h.strip() for h in hints):
+        raise TypeError(f"hint must be a string or a sequence of non-empty strings; got {hint!r}")
 
     def wrap(reference: Callable[[dict], dict]) -> Callable[[dict], CheckResult]:
         def refs_of(ns: dict) -> dict:
@@ -306,15 +398,19 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
             result = CheckResult(label)
             lines = []
             stub = label in _UNFINISHED
+            ran = _RAN.get(label)
             for name, what in answers.items():
                 ref = refs[name]
                 given = ns.get(name)
                 if stub or _is_missing(given):
-                    ns[name] = (float(np.median(ref.array)) if isinstance(ref, Spread) else
-                                ref.values[0] if isinstance(ref, Alternatives) else ref)
                     result.missing.append(name)
-                    lines.append(f"  … {name} ({what}): not answered yet — the reference is "
-                                 f"used from here on so the rest of the notebook runs.")
+                    lines.append(f"  … {name} ({what}): not answered yet.")
+                    continue
+                if ran is not None and ran.get(name, _NOTHING) is not given:
+                    result.missing.append(name)
+                    lines.append(f"  … {name} ({what}): not computed by the exercise cell's "
+                                 f"last run (defined elsewhere, or the cell was not run again "
+                                 f"after a change): run the exercise cell, then this check.")
                     continue
                 cmp = compare.get(name)
                 if cmp is None:
@@ -331,10 +427,9 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
                     lines.append(f"  ✓ {name} ({what}) is right.")
             head = (f"{label}: all answers right." if result.passed else
                     f"{label}: {len(result.right)} of {len(answers)} answers right.")
-            if result.wrong and hint:
-                lines.append(f"  Hint: {hint}")
             if result.wrong:
-                lines.append(f"  (To see the reference: checks.reveal({label!r}).)")
+                lines.append(f"  (Stuck? checks.hint({label!r}) gives a nudge; "
+                             f"checks.reveal({label!r}) shows the reference.)")
             message = "\n".join([head] + lines)
             print(message)
             if strict() and not result.passed:
@@ -352,6 +447,7 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
         check.reference = refs_of
         check.judge = judge
         check.rtol, check.atol = rtol, atol
+        check.hints = hints
         REGISTRY[label] = check
         return check
 
@@ -401,3 +497,91 @@ def choice(label: str, name: str, question: str, right: str, wrong: dict) -> Cal
         return chk
 
     return wrap
+
+
+# ------------------------------------------------------------------ implement-then-test
+
+
+class Problem(Exception):
+    """Raised inside a check's comparison with a diagnosis in words (see :func:`call`)."""
+
+
+def call(fn, *args, what: str = "your function", **kwargs):
+    """``fn(*args, **kwargs)``, or :class:`Problem` saying what went wrong in the student's
+    words: not a function, or the call raised (type and message)."""
+    if not callable(fn):
+        raise Problem(f"expected a function, got {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # the student's bug, in their words
+        shapes = ", ".join(str(np.shape(a)) if hasattr(a, "shape") else type(a).__name__
+                           for a in args)
+        raise Problem(f"calling {what} on ({shapes}) raised {type(e).__name__}: {e}") from None
+
+
+def seed_spread(values) -> tuple[float, float]:
+    """Mean and standard error of the mean of a control's values over seeds."""
+    v = np.asarray(values, dtype=float).ravel()
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
+def same_control(given_values, reference_values, z: float = 4.0) -> str | None:
+    """Whether a student's control function, run over seeds, draws from the same distribution
+    as the reference control: the means agree within ``z`` combined standard errors (the
+    tolerance follows from the number of seeds, not a typed margin) and the values vary with
+    the seed when the reference's do. A problem in words, or None."""
+    g = np.asarray(given_values, dtype=float).ravel()
+    r = np.asarray(reference_values, dtype=float).ravel()
+    if not np.all(np.isfinite(g)):
+        return "your control returns NaN or inf for some seeds (a division by zero?)"
+    if r.std() > 0 and np.ptp(g) == 0:
+        return ("your control gives the same value for every seed: it draws nothing at "
+                "random (a control is a random draw, not a fixed number)")
+    (mg, sg), (mr, sr) = seed_spread(g), seed_spread(r)
+    if abs(mg - mr) > z * np.hypot(sg, sr) + 1e-9:
+        return (f"over {g.size} seeds its values centre "
+                f"{'above' if mg > mr else 'below'} where this control's values centre (it "
+                f"keeps part of the link between a token and its own signature, or breaks "
+                f"something else?)")
+    return None
+
+
+def function_compare(cases: Callable, reference: Callable, name: str, rtol: float = 1e-6,
+                     atol: float = 1e-9, variants: dict | None = None,
+                     outputs: tuple | None = None) -> Callable:
+    """A ``compare(given, ref, ns)`` for an answer that is a function: it calls the student's
+    function on the check's own inputs -- ``cases(ns)`` returns ``{description: args}``
+    (another task, seed, vocabulary or corpus slice) -- and compares each result with
+    ``reference(*args)``. ``variants`` maps a named mistake to a function computing what that
+    mistake returns (matched before the generic diagnosis); ``outputs`` names the parts of a
+    tuple result. The words never quote the reference."""
+    variants = dict(variants or {})
+
+    def parts(value, n):
+        if n is None:
+            return [value]
+        if not isinstance(value, (tuple, list)) or len(value) != n:
+            raise Problem(f"expected {name} to return {n} things ({', '.join(outputs)}), got "
+                          f"{_kind(value)}")
+        return list(value)
+
+    def cmp(given, ref, ns):
+        n = len(outputs) if outputs else None
+        for where, args in cases(ns).items():
+            try:
+                got = parts(call(given, *args, what=name), n)
+            except Problem as e:
+                return f"{e} (on {where})"
+            want = parts(reference(*args), n)
+            for k, (g, r) in enumerate(zip(got, want)):
+                problem = _default_compare(g, r, rtol, atol)
+                if not problem:
+                    continue
+                for words, fn in variants.items():
+                    alt = parts(fn(*args), n)[k]
+                    if not _default_compare(g, alt, rtol, atol):
+                        return f"{words} (on {where})"
+                part = f"its {outputs[k]}" if outputs else "the result"
+                return f"on {where}, {part}: {problem}"
+        return None
+    return cmp

@@ -9,6 +9,7 @@ import numpy as np
 from ...metrics import cosine_matrix, r_cos, r_order, shuffled_rows
 from ...signatures import task_signatures
 from ._base import Spread, choice, exercise, need
+from ._base import function_compare as _function_compare
 
 __all__ = ["neighbours", "anchor_order", "count", "rcos", "rorder", "merge"]
 
@@ -29,8 +30,41 @@ def _same_list(given, ref):
             f"itself, or candidates outside the 1,000 most frequent words?)")
 
 
-@exercise("ex-neighbours", answers={"january_neighbours": "the 8 words closest to January"},
-          compare={"january_neighbours": _same_list},
+def _nearest_ref(Phi, candidates, query, k):
+    """The reference of ``my_nearest``: the ``k`` candidates (not the query) whose rows of Phi
+    are closest in cosine to the query's, closest first."""
+    cand = [c for c in candidates if c != query]
+    S = cosine_matrix(Phi, cand + [query])
+    return [cand[b] for b in np.argsort(-S[-1, :-1], kind="stable")[:k]]
+
+
+def _nearest_compare(given, ref, ns):
+    from ._base import Problem, call
+    rng = np.random.default_rng(4)
+    Phi = rng.random((30, 12))
+    cands = list(range(2, 30, 2))
+    for query in (4, 5):
+        try:
+            got = call(given, Phi, cands, query, 5, what="my_nearest")
+        except Problem as e:
+            return str(e)
+        got = [int(x) for x in np.asarray(got).ravel()] if np.ndim(got) else None
+        want = _nearest_ref(Phi, cands, query, 5)
+        if got is None or len(got) != 5:
+            return "expected a list of 5 token ids on the check's own matrix"
+        if query in got:
+            return "the query is among its own neighbours: leave it out of the candidates"
+        if got != want:
+            return ("on the check's own matrix the neighbours differ" +
+                    (" only in their order (closest first)" if sorted(got) == sorted(want)
+                     else ""))
+    return None
+
+
+@exercise("ex-neighbours", answers={
+    "my_nearest": "your function (Phi, candidates, query, k) -> the k nearest candidates",
+    "january_neighbours": "the 8 words closest to January"},
+          compare={"january_neighbours": _same_list, "my_nearest": _nearest_compare},
           hint="candidates: the 1,000 most frequent words without January, then January last")
 def neighbours(ns):
     need(ns, "nt", "tok", "freq")
@@ -39,7 +73,8 @@ def neighbours(ns):
     q = tok.token_to_id["January"]
     cand = np.append(top[top != q], q)
     S = cosine_matrix(ns["nt"].phi_next, cand)
-    return {"january_neighbours": [tok.id_to_token[cand[b]] for b in np.argsort(-S[-1, :-1])[:8]]}
+    return {"my_nearest": _nearest_ref,
+            "january_neighbours": [tok.id_to_token[cand[b]] for b in np.argsort(-S[-1, :-1])[:8]]}
 
 
 @exercise("ex-anchor-order", answers={
@@ -83,17 +118,51 @@ def _phi_X_compare(given, ref, ns):
     return problem
 
 
+def _count_ref(X, y, V, V_out):
+    s = task_signatures(X, y, V, V_out)
+    return s.phi_y, s.phi_X
+
+
+def _count_cases(ns):
+    from ... import tasks
+    t = tasks.f_add(n_keys=5, n_anchors=3, test_frac=0.0, seed=3)
+    return {"another task (f_add with 5 keys, seed 3)":
+            (t.X_train, t.y_train, t.vocab_size, t.label_size)}
+
+
+def _per_occurrence(X, y, V, V_out):
+    """Rows divided by the number of sequences N instead of the row totals."""
+    py, px = _count_ref(X, y, V, V_out)
+    C = np.zeros((V, V_out))
+    np.add.at(C, (X.ravel(), np.repeat(y, X.shape[1])), 1.0)
+    return C / len(X), px
+
+
+_COUNT_MISTAKES = {
+    "each token counted itself as context: J is a uniformly random *other* position (j != i)":
+        lambda X, y, V, Vo: (_count_ref(X, y, V, Vo)[0], _self_context(X, V)),
+    "divided by the number of sequences N (or L) instead of each row's total: every row of a "
+    "signature is a distribution and sums to 1": _per_occurrence,
+}
+
+
 @exercise("ex-02-count", answers={
+    "my_count": "your function (X, y, V, V_out) -> (phi_y, phi_X)",
     "my_phi_y": "phi^y counted by hand (V x V_out, one row per input token)",
     "my_phi_X": "phi^X counted by hand (V x V)"}, rtol=1e-6, atol=1e-9,
-    compare={"my_phi_X": _phi_X_compare},
-    hint="loop over the occurrences (n, i); for phi^X also over the other positions j != i; "
-         "then divide each row by its total (rows of tokens that never occur stay 0)")
+    compare={"my_phi_X": _phi_X_compare,
+             "my_count": _function_compare(_count_cases, _count_ref, "my_count",
+                                           variants=_COUNT_MISTAKES,
+                                           outputs=("phi_y", "phi_X"))},
+    hint=["a signature is a conditional distribution: count, for each input token, what comes "
+          "with it, then make each row a distribution",
+          "loop over the occurrences (n, i); for phi^X also over the other positions j != i; "
+          "then divide each row by its total (rows of tokens that never occur stay 0)"])
 def count(ns):
     need(ns, "task")
     t = ns["task"]
-    s = task_signatures(t.X_train, t.y_train, t.vocab_size, t.label_size)
-    return {"my_phi_y": s.phi_y, "my_phi_X": s.phi_X}
+    py, px = _count_ref(t.X_train, t.y_train, t.vocab_size, t.label_size)
+    return {"my_count": _count_ref, "my_phi_y": py, "my_phi_X": px}
 
 
 def _cases(seed=0):
@@ -109,9 +178,21 @@ def _pairs(C):
     return C[np.triu_indices(C.shape[0], 1)]
 
 
+# A function of the student's may compute in float32 (torch's default) or in another order of
+# operations: a few float32 epsilons on a correlation of O(1) values, not 1e-6 by default.
+FN_TOL = 64 * float(np.finfo(np.float32).eps)
+
+
 def _fn_compare(reference, inputs, variants):
     """Compare a student's function with ``reference`` on ``inputs`` (tuples of arguments);
-    ``variants`` maps a diagnosis to a plausible wrong function."""
+    ``variants`` maps a diagnosis to a plausible wrong function, which returns one value or a
+    ``(low, high)`` interval of the values the mistake can give (rounding-dependent ties)."""
+    def near(g, v, r):
+        if isinstance(v, tuple):
+            lo, hi = min(v), max(v)
+            return lo - FN_TOL * (1 + abs(r)) <= g <= hi + FN_TOL * (1 + abs(r))
+        return abs(g - float(v)) <= FN_TOL * (1 + abs(r))
+
     def cmp(given, ref):
         if not callable(given):
             return f"expected a function, got {type(given).__name__}"
@@ -124,11 +205,11 @@ def _fn_compare(reference, inputs, variants):
             r = float(reference(*args))
             if not np.isfinite(g):
                 return f"returns {g} on arrays of shape {shapes} (a division by zero?)"
-            if abs(g - r) > 1e-6 + 1e-6 * abs(r):
+            if abs(g - r) > FN_TOL * (1 + abs(r)):
                 for words, fn in variants.items():
-                    if abs(g - float(fn(*args))) <= 1e-6 + 1e-6 * abs(r):
+                    if near(g, fn(*args), r):
                         return words
-                if abs(g + r) <= 1e-6 + 1e-6 * abs(r):
+                if abs(g + r) <= FN_TOL * (1 + abs(r)):
                     return f"the sign is flipped on arrays of shape {shapes}"
                 return (f"on arrays of shape {shapes} it returns a value that is "
                         f"{'too large' if g > r else 'too small'}")
@@ -171,11 +252,26 @@ def _dist(n):
     return np.abs(i[:, None] - i[None, :])
 
 
+def _with_diagonal(W):
+    """Spearman over all pairs, i = j included: the diagonal's cosines are 1 exactly (tied) or,
+    from a float Gram matrix ``Wn @ Wn.T``, 1 up to rounding (untied): both ends of the range
+    the mistake gives, whatever the rounding."""
+    n = len(W)
+    C, D = cosine_matrix(W), _dist(n)
+    upper = np.triu_indices(n, 0)                 # i <= j, or every ordered pair
+    values = []
+    for diag in (np.ones(n), 1.0 + 1e-9 * np.arange(n)):   # tied; distinct, above every pair
+        np.fill_diagonal(C, diag)
+        values += [_spearman(C.ravel(), D.ravel()), _spearman(C[upper], D[upper])]
+    return (min(values), max(values))
+
+
 _RORDER_VARIANTS = {
     "Pearson's correlation instead of Spearman's (R_order ranks the cosines and the "
     "distances)": lambda W: _pearson(_pairs(cosine_matrix(W)), _pairs(_dist(len(W)))),
-    "the pairs i = j are included: use i < j": lambda W: _spearman(
-        cosine_matrix(W).ravel(), _dist(len(W)).ravel()),
+    "the pairs i = j are included: use i < j": _with_diagonal,
+    "the sign is flipped: correlate with the distance |i - j| itself, not with -|i - j| or "
+    "the signed i - j": lambda W: -r_order(W),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import choice, exercise, need
+from ._base import choice, exercise, function_compare, need
 
 __all__ = ["collapse", "width", "flow_step", "shrink"]
 
@@ -13,23 +13,46 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
+def _collapse_ref(n_keys, n_anchors, star_anchors):
+    """The reference of ``my_star_cosines``: cos(phi^y_*, phi^y_z) for every key z of
+    composite addition (keys 0..n_keys-1, anchors 0..n_anchors-1, labels z + a), uncentred and
+    centred (u uniform over the n_keys + n_anchors - 1 labels); the new token * takes the
+    anchors ``star_anchors`` with a key of value 7."""
+    labels = np.arange(n_keys + n_anchors - 1)
+    u = 1.0 / len(labels)
+    phi = [np.isin(labels, z + np.arange(n_anchors)) / n_anchors for z in range(n_keys)]
+    star = np.isin(labels, 7 + np.asarray(star_anchors)) / len(star_anchors)
+    return (np.array([_unit(star) @ _unit(p) for p in phi]),
+            np.array([_unit(star - u) @ _unit(p - u) for p in phi]))
+
+
+def _collapse_cases(ns):
+    return {"another design (9 keys, 3 anchors, * with anchor 1 only)": (9, 3, [1])}
+
+
 @exercise("ex-predict-collapse", answers={
+    "my_star_cosines": "your function (n_keys, n_anchors, star_anchors) -> (cosines, centred)",
     "cos_star": "cos(phi^y_7*, phi^y_z) for z = 0..9",
     "cos_star_centred": "the same for the centred signatures (u over labels 0..12)"},
     rtol=1e-6, atol=1e-9,
-    hint="phi^y_z is uniform on {z, .., z+3}; phi^y_7* uniform on {7, 8}; labels are 0..12")
+    compare={"my_star_cosines": function_compare(
+        _collapse_cases, _collapse_ref, "my_star_cosines", rtol=1e-6, atol=1e-9,
+        outputs=("cosines", "centred cosines"))},
+    hint=["phi^y_z is uniform on the labels z + a for the anchors a",
+          "phi^y_7* is uniform on 7 + its anchors; centre both by the uniform distribution "
+          "over every label"])
 def collapse(ns):
-    labels = np.arange(13)
-    phi = [np.isin(labels, z + np.arange(4)) / 4 for z in range(10)]
-    star = np.isin(labels, [7, 8]) / 2
-    return {"cos_star": np.array([_unit(star) @ _unit(p) for p in phi]),
-            "cos_star_centred": np.array([_unit(star - 1 / 13) @ _unit(p - 1 / 13) for p in phi])}
+    cos, centred = _collapse_ref(10, 4, [0, 1])
+    return {"my_star_cosines": _collapse_ref, "cos_star": cos, "cos_star_centred": centred}
 
 
 @exercise("ex-03-width", answers={
     "jl8": "mean R_cos(W_U^T M, phi^y - u) at d = 8 over preset.seeds()",
     "jl8_shuffled": "mean shuffled-signature control at d = 8"}, rtol=1e-6, atol=1e-9,
-    hint="experiments.run_seeds(lambda s: jl_alignment(s, 8), preset=preset)")
+    hint=["the chapter's width sweep already calls jl_alignment(seed, d) for every seed; "
+          "run it at d = 8",
+          "experiments.run_seeds runs a function of the seed over preset.seeds(); its result "
+          "has a mean(...) per metric"])
 def width(ns):
     need(ns, "jl_alignment", "preset")
     from ...experiments import run_seeds
@@ -37,12 +60,76 @@ def width(ns):
     return {"jl8": r.mean("R_cos"), "jl8_shuffled": r.mean("shuffled")}
 
 
+def _velocity(W_U, r_in, phi_y):
+    """The reference of ``my_flow_velocity``: W_U^T M with M[nu, x] = r_x (phi^y_x(nu) - u)."""
+    W_U, phi_y = np.asarray(W_U, dtype=float), np.asarray(phi_y, dtype=float)
+    M = (np.asarray(r_in, dtype=float)[:, None] * (phi_y - 1.0 / phi_y.shape[1])).T
+    return W_U.T @ M
+
+
+# the TA table's mistakes for the flow step, each with its own words
+_FLOW_MISTAKES = {
+    "r_x is missing: every column must be scaled by the token's occurrence rate r_x "
+    "(sig.r_in)": lambda W_U, r, phi: np.asarray(W_U).T @ (phi - 1.0 / phi.shape[1]).T,
+    "not centred: subtract u = 1/V_out from phi^y before multiplying (the softmax's "
+    "uniform prediction at initialisation)": lambda W_U, r, phi: np.asarray(W_U).T @ (
+        r[:, None] * phi).T,
+    "neither r_x nor the centring: M[nu, x] = r_x (phi^y_x(nu) - 1/V_out)":
+        lambda W_U, r, phi: np.asarray(W_U).T @ phi.T,
+    "this is the gradient, not the flow: the velocity is minus the gradient, and here the "
+    "sign of r_x (phi^y - u) is flipped": lambda W_U, r, phi: -_velocity(W_U, r, phi),
+}
+
+
+def _flow_inputs(seed=5, d=6, V=7, V_out=9):
+    """The check's own inputs: another vocabulary, width and random draw."""
+    rng = np.random.default_rng(seed)
+    phi = rng.random((V, V_out)) ** 3
+    phi /= phi.sum(axis=1, keepdims=True)
+    r = rng.random(V)
+    return rng.normal(size=(V_out, d)), r / r.sum(), phi
+
+
+def _close(g, r):
+    """Float32 arithmetic is fine: a few float32 epsilons relative to the largest entry."""
+    scale = float(np.max(np.abs(r))) or 1.0
+    return np.allclose(g, r, rtol=0, atol=64 * np.finfo(np.float32).eps * scale)
+
+
+def _velocity_compare(given, ref, ns):
+    from ._base import Problem, _plain, call
+    args = _flow_inputs()
+    want = _velocity(*args)
+    try:
+        g = np.asarray(_plain(call(given, *args, what="my_flow_velocity")), dtype=float)
+    except Problem as e:
+        return str(e)
+    except (TypeError, ValueError):
+        return "expected it to return an array (d x V)"
+    if g.shape != want.shape:
+        if g.shape == want.T.shape:
+            return (f"on the check's inputs it returns shape {g.shape}, expected {want.shape} "
+                    f"(d x V): transposed, or W^U M instead of W^U^T M")
+        return f"on the check's inputs it returns shape {g.shape}, expected {want.shape} (d x V)"
+    if _close(g, want):
+        return None
+    for words, fn in _FLOW_MISTAKES.items():
+        if _close(g, fn(*args)):
+            return words
+    from ._base import diagnose
+    return diagnose(g, want, 1e-5, 1e-8)
+
+
 @exercise("ex-03-flow-step", answers={
-    "v_pred": "predicted velocity W_U^T M of W^E at initialisation (d x V)",
+    "my_flow_velocity": "your function (W_U, r_in, phi_y) -> predicted velocity of W^E (d x V)",
+    "v_pred": "my_flow_velocity at initialisation (d x V)",
     "cos_step": "cosine of the predicted and the autograd velocity (all entries)"},
-    rtol=1e-6, atol=1e-9,
-    hint="M[nu, x] = r_x (phi^y_x(nu) - 1/V_out): sig.r_in and sig.phi_y; the flow is "
-         "minus the gradient, theory.autograd_velocity(m0, X, y)['W_E']")
+    rtol=1e-6, atol=1e-9, compare={"my_flow_velocity": _velocity_compare},
+    hint=["the velocity of W^E is W_U^T times a V_out x V matrix M built from the signatures; "
+          "which two statistics of token x enter its column x?",
+          "column x of M is the occurrence rate r_x times the centred label signature "
+          "phi^y_x - u, u = 1/V_out; the flow is minus the gradient "
+          "(theory.autograd_velocity gives the flow)"])
 def flow_step(ns):
     need(ns, "m0", "sig", "task")
     from ... import theory
@@ -51,7 +138,7 @@ def flow_step(ns):
     W_U0 = m0.W_U.detach().double().numpy()
     v = theory.linear_velocity(W_E0, W_U0, sig, order=1)["W_E"]
     va = theory.autograd_velocity(m0, task.X_train, task.y_train)["W_E"]
-    return {"v_pred": v,
+    return {"my_flow_velocity": _velocity, "v_pred": v,
             "cos_step": float(np.vdot(v, va) / (np.linalg.norm(v) * np.linalg.norm(va)))}
 
 

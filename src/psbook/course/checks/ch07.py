@@ -6,7 +6,7 @@ import numpy as np
 
 from ... import tasks
 from ...signatures import fourier_power, fourier_spectrum
-from ._base import choice, exercise
+from ._base import choice, exercise, function_compare
 
 __all__ = ["spectrum", "energy", "silent"]
 
@@ -23,15 +23,45 @@ def spectrum(ns):
     return {"spec_c": sc, "spec_n": sn, "k_first": int(np.argmax(sn)) + 1}
 
 
+def _energy_compare(given, ref, ns):
+    from ._base import _default_compare
+    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    if problem and "ex" in ns and "k1" in ns:
+        pw, k = fourier_power(ns["ex"]["ffn_n"].W_E), int(ns["k1"])
+        if k < len(pw) and not _default_compare(given, float(pw[k]), 1e-6, 1e-9):
+            return "frequency k at index k: frequency 1 is entry 0, so frequency k is entry k - 1"
+    return problem
+
+
+def _energy_ref(W_E, k):
+    pw = fourier_power(W_E)
+    return float(pw[k - 1]), float(np.delete(pw, k - 1).max())
+
+
+def _energy_cases(ns):
+    """A planted embedding of its own: p = 13 tokens on a circle at frequency 3, plus noise."""
+    rng = np.random.default_rng(3)
+    t = 2 * np.pi * 3 * np.arange(13) / 13
+    W = np.stack([np.cos(t), np.sin(t)] + [0.3 * rng.normal(size=13) for _ in range(4)],
+                 axis=1)                                  # one row per token, as W_E
+    return {"a planted embedding (p = 13, frequency 3)": (W, 3)}
+
+
 @exercise("ex-07-energy",
-          answers={"energy_k": "energy fraction at the data's frequency k1",
+          answers={"my_energy": "your function (W_E, k) -> (energy at k, largest other)",
+                   "energy_k": "energy fraction at the data's frequency k1",
                    "energy_max_other": "largest energy fraction at any other frequency"},
           rtol=1e-6, atol=1e-9,
-          hint="fourier_power(W_E)[k - 1] is frequency k; drop that entry for the others.")
+          compare={"energy_k": _energy_compare, "my_energy": function_compare(
+              _energy_cases, _energy_ref, "my_energy", outputs=("energy at k", "largest other"),
+              variants={"frequency k at index k: frequency 1 is entry 0, so frequency k is "
+                        "entry k - 1": lambda W, k: _energy_ref(W, k + 1)})},
+          hint=["fourier_power gives one energy fraction per frequency; which entry is "
+                "frequency k?",
+                "frequency k is entry k - 1; drop that entry (np.delete) for the others"])
 def energy(ns):
-    pw = fourier_power(ns["ex"]["ffn_n"].W_E)
-    k = int(ns["k1"])
-    return {"energy_k": float(pw[k - 1]), "energy_max_other": float(np.delete(pw, k - 1).max())}
+    e, other = _energy_ref(ns["ex"]["ffn_n"].W_E, int(ns["k1"]))
+    return {"my_energy": _energy_ref, "energy_k": e, "energy_max_other": other}
 
 
 @choice('ex-07-silent', 'silent_answer', 'your answer, one letter',

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ... import experiments
-from ._base import choice, exercise
+import numpy as np
+
+from ._base import choice, exercise, function_compare
 
 __all__ = ["adam", "matched", "gamma"]
 
@@ -21,12 +23,36 @@ def adam(ns):
                           for g in (ns["g_big"], 0.8)]}
 
 
-@exercise("ex-08-matched", answers={"step_m": "first logged step below the matched loss",
+def _matched_ref(history, L):
+    return experiments.at_matched_loss(history, L)
+
+
+def _matched_cases(ns):
+    h = ns["h0"]
+    L = float(np.median(h.loss))              # another threshold on the same run
+    return {f"another loss threshold ({L:.3g}, the median logged loss)": (h, L)}
+
+
+def _matched_index(history, L):
+    i = int(np.flatnonzero(np.asarray(history.loss) < L)[0])
+    return float(i), float(history["R_cos_phi_y"][i])
+
+
+@exercise("ex-08-matched", answers={
+    "my_at_matched": "your function (history, L) -> (step, R_cos) at the first logged loss < L",
+    "step_m": "first logged step below the matched loss",
                                     "rcos_m": "R_cos(W^E, phi^y) at that step"},
-          rtol=1e-6, atol=1e-9, hint="np.flatnonzero(h0.loss < L_match)[0] is the index")
+          rtol=1e-6, atol=1e-9,
+          compare={"my_at_matched": function_compare(
+              _matched_cases, _matched_ref, "my_at_matched", outputs=("step", "R_cos"),
+              variants={"the index into the logged arrays, not the step: history.steps at "
+                        "that index is the step": _matched_index})},
+          hint=["the history logs the loss at some steps only: find the first *logged* entry "
+                "below L_match, then read the step and R_cos at that entry",
+                "an index into h0.loss is not a step: h0.steps at that index is"])
 def matched(ns):
     step, val = experiments.at_matched_loss(ns["h0"], ns["L_match"])
-    return {"step_m": step, "rcos_m": val}
+    return {"my_at_matched": _matched_ref, "step_m": step, "rcos_m": val}
 
 
 @choice('ex-08-gamma', 'gamma_answer', 'your answer, one letter',

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Spread, choice, exercise
+from ._base import Spread, choice, exercise, function_compare
 
 
 def _dict_compare(given, ref):
@@ -29,7 +29,10 @@ def _dict_compare(given, ref):
 
 @exercise("ex-09-months", answers={"months_cos": "mean pairwise cosine of the months per signature"},
           compare={"months_cos": _dict_compare},
-          hint="corpus.set_similarity(sigs['wikipedia'], {'months': sets['months']}, name)['months']")
+          hint=["the chapter's table of set similarities already computes this for one "
+                "signature; you need it for each name in corpus.SIGNATURE_NAMES",
+                "corpus.set_similarity takes the signatures, a dict of sets and the signature's "
+                "name, and returns a dict keyed by the sets' names"])
 def months(ns):
     from psbook import corpus
     s, m = ns["sigs"]["wikipedia"], ns["sets"]["months"]
@@ -41,7 +44,10 @@ def months(ns):
           answers={"digits_matched_code": "mean of 100 frequency-matched random groups (any seed)",
                    "digits_cos_code": "the digits' own mean pairwise cosine in the code corpus"},
           rtol=1e-6, atol=1e-9,
-          hint="corpus.matched_baseline(sigs['code'], sets['digits'], draws=100, seed=0).mean()")
+          hint=["a baseline is a group of random tokens as frequent as the digits; its mean "
+                "over many draws is what the digits are compared with",
+                "corpus.matched_baseline returns one value per draw (ask for 100); average "
+                "them. The digits' own value comes from corpus.set_similarity"])
 def matched(ns):
     from psbook import corpus
     s, d = ns["sigs"]["code"], ns["sets"]["digits"]
@@ -65,12 +71,53 @@ def which(ns):
 TEXT_SMALL = "the cat sat on the mat . the dog sat on the log . the cat saw the dog ."
 
 
+def _next_ref(words):
+    from psbook.signatures import next_token_signatures
+    vocab = sorted(set(words))
+    ids = np.array([vocab.index(w) for w in words])
+    s = next_token_signatures(ids, len(vocab))
+    return (vocab, s.counts.toarray().astype(float), s.phi_next.toarray(),
+            s.varphi_pre.toarray())
+
+
 def _small():
     from psbook.signatures import next_token_signatures
     words = TEXT_SMALL.split()
     vocab = sorted(set(words))
     ids = np.array([vocab.index(w) for w in words])
     return vocab, next_token_signatures(ids, len(vocab))
+
+
+OTHER_TEXT = ("a b a c b a . c a b b . a c c a")
+
+
+def _next_cases(ns):
+    return {"another text (16 words over 4 distinct ones)": (OTHER_TEXT.split(),)}
+
+
+def _pre_column_normalised(words):
+    vocab, B, phi, pre = _next_ref(words)
+    return vocab, B, phi, pre.T
+
+
+def _across_the_end(words):
+    """One more bigram, from the text's last word back to its first (wrapping around)."""
+    vocab = sorted(set(words))
+    ids = [vocab.index(w) for w in words]
+    B = np.zeros((len(vocab), len(vocab)))
+    for a, b in zip(ids, ids[1:] + ids[:1]):
+        B[a, b] += 1
+    rows, cols = B.sum(axis=1, keepdims=True), B.sum(axis=0, keepdims=True)
+    return (vocab, B, np.divide(B, rows, out=np.zeros_like(B), where=rows > 0),
+            np.divide(B, cols, out=np.zeros_like(B), where=cols > 0).T)
+
+
+_NEXT_MISTAKES = {
+    "varphi^pre left column-normalised, one column per token: transpose it (one row per "
+    "token)": _pre_column_normalised,
+    "a bigram across the text's end (last word -> first): the text does not wrap around":
+        _across_the_end,
+}
 
 
 def _tokens_compare(given, ref):
@@ -83,15 +130,40 @@ def _tokens_compare(given, ref):
     return "the right words in another order: sort them (vocab_small = sorted(set(words)))"
 
 
+def _vocab_fn_compare(given, ref, ns):
+    """vocab is compared as a list of words, the arrays as arrays."""
+    from ._base import Problem, call
+    for where, (words,) in _next_cases(ns).items():
+        try:
+            out = call(given, words, what="my_next_signatures")
+        except Problem as e:
+            return f"{e} (on {where})"
+        if not isinstance(out, (tuple, list)) or len(out) != 4:
+            return "expected it to return 4 things (vocab, B, phi_next, varphi_pre)"
+        problem = _tokens_compare(out[0], _next_ref(words)[0])
+        if problem:
+            return f"on {where}, its vocab: {problem}"
+    return _arrays_compare(lambda words: tuple(given(words))[1:], ref, ns)
+
+
+_arrays_compare = function_compare(
+    _next_cases, lambda w: _next_ref(w)[1:], "my_next_signatures", rtol=1e-9, atol=1e-12,
+    variants={k: (lambda f: lambda w: f(w)[1:])(f) for k, f in _NEXT_MISTAKES.items()},
+    outputs=("B", "phi_next", "varphi_pre"))
+
+
 @exercise("ex-09-next-sig", answers={
+    "my_next_signatures": "your function words -> (vocab, B, phi_next, varphi_pre)",
     "vocab_small": "the sorted distinct words of the text",
     "B_small": "bigram counts B[a, nu] (V x V)",
     "phi_next_small": "phi^next, one row per token (V x V)",
     "varphi_pre_small": "varphi^pre, one row per token (V x V)"},
-    compare={"vocab_small": _tokens_compare}, rtol=1e-9, atol=1e-12,
-    hint="B[ids[s], ids[s+1]] += 1 for every s; phi^next normalises the rows of B, "
-         "varphi^pre the columns (then one row per token: transpose)")
+    compare={"vocab_small": _tokens_compare, "my_next_signatures": _vocab_fn_compare},
+    rtol=1e-9, atol=1e-12,
+    hint=["count first: one matrix entry per pair of neighbouring words, then normalise",
+          "B[a, nu] counts nu right after a; phi^next normalises the rows of B, varphi^pre "
+          "the columns (then one row per token: transpose)"])
 def next_sig(ns):
-    vocab, s = _small()
-    return {"vocab_small": vocab, "B_small": s.counts.toarray().astype(float),
-            "phi_next_small": s.phi_next.toarray(), "varphi_pre_small": s.varphi_pre.toarray()}
+    vocab, B, phi, pre = _next_ref(TEXT_SMALL.split())
+    return {"my_next_signatures": _next_ref, "vocab_small": vocab, "B_small": B,
+            "phi_next_small": phi, "varphi_pre_small": pre}

@@ -13,7 +13,10 @@ from ._base import choice, exercise
           answers={"early_12": "R_cos(W^E, phi_next) at the first evaluation, gamma = 1.2, per seed",
                    "early_08": "the same at gamma = 0.8, per seed"},
           rtol=1e-6, atol=1e-9,
-          hint="index 1 of r.history['E~next/top'] is the first evaluation after step 0")
+          hint=["the history starts with the evaluation before any training: which entry is "
+                "the first one after training started?",
+                "r.history['E~next/top'] holds one value per evaluation; collect it over the "
+                "runs of each gamma"])
 def early_alignment(ns):
     return {"early_12": np.array([r.history["E~next/top"][1] for r in ns["gam"][1.2]]),
             "early_08": np.array([r.history["E~next/top"][1] for r in ns["runs"]["untied"]])}

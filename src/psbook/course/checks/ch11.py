@@ -11,7 +11,10 @@ from ._base import choice, exercise
           answers={"pre_mid_A": "R_cos(W^E, varphi_pre of A) of the alpha=0.5 models, per seed",
                    "pre_mid_B": "R_cos(W^E, varphi_pre of B) of the alpha=0.5 models, per seed"},
           rtol=1e-6, atol=1e-9,
-          hint="r_cos(r.W_E, sigs[A_].varphi_pre, shared_ab) for r in mix[0.5]")
+          hint=["the alpha = 0.5 models were trained on a mixture: measure each against the "
+                "previous-token signature of each corpus, over the shared tokens",
+                "metrics.r_cos(W, Phi, tokens) for each model in mix[0.5]; the signatures of a "
+                "corpus are sigs[name]"])
 def mixture_pre(ns):
     from psbook.metrics import r_cos
     sigs, shared = ns["sigs"], ns["shared_ab"]
@@ -22,7 +25,11 @@ def mixture_pre(ns):
 
 
 @exercise("ex-11-costs", answers={"costs_by_seed": "mismatch costs, seeds x pairs"},
-          rtol=1e-6, atol=1e-9, hint="lm.mismatch_costs(ME[i], domains)[1] for each seed i")
+          rtol=1e-6, atol=1e-9,
+          hint=["the chapter computes the mismatch costs for the mean over seeds; do it seed "
+                "by seed, one row per seed",
+                "lm.mismatch_costs takes one seed's matrix and the domains and returns more "
+                "than one thing: which part are the costs?"])
 def costs(ns):
     from psbook import lm
     ME, domains = ns["ME"], ns["domains"]
