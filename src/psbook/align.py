@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from ._validate import as_token_array, check_choice, check_positive_int
 from .cooccurrence import (SIGNATURES, WEIGHTINGS, PairCounter, WindowSignatures,
-                           _add_unigram, weighted_signature)
+                           add_unigram, weighted_signature)
 from .metrics import BinnedAlignment, binned_alignment, correlation, cosine_matrix, pair_values
 from .progress import progress_bar
 from .signatures import NextTokenSignatures
@@ -136,7 +136,7 @@ def corpus_fingerprint(corpus) -> str:
     """What a cache key of counts of ``corpus`` must hold besides its description: a hash of
     the content of a file or folder corpus (see :func:`_files_fingerprint`), the names, sizes
     and dates of a ``local:`` corpus's files, or the description for a remote dataset."""
-    from .corpus.streams import _source_fingerprint
+    from .corpus.streams import source_fingerprint
     name = str(corpus).strip()
     p = Path(name).expanduser()
     if p.is_dir():
@@ -144,7 +144,7 @@ def corpus_fingerprint(corpus) -> str:
     if p.is_file():
         return _files_fingerprint([p], p)
     try:
-        return _source_fingerprint(name)
+        return source_fingerprint(name)
     except Exception:       # a datasets name: its description is all we have offline
         return name
 
@@ -163,7 +163,7 @@ def corpus_documents(corpus, max_chars: int | None = None) -> tuple[str, Iterato
     """``(description, documents)`` of ``corpus`` (see the module docstring), at most
     ``max_chars`` characters in all. Raises ValueError naming what was expected."""
     from .corpus import sources
-    from .corpus._network import is_online, network_reason
+    from .corpus import is_online, network_reason
 
     if max_chars is not None:
         max_chars = check_positive_int("max_chars", max_chars)
@@ -290,7 +290,7 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
                     raise ValueError(f"the tokenizer returned ids outside [0, {V}); is "
                                      f"vocab_size={V} the model's embedding size?")
                 n_docs += 1
-                _add_unigram(unigram, ids)
+                add_unigram(unigram, ids)
                 if c1 is not None:
                     c1.add(ids)
                 if crest is not None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 
 from ._base import (Alternatives, CheckResult, Spread, choice, exercise, reveal,  # noqa: F401
                     unfinished)
 
 __all__ = ["CheckResult", "Spread", "choice", "exercise", "reveal", "unfinished", "all_checks"]
 
-CHAPTERS = [f"ch{n:02d}" for n in range(2, 14)]
+# every chNN.py beside this file: a new chapter's check module is registered by existing
+# (tests/test_course.py checks it against the chapters that call checks.chNN)
+CHAPTERS = sorted(p.stem for p in Path(__file__).parent.glob("ch[0-9][0-9].py"))
 
 
 def all_checks() -> dict:

@@ -177,7 +177,7 @@ def reveal(name: str, ns: dict | None = None):
 def _show(value) -> str:
     if isinstance(value, (Spread, Alternatives)):
         return str(value)
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, np.ndarray):
         with np.printoptions(precision=4, suppress=True, threshold=60):
             return np.array2string(value)
@@ -197,7 +197,7 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
-def _plain(value):
+def plain(value):
     """A torch tensor (any device, with or without grad) or a SciPy sparse matrix as a NumPy
     array; else as is."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
@@ -237,11 +237,11 @@ def diagnose(g: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> str:
             f"index {idx if len(idx) > 1 else idx[0]})")
 
 
-def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
+def default_compare(given, ref, rtol: float, atol: float) -> str | None:
     """A problem in words, or None when ``given`` matches ``ref``. Never quotes ``ref``."""
-    given, ref = _plain(given), _plain(ref)
+    given, ref = plain(given), plain(ref)
     if isinstance(ref, Alternatives):
-        problems = [_default_compare(given, r, rtol, atol) for r in ref.values]
+        problems = [default_compare(given, r, rtol, atol) for r in ref.values]
         return None if None in problems else problems[0]
     if isinstance(ref, Spread):
         try:
@@ -318,7 +318,7 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
                     continue
                 cmp = compare.get(name)
                 if cmp is None:
-                    problem = _default_compare(given, ref, rtol, atol)
+                    problem = default_compare(given, ref, rtol, atol)
                 elif _n_params(cmp) >= 3:        # compare(given, reference, namespace)
                     problem = cmp(given, ref, ns)
                 else:

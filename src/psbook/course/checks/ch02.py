@@ -71,10 +71,10 @@ def _self_context(X, V):
 
 
 def _phi_X_compare(given, ref, ns):
-    from ._base import _default_compare, _plain
-    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    from ._base import default_compare, plain
+    problem = default_compare(given, ref, 1e-6, 1e-9)
     if problem and "task" in ns:
-        g = np.asarray(_plain(given), dtype=float)
+        g = np.asarray(plain(given), dtype=float)
         t = ns["task"]
         if g.shape == ref.shape and np.allclose(g, _self_context(t.X_train, t.vocab_size),
                                                 atol=1e-9):

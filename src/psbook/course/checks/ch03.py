@@ -32,7 +32,7 @@ def collapse(ns):
     hint="experiments.run_seeds(lambda s: jl_alignment(s, 8), preset=preset)")
 def width(ns):
     need(ns, "jl_alignment", "preset")
-    from ...experiments import run_seeds
+    from ...synthetic.experiments import run_seeds
     r = run_seeds(lambda s: ns["jl_alignment"](s, 8), preset=ns["preset"])
     return {"jl8": r.mean("R_cos"), "jl8_shuffled": r.mean("shuffled")}
 

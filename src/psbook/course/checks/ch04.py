@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import theory
-from ...models import FFN
+from ...synthetic.models import FFN
 from ._base import choice, exercise, need
 
 __all__ = ["relu", "delay", "c2", "where"]

@@ -21,7 +21,7 @@ __all__ = ["zipf", "anchors", "control", "sign"]
 def zipf(ns):
     need(ns, "res", "task")
     if ns.get("zipf_res") is None:
-        from ...experiments import run
+        from ...synthetic.experiments import run
         ns["zipf_res"] = run("f_add", preset=ns.get("preset"), key_dist="zipf", key_zipf=1.5,
                              n_samples=4000)
     z = ns["zipf_res"]
@@ -71,9 +71,9 @@ def _control_values(W, phi, kind: str, n: int = 200) -> np.ndarray:
 
 
 def _control_compare(given, ref, ns):
-    from ._base import _default_compare
+    from ._base import default_compare
     claim = ns.get("rcos_claim")
-    problem = _default_compare(given, ref, 1e-6, 1e-6)
+    problem = default_compare(given, ref, 1e-6, 1e-6)
     if problem and claim is not None:
         try:
             if abs(float(given) - float(claim)) < 1e-6:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...experiments import partial_r_cos
+from ...synthetic.experiments import partial_r_cos
 from ...metrics import cosine_matrix
 from ._base import choice, exercise
 

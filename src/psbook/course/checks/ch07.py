@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import tasks
+from ...synthetic import tasks
 from ...signatures import fourier_power, fourier_spectrum
 from ._base import choice, exercise
 

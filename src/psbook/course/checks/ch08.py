@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ... import experiments
+from ...synthetic import experiments
 from ._base import choice, exercise
 
 __all__ = ["adam", "matched", "gamma"]

@@ -16,7 +16,7 @@ __all__ = ["chains", "share", "which"]
           hint="build tasks.f_add_designed(n_keys=..., anchor_values=I['chains_anchors'], "
                "test_frac=0.0) and take cosine_matrix of its phi_y rows for the keys")
 def chains(ns):
-    from psbook import tasks
+    from psbook.synthetic import tasks
     from psbook.metrics import cosine_matrix
 
     preset = ns["preset"]
