@@ -88,6 +88,8 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
     (d, hidden, activation, gamma) and ``preset.synthetic["train"][name][model]``
     (optimiser, lr, steps). Keyword ``overrides`` replace any of them. ``seed`` is the
     task's (its data split); ``init_seed`` seeds the model's initialisation (default 0).
+    Trains through :func:`psbook.synthetic.ensemble.fit`: alone here, and batched with the
+    other seeds' runs when called inside :func:`run_seeds` / :func:`sweep`.
     """
     check_choice("name", name, set(_tasks.TASKS))
     check_choice("model", model, {"linear", "ffn"})
