@@ -7,9 +7,9 @@ Run on demand (not in CI):
 Both sides make the same call chapter 05 makes, ``experiments.run_over_seeds("f_add",
 "linear", preset, snapshot_steps=...)``, with the cache off, in one process:
 
-* ``single``:   ``batch=False`` -- one :func:`psbook.experiments.run` per seed, one after another;
+* ``single``:   ``batch=False`` -- one :func:`psbook.synthetic.experiments.run` per seed, one after another;
 * ``ensemble``: ``batch=True``  -- the seeds' models stacked and trained as one
-  (:mod:`psbook.ensemble`).
+  (:mod:`psbook.synthetic.ensemble`).
 
 Rounds alternate the two (single, ensemble, single, ...), so load from other processes hits
 both alike; the script prints the median CPU time (user + sys of this process) and wall time
@@ -78,7 +78,7 @@ def _bench(args):
     import numpy as np
     import torch
 
-    from psbook import experiments
+    from psbook.synthetic import experiments
     from psbook.presets import get_preset
 
     preset = get_preset(args.preset, **({"device": args.device} if args.device else {}))

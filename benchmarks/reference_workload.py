@@ -36,8 +36,8 @@ LM_BATCH = (16, 128)        # windows x tokens
 
 
 def _synthetic() -> float:
-    from psbook import tasks, train
-    from psbook.models import make_model
+    from psbook.synthetic import tasks, train
+    from psbook.synthetic.models import make_model
     t = tasks.make("f_add", n_keys=20, n_anchors=10, n_slots=3, seed=0)
     m = make_model("linear", t.vocab_size, t.label_size, d=64, gamma=0.8, seed=0)
     t0 = time.process_time()

@@ -130,7 +130,7 @@ def test_editing_the_package_source_changes_the_key_and_the_result(tmp_path):
     for name in ("orig", "edited"):
         shutil.copytree(src, tmp_path / name / "psbook",
                         ignore=shutil.ignore_patterns("__pycache__"))
-    tasks_py = tmp_path / "edited" / "psbook" / "tasks.py"
+    tasks_py = tmp_path / "edited" / "psbook" / "synthetic" / "tasks.py"
     text = tasks_py.read_text()
     old = 'def value_weights(n: int, dist: str = "uniform", exponent: float = 1.0)'
     assert old in text
@@ -138,7 +138,7 @@ def test_editing_the_package_source_changes_the_key_and_the_result(tmp_path):
     script = textwrap.dedent("""
         import json
         from psbook import cache
-        from psbook.tasks import value_weights
+        from psbook.synthetic.tasks import value_weights
         w = cache.load_or_compute("probe", {"n": 5}, lambda: value_weights(5, "zipf").tolist(),
                                   verbose=False)
         print(json.dumps({"key": cache.config_key("probe", {"n": 5}), "w": w,
@@ -167,7 +167,7 @@ def test_code_fingerprint_covers_every_module():
 # ---- data in the keys ----------------------------------------------------------------------
 
 def test_fit_on_permuted_labels_is_not_served_the_original(cache_root):
-    from psbook import tasks, train
+    from psbook.synthetic import tasks, train
     task = tasks.f_add(n_keys=5, n_anchors=2, n_slots=1, test_frac=0.0)
     a = train.fit(task, d=4, steps=3, progress=False)
     perm = replace(task, y_train=np.random.default_rng(0).permutation(task.y_train), _sig=None)
@@ -200,15 +200,15 @@ def test_two_tokenizer_files_with_one_name_get_different_keys(tmp_path):
 
 def test_local_corpus_edit_changes_the_source_fingerprint(tmp_path, monkeypatch):
     from psbook.corpus import sources
-    from psbook.corpus.streams import _source_fingerprint
+    from psbook.corpus.streams import source_fingerprint
     (tmp_path / "mine").mkdir()
     f = tmp_path / "mine" / "a.txt"
     f.write_text("one two three\n")
     monkeypatch.setenv("PSBOOK_DATA", str(tmp_path))
     sources._PLANS.clear()
-    before = _source_fingerprint("local:mine")
+    before = source_fingerprint("local:mine")
     f.write_text("one two three four five\n")
-    assert _source_fingerprint("local:mine") != before
+    assert source_fingerprint("local:mine") != before
 
 
 # ---- LM checkpoints ---------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_truncated_checkpoint_is_discarded_with_a_warning(tmp_path):
 
 def test_train_cached_checkpoints_live_in_the_cache_and_clear_removes_them(cache_root):
     from psbook.lm import train_cached, train_lm
-    from psbook.lm.analysis import fingerprint
+    from psbook.lm.runs import fingerprint
     cfg, tcfg, stream = _lm_setup()
     config = {"model": cfg.to_dict(), "train": tcfg.to_dict(), "tokens": fingerprint(stream),
               "signatures": None, "token_sets": {}}

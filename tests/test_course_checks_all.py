@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from psbook import experiments, tasks
+from psbook.synthetic import experiments, tasks
 from psbook.course import checks
 from psbook.course.checks import _base
 from psbook.course.checks._base import Alternatives, Spread
@@ -39,7 +39,7 @@ def _f_add():
 
 
 def _ch03_flow():
-    from psbook.models import LinearModel
+    from psbook.synthetic.models import LinearModel
     t = tasks.f_add(n_keys=6, n_anchors=3, n_slots=2, test_frac=0.0)
     return {"task": t, "sig": t.signatures(),
             "m0": LinearModel(t.vocab_size, t.label_size, d=8, gamma=0.8, seed=0)}
@@ -320,7 +320,7 @@ def _shown(ref) -> list[str]:
         return [s for v in ref.values() for s in _shown(float(v))]
     if callable(ref) or isinstance(ref, (bool, np.bool_)):
         return []
-    arr = np.asarray(_base._plain(ref), dtype=float).ravel()
+    arr = np.asarray(_base.plain(ref), dtype=float).ravel()
     vals = [x for x in arr[:50] if np.isfinite(x) and round(abs(x), 2) not in (0.0, 1.0)]
     return [f for x in vals for f in (f"{x:.4g}", f"{x:.3f}", f"{x:.2f}")
             if len(f.strip("-0.")) >= 2]
@@ -375,15 +375,15 @@ def test_reveal_by_answer_name_and_before_the_check(capsys):
 
 def test_diagnoses_name_the_mistake():
     r = np.array([[0.2, 0.8, 0.0], [0.5, 0.25, 0.25], [0.1, 0.1, 0.8]])
-    cmp = lambda g: _base._default_compare(g, r, 1e-6, 1e-9)  # noqa: E731
+    cmp = lambda g: _base.default_compare(g, r, 1e-6, 1e-9)  # noqa: E731
     assert "sign is flipped" in cmp(-r)
     assert "transposed" in cmp(r.T)
     assert "constant factor" in cmp(3 * r)
     assert "columns sum to 1 instead of rows" in cmp(r / r.sum(axis=0))
     assert "expected shape (3, 3), got (3, 2)" in cmp(r[:, :2])
     assert "wrong places" in cmp(r[[1, 0, 2]])
-    assert "too small" in _base._default_compare(0.1, 0.4, 1e-6, 1e-9)
-    assert "0.4" not in _base._default_compare(0.1, 0.4, 1e-6, 1e-9)
+    assert "too small" in _base.default_compare(0.1, 0.4, 1e-6, 1e-9)
+    assert "0.4" not in _base.default_compare(0.1, 0.4, 1e-6, 1e-9)
 
 
 def test_random_controls_pass_with_any_seed():

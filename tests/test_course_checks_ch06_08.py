@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from psbook import experiments, tasks
+from psbook.synthetic import experiments, tasks
 from psbook.course import checks
 
 

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from psbook import experiments, tasks
+from psbook.synthetic import experiments, tasks
 from psbook.course.checks import _base, ch02, ch05, ch09
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from psbook import experiments, tasks
+from psbook.synthetic import experiments, tasks
 from psbook.course.checks import _base, ch02, ch03, ch04, ch05, ch06, ch07, ch09, ch12
 from psbook.metrics import r_cos, r_order, shuffled_r_cos
 
@@ -199,7 +199,7 @@ def _rate_unsorted(keys, rate):
 
 
 def _ch03_ns():
-    from psbook.models import LinearModel
+    from psbook.synthetic.models import LinearModel
     t = tasks.f_add(n_keys=6, n_anchors=3, n_slots=2, test_frac=0.0)
     return {"task": t, "sig": t.signatures(),
             "m0": LinearModel(t.vocab_size, t.label_size, d=8, gamma=0.8, seed=0)}

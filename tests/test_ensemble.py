@@ -1,4 +1,4 @@
-"""Batched ensembles (psbook.ensemble) against the single runs they stand for, and the device
+"""Batched ensembles (psbook.synthetic.ensemble) against the single runs they stand for, and the device
 path (preset.device / PSBOOK_DEVICE) of synthetic training."""
 
 import copy
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from psbook import ensemble, experiments, presets, tasks, train
-from psbook.models import make_model
+from psbook import presets
+from psbook.synthetic import ensemble, experiments, fitting, tasks, train
+from psbook.synthetic.models import make_model
 
 LOSS_RTOL = 1e-4        # loss curves: max relative difference to the single run
 R_ORDER_TOL = 0.02      # final R_order: max absolute difference
@@ -146,7 +147,7 @@ def test_control_datasets_of_different_sizes_train_together(monkeypatch):
     members are padded with weight-0 rows; results still match the single runs."""
     sizes = _spy_ensembles(monkeypatch)
     ens = experiments.run_over_seeds("f_add_tilde", "linear", "tiny", seeds=[0, 1, 2], steps=300)
-    n_rows = {train._train_rows(o["result"].task)[0].shape[0] for o in ens.outputs}
+    n_rows = {fitting.train_rows(o["result"].task)[0].shape[0] for o in ens.outputs}
     assert sizes == [3] and len(n_rows) > 1, "the control tasks should differ in size"
     monkeypatch.setenv("PSBOOK_CACHE", "off")
     for s, out in zip(ens.seeds, ens.outputs):
@@ -310,7 +311,7 @@ def test_batched_curves_are_the_per_member_curves():
           for s in range(4)]
     ts.append(tasks.make("f_add", n_keys=8, n_anchors=3, n_slots=2, seed=0, key_dist="zipf",
                          n_samples=40))
-    refs = [train._MetricRef(t, t.signatures()) for t in ts]
+    refs = [fitting.MetricRef(t, t.signatures()) for t in ts]
     assert len({r.seen.size for r in refs}) > 1, "the test needs unequal label sets"
     batch = ensemble._MetricBatch(refs)
     rng = np.random.default_rng(0)
@@ -361,7 +362,7 @@ def test_batched_map_defers_through_except_exception_and_keeps_order(monkeypatch
     def fn(s):
         calls.append(s)
         try:
-            r = train.fit(t, d=8, steps=30, seed=s, progress=False)
+            r = ensemble.fit(t, d=8, steps=30, seed=s, progress=False)
         except Exception:          # a chapter's broad handler must not swallow the deferral
             raise AssertionError("the deferral was caught as an Exception")
         return s, float(r.history.loss[-1])
@@ -369,7 +370,8 @@ def test_batched_map_defers_through_except_exception_and_keeps_order(monkeypatch
     out = ensemble.batched_map(fn, [3, 1, 2])
     assert [o[0] for o in out] == [3, 1, 2] and sizes == [3]
     assert calls == [3, 1, 2, 3, 1, 2], "one deferred round, then one answered round"
-    assert ensemble.current_plan() is None
+    assert isinstance(ensemble.fit(t, d=8, steps=30, seed=5, progress=False),  # no plan left
+                      train.TrainResult) and sizes == [3]
     with pytest.raises(TypeError, match="fn must be callable"):
         ensemble.batched_map(3, [1])
 
@@ -427,7 +429,7 @@ def test_preset_device_reaches_the_model_and_the_data(batched, monkeypatch):
         res = experiments.run("f_add", "linear", p, steps=20)
         assert ("LinearModel", "cuda") in spy.modules
     assert res.config["device"] == "cuda"
-    n_train = train._train_rows(res.task)[0].shape[0]
+    n_train = fitting.train_rows(res.task)[0].shape[0]
     assert any(s[-1] == n_train or (len(s) > 1 and s[1] == n_train) for s in spy.tensors), \
         "the training rows should be sent to the device"
     assert isinstance(res.W_E, np.ndarray)

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from psbook import experiments  # noqa: E402
+from psbook.synthetic import experiments  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def test_overrides_and_errors():
 
 
 def test_fourier_signature_is_the_shift_eigenvalue():
-    from psbook import tasks
+    from psbook.synthetic import tasks
     t = tasks.f_mod(p=7)
     S = experiments.fourier_signature(t, 2)
     assert np.allclose(S[:, 0] + 1j * S[:, 1], np.exp(2j * np.pi * 2 * np.arange(7) / 7))
@@ -71,7 +71,7 @@ def test_widget_builds_and_plots_render():
 # --- claims over seeds ------------------------------------------------------------------
 
 def test_run_seeds_stacks_scalars_and_curves():
-    from psbook.experiments import run_seeds
+    from psbook.synthetic.experiments import run_seeds
     from psbook.presets import get_preset
     r = run_seeds(lambda s: {"a": float(s), "c": np.array([s, 2 * s]), "obj": "x"},
                   seeds=[1, 2, 3])
@@ -94,7 +94,7 @@ def test_run_seeds_stacks_scalars_and_curves():
 
 
 def test_run_over_seeds_varies_split_and_init():
-    from psbook.experiments import run_over_seeds
+    from psbook.synthetic.experiments import run_over_seeds
     r = run_over_seeds("f_add", "linear", "tiny", seeds=[0, 1], steps=5)
     a, b = (o["result"] for o in r.outputs)
     assert a.config["seed"] == 0 and b.config["seed"] == 1
@@ -105,7 +105,7 @@ def test_run_over_seeds_varies_split_and_init():
 
 
 def test_key_geometry_claims_and_controls():
-    from psbook.experiments import key_geometry, run
+    from psbook.synthetic.experiments import key_geometry, run
     res = run("f_add", "linear", "tiny", steps=300)
     g = key_geometry(res, n_shuffles=5)
     assert g["R_cos_centred"] > 0.5 and abs(g["R_cos_shuffled"]) < 0.3
@@ -127,7 +127,7 @@ def test_seed_band_draws_mean_and_band():
 # --- chapters 06-08 helpers -------------------------------------------------------------
 
 def test_f_add_flat_has_key_independent_phi_y():
-    from psbook import tasks
+    from psbook.synthetic import tasks
     t = tasks.f_add_flat(n_keys=8, n_anchors=8, n_samples=40000, test_frac=0.0, seed=1)
     c = tasks.signature_contrast(t)
     assert c["mean_cos_phi_y"] > 0.98 and abs(c["r_order_phi_y"]) < 0.5

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from psbook import experiments, signatures, tasks
+from psbook import signatures
+from psbook.synthetic import experiments, tasks
 
 
 def test_clean_modular_addition_has_unit_modulus_whatever_the_split():

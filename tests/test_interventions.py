@@ -7,7 +7,7 @@ from psbook import interventions as iv
 from psbook.metrics import cosine_matrix
 from psbook.presets import get_preset
 from psbook.signatures import next_token_signatures
-from psbook.tasks import f_add_designed
+from psbook.synthetic.tasks import f_add_designed
 
 V = 12
 

@@ -185,7 +185,7 @@ def test_training_aligns_embeddings(stream, sig):
 
 
 def test_divergence_is_reported(stream):
-    with pytest.raises(TrainingDiverged, match="Lower train_lr"):
+    with pytest.raises(TrainingDiverged, match="Lower the learning rate"):
         train_lm(stream, replace(CFG, gamma=0.3), replace(TCFG, lr=50.0, warmup=0,
                                                           grad_clip=1e6),
                  progress=False)

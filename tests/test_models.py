@@ -1,10 +1,10 @@
-"""Unit tests of psbook.models: shapes, initialisation scale, bad parameters."""
+"""Unit tests of psbook.synthetic.models: shapes, initialisation scale, bad parameters."""
 
 import numpy as np
 import pytest
 import torch
 
-from psbook.models import ACTIVATIONS, FFN, LinearModel, init_std, make_model
+from psbook.synthetic.models import ACTIVATIONS, FFN, LinearModel, init_std, make_model
 
 
 def test_shapes():

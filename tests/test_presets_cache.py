@@ -96,9 +96,8 @@ def test_presets_share_keys_and_scale_up():
         keys = [set(getattr(p, section)) for p in ps]
         assert all(k == keys[0] for k in keys), f"preset section {section!r} differs: {keys}"
     for section, names in (("signatures", None),
-                           ("lm", ("model_d", "model_layers", "model_ff", "train_vocab",
-                                   "train_max_tokens", "train_steps", "train_batch",
-                                   "train_seq_len", "corpus_max_chars", "sig_max_tokens"))):
+                           ("lm", ("train_vocab", "train_max_tokens", "corpus_max_chars",
+                                   "sig_max_tokens"))):
         for key, v in ps[0].__dict__[section].items():
             if isinstance(v, (int, float)) and (names is None or key in names):
                 vals = [getattr(p, section)[key] for p in ps]
@@ -108,13 +107,18 @@ def test_presets_share_keys_and_scale_up():
         assert vals == sorted(vals), (key, vals)
     steps = [p.synthetic["train"]["f_add"]["linear"]["steps"] for p in ps]
     assert steps == sorted(steps)
+    for part, keys in (("model", ("d_model", "n_layers", "d_ff")),
+                       ("train", ("steps", "batch_size", "seq_len"))):
+        for key in keys:          # the language model grows too (preset.lm["model"/"train"])
+            vals = [p.lm[part][key] for p in ps]
+            assert vals == sorted(vals), (part, key, vals)
 
 
 def _lm_training_bytes(preset) -> int:
     """A generous upper bound on the GPU memory one language-model training run of the preset
     needs: fp32 weights, gradients and two Adam moments, plus activations kept for backward
     (batch x seq x (20 d + 3 d_ff) floats per layer, the attention scores and the logits)."""
-    from psbook.lm.analysis import configs_from_preset
+    from psbook.lm.config import configs_from_preset
     m, t = configs_from_preset(preset, preset.lm["train_vocab"])
     params = 4 * 4 * m.n_params()
     tokens = t.batch_size * t.seq_len

@@ -220,7 +220,7 @@ def test_task_signatures_property(X, y, V, Vout, weights):
 # ---- §4: size guards outside signatures / metrics -------------------------------------------
 
 def test_task_size_guards_name_the_arguments():
-    from psbook import tasks
+    from psbook.synthetic import tasks
     with pytest.raises(ValueError, match=r"^n_keys=20, n_anchors=10, n_slots=8 would need "
                                          r"about .* for a table of 2,000,000,000 input "
                                          r"combinations, above the limit of 64 MiB"):
@@ -233,7 +233,7 @@ def test_task_size_guards_name_the_arguments():
 
 def test_product_table_matches_itertools():
     import itertools
-    from psbook.tasks import _product
+    from psbook.synthetic.tasks import _product
     ref = np.array(list(itertools.product(range(3), range(2), range(4))))
     np.testing.assert_array_equal(_product(3, 2, 4), ref)
 
@@ -242,7 +242,7 @@ def test_product_table_matches_itertools():
 
 def test_linear_model_refuses_negative_ids():
     torch = pytest.importorskip("torch")
-    from psbook.models import LinearModel
+    from psbook.synthetic.models import LinearModel
     m = LinearModel(5, 5, d=4)
     with pytest.raises(ValueError, match=r"^X must hold token ids in \[0, vocab_size=5\); found -1"):
         m(torch.tensor([[0, -1]]))
@@ -250,7 +250,7 @@ def test_linear_model_refuses_negative_ids():
 
 def test_autograd_velocity_checks_ids_weights_and_model():
     torch = pytest.importorskip("torch")
-    from psbook.models import LinearModel
+    from psbook.synthetic.models import LinearModel
     from psbook.theory import autograd_velocity
     m = LinearModel(5, 5, d=4)
     X, y = np.array([[0, 1], [2, 3]]), np.array([1, 4])
@@ -284,7 +284,7 @@ def test_integrators_refuse_bad_dt_and_overflow():
 
 
 def test_holdout_outside_the_values_is_refused():
-    from psbook import tasks
+    from psbook.synthetic import tasks
     with pytest.raises(ValueError, match=r"^holdout must list combinations .*\[99, 0\]"):
         tasks.f_mod(p=5, holdout=[(1, 2), (99, 0)])
     t = tasks.f_mod(p=5, holdout=[(1, 2)])
@@ -292,7 +292,7 @@ def test_holdout_outside_the_values_is_refused():
 
 
 def test_train_max_loss_factor_nan_is_refused():
-    from psbook import models, tasks, train
+    from psbook.synthetic import models, tasks, train
     task = tasks.f_add(n_keys=4, n_anchors=2, n_slots=1, test_frac=0.0)
     m = models.make_model("linear", task.vocab_size, task.label_size, d=4)
     for bad, exc in ((float("nan"), ValueError), (0.5, ValueError), ("2", TypeError)):
@@ -303,9 +303,9 @@ def test_train_max_loss_factor_nan_is_refused():
 # ---- §8: errors that name the argument ------------------------------------------------------
 
 def test_errors_name_the_argument():
-    from psbook import experiments, models, tasks, train
+    from psbook.synthetic import experiments, models, tasks, train
     from psbook.lm import TrainConfig, cross_domain_matrix, top_tokens
-    from psbook.tasks import signature_contrast
+    from psbook.synthetic.tasks import signature_contrast
     from psbook.theory import loglog_slope, token_cosines
     task = tasks.f_add(n_keys=4, n_anchors=2, n_slots=1, test_frac=0.0)
     cases = [
@@ -314,9 +314,9 @@ def test_errors_name_the_argument():
         (lambda: loglog_slope([1, 2, np.nan], [1, 2, 3]), ValueError, r"^x must be finite"),
         (lambda: token_cosines(np.ones((2, 3)), np.ones((2, 3)), tokens=[0, 99]), ValueError,
          r"^tokens must hold ids in \[0, vocab_size=3\)"),
-        (lambda: train.fit("f_add"), TypeError, r"^task must be a psbook.tasks.Task"),
+        (lambda: train.fit("f_add"), TypeError, r"^task must be a psbook.synthetic.tasks.Task"),
         (lambda: train.train(object(), task), TypeError, r"^model must be a psbook model"),
-        (lambda: signature_contrast({"X": 1}), TypeError, r"^task must be a psbook.tasks.Task"),
+        (lambda: signature_contrast({"X": 1}), TypeError, r"^task must be a psbook.synthetic.tasks.Task"),
         (lambda: experiments.fourier_signature("f_mod", 1), TypeError, r"^task must be a psbook"),
         (lambda: top_tokens(np.ones((3, 3)), 2), TypeError, r"^signatures must be NextToken"),
         (lambda: cross_domain_matrix({"a": np.ones((3, 2))}, {"s": np.ones((3, 3))}, [0, 1, 2]),

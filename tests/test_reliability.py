@@ -123,7 +123,7 @@ def test_alignment_refuses_bad_token_ids(tokens, err):
 def test_interventions_tasks_and_fourier_refuse_bad_token_ids():
     from psbook import interventions as I
     from psbook.signatures import fourier_power, next_token_signatures
-    from psbook.tasks import f_add
+    from psbook.synthetic.tasks import f_add
     docs = [np.array([0, 1, 2, 3, 0, 1, 2, 3, 1, 0]), np.array([2, 3, 1, 0, 2])]
     sig = next_token_signatures(docs, 4)
     with pytest.raises(ValueError, match=r"^a must be a token id .* got -1"):
@@ -290,7 +290,7 @@ def test_size_guards_refuse_before_allocating(monkeypatch):
     from psbook.align import count_corpus
     from psbook.cooccurrence import window_signatures
     from psbook.lm.model import LMConfig
-    from psbook.models import make_model
+    from psbook.synthetic.models import make_model
     monkeypatch.setenv("PSBOOK_MAX_BYTES", "1G")
     with pytest.raises(TooLarge, match=r"vocab_size=100000000 .*PSBOOK_MAX_BYTES"):
         make_model("linear", 10**8, 10)
@@ -336,8 +336,8 @@ def test_psbook_align_reports_a_bad_environment_in_one_line(monkeypatch, capsys)
 
 def test_preset_overrides_are_checked():
     from psbook.presets import get_preset
-    with pytest.raises(TypeError, match=r"^override lm\.train_steps must be an integer"):
-        get_preset("tiny", lm={"train_steps": "many"})
+    with pytest.raises(TypeError, match=r"^override lm\.train\.steps must be an integer"):
+        get_preset("tiny", lm={"train": {"steps": "many"}})
     with pytest.raises(ValueError, match=r"unknown synthetic\.f_add setting"):
         get_preset("tiny", synthetic={"f_add": {"n_kyes": 3}})
     with pytest.raises(TypeError, match=r"^override synthetic\.f_add must be a dict"):
@@ -374,7 +374,8 @@ def test_denormal_weights_are_refused():
 # ---- 11. one divergence exception ----------------------------------------------------------
 
 def test_one_exception_for_a_diverged_run():
-    from psbook import lm, train
+    from psbook import lm
+    from psbook.synthetic import train
     assert lm.TrainingDiverged is train.DivergenceError
     from psbook.lm import LMConfig, TrainConfig, train_lm
     toks = np.random.default_rng(0).integers(0, 50, 3000)

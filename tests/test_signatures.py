@@ -351,7 +351,7 @@ def test_count_pairs_counts_several_views_like_one_array():
     before = [p[0].copy() for p in parts]
     ref = S._count_keys(a, b, 700, "coo")
     for method in ("sort", "coo", None):
-        assert (S._count_pairs(parts, 700, method) != ref).nnz == 0
+        assert (S.count_pairs(parts, 700, method) != ref).nnz == 0
     for p, x in zip(parts, before):                      # the views are not modified
         np.testing.assert_array_equal(p[0], x)
 

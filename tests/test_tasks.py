@@ -1,9 +1,9 @@
-"""Unit tests of psbook.tasks: labels, distributions, splits, bad parameters."""
+"""Unit tests of psbook.synthetic.tasks: labels, distributions, splits, bad parameters."""
 
 import numpy as np
 import pytest
 
-from psbook import tasks
+from psbook.synthetic import tasks
 
 
 def test_f_add_labels_and_shapes():
@@ -80,3 +80,16 @@ def test_signatures_are_of_training_data():
 def test_bad_parameters_raise_clear_errors(call, exc, word):
     with pytest.raises(exc, match=word):
         call()
+
+
+def test_every_registered_task_has_sizes_in_every_preset():
+    """Registering a task (tasks.TASKS) without its preset entries is caught here, not in a
+    chapter: experiments.run(name) reads preset.synthetic[name] and ["train"][name]."""
+    from psbook.presets import PRESET_NAMES, get_preset
+    from psbook.synthetic.tasks import TASKS
+    for name in PRESET_NAMES:
+        syn = get_preset(name).synthetic
+        missing = [t for t in TASKS if t not in syn or t not in syn["train"]]
+        assert not missing, f"preset {name!r} has no synthetic / synthetic['train'] entry for {missing}"
+        for t in TASKS:
+            assert set(syn["train"][t]) == {"linear", "ffn"}, (name, t, syn["train"][t])

@@ -16,9 +16,9 @@ import torch
 
 from psbook import theory as th
 from psbook import theory_checks as tc
-from psbook.models import FFN, LinearModel
+from psbook.synthetic.models import FFN, LinearModel
 from psbook.signatures import task_signatures
-from psbook.tasks import f_mod
+from psbook.synthetic.tasks import f_mod
 
 SLOPE_TOL = 0.25
 SMALL_GAMMAS = np.array([1.1, 1.3, 1.5, 1.7])        # d = 24: sigma from 0.030 down to 0.0045
@@ -199,7 +199,8 @@ def test_bad_input_messages():
 
 
 def test_onset_times_tanh_later_than_gelu_on_f_mod():
-    from psbook import tasks, theory_checks
+    from psbook import theory_checks
+    from psbook.synthetic import tasks
     mod = tasks.f_mod(p=7, test_frac=0.0)
     o = theory_checks.onset_times(mod, models={"gelu": "gelu", "tanh": "tanh", "lin": "linear"},
                                   d=16, gamma=0.8, lr=1.0, steps=400, seeds=[0])

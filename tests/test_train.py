@@ -1,10 +1,10 @@
-"""Unit tests of psbook.train: loss decreases, trajectory contents, divergence, caching."""
+"""Unit tests of psbook.synthetic.train: loss decreases, trajectory contents, divergence, caching."""
 
 import numpy as np
 import pytest
 
-from psbook import tasks, train
-from psbook.models import LinearModel
+from psbook.synthetic import tasks, train
+from psbook.synthetic.models import LinearModel
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,19 @@ def test_bad_parameters(task, kw):
     m = LinearModel(task.vocab_size, task.label_size, d=8)
     with pytest.raises(ValueError):
         train.train(m, task, progress=False, **{"steps": 10, **kw})
+
+
+def test_train_fit_never_defers_inside_batched_map(monkeypatch):
+    """Batching is explicit: inside ensemble.batched_map, train.fit still trains at once (only
+    ensemble.fit defers), so fn runs exactly once per item."""
+    from psbook.synthetic import ensemble
+    monkeypatch.setenv("PSBOOK_CACHE", "off")
+    t = tasks.make("f_add", n_keys=8, n_anchors=3, n_slots=2, seed=0)
+    calls = []
+
+    def fn(s):
+        calls.append(s)
+        return train.fit(t, d=8, steps=20, seed=s, progress=False).history.loss[-1]
+
+    out = ensemble.batched_map(fn, [0, 1])
+    assert calls == [0, 1] and len(out) == 2

@@ -6,7 +6,7 @@ import torch
 
 from psbook import lm, trajectory
 from psbook.lm import LMConfig, TrainConfig
-from psbook.tasks import f_add
+from psbook.synthetic.tasks import f_add
 
 
 @pytest.fixture(scope="module")

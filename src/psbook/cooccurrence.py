@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validate import as_token_array, check_choice, check_positive_int
-from .signatures import NextTokenSignatures, _count_pairs, _is_single_doc, row_normalize
+from .signatures import NextTokenSignatures, count_pairs, is_single_doc, row_normalize
 
 __all__ = [
     "PairCounter",
@@ -53,7 +53,7 @@ WEIGHTINGS = ("raw", "ppmi")
 
 def _iter_docs(ids, V: int):
     """Validated 1-D documents of ``ids`` (one array, or an iterable of arrays)."""
-    single = _is_single_doc(ids)
+    single = is_single_doc(ids)
     if not single and not hasattr(ids, "__iter__"):
         raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; "
                         f"got {type(ids).__name__}")
@@ -92,8 +92,8 @@ class PairCounter:
         self.offsets = [int(o) for o in offs]
         self.chunk_pairs = check_positive_int("chunk_pairs", chunk_pairs)
         # before allocating: the per-token arrays of the counts and the pair buffer
-        from .signatures import _guard_vocab
-        _guard_vocab("vocab_size", self.V, 16.0 * self.chunk_pairs)
+        from .signatures import guard_vocab
+        guard_vocab("vocab_size", self.V, 16.0 * self.chunk_pairs)
         self._total = None
         self._a, self._b, self._n = [], [], 0
         self.n_tokens = 0
@@ -114,7 +114,7 @@ class PairCounter:
             return
         parts = list(zip(self._a, self._b))
         self._a, self._b, self._n = [], [], 0
-        part = _count_pairs(parts, self.V)
+        part = count_pairs(parts, self.V)
         del parts
         self._total = part if self._total is None else sp.csr_matrix(self._total + part)
 
@@ -202,7 +202,7 @@ def window_signatures(ids, vocab_size: int, window: int = 5, *,
 
     def docs():
         for d in _iter_docs(ids, V):
-            _add_unigram(unigram, d)
+            add_unigram(unigram, d)
             yield d
 
     S, _ = count_offset_pairs(docs(), V, range(1, k + 1), chunk_pairs=chunk_pairs)

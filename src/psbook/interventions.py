@@ -590,8 +590,8 @@ def period_contrast(W, m: int) -> float:
 def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
                       n_snapshots: int = 12) -> dict:
     r"""Train ``model`` (sizes and training of ``preset.synthetic``: ``f_add`` and its
-    ``train["f_add"][model]``) on :func:`psbook.tasks.f_add_designed` with ``anchor_values``
-    and on plain :func:`psbook.tasks.f_add` (full tables, no test split), for each seed, with
+    ``train["f_add"][model]``) on :func:`psbook.synthetic.tasks.f_add_designed` with ``anchor_values``
+    and on plain :func:`psbook.synthetic.tasks.f_add` (full tables, no test split), for each seed, with
     ``n_snapshots`` log-spaced snapshots of the embedding.
 
     Per seed and snapshot (arrays ``[seed, snapshot]``, snapshot steps in ``steps``):
@@ -603,9 +603,9 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
     :math:`R_{cos}` of the *plain-trained* keys (the control task's gap). Also ``train_acc`` per seed and the last seed's final key
     embeddings ``W_last``. Trainings are cached.
     """
-    from . import tasks
+    from .synthetic import tasks
     from .metrics import r_cos, r_order
-    from .train import fit
+    from .synthetic.ensemble import fit_many
     from .trajectory import snapshot_steps
 
     syn = preset.synthetic
@@ -626,11 +626,9 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
              "R_plain_ctl")
     rows = {k: [] for k in names}
     acc = []
-    from .ensemble import batched_map
-    fits = batched_map(lambda s: (fit(des, model=model, seed=s, progress=False,  # seeds batched
-                                      snapshot_steps=snaps, **kw),
-                                  fit(plain, model=model, seed=s, progress=False,
-                                      snapshot_steps=snaps, **kw)), seeds)
+    # the seeds train together: first the designed task's runs, then the plain task's
+    fits = list(zip(*[fit_many([dict(task=t, model=model, seed=s, snapshot_steps=snaps, **kw)
+                                for s in seeds]) for t in (des, plain)]))
     for rd, rp in fits:
         cur = {k: [] for k in names}
         for t in snaps:

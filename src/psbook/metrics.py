@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def _as_matrix(name: str, A):
+def as_matrix(name: str, A):
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"{name} must be 2-D (one row per token); got shape {A.shape}")
@@ -61,7 +61,7 @@ def cosine_matrix(A, tokens=None) -> np.ndarray:
 
     Rows that are all zero have cosine 0 with everything (including themselves).
     """
-    A = _as_matrix("A", A)
+    A = as_matrix("A", A)
     if tokens is not None:
         A = A[as_token_array("tokens", tokens, A.shape[0], ndim=1)]
     n = A.shape[0]
@@ -124,7 +124,7 @@ def r_cos(W, Phi, tokens=None, method: str = "pearson") -> float:
     has one row per token (a signature, dense or sparse). ``tokens=None`` uses every row.
     """
     check_choice("method", method, {"pearson", "spearman"})
-    W, Phi = _as_matrix("W", W), _as_matrix("Phi", Phi)
+    W, Phi = as_matrix("W", W), as_matrix("Phi", Phi)
     if W.shape[0] != Phi.shape[0]:
         raise ValueError(f"W and Phi must have one row per token and the same number of rows; "
                          f"got W {W.shape} and Phi {Phi.shape} (pass W_E.T for a d x V "
@@ -141,7 +141,7 @@ def r_order(W, tokens=None) -> float:
     embedding in which neighbours in that order are more similar gives a value near -1;
     an unstructured one gives about 0.
     """
-    W = _as_matrix("W", W)
+    W = as_matrix("W", W)
     t = _tokens_or_all(tokens, W.shape[0])
     S = cosine_matrix(W[t])
     idx = np.arange(t.size)
@@ -158,7 +158,7 @@ def order_triplet_fraction(W, tokens=None, *, max_triplets: int = 200_000, seed:
     """
     max_triplets = check_positive_int("max_triplets", max_triplets)
     seed = check_seed("seed", seed)
-    W = _as_matrix("W", W)
+    W = as_matrix("W", W)
     t = _tokens_or_all(tokens, W.shape[0])
     S = cosine_matrix(W[t])
     n = t.size
@@ -290,7 +290,7 @@ def group_similarity(Phi, groups: dict, baseline_tokens=None) -> dict:
     mean cosine over all pairs of those tokens (e.g. the most frequent words) -- the baseline a
     group must beat. A group with fewer than 2 tokens gets NaN.
     """
-    Phi = _as_matrix("Phi", Phi)
+    Phi = as_matrix("Phi", Phi)
     if not isinstance(groups, dict) or not groups:
         raise ValueError(f"groups must be a non-empty dict of name -> token ids; got {groups!r}")
     out = {}
@@ -332,7 +332,7 @@ def shuffled_rows(Phi, seed: int = 0, tokens=None):
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    P = _as_matrix("Phi", Phi)
+    P = as_matrix("Phi", Phi)
     n = P.shape[0]
     t = np.arange(n) if tokens is None else as_token_array("tokens", tokens, n, ndim=1)
     if np.unique(t).size < 2:

@@ -288,7 +288,7 @@ def _load_transformers(name: str, revision: str | None) -> Pretrained:
     except ImportError as exc:
         raise ValueError(f"model {name!r} is not built in ({', '.join(builtin_names())}) and "
                          f"loading it needs transformers: pip install 'psbook[online]'") from exc
-    from .corpus._network import is_online, network_reason
+    from .corpus import is_online, network_reason
 
     online = local or is_online(verbose=False)
     offline_only = not local and not online

@@ -72,7 +72,7 @@ def _max_bytes() -> int:
 _BYTES_PER_TOKEN = 64
 
 
-def _guard_vocab(name: str, V: int, extra_bytes: float = 0.0) -> None:
+def guard_vocab(name: str, V: int, extra_bytes: float = 0.0) -> None:
     check_size(f"{name}={V}", _BYTES_PER_TOKEN * float(V) + extra_bytes,
                f"the per-token arrays of a {V:,}-token vocabulary (sparse counts keep one row "
                f"pointer per token)")
@@ -202,8 +202,8 @@ def task_signatures(X, y, vocab_size: int, label_size: int | None = None,
     V = check_positive_int("vocab_size", vocab_size)
     Vout = V if label_size is None else check_positive_int("label_size", label_size)
     if label_size is not None:
-        _guard_vocab("label_size", Vout)
-    _guard_vocab("vocab_size", V, _BYTES_PER_TOKEN * float(Vout))   # both together
+        guard_vocab("label_size", Vout)
+    guard_vocab("vocab_size", V, _BYTES_PER_TOKEN * float(Vout))   # both together
     X = as_token_array("X", X, V)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, seq_len); got shape {X.shape}")
@@ -246,9 +246,9 @@ def _count_keys(a: np.ndarray, b: np.ndarray, V: int, method: str | None = None)
 
     ``method`` forces 'bincount', 'sort' or 'coo' (all give identical matrices); by default
     the dense bincount is used when V*V is small and the pairs are many enough to fill it,
-    else the sort of the pair keys (see :func:`_count_pairs`).
+    else the sort of the pair keys (see :func:`count_pairs`).
     """
-    return _count_pairs([(a, b)], V, method)
+    return count_pairs([(a, b)], V, method)
 
 
 # A pair (a, b) is counted as the int64 key a * V + b: V*V must stay below 2^63. Larger
@@ -256,7 +256,7 @@ def _count_keys(a: np.ndarray, b: np.ndarray, V: int, method: str | None = None)
 _MAX_KEY_VOCAB = 3_037_000_499
 
 
-def _count_pairs(parts, V: int, method: str | None = None) -> sp.csr_matrix:
+def count_pairs(parts, V: int, method: str | None = None) -> sp.csr_matrix:
     """CSR matrix of the counts of the pairs ``(a[s], b[s])`` of every ``(a, b)`` in ``parts``
     (1-D int arrays, ``a`` and ``b`` of equal length; views, never modified).
 
@@ -354,7 +354,7 @@ def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr
     """
     V = check_positive_int("vocab_size", vocab_size)
     chunk_pairs = check_positive_int("chunk_pairs", chunk_pairs)
-    _guard_vocab("vocab_size", V)
+    guard_vocab("vocab_size", V)
     nd = _ndim(ids)
     if nd == 0:
         raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; got a "
@@ -364,7 +364,7 @@ def count_bigrams(ids, vocab_size: int, *, chunk_pairs: int = 1 << 24) -> sp.csr
                          f"{nd} dimensions")
     if nd == 2:          # one rule for numpy and torch: each row is a document
         ids = list(ids)
-    single = _is_single_doc(ids)
+    single = is_single_doc(ids)
     if not single and not hasattr(ids, "__iter__"):
         raise TypeError(f"ids must be a 1-D array of token ids or an iterable of them; "
                         f"got {type(ids).__name__}")
@@ -402,7 +402,7 @@ def _ndim(ids) -> int | None:
     return None
 
 
-def _is_single_doc(ids) -> bool:
+def is_single_doc(ids) -> bool:
     if isinstance(ids, np.ndarray):
         return ids.ndim == 1 and ids.dtype != object
     if hasattr(ids, "detach"):
@@ -569,7 +569,7 @@ def fourier_spectrum(task) -> np.ndarray:
     p//2``: how strongly the *data* weight each frequency in :math:`\phi^{X|y}`.
 
     All ones for clean modular addition (no frequency is preferred); :math:`|\hat q(k)|` for
-    labels shifted by noise :math:`\delta\sim q` (:func:`psbook.tasks.f_mod_noisy`).
+    labels shifted by noise :math:`\delta\sim q` (:func:`psbook.synthetic.tasks.f_mod_noisy`).
     """
     sig = _modular_sig(task, "fourier_spectrum")
     p = sig.vocab_size

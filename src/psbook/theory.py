@@ -15,7 +15,7 @@ Order is counted in powers of the initialisation scale :math:`\varepsilon` (std
   the :math:`\phi^X` term of the linearised softmax).
 * :func:`ffn_velocity` -- Corollaries 3-4 for ``f = W_U sigma(sum_i W_E[:, x_i])`` (order 1,
   and order 2 with :math:`\phi^{X|y}`).
-* :func:`predicted_velocity` -- dispatch on a :mod:`psbook.models` model;
+* :func:`predicted_velocity` -- dispatch on a :mod:`psbook.synthetic.models` model;
   :func:`autograd_velocity` -- the exact negative full-batch gradient, for comparison.
 * :func:`integrate_reduced` -- the reduced two-layer linear system
   :math:`\dot W^E = W^{U\top} M`, :math:`\dot W^U = M W^{E\top}` (exact or RK4).
@@ -202,9 +202,9 @@ def ffn_velocity(W_E, W_U, sig: TaskSignatures, activation: str = "gelu", order:
 
 
 def predicted_velocity(model, sig: TaskSignatures, order: int = 1) -> dict:
-    """Predicted velocities for a :class:`psbook.models.LinearModel` or a
-    :class:`psbook.models.FFN` with ``hidden=None`` (the form the corollaries analyse)."""
-    from .models import FFN, LinearModel
+    """Predicted velocities for a :class:`psbook.synthetic.models.LinearModel` or a
+    :class:`psbook.synthetic.models.FFN` with ``hidden=None`` (the form the corollaries analyse)."""
+    from .synthetic.models import FFN, LinearModel
     if isinstance(model, LinearModel):
         return linear_velocity(model.W_E, model.W_U, sig, order)
     if isinstance(model, FFN):
@@ -213,7 +213,7 @@ def predicted_velocity(model, sig: TaskSignatures, order: int = 1) -> dict:
                              "sigma(sum W_E)); got one with a hidden layer of width "
                              f"{model.hidden}")
         return ffn_velocity(model.W_E, model.W_U, sig, model.activation, order)
-    raise TypeError(f"model must be a psbook.models.LinearModel or FFN; got "
+    raise TypeError(f"model must be a psbook.synthetic.models.LinearModel or FFN; got "
                     f"{type(model).__name__}")
 
 

@@ -17,9 +17,9 @@ import torch
 
 from . import metrics, theory
 from ._validate import check_choice, check_positive_int
-from .models import FFN, LinearModel
+from .synthetic.models import FFN, LinearModel
 from .signatures import task_signatures
-from .tasks import Task, f_add
+from .synthetic.tasks import Task, f_add
 
 __all__ = ["residual_order", "init_scale_scan", "relu_direction_scan", "reduced_vs_training",
            "twin_task", "pair_cosines"]
@@ -168,7 +168,7 @@ def reduced_vs_training(task: Task, *, d: int, gamma: float, lr: float, steps: i
     ``R_cos_train`` / ``R_cos_reduced`` (:math:`R_{cos}(W^E, \phi^y)`). Also the snapshot
     matrices ``W_train`` / ``W_reduced`` (one row per token) and ``tokens``.
     """
-    from .train import train
+    from .synthetic.train import train
 
     steps = check_positive_int("steps", steps)
     n_snapshots = check_positive_int("n_snapshots", n_snapshots, minimum=2)
@@ -216,7 +216,7 @@ def reduced_vs_training(task: Task, *, d: int, gamma: float, lr: float, steps: i
 
 def twin_task(*, n_keys: int = 10, n_anchors: int = 4, n_slots: int = 1, twin_of: int = 3,
               seed: int = 0) -> Task:
-    r"""Composite addition :func:`psbook.tasks.f_add` (full table, no test split) with one extra
+    r"""Composite addition :func:`psbook.synthetic.tasks.f_add` (full table, no test split) with one extra
     key token, named ``"<twin_of>'"``, that means the same number as key ``twin_of``.
 
     Every row with key ``twin_of`` is duplicated with the twin in its place, so the twin and
@@ -245,7 +245,7 @@ def twin_task(*, n_keys: int = 10, n_anchors: int = 4, n_slots: int = 1, twin_of
 
 def pair_cosines(snapshots: dict, pairs) -> dict:
     """``{(a, b): array over sorted snapshot steps}`` of cos(W_a, W_b), from a
-    :class:`psbook.train.History`'s ``snapshots`` (rows = tokens); also ``"steps"``."""
+    :class:`psbook.synthetic.train.History`'s ``snapshots`` (rows = tokens); also ``"steps"``."""
     if not snapshots:
         raise ValueError("snapshots is empty; train with snapshot_steps=[...]")
     steps = sorted(snapshots)
@@ -270,8 +270,7 @@ def onset_times(task: Task, *, models, d: int, gamma: float, lr: float, steps: i
     initialisation ``d**-gamma``, the setting the corollaries assume. Returns
     ``{name: array of onset steps, one per seed}``.
     """
-    from .ensemble import batched_map
-    from .train import fit
+    from .synthetic.ensemble import fit_many
 
     if not isinstance(models, dict) or not models:
         raise ValueError(f"models must be a non-empty dict name -> 'linear' or an activation; "
@@ -283,10 +282,9 @@ def onset_times(task: Task, *, models, d: int, gamma: float, lr: float, steps: i
     for name, kind in models.items():
         kw = (dict(model="linear") if kind == "linear"
               else dict(model="ffn", hidden=None, activation=kind))
-        def one(s, kw=kw):          # the seeds train together as one ensemble
-            return fit(task, d=d, gamma=gamma, seed=s, optimizer="gd", lr=lr, steps=steps,
-                       log_every=log_every, progress=False, **kw).history
-        hists = batched_map(one, seeds)
+        hists = [r.history for r in fit_many(     # the seeds train together as one ensemble
+            [dict(task=task, d=d, gamma=gamma, seed=s, optimizer="gd", lr=lr, steps=steps,
+                  log_every=log_every, **kw) for s in seeds])]
         vals = [h.first_step_below("loss", float(threshold) * h.loss[0]) for h in hists]
         out[name] = np.asarray(vals, dtype=float)
     return out
@@ -300,10 +298,10 @@ def twin_training(task: Task, *, d: int, lr: float, steps: int, seed: int = 0,
     """Train the linear model on ``task`` (e.g. :func:`twin_task`) by full-batch GD from the
     initialisation drawn with ``seed``, storing ``W_E`` at log-spaced steps; cached.
 
-    Returns the :class:`psbook.train.History` (its ``snapshots`` feed :func:`pair_cosines`).
+    Returns the :class:`psbook.synthetic.train.History` (its ``snapshots`` feed :func:`pair_cosines`).
     """
     from .cache import load_or_compute
-    from .train import train
+    from .synthetic.train import train
 
     steps = check_positive_int("steps", steps)
     seed = check_positive_int("seed", seed, minimum=0)

@@ -9,7 +9,7 @@ the velocity *predicted* from the signatures (:func:`psbook.theory.linear_veloci
 the negative gradient, so no finite difference is needed.
 
 * :func:`synthetic_trajectory` -- linear model or FFN (``hidden=None``, a smooth activation)
-  on a :class:`psbook.tasks.Task`, trained by :func:`psbook.train.fit` (cached).
+  on a :class:`psbook.synthetic.tasks.Task`, trained by :func:`psbook.synthetic.train.fit` (cached).
 * :func:`lm_trajectory` -- the language model of chapter 10, trained by
   :func:`psbook.lm.train_lm` in stretches (exact resume from its checkpoint) and probed at
   each stop; cached.
@@ -27,7 +27,7 @@ import torch
 
 from . import theory
 from ._validate import check_choice, check_positive_int
-from .tasks import Task
+from .synthetic.tasks import Task
 
 __all__ = ["snapshot_steps", "synthetic_trajectory", "lm_trajectory", "holds_until",
            "quartiles"]
@@ -68,7 +68,7 @@ def synthetic_trajectory(task: Task, *, model: str = "linear", d: int = 32, gamm
                          lr: float = 0.5, steps: int = 500, n_snapshots: int = 12,
                          activation: str = "gelu", seed: int = 0, tokens=None) -> dict:
     r"""Train ``model`` (``"linear"`` or ``"ffn"`` with ``hidden=None``) by full-batch gradient
-    descent (:func:`psbook.train.fit`, cached) and, at ``n_snapshots`` log-spaced steps,
+    descent (:func:`psbook.synthetic.train.fit`, cached) and, at ``n_snapshots`` log-spaced steps,
     compare the autograd velocity of ``W_E`` with the predicted one.
 
     Orders: 1 and 3 for the linear model, 1 and 2 for the FFN (order 2 holds the
@@ -77,11 +77,11 @@ def synthetic_trajectory(task: Task, *, model: str = "linear", d: int = 32, gamm
     ``o``, ``result[f"order{o}"] = {"cos": list of per-token cosines, "median", "q1", "q3",
     "residual"}`` (relative residual :func:`psbook.theory.relative_residual`).
     """
-    from .models import make_model
-    from .train import fit
+    from .synthetic.models import make_model
+    from .synthetic.train import fit
 
     if not isinstance(task, Task):
-        raise TypeError(f"task must be a psbook.tasks.Task; got {type(task).__name__}")
+        raise TypeError(f"task must be a psbook.synthetic.tasks.Task; got {type(task).__name__}")
     check_choice("model", model, {"linear", "ffn"})
     if model == "ffn":
         theory.taylor_coefficients(activation)          # refuses relu with a clear message

@@ -6,7 +6,7 @@ kernel-free knob over the same grid.
 
 :func:`synthetic_panel` -- pick the initialisation scale gamma, the data distribution and the
 model; the panel shows the key-embedding cosine heatmap next to the signature's, with
-R_cos / R_order / accuracy. Results come from :func:`psbook.experiments.run` (disk-cached)
+R_cos / R_order / accuracy. Results come from :func:`psbook.synthetic.experiments.run` (disk-cached)
 and are memoised in the panel, so a state visited once redraws instantly. Widgets never train
 anything themselves: they call the experiment API.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from . import experiments
+from .synthetic import experiments
 from ._validate import check_choice
 from .presets import get_preset
 

@@ -102,7 +102,7 @@ def corpus_documents(corpus, max_chars: int | None = None, *,
     unreadable). Files of a folder that cannot be read are skipped; their summary is appended
     to ``skipped`` when given, else given as a warning."""
     from ..corpus import sources
-    from ..corpus._network import is_online, network_reason
+    from ..corpus import is_online, network_reason
 
     if max_chars is not None:
         max_chars = check_positive_int("max_chars", max_chars)

@@ -117,7 +117,7 @@ def token_stream(source: str, tokenizer, max_tokens: int) -> list[np.ndarray]:
     _check_tokenizer(tokenizer)
     check_positive_int("max_tokens", max_tokens)
     cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
-           "max_tokens": int(max_tokens), "data": _source_fingerprint(source),
+           "max_tokens": int(max_tokens), "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
     return load_or_compute("token_stream", cfg,
                            lambda: list(iter_token_docs(source, tokenizer, max_tokens)))
@@ -138,7 +138,7 @@ def count_signatures(source: str, tokenizer, max_tokens: int, shards: int = 4, *
     shards = check_positive_int("shards", shards)
     desc = describe_source(source)
     cfg = {"source": desc, "tokenizer": tokenizer.name, "vocab_size": tokenizer.vocab_size,
-           "max_tokens": max_tokens, "shards": shards, "data": _source_fingerprint(source),
+           "max_tokens": max_tokens, "shards": shards, "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
 
     def compute():
@@ -184,7 +184,7 @@ def split_signatures(source: str, tokenizer, max_tokens: int, parts: int = 2, *,
     parts = check_positive_int("parts", parts, minimum=2)
     cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
            "vocab_size": tokenizer.vocab_size, "max_tokens": max_tokens, "parts": parts,
-           "data": _source_fingerprint(source),
+           "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
 
     def compute():

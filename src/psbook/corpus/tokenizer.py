@@ -222,10 +222,10 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
 
     V = check_positive_int("vocab_size", vocab_size, minimum=300)
     sources = _as_sources(source)
-    from .streams import _source_fingerprint
+    from .streams import source_fingerprint
     cfg = {"scheme": _BPE_SCHEME, "sources": [describe_source(s) for s in sources],
            "vocab_size": V, "max_chars": max_chars,
-           "data": [_source_fingerprint(s) for s in sources]}
+           "data": [source_fingerprint(s) for s in sources]}
     key = config_key("bpe", cfg)
     name = f"bpe-{V}-{key[:8]}"
     root = cache_dir()
@@ -280,9 +280,9 @@ def get_tokenizer(kind: str = "auto", source="wikipedia", vocab_size: int = 8192
                   "BPE trained on the corpus")
     if kind in ("auto", "bpe"):
         return train_bpe(sources, vocab_size, max_chars, verbose=verbose)
-    from .streams import _source_fingerprint
+    from .streams import source_fingerprint
     cfg = {"sources": [describe_source(s) for s in sources], "vocab_size": vocab_size,
-           "max_chars": max_chars, "data": [_source_fingerprint(s) for s in sources]}
+           "max_chars": max_chars, "data": [source_fingerprint(s) for s in sources]}
 
     def fit():
         return WordTokenizer.fit((d for s in sources for d in documents(s, max_chars)),

@@ -1,5 +1,6 @@
-r"""Analysis of the small language model: the leading-order gradient, cached training runs
-built from a preset, token sets, and the cross-domain matrix of chapter 11.
+r"""Analysis of the small language model: the leading-order gradient, token sets, binned
+alignment and the cross-domain matrix of chapter 11. (Its configuration from a preset is in
+:mod:`psbook.lm.config`, cached and parallel training runs in :mod:`psbook.lm.runs`.)
 
 Leading-order flow (DESIGN §3, paper-notes §5.4). At small initialisation the final residual
 stream at position ``s`` is dominated by the embedding of the current token,
@@ -21,149 +22,17 @@ norm's Jacobian) next to the autograd gradient of the same batch.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from .._validate import check_positive_int
-from ..cache import checkpoint_dir, load_or_compute
 from ..metrics import binned_alignment, cosine_matrix, r_cos
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
-from .train import TrainConfig, TrainResult, train_lm
 
-__all__ = ["configs_from_preset", "train_cached", "train_many", "top_tokens",
-           "shared_top_tokens", "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
-           "mismatch_costs", "fingerprint"]
-
-_MODEL_KEYS = {"model_d": "d_model", "model_layers": "n_layers", "model_heads": "n_heads",
-               "model_kv_heads": "n_kv_heads", "model_ff": "d_ff", "model_gamma": "gamma"}
-_TRAIN_KEYS = {"train_steps": "steps", "train_batch": "batch_size", "train_seq_len": "seq_len",
-               "train_lr": "lr", "train_weight_decay": "weight_decay",
-               "train_warmup": "warmup", "train_eval_every": "eval_every",
-               "train_checkpoint_every": "checkpoint_every"}
-
-
-def configs_from_preset(preset, vocab_size: int, *, tie: bool = False, seed: int | None = None,
-                        **model_overrides) -> tuple[LMConfig, TrainConfig]:
-    """The model and training configuration a preset prescribes (keys ``model_*``/``train_*``
-    of ``preset.lm``), for a tokenizer of ``vocab_size`` tokens."""
-    lm = getattr(preset, "lm", None)
-    if not isinstance(lm, dict):
-        raise TypeError(f"preset must be a psbook Preset with an lm section; got "
-                        f"{type(preset).__name__}")
-    missing = [k for k in list(_MODEL_KEYS) + list(_TRAIN_KEYS) if k not in lm]
-    if missing:
-        raise ValueError(f"preset.lm lacks the setting(s) {missing}")
-    mk = {v: lm[k] for k, v in _MODEL_KEYS.items()}
-    mk.update(model_overrides)
-    tk = {v: lm[k] for k, v in _TRAIN_KEYS.items()}
-    tk["seed"] = preset.seed if seed is None else seed
-    mcfg = LMConfig(vocab_size=check_positive_int("vocab_size", vocab_size),
-                    max_seq_len=tk["seq_len"], tie_embeddings=bool(tie), **mk)
-    return mcfg, TrainConfig(**tk)
-
-
-def fingerprint(obj) -> str:
-    """A short hash of a token stream (array / list of arrays) or of signatures' counts."""
-    h = hashlib.sha1()
-    if isinstance(obj, NextTokenSignatures):
-        c = obj.counts.tocsr()
-        for a in (c.indptr, c.indices, c.data):
-            h.update(np.ascontiguousarray(a).tobytes())
-        h.update(str(c.shape).encode())
-    elif isinstance(obj, (list, tuple)):
-        for a in obj:
-            h.update(np.ascontiguousarray(np.asarray(a, dtype=np.int64)).tobytes())
-            h.update(b"|")
-    else:
-        h.update(np.ascontiguousarray(np.asarray(obj, dtype=np.int64)).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _train_config(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, signatures,
-                  token_sets) -> dict:
-    """Everything a cached training's result depends on (the cache adds the code)."""
-    return {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
-            "tokens": fingerprint(tokens),
-            "signatures": fingerprint(signatures) if signatures is not None else None,
-            "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
-                           for k, v in (token_sets or {}).items()}}
-
-
-def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
-                 signatures: NextTokenSignatures | None = None, token_sets: dict | None = None,
-                 device: str = "cpu", progress: bool = True, desc: str = "training",
-                 namespace: str = "lm-train") -> TrainResult:
-    """:func:`train_lm` through :func:`psbook.cache.load_or_compute`, keyed by the full
-    configuration (model, training, data and signature fingerprints, token sets). While it
-    runs, checkpoints go to ``<cache>/<namespace>/checkpoints/<key>/`` (same key as the entry:
-    code + config + data; :func:`psbook.cache.clear` removes them), so an interrupted run (a
-    disconnected Colab runtime) resumes where it stopped when the cell is run again; once the
-    result is cached the checkpoint is deleted."""
-    config = _train_config(tokens, model_cfg, train_cfg, signatures, token_sets)
-    ckdir = checkpoint_dir(namespace, config)   # keyed like the entry; clear() removes it
-
-    def compute():
-        return train_lm(tokens, model_cfg, train_cfg, signatures=signatures,
-                        token_sets=token_sets, device=device, checkpoint_dir=ckdir,
-                        progress=progress, desc=desc)
-    out = load_or_compute(namespace, config, compute)
-    if ckdir is not None:  # the result is cached now (missing_ok: a parallel run may race us)
-        (ckdir / "checkpoint.pt").unlink(missing_ok=True)
-        try:
-            ckdir.rmdir()
-        except OSError:
-            pass
-    return out
-
-
-def _cached_result(job: dict):
-    """The cached result of the :func:`train_cached` call ``job``, or None."""
-    from ..cache import lookup
-    config = _train_config(job["tokens"], job["model_cfg"], job["train_cfg"],
-                           job.get("signatures"), job.get("token_sets"))
-    return lookup(job.get("namespace", "lm-train"), config)[1]
-
-
-_JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
-             "namespace"}
-
-
-def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
-    """:func:`train_cached` for every job in ``jobs`` (dicts of its arguments: ``tokens``,
-    ``model_cfg``, ``train_cfg`` and optionally ``signatures``, ``token_sets``, ``device``,
-    ``desc``, ``namespace``); returns the :class:`TrainResult` list in the order of ``jobs``.
-
-    The trainings are independent, so the ones not yet cached run side by side on
-    :func:`psbook.parallel.workers` processes (``PSBOOK_WORKERS``; one process in the tiny
-    preset and on a GPU), each with the result it would have in this process."""
-    from ..parallel import map_jobs, workers
-    jobs = list(jobs)
-    for i, j in enumerate(jobs):
-        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
-            raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "
-                             f"(the arguments of train_cached); got "
-                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
-        if set(j) - _JOB_KEYS:
-            raise ValueError(f"jobs[{i}] has unknown keys {sorted(set(j) - _JOB_KEYS)}; "
-                             f"train_cached takes {sorted(_JOB_KEYS)}")
-    out = [_cached_result(j) for j in jobs]
-    todo = [i for i, r in enumerate(out) if r is None]
-    device = str(jobs[todo[0]].get("device", "cpu")) if todo else "cpu"
-    n = workers(len(todo), device)
-    if n <= 1:
-        for i in todo:
-            out[i] = train_cached(**jobs[i], progress=progress)
-        return out
-    results = map_jobs(train_cached, [((), {**jobs[i], "progress": False}) for i in todo],
-                       n_workers=n, device=device, desc=desc, progress=progress)
-    for i, r in zip(todo, results):
-        out[i] = r
-    return out
-
+__all__ = ["top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
+           "cross_domain_matrix", "mismatch_costs"]
 
 def top_tokens(signatures: NextTokenSignatures, k: int, *, min_count: int = 2) -> np.ndarray:
     """The ``k`` most frequent tokens (as inputs of a bigram) seen at least ``min_count``

@@ -48,7 +48,7 @@ def train_grid(runs: dict, seeds, *, progress: bool = True, **kwargs) -> dict:
 
     All ``len(runs) x len(seeds)`` trainings go to :func:`psbook.lm.train_many` at once, so
     on a CPU with several cores they run side by side (``PSBOOK_WORKERS``)."""
-    from .analysis import train_many
+    from .runs import train_many
     if not isinstance(runs, dict) or not runs:
         raise ValueError(f"runs must be a non-empty dict label -> (tokens, model_cfg, "
                          f"train_cfg[, extra]); got {runs!r:.80}")

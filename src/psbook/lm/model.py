@@ -17,7 +17,7 @@ that the logits agree to float tolerance.
 
 Initialisation (DESIGN §3): every weight matrix ``W`` with input width ``d_in`` is drawn from
 ``N(0, (d_in^{-gamma})^2)``; the embedding uses ``d_in = d`` (the width), as
-:mod:`psbook.models` does. Biases start at zero, RMSNorm gains at one.
+:mod:`psbook.synthetic.models` does. Biases start at zero, RMSNorm gains at one.
 ``gamma = 0.5`` is LeCun scale; the book's small-initialisation default is ``gamma = 0.8``.
 """
 

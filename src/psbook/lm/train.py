@@ -15,7 +15,7 @@ Robustness: a checkpoint (model, optimiser, data-order RNG, history) is written 
 every ``checkpoint_every`` steps; calling :func:`train_lm` again with the same arguments and
 ``checkpoint_dir`` resumes from it, and the result is *identical* to an uninterrupted run
 (``tests/test_lm.py`` checks this). A non-finite or exploding loss stops training with
-:class:`psbook.train.DivergenceError` (alias ``TrainingDiverged``), whose message says
+:class:`psbook.synthetic.fitting.DivergenceError` (alias ``TrainingDiverged``), whose message says
 what to change.
 """
 
@@ -36,7 +36,7 @@ from .._validate import as_token_array, check_positive_float, check_positive_int
 from ..metrics import correlation, cosine_matrix, pair_values
 from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
-from ..train import DivergenceError
+from ..synthetic.fitting import DivergenceError
 from .model import LMConfig, QwenLM
 
 __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "TrainingDiverged", "AlignmentProbe",
@@ -44,7 +44,7 @@ __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "TrainingDiverged", 
            "as_stream", "sample_windows"]
 
 
-# One exception for a diverged run, whichever trainer: psbook.train.DivergenceError.
+# One exception for a diverged run, whichever trainer: psbook.synthetic.fitting.DivergenceError.
 # ``TrainingDiverged`` is the same class under its older public name (kept as an alias):
 # ``except DivergenceError`` and ``except TrainingDiverged`` catch both trainers' divergences.
 TrainingDiverged = DivergenceError
@@ -283,9 +283,39 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
     ``train_cfg.checkpoint_every`` steps; if it holds a checkpoint of the same configuration,
     training resumes from it. ``stop_after``: stop (after checkpointing) once this many steps
     are done, as a disconnecting runtime would; call again to continue. Returns a
-    :class:`TrainResult`; raises :class:`~psbook.train.DivergenceError` (alias
+    :class:`TrainResult`; raises :class:`~psbook.synthetic.fitting.DivergenceError` (alias
     ``TrainingDiverged``) on a NaN or exploding loss.
     """
+    stream_np, probe = _check_training_inputs(tokens, model_cfg, train_cfg, signatures,
+                                              token_sets, stop_after)
+    run = _Run(stream_np, model_cfg, train_cfg, probe, torch.device(device))
+    if checkpoint_dir is not None:
+        run.resume_from(Path(checkpoint_dir), signatures, token_sets)
+    if run.start == 0 and not run.history["step"]:
+        run.evaluate(0)
+    end = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
+    bar = progress_bar(total=train_cfg.steps, initial=run.start, desc=desc, enabled=progress)
+    run.model.train()
+    try:
+        for step in range(run.start, end):
+            lv = run.step(step)
+            done = step + 1
+            if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
+                run.evaluate(done)
+                first = probe.keys[0] if probe else None
+                bar.set_postfix(loss=f"{lv:.3f}", refresh=False,
+                                **({"R": f"{run.history[first][-1]:+.2f}"} if first else {}))
+            if done % train_cfg.checkpoint_every == 0 or done == end:
+                run.save(done)
+            bar.update(1)
+    finally:
+        bar.close()
+    return run.result(keep_state)
+
+
+def _check_training_inputs(tokens, model_cfg, train_cfg, signatures, token_sets, stop_after):
+    """:func:`train_lm`'s arguments checked: the token stream as one array, and the
+    :class:`AlignmentProbe` (None without signatures)."""
     if not isinstance(model_cfg, LMConfig):
         raise TypeError(f"model_cfg must be an LMConfig; got {type(model_cfg).__name__}")
     if not isinstance(train_cfg, TrainConfig):
@@ -317,121 +347,132 @@ def train_lm(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
         probe = AlignmentProbe(signatures, token_sets, tied=model_cfg.tie_embeddings)
     if stop_after is not None:
         check_positive_int("stop_after", stop_after, minimum=0)
+    return stream_np, probe
 
-    dev = torch.device(device)
-    stream = torch.from_numpy(stream_np)  # stays on the CPU: windows are cut there
-    model = QwenLM(model_cfg, seed=train_cfg.seed).to(dev)
-    W_E0, W_U0 = _np(model.W_E), _np(model.W_U)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2),
-                            foreach=True)
-    gen = torch.Generator().manual_seed(train_cfg.seed + 1)
-    keys = ["step", "tokens", "loss", "seconds"] + (probe.keys if probe else [])
-    history = {k: [] for k in keys}
-    start, elapsed, window_losses = 0, 0.0, []
-    config = None
 
-    ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
-    state = None
-    if ckpt is not None:
-        config = _checkpoint_key(model_cfg, train_cfg, stream_np, signatures, token_sets)
-        state = _load_checkpoint(ckpt, dev)
-    if state is not None:
-        if not isinstance(state, dict) or state.get("config") != config:
+class _Run:
+    """One :func:`train_lm` run's state: model, optimiser, sampling RNG, history, the clock,
+    and its checkpoint; one method per thing a step of the loop does."""
+
+    def __init__(self, stream_np, model_cfg, train_cfg, probe, dev):
+        self.stream_np, self.model_cfg, self.cfg, self.probe, self.dev = (
+            stream_np, model_cfg, train_cfg, probe, dev)
+        self.stream = torch.from_numpy(stream_np)  # stays on the CPU: windows are cut there
+        self.L = train_cfg.seq_len + 1
+        self.model = QwenLM(model_cfg, seed=train_cfg.seed).to(dev)
+        self.W_E0, self.W_U0 = _np(self.model.W_E), _np(self.model.W_U)
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.dim() < 2]
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
+                                      {"params": no_decay, "weight_decay": 0.0}],
+                                     lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2),
+                                     foreach=True)
+        self.gen = torch.Generator().manual_seed(train_cfg.seed + 1)
+        keys = ["step", "tokens", "loss", "seconds"] + (probe.keys if probe else [])
+        self.history = {k: [] for k in keys}
+        self.start, self.elapsed, self.window_losses = 0, 0.0, []
+        self.ckpt, self.config = None, None
+        self.limit_loss = train_cfg.diverge_factor * math.log(model_cfg.vocab_size)
+
+    def resume_from(self, checkpoint_dir: Path, signatures, token_sets) -> None:
+        """Checkpoint to ``checkpoint_dir``; continue from the checkpoint there, if any."""
+        self.ckpt = checkpoint_dir / "checkpoint.pt"
+        self.config = _checkpoint_key(self.model_cfg, self.cfg, self.stream_np, signatures,
+                                      token_sets)
+        state = _load_checkpoint(self.ckpt, self.dev)
+        if state is None:
+            return
+        if not isinstance(state, dict) or state.get("config") != self.config:
             raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} holds a checkpoint of a "
                              f"different configuration, other training data or other psbook "
                              f"code; use another folder or delete it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"])
-        start, elapsed, history = state["step"], state["seconds"], state["history"]
-        window_losses = state["window_losses"]
-        W_E0, W_U0 = state["W_E0"], state["W_U0"]
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
+        self.start, self.elapsed, self.history = state["step"], state["seconds"], state["history"]
+        self.window_losses = state["window_losses"]
+        self.W_E0, self.W_U0 = state["W_E0"], state["W_U0"]
 
-    def evaluate(step):
+    def step(self, step: int) -> float:
+        """One optimiser step (learning-rate schedule, a batch, clipping); its loss. Raises
+        DivergenceError on a NaN, an exploding loss or weight."""
+        cfg, model = self.cfg, self.model
+        t0 = time.perf_counter()
+        for grp in self.opt.param_groups:
+            grp["lr"] = cfg.lr_at(step)
+        batch = sample_windows(self.stream, cfg.batch_size, self.L, self.gen).to(self.dev)
+        loss = model.loss(batch, check=False)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        lv = loss.detach().item()
+        wmax = _max_abs_weight(model)
+        if not math.isfinite(lv) or not math.isfinite(float(gnorm)) or wmax > _MAX_WEIGHT \
+                or (step >= cfg.warmup and lv > self.limit_loss):
+            self._diverged(step, lv, wmax)
+        self.opt.step()
+        self.window_losses.append(lv)
+        self.elapsed += time.perf_counter() - t0
+        return lv
+
+    def _diverged(self, step: int, lv: float, wmax: float):
+        if math.isfinite(lv) and wmax > _MAX_WEIGHT:
+            lv_note = f"a weight reached |w| = {wmax:.3g} > {_MAX_WEIGHT:g}, loss = {lv:.4g}"
+        else:
+            lv_note = f"loss = {lv:.4g}"
+        raise DivergenceError(
+            f"training diverged at step {step}: {lv_note} (learning rate "
+            f"{self.cfg.lr_at(step):.3g}; a uniform guess scores ln V = "
+            f"{math.log(self.model_cfg.vocab_size):.3g}). Lower the learning rate "
+            f"(TrainConfig.lr, preset.lm['train']['lr']; e.g. halve it), lengthen the warmup, "
+            f"or lower grad_clip; with gamma < 0.5 (large init) also try a larger gamma")
+
+    def evaluate(self, step: int) -> None:
+        """Log step ``step``: tokens seen, time, the mean loss since the last log (at step 0
+        the loss of one batch drawn without touching the training RNG) and the probe."""
+        cfg, history = self.cfg, self.history
         history["step"].append(step)
-        history["tokens"].append(step * train_cfg.batch_size * train_cfg.seq_len)
-        history["seconds"].append(elapsed)
-        if window_losses:
-            history["loss"].append(float(np.mean(window_losses)))
-        else:  # step 0: loss of one batch drawn without touching the training RNG
-            g0 = torch.Generator().manual_seed(train_cfg.seed + 2)
+        history["tokens"].append(step * cfg.batch_size * cfg.seq_len)
+        history["seconds"].append(self.elapsed)
+        if self.window_losses:
+            history["loss"].append(float(np.mean(self.window_losses)))
+        else:
+            g0 = torch.Generator().manual_seed(cfg.seed + 2)
             with torch.no_grad():
-                history["loss"].append(float(model.loss(
-                    sample_windows(stream, train_cfg.batch_size, L, g0).to(dev), check=False)))
-        window_losses.clear()
-        if probe is not None:
+                history["loss"].append(float(self.model.loss(
+                    sample_windows(self.stream, cfg.batch_size, self.L, g0).to(self.dev),
+                    check=False)))
+        self.window_losses.clear()
+        if self.probe is not None:
             with torch.no_grad():
-                for k, v in probe(_np(model.W_E), _np(model.W_U)).items():
+                for k, v in self.probe(_np(self.model.W_E), _np(self.model.W_U)).items():
                     history[k].append(v)
 
-    def save(step):
-        if ckpt is not None:
-            try:   # plain data and tensors only, so that loading needs no pickle execution
-                _atomic_save({"config": config, "model": model.state_dict(),
-                              "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
-                              "seconds": float(elapsed),
-                              "history": {k: [float(x) for x in v] for k, v in history.items()},
-                              "window_losses": [float(x) for x in window_losses],
-                              "W_E0": torch.from_numpy(W_E0), "W_U0": torch.from_numpy(W_U0)},
-                             ckpt)
-            except OSError as exc:     # a full or read-only disk: warn once, keep training
-                from ..cache import warn_write_failed
-                warn_write_failed(ckpt, exc)
+    def save(self, step: int) -> None:
+        """Write the checkpoint (if there is a checkpoint folder)."""
+        if self.ckpt is None:
+            return
+        try:   # plain data and tensors only, so that loading needs no pickle execution
+            _atomic_save({"config": self.config, "model": self.model.state_dict(),
+                          "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                          "step": step, "seconds": float(self.elapsed),
+                          "history": {k: [float(x) for x in v] for k, v in self.history.items()},
+                          "window_losses": [float(x) for x in self.window_losses],
+                          "W_E0": torch.from_numpy(self.W_E0),
+                          "W_U0": torch.from_numpy(self.W_U0)},
+                         self.ckpt)
+        except OSError as exc:     # a full or read-only disk: warn once, keep training
+            from ..cache import warn_write_failed
+            warn_write_failed(self.ckpt, exc)
 
-    if start == 0 and not history["step"]:
-        evaluate(0)
-    limit_loss = train_cfg.diverge_factor * math.log(V)
-    end = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
-    bar = progress_bar(total=train_cfg.steps, initial=start, desc=desc, enabled=progress)
-    model.train()
-    step = start
-    try:
-        for step in range(start, end):
-            t0 = time.perf_counter()
-            for grp in opt.param_groups:
-                grp["lr"] = train_cfg.lr_at(step)
-            batch = sample_windows(stream, train_cfg.batch_size, L, gen).to(dev)
-            loss = model.loss(batch, check=False)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            lv = loss.detach().item()
-            wmax = _max_abs_weight(model)
-            if not math.isfinite(lv) or not math.isfinite(float(gnorm)) or wmax > _MAX_WEIGHT \
-                    or (step >= train_cfg.warmup and lv > limit_loss):
-                if math.isfinite(lv) and wmax > _MAX_WEIGHT:
-                    lv_note = f"a weight reached |w| = {wmax:.3g} > {_MAX_WEIGHT:g}, loss = {lv:.4g}"
-                else:
-                    lv_note = f"loss = {lv:.4g}"
-                raise DivergenceError(
-                    f"training diverged at step {step}: {lv_note} (learning rate "
-                    f"{train_cfg.lr_at(step):.3g}; a uniform guess scores ln V = "
-                    f"{math.log(V):.3g}). Lower train_lr (e.g. halve it), lengthen "
-                    f"train_warmup, or lower grad_clip; with gamma < 0.5 (large init) also "
-                    f"try a larger gamma")
-            opt.step()
-            window_losses.append(lv)
-            elapsed += time.perf_counter() - t0
-            done = step + 1
-            if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
-                evaluate(done)
-                first = probe.keys[0] if probe else None
-                bar.set_postfix(loss=f"{lv:.3f}", refresh=False,
-                                **({"R": f"{history[first][-1]:+.2f}"} if first else {}))
-            if done % train_cfg.checkpoint_every == 0 or done == end:
-                save(done)
-            bar.update(1)
-    finally:
-        bar.close()
-    hist = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
-    n_tok = hist["tokens"][-1] if hist["tokens"].size else 0
-    return TrainResult(
-        model_cfg=model_cfg.to_dict(), train_cfg=train_cfg.to_dict(), history=hist,
-        W_E=_np(model.W_E), W_U=_np(model.W_U), W_E0=W_E0, W_U0=W_U0, seconds=elapsed,
-        tokens_per_second=float(n_tok / elapsed) if elapsed > 0 else float("nan"),
-        state_dict=({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                    if keep_state else None))
+    def result(self, keep_state: bool) -> TrainResult:
+        hist = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}
+        n_tok = hist["tokens"][-1] if hist["tokens"].size else 0
+        model, elapsed = self.model, self.elapsed
+        return TrainResult(
+            model_cfg=self.model_cfg.to_dict(), train_cfg=self.cfg.to_dict(), history=hist,
+            W_E=_np(model.W_E), W_U=_np(model.W_U), W_E0=self.W_E0, W_U0=self.W_U0,
+            seconds=elapsed,
+            tokens_per_second=float(n_tok / elapsed) if elapsed > 0 else float("nan"),
+            state_dict=({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                        if keep_state else None))

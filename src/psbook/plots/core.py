@@ -64,7 +64,7 @@ def book_style() -> None:
 
 
 @contextmanager
-def _styled():
+def styled():
     with mpl.rc_context(_STYLE):
         yield
 
@@ -75,7 +75,7 @@ def heatmap(M, *, ax=None, row_labels: Sequence[str] | None = None,
             max_ticks: int = 40, colorbar: bool = True):
     """A labelled heatmap of a matrix; tick labels are thinned to at most ``max_ticks``."""
     M = np.asarray(M, dtype=float)
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(4.2, 3.6))
         im = ax.imshow(M, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
@@ -116,7 +116,7 @@ def cosine_heatmap(A=None, *, S=None, labels: Sequence[str] | None = None, ax=No
 def metric_curves(steps, curves: dict, *, ax=None, xlabel: str = "training step",
                   ylabel: str = "", title: str = "", hlines: dict | None = None, logx=False):
     """Several metric trajectories against training step; ``curves`` maps label -> values."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.2))
         for label, ys in curves.items():
@@ -158,7 +158,7 @@ def pca_scatter(A, labels: Sequence[str] | None = None, *, values=None, ax=None,
     """Scatter of the rows of ``A`` on their first two principal components, optionally coloured
     by ``values`` and joined in order (``connect=True``, for ordered tokens such as numbers)."""
     coords, ratio = pca_2d(A)
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(4, 3.6))
         if connect:
@@ -204,7 +204,7 @@ def _is_colorbar(ax) -> bool:
     return getattr(ax, "_colorbar", None) is not None or ax.get_label() == "<colorbar>"
 
 
-def _clean(s: str) -> str:
+def clean(s: str) -> str:
     """Axis/title text as a reader would say it: no newlines, no math dollars."""
     for tex, word in (("\\mid", " | "), ("\\pm", "±"), ("\\times", "x"), ("\\cdot", "·"),
                       ("\\leq", "<="), ("\\geq", ">="), ("\\to", "->"), ("\\,", " ")):
@@ -241,13 +241,13 @@ def _panel_kind(ax) -> str:
 
 def _axes_parts(ax) -> tuple[str, str, str, str]:
     """(kind, title, 'y against x', 'series ...') of one panel, as words."""
-    title = _clean(ax.get_title()) or _clean(ax.get_title(loc="left"))
-    x, y = _clean(ax.get_xlabel()), _clean(ax.get_ylabel())
+    title = clean(ax.get_title()) or clean(ax.get_title(loc="left"))
+    x, y = clean(ax.get_xlabel()), clean(ax.get_ylabel())
     axes = f"{y} against {x}" if (x and y) else (f"axis {x or y}" if (x or y) else "")
     series = ""
     leg = ax.get_legend()
     if leg is not None:
-        names = [_clean(t.get_text()) for t in leg.get_texts() if t.get_text().strip()]
+        names = [clean(t.get_text()) for t in leg.get_texts() if t.get_text().strip()]
         if names:
             more = f" and {len(names) - 3} more" if len(names) > 3 else ""
             series = "series " + ", ".join(names[:3]) + more
@@ -265,7 +265,7 @@ def describe(fig) -> str:
     axes = [ax for ax in fig.get_axes() if ax.get_visible() and not _is_colorbar(ax)
             and (ax.has_data() or ax.get_title())]
     sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
-    head = f"Figure '{_clean(sup)}'" if sup.strip() else "Figure"
+    head = f"Figure '{clean(sup)}'" if sup.strip() else "Figure"
     if not axes:
         return f"{head} with no data panels."
     if len(axes) == 1:

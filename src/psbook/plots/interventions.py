@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .core import _styled, cosine_heatmap, set_alt
+from .core import styled, cosine_heatmap, set_alt
 
 __all__ = ["designed_prediction", "designed_result", "dose_response", "ablation_swap",
            "trajectory_panels"]
@@ -18,7 +18,7 @@ __all__ = ["designed_prediction", "designed_result", "dose_response", "ablation_
 def designed_prediction(phi_designed, phi_plain, labels=None, *, m: int | None = None):
     """Side by side: the cosine matrix of the designed signatures (the prediction, made before
     any training) and that of plain f_add (what "numbers are ordered" predicts)."""
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.8), constrained_layout=True)
         t = f"designed anchors (period {m})" if m else "designed anchors"
         cosine_heatmap(phi_designed, labels=labels, ax=axes[0],
@@ -39,7 +39,7 @@ def designed_result(results: dict, W_example=None, labels=None):
     the designed-trained keys with the designed and with the plain signature against the
     training step. Right: the period contrast of the designed-trained and of the plain-trained
     keys. Lines: mean over seeds (one line style per model), bands: ± sd."""
-    with _styled():
+    with styled():
         n = 2 + (W_example is not None)
         fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.7), constrained_layout=True)
         axes = np.atleast_1d(axes)
@@ -81,7 +81,7 @@ def dose_response(out: dict, names=None):
     (colours, mean ± sd over seeds as a band) and untouched control pairs (grey). Right: the
     same cosine against the measured signature cosine of the pair, every run a dot."""
     p = np.asarray(out["p"])
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), constrained_layout=True)
         for grp, base in (("treated", None), ("control", "0.6")):
             C = np.asarray(out[f"cos_E_{grp}"])         # [p, seed, pair]
@@ -116,7 +116,7 @@ def ablation_swap(r_intact, r_shuffled, null, swap: dict, *, labels=("intact", "
     R_cos with token-permuted signatures). Right: after swapping two tokens, the
     cosine of each token's displacement with the *other* token's old one (exchanged) and with
     its own (same), from :func:`psbook.interventions.swap_exchange`."""
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.4), constrained_layout=True)
         ax = axes[0]
         null = np.asarray(null, dtype=float)
@@ -151,7 +151,7 @@ def trajectory_panels(rows: dict, threshold: float = 0.9):
     per-token cosine of predicted and actual embedding velocity (median, quartile band)
     against the training step and against the loss; the dotted line marks where the median
     first falls below ``threshold``."""
-    with _styled():
+    with styled():
         n = len(rows)
         fig, axes = plt.subplots(n, 2, figsize=(9.6, 2.5 * n), constrained_layout=True,
                                  squeeze=False)

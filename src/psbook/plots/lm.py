@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix
-from .core import COSINE_CMAP, _clean, _styled, cosine_heatmap, set_alt
+from .core import COSINE_CMAP, clean, styled, cosine_heatmap, set_alt
 
 
 def _few(labels, n: int = 6) -> str:
@@ -59,7 +59,7 @@ def signature_cosine_panels(sigs, tokens, labels, *, names=("phi_next", "varphi_
                             groups: Sequence[int] | None = None, suptitle: str = ""):
     """One cosine heatmap per signature (``phi_next``, ``varphi_pre``, ``tied``) over the same
     ``tokens``; ``groups`` (sizes of consecutive token groups) draws separating lines."""
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.3),
                                  constrained_layout=True)
         for ax, name in zip(np.atleast_1d(axes), names):
@@ -78,7 +78,7 @@ def corpus_cosine_panels(sigs_by_corpus: dict, tokens, labels, *, name: str = "p
                          groups: Sequence[int] | None = None, suptitle: str = ""):
     """The cosine matrix of the same ``tokens`` under each corpus's signature ``name``."""
     n = len(sigs_by_corpus)
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), constrained_layout=True)
         for i, (ax, (corpus, sigs)) in enumerate(zip(np.atleast_1d(axes),
                                                      sigs_by_corpus.items())):
@@ -100,7 +100,7 @@ def top_next_bars(tops_by_corpus: dict, token_text: str, *, k: int = 8):
     returned by :func:`psbook.corpus.top_next`.
     """
     n = len(tops_by_corpus)
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 0.32 * k + 1.4),
                                  constrained_layout=True)
         for ax, (corpus, top) in zip(np.atleast_1d(axes), tops_by_corpus.items()):
@@ -127,7 +127,7 @@ def set_similarity_bars(table: dict, *, ylabel: str = r"mean pair cosine of $\ph
     corpora = list(table)
     sets = list(next(iter(table.values())))
     width = 0.8 / len(corpora)
-    with _styled():
+    with styled():
         fig, ax = plt.subplots(figsize=(1.3 * len(sets) + 2.5, 3.4), constrained_layout=True)
         for i, c in enumerate(corpora):
             vals = np.array([table[c][s] for s in sets], dtype=float)
@@ -140,7 +140,7 @@ def set_similarity_bars(table: dict, *, ylabel: str = r"mean pair cosine of $\ph
         ax.set_ylim(min(0, ax.get_ylim()[0]), 1.05)
         ax.set_title(title)
         ax.legend(title="corpus", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return set_alt(fig, f"Grouped bar chart of the {_clean(ylabel)} within each token set "
+    return set_alt(fig, f"Grouped bar chart of the {clean(ylabel)} within each token set "
                         f"({', '.join(map(str, sets))}), one bar per corpus "
                         f"({', '.join(map(str, corpora))}).")
 
@@ -149,7 +149,7 @@ def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
                      cbar_label: str = "Pearson correlation of pair cosines"):
     """A small annotated matrix of agreements between corpora (values in [-1, 1])."""
     M = np.asarray(M, dtype=float)
-    with _styled():
+    with styled():
         fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2.2, 1.0 * len(labels) + 1.2),
                                constrained_layout=True)
         im = ax.imshow(M, cmap=COSINE_CMAP, vmin=-1, vmax=1)
@@ -165,9 +165,9 @@ def agreement_matrix(M, labels: Sequence[str], *, title: str = "",
         ax.set_title(title)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label(cbar_label)
-    return set_alt(fig, f"Annotated heatmap of the {_clean(cbar_label)} between "
+    return set_alt(fig, f"Annotated heatmap of the {clean(cbar_label)} between "
                         f"{', '.join(map(str, labels))}, each cell printed with its value"
-                        + (f": {_clean(title)}." if title else "."))
+                        + (f": {clean(title)}." if title else "."))
 
 
 # ======================================================================================
@@ -192,7 +192,7 @@ def gradient_check_panels(results: dict, *, gamma_main: float | None = None):
               ("cos_E_bare", r"$W^E$: bare $r_a W^{U\top}(\phi^{next}_a-u)$"),
               ("cos_U", r"$W^U$: $\sum_\alpha (B_{\alpha\nu}-n_\alpha/V)\,N(W^E_\alpha)$")]
     series = [s for s in series if s[0] in results[gammas[0]]]
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         bins = np.linspace(-1, 1, 41)
         for key, lab in series:
@@ -221,7 +221,7 @@ def domain_matrix(M, row_labels: Sequence[str], col_labels: Sequence[str], *, ax
     """Chapter 11: an annotated matrix (model trained on A x signatures of corpus B); the
     best column of each row is outlined."""
     M = np.asarray(M, dtype=float)
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(1.3 * M.shape[1] + 2.2, 1.1 * M.shape[0] + 1.4))
         lim = max(0.05, float(np.nanmax(np.abs(M))))
@@ -248,7 +248,7 @@ def domain_matrix(M, row_labels: Sequence[str], col_labels: Sequence[str], *, ax
 def mismatch_scatter(similarity, cost, pairs: Sequence[str], *, ax=None):
     """Chapter 11: for each pair of corpora, how similar their signatures are (x) against how
     much R_cos drops when a model is compared with the other corpus's signatures (y)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.8))
         ax.scatter(similarity, cost, s=60)
@@ -271,7 +271,7 @@ def alignment_bands(frame, metrics: dict, *, x: str = "step", loss_frame=None):
     model. ``frame`` is :func:`psbook.lm.history_frame`'s table."""
     import seaborn as sns
     n = len(metrics)
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.5), squeeze=False)
         for ax, (title, key) in zip(axes[0], metrics.items()):
             sub = frame[frame["metric"] == key]
@@ -285,7 +285,7 @@ def alignment_bands(frame, metrics: dict, *, x: str = "step", loss_frame=None):
         fig.tight_layout()
     return set_alt(fig, f"Line plots of R_cos against the training {x}, mean over seeds with "
                         f"a band of one sd, one line per model, one panel per comparison: "
-                        f"{'; '.join(_clean(t) for t in metrics)}.")
+                        f"{'; '.join(clean(t) for t in metrics)}.")
 
 
 def binned_alignment_bands(panels: dict):
@@ -293,7 +293,7 @@ def binned_alignment_bands(panels: dict):
     list (one entry per seed) of ``(BinnedAlignment, null_corr)``; bars are seed means with
     sd error bars, black ticks the null's seed mean, the red line the mean signature cosine."""
     n = len(panels)
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
         for ax, (title, runs) in zip(axes[0], panels.items()):
             corr = np.array([b.corr for b, _ in runs])
@@ -321,14 +321,14 @@ def binned_alignment_bands(panels: dict):
     return set_alt(fig, f"Bar charts of the correlation within bins of token pairs sorted by "
                         f"embedding cosine (mean and sd over seeds), with the null as black "
                         f"ticks and the mean signature cosine per bin as a line, one panel per: "
-                        f"{'; '.join(_clean(t) for t in panels)}.")
+                        f"{'; '.join(clean(t) for t in panels)}.")
 
 
 def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | None = None,
               ax=None):
     """Bars of seed means with sd error bars and the single seeds as dots; ``values`` maps a
     label to the per-seed numbers; ``control`` (same labels) is drawn as hollow bars behind."""
-    with _styled():
+    with styled():
         own = ax is None
         if ax is None:
             fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(values), 3.4))
@@ -354,7 +354,7 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", control: dict | Non
             ax.legend()
         fig.tight_layout()
     if own:
-        set_alt(fig, f"Bar chart of {_clean(ylabel)} for {', '.join(map(str, values))}: "
+        set_alt(fig, f"Bar chart of {clean(ylabel)} for {', '.join(map(str, values))}: "
                      f"mean over seeds with sd error bars and each seed as a dot"
                      + (", controls as dashed hollow bars." if control is not None else "."))
     return fig
@@ -372,7 +372,7 @@ def mixture_dose_response(alphas, r_a, r_b, *, name_a: str, name_b: str, ax=None
             for R, nm in ((r_a, name_a), (r_b, name_b))
             for s in range(R.shape[0]) for a, v in zip(alphas, R[s])]
     df = pd.DataFrame(rows, columns=["alpha", "R", "against"])
-    with _styled():
+    with styled():
         own = ax is None
         if ax is None:
             fig, ax = plt.subplots(figsize=(5.2, 3.6))
@@ -385,7 +385,7 @@ def mixture_dose_response(alphas, r_a, r_b, *, name_a: str, name_b: str, ax=None
         ax.legend(title=None)
         fig.tight_layout()
     if own:
-        set_alt(fig, f"Line plot of {_clean(ylabel)} against the fraction alpha of training "
+        set_alt(fig, f"Line plot of {clean(ylabel)} against the fraction alpha of training "
                      f"tokens from {name_a} (the rest from {name_b}), measured against the "
                      f"signatures of {name_a} and of {name_b}, mean over seeds with a band of "
                      f"one sd.")

@@ -7,14 +7,14 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .core import _styled, set_alt
+from .core import styled, set_alt
 
 __all__ = ["alignment_figure", "grouped_bars", "binned_bars"]
 
 
 def binned_bars(binned, *, ax=None, title: str = "", null=None):
     """Within-bin correlation per bin of embedding cosine (bars), and a null's (ticks)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(4.4, 3.4))
         x = np.arange(binned.count.size)
@@ -35,7 +35,7 @@ def binned_bars(binned, *, ax=None, title: str = "", null=None):
 def alignment_figure(result, null_binned=None):
     """Two panels for one :class:`psbook.align.AlignResult`: R_cos beside its controls, and
     the binned alignment."""
-    with _styled():
+    with styled():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.6))
         names = ["R_cos", "frequency-\ncontrolled", "frequency-\nmatched shuffle", "shuffled"]
         vals = [result.r_cos, result.r_cos_freq_controlled, result.r_cos_freq_shuffle,
@@ -62,7 +62,7 @@ def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: 
     drawn as black ticks (the control the bar must beat)."""
     groups = list(table)
     series = list(dict.fromkeys(s for g in groups for s in table[g]))
-    with _styled():
+    with styled():
         if ax is None:
             # each group as wide as its bars need, or its longest label line (9 pt text)
             longest = max(len(line) for g in groups for line in str(g).split("\n"))

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix, r_cos
-from .core import _clean, _styled, cosine_heatmap, metric_curves, pca_scatter, set_alt
+from .core import clean, styled, cosine_heatmap, metric_curves, pca_scatter, set_alt
 
 __all__ = ["signature_heatmaps", "training_heatmaps", "trajectories", "pca_side_by_side",
            "small_multiples", "sweep_curves", "fourier_bars"]
@@ -22,7 +22,7 @@ def signature_heatmaps(task, tokens=None, names=("phi_y", "phi_X"), *, axes=None
     """Cosine-similarity heatmaps of the listed signatures' rows, side by side."""
     t = task.ordered_tokens if tokens is None else np.asarray(tokens)
     sig = task.signatures()
-    with _styled():
+    with styled():
         if axes is None:
             _, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6))
         axes = np.atleast_1d(axes)
@@ -43,7 +43,7 @@ def training_heatmaps(result, steps, *, signature: str = "phi_y", tokens=None):
     n = len(steps) + 1
     cols = n if n <= 4 else 3  # more panels: rows of three, each wide enough to read
     rows = -(-n // cols)
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), squeeze=False)
         for ax in axes.flat[n:]:
             ax.set_visible(False)
@@ -64,7 +64,7 @@ def training_heatmaps(result, steps, *, signature: str = "phi_y", tokens=None):
 def trajectories(histories: dict, metric: str, *, ax=None, ylabel: str = "", title: str = "",
                  threshold: float | None = None):
     """``metric`` against training step for several runs (``label -> History``)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.3))
         for label, h in histories.items():
@@ -81,7 +81,7 @@ def trajectories(histories: dict, metric: str, *, ax=None, ylabel: str = "", tit
 def pca_side_by_side(panels: list, labels, *, suptitle: str = ""):
     """PCA scatters of several matrices (``[(title, rows-as-tokens matrix), ...]``), points
     coloured by token index and joined in token order."""
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(1, len(panels), figsize=(4.1 * len(panels), 3.7))
         axes = np.atleast_1d(axes)
         vals = np.arange(len(labels))
@@ -91,7 +91,7 @@ def pca_side_by_side(panels: list, labels, *, suptitle: str = ""):
         if suptitle:
             fig.suptitle(suptitle)
         fig.tight_layout()
-    titles = "; ".join(_clean(str(t)) for t, _ in panels)
+    titles = "; ".join(clean(str(t)) for t, _ in panels)
     return set_alt(fig, f"{len(panels)} scatter plots of tokens on the first two principal "
                         f"components of: {titles}; points coloured by token value and joined "
                         f"in token order, so an ordered embedding shows as a smooth curve.")
@@ -104,7 +104,7 @@ def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = 
     R_cos, R_order and test accuracy."""
     rows = list(dict.fromkeys(s[row_key] for s, _ in grid))
     cols = list(dict.fromkeys(s[col_key] for s, _ in grid))
-    with _styled():
+    with styled():
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.0 * len(cols) + 0.8,
                                                                 3.3 * len(rows)), squeeze=False,
                                  layout="constrained")
@@ -133,7 +133,7 @@ def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = 
 
 def sweep_curves(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", ax=None):
     """Metric values against a swept parameter (``label -> values``), with markers."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.3))
         for label, ys in curves.items():
@@ -147,7 +147,7 @@ def sweep_curves(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", 
 
 def fourier_bars(powers: dict, *, title: str = "", ax=None):
     """Fraction of embedding energy per frequency k for several models (``label -> power``)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.6, 3.2))
         n = len(powers)
@@ -170,7 +170,7 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
     """Mean ± sd over seeds as a line and a band: ``curves`` maps a label to an array of
     shape ``(n_seeds, len(x))`` (e.g. ``SeedRuns[name]``)."""
     x = np.asarray(x, dtype=float)
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.3))
         for label, Y in curves.items():
@@ -207,7 +207,7 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", ax=None,
               reference: float | None = None, reference_label: str = "chance"):
     """One bar per label (``label -> values over seeds``): the mean, an error bar of one sd and
     the individual seeds as dots; ``reference`` draws a dashed line (e.g. chance)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.3))
         for i, (label, v) in enumerate(values.items()):
@@ -231,7 +231,7 @@ __all__ += ["seed_band"]
 def sweep_errorbars(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "", ax=None):
     """Mean ± sd over seeds against a swept parameter (``label -> (n_seeds, len(x))``); NaN
     entries (a run that never reached the point) are left out of that mean."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.3))
         for i, (label, v) in enumerate(curves.items()):

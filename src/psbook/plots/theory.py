@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..metrics import cosine_matrix
-from .core import _clean, _styled, cosine_heatmap, heatmap, set_alt
+from .core import clean, styled, cosine_heatmap, heatmap, set_alt
 
 __all__ = ["residual_scaling", "token_cosine_curves", "reduced_agreement",
            "reduced_snapshots", "pair_cosine_curves", "signature_panels"]
@@ -21,7 +21,7 @@ def residual_scaling(scans: dict, *, matrix: str = "E", ax=None, title: str = ""
     result; ``matrix`` is ``"E"`` (embedding) or ``"U"`` (unembedding)."""
     if matrix not in ("E", "U"):
         raise ValueError(f"matrix must be 'E' or 'U'; got {matrix!r}")
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 3.8))
         markers = "osD^v"
@@ -49,7 +49,7 @@ def residual_scaling(scans: dict, *, matrix: str = "E", ax=None, title: str = ""
 def token_cosine_curves(scans: dict, *, ax=None, title: str = ""):
     """Per-token cosine between predicted and autograd embedding velocity against the init
     std: median (solid) and worst token (dashed), one colour per (scan, order)."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.6))
         k = 0
@@ -73,7 +73,7 @@ def reduced_agreement(results: dict, *, axes=None, threshold: float = 0.9):
     gradient-flow time (cosine-matrix correlation, solid; relative error of the displacement,
     right axis) and the loss. ``results`` maps a label to a
     :func:`psbook.theory_checks.reduced_vs_training` result."""
-    with _styled():
+    with styled():
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         ax, axl = axes
@@ -109,7 +109,7 @@ def reduced_snapshots(r: dict, idx, *, labels=None, fig=None):
     :func:`psbook.theory_checks.reduced_vs_training` result: training (top row) and the
     reduced system (bottom row)."""
     idx = list(idx)
-    with _styled():
+    with styled():
         if fig is None:
             fig, axes = plt.subplots(2, len(idx), figsize=(2.9 * len(idx) + 0.6, 5.6),
                                      squeeze=False)
@@ -131,7 +131,7 @@ def reduced_snapshots(r: dict, idx, *, labels=None, fig=None):
 def pair_cosine_curves(pc: dict, names: dict, *, ax=None, title: str = ""):
     """cos(W_a, W_b) over training for token pairs; ``pc`` from
     :func:`psbook.theory_checks.pair_cosines`, ``names`` maps each pair to a legend label."""
-    with _styled():
+    with styled():
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.5))
         steps = pc["steps"]
@@ -150,7 +150,7 @@ def signature_panels(phi_y, phi_xy: dict, *, token_names=None, label_names=None,
     r"""Left: the label signatures :math:`\phi^y` of all tokens; right: the matrix signature
     :math:`\phi^{X|y}_x` of the tokens in ``phi_xy`` (maps a title to a ``V x V_out`` matrix)."""
     n = 1 + len(phi_xy)
-    with _styled():
+    with styled():
         if fig is None:
             fig, axes = plt.subplots(1, n, figsize=(3.8 * n, 3.4))
         else:
@@ -165,5 +165,5 @@ def signature_panels(phi_y, phi_xy: dict, *, token_names=None, label_names=None,
         fig.tight_layout()
     return set_alt(fig, "Heatmaps of probabilities: the label signatures phi^y of all tokens "
                         "(input token against label), then the matrix signatures "
-                        + ", ".join(_clean(str(t)) for t in phi_xy)
+                        + ", ".join(clean(str(t)) for t in phi_xy)
                         + " (context token against label).")

@@ -14,22 +14,12 @@ from __future__ import annotations
 import importlib
 import re
 
+from ._base import CHAPTERS, all_checks  # noqa: F401
 from ._base import (Alternatives, CheckResult, Spread, choice, exercise, hint,  # noqa: F401
                     reveal, unfinished)
 
 __all__ = ["CheckResult", "Spread", "choice", "exercise", "hint", "reveal", "unfinished",
            "all_checks"]
-
-CHAPTERS = [f"ch{n:02d}" for n in range(2, 14)]
-
-
-def all_checks() -> dict:
-    """``{label: check}`` of every chapter's checks (imports every ``chNN`` module)."""
-    from ._base import REGISTRY
-    for ch in CHAPTERS:
-        importlib.import_module(f".{ch}", __name__)
-    return dict(REGISTRY)
-
 
 def __getattr__(name: str):
     if re.fullmatch(r"ch\d\d", name):

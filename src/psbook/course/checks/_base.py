@@ -36,8 +36,10 @@ for it with :func:`reveal` (``checks.reveal("ex-05-anchors")``).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -134,6 +136,18 @@ def need(ns: dict, *names: str) -> None:
         raise NameError(f"run the chapter's cells first: {', '.join(missing)} not defined")
 
 
+# Every chapter's check module, found by its file name (chNN.py): a new chapter's module is
+# registered by existing (tests/test_registration.py checks it against the chapters).
+CHAPTERS = sorted(p.stem for p in Path(__file__).parent.glob("ch[0-9][0-9].py"))
+
+
+def all_checks() -> dict:
+    """``{label: check}`` of every chapter's checks (imports every ``chNN`` module)."""
+    for ch in CHAPTERS:
+        importlib.import_module(f"{__package__}.{ch}")
+    return dict(REGISTRY)
+
+
 def strict() -> bool:
     """True when ``PSBOOK_CHECK_STRICT`` asks for failing checks to raise."""
     return os.environ.get("PSBOOK_CHECK_STRICT", "").strip().lower() in ("1", "true", "yes")
@@ -142,7 +156,6 @@ def strict() -> bool:
 def _answer_names(label: str) -> list:
     """The answer names of exercise ``label`` (imports every chapter's checks if needed)."""
     if label not in REGISTRY:
-        from . import all_checks
         all_checks()
     chk = REGISTRY.get(label)
     return list(chk.answers) if chk is not None else []
@@ -203,7 +216,6 @@ _NOTHING = object()
 
 def _label_of(name: str) -> str:
     if name not in REGISTRY:
-        from . import all_checks
         all_checks()
     label = name if name in REGISTRY else next(
         (lab for lab, chk in REGISTRY.items() if name in chk.answers), None)
@@ -261,7 +273,7 @@ def _show(value) -> str:
             return "\n" + inspect.getsource(value)
         except (OSError, TypeError):
             return getattr(value, "__name__", repr(value))
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, np.ndarray):        # whole, up to 30 x 30 (no "..." cut)
         with np.printoptions(precision=4, suppress=True, threshold=max(1000, value.size)
                              if value.size <= 900 else 200, linewidth=120):
@@ -284,7 +296,7 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
-def _plain(value):
+def plain(value):
     """A torch tensor (any device, with or without grad) or a SciPy sparse matrix as a NumPy
     array; else as is."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
@@ -324,11 +336,11 @@ def diagnose(g: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> str:
             f"index {idx if len(idx) > 1 else idx[0]})")
 
 
-def _default_compare(given, ref, rtol: float, atol: float) -> str | None:
+def default_compare(given, ref, rtol: float, atol: float) -> str | None:
     """A problem in words, or None when ``given`` matches ``ref``. Never quotes ``ref``."""
-    given, ref = _plain(given), _plain(ref)
+    given, ref = plain(given), plain(ref)
     if isinstance(ref, Alternatives):
-        problems = [_default_compare(given, r, rtol, atol) for r in ref.values]
+        problems = [default_compare(given, r, rtol, atol) for r in ref.values]
         return None if None in problems else problems[0]
     if isinstance(ref, Spread):
         try:
@@ -414,7 +426,7 @@ def exercise(label: str, answers: dict, rtol: float = 1e-5, atol: float = 1e-8,
                     continue
                 cmp = compare.get(name)
                 if cmp is None:
-                    problem = _default_compare(given, ref, rtol, atol)
+                    problem = default_compare(given, ref, rtol, atol)
                 elif _n_params(cmp) >= 3:        # compare(given, reference, namespace)
                     problem = cmp(given, ref, ns)
                 else:
@@ -574,12 +586,12 @@ def function_compare(cases: Callable, reference: Callable, name: str, rtol: floa
                 return f"{e} (on {where})"
             want = parts(reference(*args), n)
             for k, (g, r) in enumerate(zip(got, want)):
-                problem = _default_compare(g, r, rtol, atol)
+                problem = default_compare(g, r, rtol, atol)
                 if not problem:
                     continue
                 for words, fn in variants.items():
                     alt = parts(fn(*args), n)[k]
-                    if not _default_compare(g, alt, rtol, atol):
+                    if not default_compare(g, alt, rtol, atol):
                         return f"{words} (on {where})"
                 part = f"its {outputs[k]}" if outputs else "the result"
                 return f"on {where}, {part}: {problem}"

@@ -106,10 +106,10 @@ def _self_context(X, V):
 
 
 def _phi_X_compare(given, ref, ns):
-    from ._base import _default_compare, _plain
-    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    from ._base import default_compare, plain
+    problem = default_compare(given, ref, 1e-6, 1e-9)
     if problem and "task" in ns:
-        g = np.asarray(_plain(given), dtype=float)
+        g = np.asarray(plain(given), dtype=float)
         t = ns["task"]
         if g.shape == ref.shape and np.allclose(g, _self_context(t.X_train, t.vocab_size),
                                                 atol=1e-9):
@@ -124,7 +124,7 @@ def _count_ref(X, y, V, V_out):
 
 
 def _count_cases(ns):
-    from ... import tasks
+    from ...synthetic import tasks
     t = tasks.f_add(n_keys=5, n_anchors=3, test_frac=0.0, seed=3)
     return {"another task (f_add with 5 keys, seed 3)":
             (t.X_train, t.y_train, t.vocab_size, t.label_size)}

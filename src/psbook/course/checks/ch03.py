@@ -55,7 +55,7 @@ def collapse(ns):
           "has a mean(...) per metric"])
 def width(ns):
     need(ns, "jl_alignment", "preset")
-    from ...experiments import run_seeds
+    from ...synthetic.experiments import run_seeds
     r = run_seeds(lambda s: ns["jl_alignment"](s, 8), preset=ns["preset"])
     return {"jl8": r.mean("R_cos"), "jl8_shuffled": r.mean("shuffled")}
 
@@ -97,11 +97,11 @@ def _close(g, r):
 
 
 def _velocity_compare(given, ref, ns):
-    from ._base import Problem, _plain, call
+    from ._base import Problem, plain, call
     args = _flow_inputs()
     want = _velocity(*args)
     try:
-        g = np.asarray(_plain(call(given, *args, what="my_flow_velocity")), dtype=float)
+        g = np.asarray(plain(call(given, *args, what="my_flow_velocity")), dtype=float)
     except Problem as e:
         return str(e)
     except (TypeError, ValueError):

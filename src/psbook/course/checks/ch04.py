@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import theory
-from ...models import FFN
+from ...synthetic.models import FFN
 from ._base import choice, exercise, function_compare, need
 
 __all__ = ["relu", "delay", "c2", "where"]
@@ -14,8 +14,8 @@ __all__ = ["relu", "delay", "c2", "where"]
 
 def _ratio_compare(given, ref):
     """A ratio: the wrong way up is its own mistake."""
-    from ._base import _default_compare
-    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-6, 1e-9)
     try:
         if problem and np.isclose(float(given) * float(ref), 1.0, rtol=1e-6):
             return "the ratio is upside down: the first quantity named goes on top"
@@ -42,12 +42,12 @@ def relu(ns):
 
 def _delay_compare(given, ref, ns, task):
     """GELU/tanh instead of tanh/GELU (the mean of the inverted ratios) is named."""
-    from ._base import _default_compare
-    problem = _default_compare(given, ref, 1e-9, 1e-9)
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-9, 1e-9)
     if problem and "onset" in ns:
         o, steps = ns["onset"][task], ns["ocfg"]["steps"]
         inv = float(np.mean(o["GELU"] / np.where(np.isnan(o["tanh"]), steps, o["tanh"])))
-        if not _default_compare(given, inv, 1e-9, 1e-9):
+        if not default_compare(given, inv, 1e-9, 1e-9):
             return "the ratio is upside down: tanh's onset over GELU's, seed by seed"
     return problem
 

@@ -52,8 +52,8 @@ def _value_of(fn_name, args_of, what, pick=None):
     """A compare that accepts a stored number only if it is what the student's function
     ``fn_name`` returns on the chapter's inputs (so a typed number cannot pass)."""
     def cmp(given, ref, ns):
-        from ._base import Problem, _default_compare, call
-        problem = _default_compare(given, ref, 1e-6, 1e-6)
+        from ._base import Problem, default_compare, call
+        problem = default_compare(given, ref, 1e-6, 1e-6)
         if problem:
             return problem
         fn = ns.get(fn_name)
@@ -88,7 +88,7 @@ def zipf(ns):
     need(ns, "res", "task")
     z = ns.get("zipf_res")
     if z is None:
-        from ...experiments import run
+        from ...synthetic.experiments import run
         z = run("f_add", preset=ns.get("preset"), key_dist="zipf", key_zipf=1.5, n_samples=4000)
     keys = np.asarray(ns["task"].ordered_tokens)
     frequent, rare = _zipf_groups(keys, z.signatures.r_in[keys])
@@ -102,7 +102,7 @@ def zipf(ns):
 def _fresh_aligned(seed: int = 11, n: int = 12, d: int = 16):
     """The check's own inputs for a control: label signatures of another task (its keys) and an
     embedding aligned with them by construction (so the claim is high, a control near 0)."""
-    from ... import tasks
+    from ...synthetic import tasks
     t = tasks.f_add(n_keys=n, test_frac=0.0, seed=seed)
     k = t.ordered_tokens
     phi = t.signatures().dense("phi_y", k)
@@ -231,9 +231,9 @@ def _control_fn_compare(given, ref, ns):
 
 
 def _control_compare(given, ref, ns):
-    from ._base import _default_compare
+    from ._base import default_compare
     claim = ns.get("rcos_claim")
-    problem = _default_compare(given, ref, 1e-6, 1e-6)
+    problem = default_compare(given, ref, 1e-6, 1e-6)
     if problem and claim is not None:
         try:
             if abs(float(given) - float(claim)) < 1e-6:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...experiments import partial_r_cos
+from ...synthetic.experiments import partial_r_cos
 from ...metrics import cosine_matrix
 from ._base import choice, exercise, function_compare
 
@@ -12,7 +12,7 @@ __all__ = ["partial", "direction", "order"]
 
 
 def _partial_ref(W, A, C):
-    """R_cos(W, A | C) over the pairs of rows (psbook.experiments.partial_r_cos)."""
+    """R_cos(W, A | C) over the pairs of rows (psbook.synthetic.experiments.partial_r_cos)."""
     return partial_r_cos(W, A, C)
 
 

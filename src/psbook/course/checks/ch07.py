@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import tasks
+from ...synthetic import tasks
 from ...signatures import fourier_power, fourier_spectrum
 from ._base import choice, exercise, function_compare
 
@@ -24,11 +24,11 @@ def spectrum(ns):
 
 
 def _energy_compare(given, ref, ns):
-    from ._base import _default_compare
-    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-6, 1e-9)
     if problem and "ex" in ns and "k1" in ns:
         pw, k = fourier_power(ns["ex"]["ffn_n"].W_E), int(ns["k1"])
-        if k < len(pw) and not _default_compare(given, float(pw[k]), 1e-6, 1e-9):
+        if k < len(pw) and not default_compare(given, float(pw[k]), 1e-6, 1e-9):
             return "frequency k at index k: frequency 1 is entry 0, so frequency k is entry k - 1"
     return problem
 

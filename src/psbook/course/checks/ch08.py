@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ... import experiments
+from ...synthetic import experiments
 import numpy as np
 
 from ._base import choice, exercise, function_compare

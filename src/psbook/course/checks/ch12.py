@@ -51,11 +51,11 @@ def ppmi_by_hand(ns):
 
 
 def _ppmi_small_compare(given, ref, ns):
-    from ._base import _default_compare
-    problem = _default_compare(given, ref, 1e-6, 1e-9)
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-6, 1e-9)
     if problem and "C_small" in ns:
         for words, fn in _PPMI_MISTAKES.items():
-            if not _default_compare(given, fn(ns["C_small"]), 1e-6, 1e-9):
+            if not default_compare(given, fn(ns["C_small"]), 1e-6, 1e-9):
                 return words
     return problem
 

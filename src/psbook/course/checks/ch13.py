@@ -11,7 +11,7 @@ __all__ = ["chains", "share", "which"]
 
 def _chains_ref(n_keys, anchor_values):
     """The reference of ``my_chain_cosines``: the predicted (phi^y) cosines of keys 0-1, 0-2."""
-    from psbook import tasks
+    from psbook.synthetic import tasks
     from psbook.metrics import cosine_matrix
     t = tasks.f_add_designed(n_keys=n_keys, anchor_values=anchor_values, test_frac=0.0)
     C = cosine_matrix(t.signatures().dense("phi_y", t.ordered_tokens))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_choice, check_positive_float, check_positive_int, check_seed, \
+from .._validate import check_choice, check_positive_float, check_positive_int, check_seed, \
     check_size
 
 __all__ = ["ACTIVATIONS", "init_std", "LinearModel", "FFN", "make_model"]

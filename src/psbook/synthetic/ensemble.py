@@ -12,7 +12,7 @@ the members that log at a step are computed together (:class:`_MetricBatch`).
 Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
 
 * each member starts from exactly the initialisation its single run draws
-  (:func:`psbook.models.make_model` with its own seed, then stacked: bitwise equal);
+  (:func:`psbook.synthetic.models.make_model` with its own seed, then stacked: bitwise equal);
 * each member's gradient is its own: the linear model's is computed with the operations
   autograd runs for the single run's loss (log-softmax's backward kernel, then the same
   matrix products, batched over members), the FFN's by autograd on the **sum** of the
@@ -21,7 +21,7 @@ Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
   members);
 * each member trains on its own data: the distinct training rows of its task with their
   weights, padded to a common length with rows of weight 0 (which add exactly 0);
-* the logged curves are those of :class:`psbook.train._MetricRef` computed for several
+* the logged curves are those of :class:`psbook.synthetic.fitting.MetricRef` computed for several
   members at once: equal to rounding (~1e-15).
 
 So in the tested configurations (members with equally many distinct training rows, on the
@@ -40,14 +40,16 @@ of steps and device; seeds, :math:`\gamma`, the data and the logged/snapshot ste
 
 Three ways in:
 
-* :func:`fit_many` -- a list of :func:`psbook.train.fit` argument dicts; results are cached
+* :func:`fit_many` -- a list of :func:`psbook.synthetic.train.fit` argument dicts; results are cached
   per member under the key a single ``fit`` would use (so a later single run, or a bigger
   sweep, reuses them).
-* :func:`batched_map` -- ``[fn(item) for item in items]`` in rounds: every ``fit`` that
-  ``fn`` calls and that is not yet computed is deferred; the round's deferred fits are trained
+* :func:`batched_map` -- ``[fn(item) for item in items]`` in rounds: every :func:`fit` of
+  this module (``train.fit``'s arguments and result) that ``fn`` calls, directly or through
+  :func:`psbook.synthetic.experiments.run`, and that is not yet computed is deferred; the round's deferred fits are trained
   together, then ``fn`` is called again (with those fits now answered from memory). This is
-  what :func:`psbook.experiments.run_seeds` and :func:`psbook.experiments.sweep` use, so a
-  chapter's per-seed function needs no change. ``fn`` must not depend on side effects: it may
+  what :func:`psbook.synthetic.experiments.run_seeds` and
+  :func:`psbook.synthetic.experiments.sweep` use, so a chapter's per-seed function that calls
+  ``experiments.run`` needs no change. ``psbook.synthetic.train.fit`` itself never defers. ``fn`` must not depend on side effects: it may
   be called several times per item (once per round until it completes).
 * :func:`train_ensemble` -- the training loop itself, on models you built.
 """
@@ -61,16 +63,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_positive_float, check_positive_int
+from .._validate import check_choice, check_positive_float, check_positive_int
 from .models import ACTIVATIONS, FFN, LinearModel, make_model
-from .progress import progress_bar
+from ..progress import progress_bar
+from .fitting import (MAX_COUNT_ENTRIES, NAMESPACE, DivergenceError, FitSpec, History, MetricRef,
+                      TrainResult, fit_spec, snapshot_list, to_numpy, train_rows)
 from .tasks import Task
-from .train import (_MAX_COUNT_ENTRIES, DivergenceError, FitSpec, History, TrainResult, _cpu,
-                    _MetricRef, _snapshot_list, _train_rows, fit_spec)
+from .train import fit as train_fit
+from .train import train_spec
 
-__all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "current_plan"]
+__all__ = ["StackedModel", "train_ensemble", "fit_many", "batched_map", "fit"]
 
-_NS = "synthetic_train"       # the namespace psbook.train.fit caches under
+_MAX_COUNT_ENTRIES = MAX_COUNT_ENTRIES    # the count-matrix cap of the linear path (tests lower it)
 
 
 # ----------------------------------------------------------------------------------------
@@ -155,38 +159,25 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
                    progress: bool = True, max_loss_factor: float = 50.0, device=None,
                    return_model: bool = False):
     """Train ``models`` (K psbook models of one kind and size) on ``tasks`` (one per model, or
-    one task for all) as one batched model; returns one :class:`psbook.train.History` per
-    member -- or, for a member whose loss diverged, the :class:`psbook.train.DivergenceError`
-    its single run would raise (the other members train on).
+    one task for all) as one batched model; returns one :class:`psbook.synthetic.fitting.History`
+    per member -- or, for a member whose loss diverged, the
+    :class:`psbook.synthetic.fitting.DivergenceError` its single run would raise (the other
+    members train on).
 
-    The arguments are those of :func:`psbook.train.train`; ``log_every`` and
+    The arguments are those of :func:`psbook.synthetic.train.train`; ``log_every`` and
     ``snapshot_steps`` may also be given per member (a list of K values / K lists). The
     ``models`` themselves are not modified (their parameters are copied into the stack).
     With ``return_model=True`` returns ``(histories, stacked_model)``.
 
     The linear model reads its rows through their bag-of-token counts and takes the
-    hand-written gradient of :func:`_counts_grads` (unless the counts would be too large:
-    then it gathers embeddings, as the FFN does, and autograd differentiates); every model
-    takes the optimiser step of :class:`_Update`.
+    hand-written gradient of :func:`_counts_grads` (:class:`_CountsPath`; unless the counts
+    would be too large: then it gathers embeddings, as the FFN does, and autograd
+    differentiates); every model takes the optimiser step of :class:`_Update`.
     """
     models = list(models)
     K = len(models)
     stack = StackedModel(models)
-    if isinstance(tasks, Task):
-        tasks = [tasks] * K
-    tasks = list(tasks)
-    if len(tasks) != K:
-        raise ValueError(f"tasks must be one Task or one per model ({K}); got {len(tasks)}")
-    for i, t in enumerate(tasks):
-        if not isinstance(t, Task):
-            raise TypeError(f"tasks[{i}] must be a psbook.tasks.Task; got {type(t).__name__}")
-        if t.vocab_size != stack.vocab_size or t.label_size != stack.label_size:
-            raise ValueError(f"tasks[{i}] sizes (V={t.vocab_size}, V_out={t.label_size}) do not "
-                             f"match the models (V={stack.vocab_size}, "
-                             f"V_out={stack.label_size})")
-        if t.seq_len != tasks[0].seq_len:
-            raise ValueError(f"tasks[{i}] has sequences of length {t.seq_len}, tasks[0] of "
-                             f"{tasks[0].seq_len}; an ensemble needs one length")
+    tasks = _check_tasks(tasks, stack, K)
     check_choice("optimizer", optimizer, {"gd", "adam"})
     max_loss_factor = check_positive_float("max_loss_factor", max_loss_factor)
     if max_loss_factor < 1:
@@ -196,130 +187,218 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
     log_every = _per_member("log_every", log_every, K, lambda v: max(1, steps // 50)
                             if v is None else check_positive_int("log_every", v))
-    snaps = _per_member("snapshot_steps", snapshot_steps, K, _snapshot_list)
+    snaps = _per_member("snapshot_steps", snapshot_steps, K, snapshot_list)
     for s in snaps:
         if s and (s[0] < 0 or s[-1] > steps):
             raise ValueError(f"snapshot_steps must lie in [0, steps={steps}]; got {s}")
     dev = stack.W_E.device if device is None else torch.device(device)
     stack.to(dev)
+    hists = _train_stack(stack, tasks, optimizer=optimizer, lr=lr, steps=steps,
+                         weight_decay=weight_decay, log_every=log_every, snaps=snaps,
+                         progress=progress, max_loss_factor=max_loss_factor, dev=dev)
+    return (hists, stack) if return_model else hists
 
-    # each member's distinct training rows, padded with weight-0 rows to a common length
-    rows = [_train_rows(t) for t in tasks]
-    n_max = max(r[0].shape[0] for r in rows)
-    L = tasks[0].seq_len
-    Xp = np.zeros((K, n_max, L), dtype=np.int64)
-    yp = np.zeros((K, n_max), dtype=np.int64)
-    wp = np.zeros((K, n_max), dtype=np.float32)
-    for k, (X, y, w) in enumerate(rows):
-        n = X.shape[0]
-        Xp[k, :n], yp[k, :n], wp[k, :n] = X, y, w
-    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
-    # The linear model reads X through its bag-of-token counts C, as its single run does
-    # (psbook.train._bag_counts): logits = C @ (W_E^T W_U^T). The FFN gathers embeddings, as
-    # its single run does. Same operations per member, on stacked slices.
-    V = stack.vocab_size
-    C = None
-    if stack.kind == "linear" and all(r[0].shape[0] * V <= _MAX_COUNT_ENTRIES for r in rows):
-        C = torch.zeros(K, n_max, V, device=Xtr.device)
-        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=Xtr.device))
-        C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
+
+def _check_tasks(tasks, stack: StackedModel, K: int) -> list:
+    """``tasks`` as a list of K tasks (one Task is repeated), checked against the stack."""
+    if isinstance(tasks, Task):
+        tasks = [tasks] * K
+    tasks = list(tasks)
+    if len(tasks) != K:
+        raise ValueError(f"tasks must be one Task or one per model ({K}); got {len(tasks)}")
+    for i, t in enumerate(tasks):
+        if not isinstance(t, Task):
+            raise TypeError(f"tasks[{i}] must be a psbook.synthetic.tasks.Task; got "
+                            f"{type(t).__name__}")
+        if t.vocab_size != stack.vocab_size or t.label_size != stack.label_size:
+            raise ValueError(f"tasks[{i}] sizes (V={t.vocab_size}, V_out={t.label_size}) do not "
+                             f"match the models (V={stack.vocab_size}, "
+                             f"V_out={stack.label_size})")
+        if t.seq_len != tasks[0].seq_len:
+            raise ValueError(f"tasks[{i}] has sequences of length {t.seq_len}, tasks[0] of "
+                             f"{tasks[0].seq_len}; an ensemble needs one length")
+    return tasks
+
+
+def _train_stack(stack, tasks, *, optimizer, lr, steps, weight_decay, log_every, snaps,
+                 progress, max_loss_factor, dev) -> list:
+    """The training loop of :func:`train_ensemble` (arguments validated): one History or
+    DivergenceError per member."""
+    K = len(tasks)
+    rows = [train_rows(t) for t in tasks]
+    Xtr, ytr, wtr = _padded_rows(rows, tasks[0].seq_len, dev)
+    counts = _CountsPath.build(stack, rows, Xtr, ytr, wtr)
     tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
              for t in tasks]
-    sigs = [t.signatures() for t in tasks]
-    metrics = _MetricBatch([_MetricRef(t, sg) for t, sg in zip(tasks, sigs)])
-
+    metrics = _MetricBatch([MetricRef(t, t.signatures()) for t in tasks])
     params = [p for p in (stack.W_E, stack.W_1, stack.W_U) if p is not None]
     update = _Update(params, optimizer, lr, weight_decay)
-    W_E, W_U = stack.W_E.detach(), stack.W_U.detach()     # aliases of the trained parameters
-    V_out = stack.label_size
-    y_flat = ytr.reshape(-1)
-    if C is not None:
-        # the linear model's gradient by hand: the operations autograd runs for the single
-        # run's loss (see _counts_grads), without building and walking a graph each step
-        C_T = C.transpose(1, 2)                                      # (K, V, N), a view
-        # d(loss)/d(log-probabilities): -w at each row's label, 0 elsewhere (what nll_loss's
-        # backward gives for the weights w; the same every step)
-        neg_yw = torch.zeros(K * n_max, V_out, device=Xtr.device).scatter_(
-            1, y_flat[:, None], -wtr.reshape(-1, 1))
-        W_Et, W_Ut = W_E.transpose(1, 2), W_U.transpose(1, 2)        # views, kept current
-
     log_at = [set(range(0, steps + 1, log_every[k])) | {steps} | set(snaps[k]) for k in range(K)]
     log_any = set().union(*log_at)
     snap_at = [set(s) for s in snaps]
     recs = [{"steps": [], "loss": [], "train_acc": [], "test_acc": [], "curves": {},
              "snapshots": {}} for _ in range(K)]
-    loss0 = [None] * K
-    errors: list = [None] * K
-    alive = list(range(K))
-    alive_t = torch.arange(K, device=Xtr.device)
-    dead: list = []
-    dead_t = None
+    watch = _Divergence(K, max_loss_factor, optimizer, lr, Xtr.device)
+    y_flat = ytr.reshape(-1)
 
     bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
                        enabled=progress)
     for step in bar:
-        pred = None
-        if C is not None:                  # C @ (W_E^T W_U^T), then cross_entropy's two halves
-            logits = torch.bmm(C, torch.bmm(W_Et, W_Ut))                # (K, N, V_out)
-            logp = torch.log_softmax(logits.view(-1, V_out), 1)
-            ce = torch.nn.functional.nll_loss(logp, y_flat, reduction="none").view(K, n_max)
+        if counts is not None:
+            logits, logp, per = counts.forward()
         else:
-            logits = stack(Xtr)                                        # (K, N, V_out)
-            ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V_out), y_flat,
-                                                   reduction="none").view(K, n_max)
-        per = (ce * wtr).sum(dim=1)                                    # (K,) member losses
-        if step in log_any:
-            pred = logits.detach().argmax(-1)
+            logits, logp, per = _gathered_forward(stack, Xtr, y_flat, wtr)
+        pred = logits.detach().argmax(-1) if step in log_any else None
         lv_all = per.detach().cpu().tolist()
-        died, logging = [], []
-        for k in alive:
-            lv = lv_all[k]
-            if loss0[k] is None:
-                loss0[k] = lv
-            if not math.isfinite(lv) or lv > max_loss_factor * max(loss0[k], 1e-3):
-                errors[k] = DivergenceError(
-                    f"training diverged at step {step}: loss = {lv:.4g} (initial "
-                    f"{loss0[k]:.4g}) with optimizer={optimizer!r}, lr={lr}. Lower lr (e.g. "
-                    f"lr={lr / 5:g}), or use a smaller initialisation (larger gamma), or "
-                    f"optimizer='adam'.")
-                died.append(k)
-            elif step in log_at[k]:
-                logging.append(k)
+        logging = watch.check(step, lv_all, log_at)
         if logging:
             _log_step(step, logging, lv_all, pred, ytr, wtr, stack, tests, metrics, recs,
                       snap_at)
-        if died:                         # a diverged member stops: left out of the loss
-            alive = [k for k in alive if k not in died]
-            dead += died
-            alive_t = torch.tensor(alive, device=Xtr.device, dtype=torch.long)
-            dead_t = torch.tensor(dead, device=Xtr.device, dtype=torch.long)
-        if step == steps or not alive:
+        watch.retire_diverged()
+        if step == steps or not watch.alive:
             break
-        if C is not None:
-            grads = _counts_grads(neg_yw, logp, C_T, W_Et, W_Ut, K)
+        if counts is not None:
+            grads = counts.grads(logp)
         else:
-            loss = per.sum() if len(alive) == K else per[alive_t].sum()
-            grads = list(torch.autograd.grad(loss, params))
-        if dead_t is not None:           # a diverged member's gradient is 0 (may be NaN here)
-            for g in grads:
-                g.index_fill_(0, dead_t, 0.0)
-        update.step(grads)
-        if dead_t is not None:           # and held at zero (finite), whatever its optimiser state
-            for p in update.params:
-                p.index_fill_(0, dead_t, 0.0)
+            grads = list(torch.autograd.grad(watch.alive_loss(per), params))
+        watch.step(update, grads)
     bar.close()
+    return _histories(recs, watch.errors)
+
+
+def _padded_rows(rows: list, seq_len: int, dev):
+    """Each member's distinct training rows ``(X, y, w)``, padded with weight-0 rows to a
+    common length, as tensors on ``dev``: ``(K, N, L)``, ``(K, N)``, ``(K, N)``."""
+    K, n_max = len(rows), max(r[0].shape[0] for r in rows)
+    Xp = np.zeros((K, n_max, seq_len), dtype=np.int64)
+    yp = np.zeros((K, n_max), dtype=np.int64)
+    wp = np.zeros((K, n_max), dtype=np.float32)
+    for k, (X, y, w) in enumerate(rows):
+        n = X.shape[0]
+        Xp[k, :n], yp[k, :n], wp[k, :n] = X, y, w
+    return tuple(torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
+
+
+def _gathered_forward(stack, Xtr, y_flat, wtr):
+    """The FFN's (and the large linear model's) forward pass: ``(logits, None, per-member
+    losses)``; the model gathers embeddings, as its single run does."""
+    K, n_max = wtr.shape
+    logits = stack(Xtr)                                                # (K, N, V_out)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, stack.label_size), y_flat,
+                                           reduction="none").view(K, n_max)
+    return logits, None, (ce * wtr).sum(dim=1)
+
+
+class _CountsPath:
+    """The linear model read through its bag-of-token counts ``C``, as its single run does
+    (:func:`psbook.synthetic.fitting.bag_counts`): logits = C @ (W_E^T W_U^T), and the
+    gradient by hand (:func:`_counts_grads`): the operations autograd runs for the single run's
+    loss, without building and walking a graph each step."""
+
+    @classmethod
+    def build(cls, stack, rows, Xtr, ytr, wtr):
+        """The path for ``stack``, or None (an FFN, or counts too large: autograd instead)."""
+        V = stack.vocab_size
+        if stack.kind != "linear" or not all(r[0].shape[0] * V <= _MAX_COUNT_ENTRIES
+                                             for r in rows):
+            return None
+        return cls(stack, Xtr, ytr, wtr)
+
+    def __init__(self, stack, Xtr, ytr, wtr):
+        K, n_max = wtr.shape
+        V_out = stack.label_size
+        C = torch.zeros(K, n_max, stack.vocab_size, device=Xtr.device)
+        C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=Xtr.device))
+        C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
+        self.C, self.C_T, self.K, self.n_max, self.V_out = C, C.transpose(1, 2), K, n_max, V_out
+        self.y_flat, self.wtr = ytr.reshape(-1), wtr
+        # d(loss)/d(log-probabilities): -w at each row's label, 0 elsewhere (what nll_loss's
+        # backward gives for the weights w; the same every step)
+        self.neg_yw = torch.zeros(K * n_max, V_out, device=Xtr.device).scatter_(
+            1, self.y_flat[:, None], -wtr.reshape(-1, 1))
+        W_E, W_U = stack.W_E.detach(), stack.W_U.detach()     # aliases of the trained parameters
+        self.W_Et, self.W_Ut = W_E.transpose(1, 2), W_U.transpose(1, 2)   # views, kept current
+
+    def forward(self):
+        """``(logits, log-probabilities, per-member losses)``: C @ (W_E^T W_U^T), then
+        cross_entropy's two halves."""
+        logits = torch.bmm(self.C, torch.bmm(self.W_Et, self.W_Ut))       # (K, N, V_out)
+        logp = torch.log_softmax(logits.view(-1, self.V_out), 1)
+        ce = torch.nn.functional.nll_loss(logp, self.y_flat,
+                                          reduction="none").view(self.K, self.n_max)
+        return logits, logp, (ce * self.wtr).sum(dim=1)
+
+    def grads(self, logp):
+        return _counts_grads(self.neg_yw, logp, self.C_T, self.W_Et, self.W_Ut, self.K)
+
+
+class _Divergence:
+    """Which members still train: a member whose loss turns NaN/inf or exceeds
+    ``max_loss_factor`` times its first loss gets the DivergenceError its single run raises,
+    and stops (left out of the loss; its gradient and parameters held at zero)."""
+
+    def __init__(self, K, max_loss_factor, optimizer, lr, device):
+        self.max_loss_factor, self.optimizer, self.lr, self.device = (max_loss_factor,
+                                                                      optimizer, lr, device)
+        self.K, self.loss0, self.errors = K, [None] * K, [None] * K
+        self.alive, self.dead, self.died = list(range(K)), [], []
+        self.alive_t, self.dead_t = torch.arange(K, device=device), None
+
+    def check(self, step, lv_all, log_at) -> list:
+        """Record this step's divergences; return the alive members that log at ``step``."""
+        self.died, logging = [], []
+        for k in self.alive:
+            lv = lv_all[k]
+            if self.loss0[k] is None:
+                self.loss0[k] = lv
+            if not math.isfinite(lv) or lv > self.max_loss_factor * max(self.loss0[k], 1e-3):
+                lr = self.lr
+                self.errors[k] = DivergenceError(
+                    f"training diverged at step {step}: loss = {lv:.4g} (initial "
+                    f"{self.loss0[k]:.4g}) with optimizer={self.optimizer!r}, lr={lr}. Lower "
+                    f"lr (e.g. lr={lr / 5:g}), or use a smaller initialisation (larger gamma), "
+                    f"or optimizer='adam'.")
+                self.died.append(k)
+            elif step in log_at[k]:
+                logging.append(k)
+        return logging
+
+    def retire_diverged(self) -> None:
+        """Take this step's diverged members out of the loss."""
+        if self.died:
+            self.alive = [k for k in self.alive if k not in self.died]
+            self.dead += self.died
+            self.alive_t = torch.tensor(self.alive, device=self.device, dtype=torch.long)
+            self.dead_t = torch.tensor(self.dead, device=self.device, dtype=torch.long)
+
+    def alive_loss(self, per):
+        return per.sum() if len(self.alive) == self.K else per[self.alive_t].sum()
+
+    def step(self, update, grads) -> None:
+        """The optimiser step, with a diverged member's gradient 0 (it may be NaN) and its
+        parameters held at zero (finite), whatever its optimiser state."""
+        if self.dead_t is not None:
+            for g in grads:
+                g.index_fill_(0, self.dead_t, 0.0)
+        update.step(grads)
+        if self.dead_t is not None:
+            for p in update.params:
+                p.index_fill_(0, self.dead_t, 0.0)
+
+
+def _histories(recs: list, errors: list) -> list:
+    """One History per member from its records, or its DivergenceError."""
     out = []
-    for k in range(K):
-        if errors[k] is not None:
-            out.append(errors[k])
+    for r, err in zip(recs, errors):
+        if err is not None:
+            out.append(err)
             continue
-        r = recs[k]
         out.append(History(steps=np.asarray(r["steps"]), loss=np.asarray(r["loss"]),
                            train_acc=np.asarray(r["train_acc"]),
                            test_acc=np.asarray(r["test_acc"]),
                            curves={n: np.asarray(v) for n, v in r["curves"].items()},
                            snapshots=r["snapshots"]))
-    return (out, stack) if return_model else out
+    return out
 
 
 def _counts_grads(neg_yw, logp, C_T, W_Et, W_Ut, K):
@@ -420,7 +499,7 @@ class _Update:
 
 
 class _MetricBatch:
-    """:meth:`psbook.train._MetricRef.curves` for several members at once.
+    """:meth:`psbook.synthetic.fitting.MetricRef.curves` for several members at once.
 
     Per family of curves, members whose references have the same sizes form a group (the
     ordered tokens' count for ``R_cos_phi_y``, ``R_cos_phi_X``, ``R_order``; all of them for
@@ -429,7 +508,7 @@ class _MetricBatch:
     along each member's row), with the formulas of :func:`psbook.metrics.cosine_matrix` and
     :func:`psbook.metrics.correlation`: the values agree with the per-member ones to rounding
     (~1e-15, tested). A member whose weights hold NaN/inf, or whose reference the per-member
-    code refuses, goes through :meth:`_MetricRef.curves` itself (and its errors)."""
+    code refuses, goes through :meth:`MetricRef.curves` itself (and its errors)."""
 
     NAMES = ("R_cos_phi_y", "R_cos_phi_X", "R_order", "R_cos_phi_y_all", "R_cos_WU_varphi_X")
 
@@ -465,7 +544,7 @@ class _MetricBatch:
     def curves(self, members, WE: np.ndarray, WU: np.ndarray) -> list:
         """The curves of ``members`` (indices) from their weights ``WE`` ``(m, V, d)`` and
         ``WU`` ``(m, V_out, w)`` (rows in ``members``' order): one dict per member, as
-        :meth:`_MetricRef.curves` returns it."""
+        :meth:`MetricRef.curves` returns it."""
         members = list(members)
         we, wu = WE.astype(np.float64), WU.astype(np.float64)
         out: list = [None] * len(members)
@@ -555,26 +634,26 @@ def _group_key(spec: FitSpec) -> tuple:
 
 
 def _key(spec: FitSpec) -> str:
-    from .cache import config_key
-    return config_key(_NS, spec.config)
+    from ..cache import config_key
+    return config_key(NAMESPACE, spec.config)
 
 
 def _cached(spec: FitSpec):
     """``(True, result)`` if the cache holds ``spec``'s result, else ``(False, None)``."""
-    from .cache import lookup
-    return lookup(_NS, spec.config)
+    from ..cache import lookup
+    return lookup(NAMESPACE, spec.config)
 
 
 def _store(spec: FitSpec, result: TrainResult) -> None:
-    from .cache import load_or_compute
-    load_or_compute(_NS, spec.config, lambda: result, verbose=False)
+    from ..cache import load_or_compute
+    load_or_compute(NAMESPACE, spec.config, lambda: result, verbose=False)
 
 
 def _train_specs(specs: list, progress: bool = False) -> list:
     """Train ``specs`` (all of one group) together; one TrainResult or DivergenceError each."""
     if len(specs) == 1:
         try:
-            return [specs[0].compute(progress)]
+            return [train_spec(specs[0], progress)]
         except DivergenceError as exc:
             return [exc]
     models = []
@@ -593,9 +672,9 @@ def _train_specs(specs: list, progress: bool = False) -> list:
         if isinstance(h, Exception):
             out.append(h)
             continue
-        out.append(TrainResult(history=h, W_E=_cpu(stack.W_E[k].T), W_U=_cpu(stack.W_U[k]),
+        out.append(TrainResult(history=h, W_E=to_numpy(stack.W_E[k].T), W_U=to_numpy(stack.W_U[k]),
                                config=s.config,
-                               W_1=None if stack.W_1 is None else _cpu(stack.W_1[k])))
+                               W_1=None if stack.W_1 is None else to_numpy(stack.W_1[k])))
     return out
 
 
@@ -630,10 +709,10 @@ def fit_many(members, *, cache: bool = True, progress: bool = False, errors: str
              device=None) -> list:
     """``[fit(**m) for m in members]``, with members of the same shapes trained together.
 
-    Each member is a dict of :func:`psbook.train.fit` arguments (``task`` included). Results
+    Each member is a dict of :func:`psbook.synthetic.train.fit` arguments (``task`` included). Results
     come back in order, each cached under the key its single ``fit`` would use; members
     already in the cache are loaded, not trained. ``errors``: ``"raise"`` raises the first
-    member's :class:`psbook.train.DivergenceError`, ``"return"`` puts it in that member's
+    member's :class:`psbook.synthetic.train.DivergenceError`, ``"return"`` puts it in that member's
     place. ``device`` applies to members that do not name one.
     """
     check_choice("errors", errors, {"raise", "return"})
@@ -700,19 +779,32 @@ class _Plan:
         self.pending.clear()
 
 
+# The plan of the innermost batched_map call: read only by fit() above and batched_map below.
 _PLAN: contextvars.ContextVar = contextvars.ContextVar("psbook_ensemble_plan", default=None)
 
 
-def current_plan():
-    """The active :func:`batched_map` plan (None outside one): :func:`psbook.train.fit`
-    defers to it."""
-    return _PLAN.get()
+def fit(task: Task, *, progress: bool = True, cache: bool = True, **fit_args) -> TrainResult:
+    """:func:`psbook.synthetic.train.fit` (same arguments, same result), batched inside
+    :func:`batched_map`.
+
+    Outside a :func:`batched_map` call this *is* ``train.fit``. Inside one (the per-item
+    function of :func:`psbook.synthetic.experiments.run_seeds`, ``sweep`` and
+    ``run_over_seeds``, which all call :func:`psbook.synthetic.experiments.run`, which calls
+    this), a configuration not yet computed (in memory or in the cache) stops the item's call
+    and is trained with the round's other requests as one batched model; the next round
+    answers it from memory. Only this function and :func:`batched_map` see the round's plan.
+    """
+    plan = _PLAN.get()
+    if plan is None:
+        return train_fit(task, progress=progress, cache=cache, **fit_args)
+    return plan.request(fit_spec(task, **fit_args), cache=cache, progress=progress)
 
 
 def batched_map(fn, items) -> list:
     """``[fn(item) for item in items]``, with the fits ``fn`` makes batched across items.
 
-    Rounds: ``fn`` is called on every unfinished item; its first fit that is not yet computed
+    Rounds: ``fn`` is called on every unfinished item; its first :func:`fit` (this module's;
+    :func:`psbook.synthetic.experiments.run` calls it) that is not yet computed
     (in memory or in the cache) stops the call and is recorded. The recorded fits of the round
     are trained together (:func:`fit_many`'s grouping), then the next round calls ``fn`` again
     and those fits return at once. An item is finished when ``fn`` returns; its value is the

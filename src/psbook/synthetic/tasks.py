@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_choice, check_positive_float, check_positive_int, check_size
-from .signatures import TaskSignatures, task_signatures
+from .._validate import check_choice, check_positive_float, check_positive_int, check_size
+from ..signatures import TaskSignatures, task_signatures
 
-__all__ = ["Task", "f_add", "f_add_tilde", "f_mod", "value_weights", "make", "TASKS",
-           "signature_contrast"]
+__all__ = ["Task", "f_add", "f_add_tilde", "f_mod", "f_add_flat", "f_mod_noisy", "f_add_designed",
+           "value_weights", "make", "TASKS", "signature_contrast"]
 
 DISTRIBUTIONS = ("uniform", "zipf")
 
@@ -82,7 +82,7 @@ class Task:
     def config(self) -> dict:
         """Everything that determines the data (for cache keys): the generator's parameters
         and a fingerprint of the arrays themselves (so an edited ``y_train`` is a new key)."""
-        from .cache import fingerprint
+        from ..cache import fingerprint
         data = fingerprint([self.X_train, self.y_train, self.X_test, self.y_test,
                             self.ordered_tokens, int(self.vocab_size), int(self.label_size)])
         return {"name": self.name, **self.params, "data": data}
@@ -335,11 +335,8 @@ def f_mod(*, p: int = 23, dist: str = "uniform", zipf: float = 1.0, test_frac: f
                 params=params, groups={"keys": np.arange(p)})
 
 
-TASKS = {"f_add": f_add, "f_add_tilde": f_add_tilde, "f_mod": f_mod}
-
-
 def make(name: str, **params) -> Task:
-    """``make("f_add", n_keys=10)`` -- a task by name."""
+    """``make("f_add", n_keys=10)`` -- a task by name (one of :data:`TASKS`)."""
     check_choice("name", name, set(TASKS))
     return TASKS[name](**params)
 
@@ -351,11 +348,11 @@ def signature_contrast(task: Task, tokens=None) -> dict:
     similarity of ``phi_y`` rows and of ``phi_X`` rows (1 = identical for all tokens) and
     their :func:`psbook.metrics.r_order` (-1 = ordered like the tokens).
     """
-    from ._validate import as_token_array
-    from .metrics import cosine_matrix, pair_values, r_order
+    from .._validate import as_token_array
+    from ..metrics import cosine_matrix, pair_values, r_order
 
     if not isinstance(task, Task):
-        raise TypeError(f"task must be a psbook.tasks.Task; got {type(task).__name__}")
+        raise TypeError(f"task must be a psbook.synthetic.tasks.Task; got {type(task).__name__}")
     t = task.ordered_tokens if tokens is None else as_token_array("tokens", tokens,
                                                                   task.vocab_size, ndim=1)
     sig = task.signatures()
@@ -454,9 +451,6 @@ def f_mod_noisy(*, p: int = 17, freq: int = 1, rho: float = 1.0, n_per_pair: int
                 params=params, groups={"keys": np.arange(p)})
 
 
-TASKS.update({"f_add_flat": f_add_flat, "f_mod_noisy": f_mod_noisy})
-__all__ += ["f_add_flat", "f_mod_noisy"]
-
 
 # ----------------------------------------------------------------------------------------
 # designed geometry (chapter 13): f_add with a restricted set of anchor values
@@ -515,3 +509,14 @@ def f_add_designed(*, n_keys: int = 20, anchor_values=(0, 5), n_slots: int = 2,
                 token_names=[str(i) for i in range(n_keys)] + [f"+{int(v)}" for v in vals],
                 label_names=[str(i) for i in range(label_size)], params=params,
                 groups={"keys": np.arange(n_keys), "anchors": np.arange(n_keys, V)})
+
+
+# ----------------------------------------------------------------------------------------
+# the registry: every task make(name) and psbook.synthetic.experiments.run(name) know
+# ----------------------------------------------------------------------------------------
+
+#: name -> builder, the one place a task is registered. Each name also needs its sizes in every
+#: preset (``preset.synthetic[name]`` and ``preset.synthetic["train"][name]``, in
+#: :mod:`psbook.preset_sizes.synthetic`; tests/test_tasks.py checks both).
+TASKS = {"f_add": f_add, "f_add_tilde": f_add_tilde, "f_mod": f_mod, "f_add_flat": f_add_flat,
+         "f_mod_noisy": f_mod_noisy}

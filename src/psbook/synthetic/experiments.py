@@ -8,7 +8,7 @@ r"""One-call synthetic experiments: the same call for a chapter, a widget, a tes
 come from ``preset.synthetic`` (see :mod:`psbook.presets`) and any keyword overrides them:
 task parameters (``n_keys``, ``key_dist``, ``p``, ...) go to the task generator, the rest
 (``gamma``, ``d``, ``hidden``, ``activation``, ``optimizer``, ``lr``, ``steps``, ...) to
-:func:`psbook.train.fit`. Results are cached by their full configuration.
+:func:`psbook.synthetic.train.fit`. Results are cached by their full configuration.
 
 The Fourier view of :math:`\phi^{X|y}` used for modular addition lives in
 :mod:`psbook.signatures` (``fourier_signature``, ``fourier_power``, ...); it is re-exported
@@ -23,17 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import tasks as _tasks
-from ._validate import check_choice, check_positive_int
-from .presets import Preset, get_preset
-from .signatures import TaskSignatures
-from .signatures import (dominant_frequencies, fourier_plane, fourier_power,  # noqa: F401
+from .._validate import check_choice, check_positive_int
+from ..presets import Preset, get_preset
+from ..signatures import TaskSignatures
+from ..signatures import (dominant_frequencies, fourier_plane, fourier_power,  # noqa: F401
                          fourier_signature)
-from .train import History, fit
+from . import ensemble
+from .fitting import History
+from .train import fit as _train_fit
 
 __all__ = ["ExperimentResult", "run", "sweep", "fourier_signature", "fourier_power",
            "dominant_frequencies", "fourier_plane", "SeedRuns", "run_seeds", "run_over_seeds"]
 
-_FIT_KEYS = set(inspect.signature(fit).parameters) - {"task"}
+_FIT_KEYS = set(inspect.signature(_train_fit).parameters) - {"task"}
 
 
 @dataclass
@@ -86,6 +88,8 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
     (d, hidden, activation, gamma) and ``preset.synthetic["train"][name][model]``
     (optimiser, lr, steps). Keyword ``overrides`` replace any of them. ``seed`` is the
     task's (its data split); ``init_seed`` seeds the model's initialisation (default 0).
+    Trains through :func:`psbook.synthetic.ensemble.fit`: alone here, and batched with the
+    other seeds' runs when called inside :func:`run_seeds` / :func:`sweep`.
     """
     check_choice("name", name, set(_tasks.TASKS))
     check_choice("model", model, {"linear", "ffn"})
@@ -109,7 +113,7 @@ def run(name: str, model: str = "linear", preset=None, *, progress: bool = False
         fit_kw["seed"] = check_positive_int("init_seed", init_seed, minimum=0)
     task = _tasks.make(name, **task_kw)
     fit_kw.setdefault("device", _preset(preset).device)
-    res = fit(task, model=model, progress=progress, **fit_kw)
+    res = ensemble.fit(task, model=model, progress=progress, **fit_kw)   # batched in run_seeds
     h = res.history
     return ExperimentResult(name=name, model=model, task=task, signatures=task.signatures(),
                             history=h, W_E=res.W_E, W_U=res.W_U,
@@ -124,12 +128,10 @@ def sweep(name: str, grid: dict, model: str = "linear", preset=None, *, batch: b
     ``[(settings dict, ExperimentResult), ...]`` in grid order.
 
     With ``batch`` (default) the runs of the same shapes (e.g. a sweep over ``gamma`` or
-    seeds) train together as one batched model (:mod:`psbook.ensemble`); each result is
+    seeds) train together as one batched model (:mod:`psbook.synthetic.ensemble`); each result is
     the one its single :func:`run` gives, within floating-point tolerance, and is cached
     under the same key."""
     import itertools
-
-    from .ensemble import batched_map
 
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict of setting -> list of values; got {grid!r}")
@@ -139,7 +141,7 @@ def sweep(name: str, grid: dict, model: str = "linear", preset=None, *, batch: b
 
     def one(s):
         return s, run(name, model=model, preset=preset, **fixed, **s)
-    return batched_map(one, combos) if batch else [one(s) for s in combos]
+    return ensemble.batched_map(one, combos) if batch else [one(s) for s in combos]
 
 
 # ----------------------------------------------------------------------------------------
@@ -213,8 +215,8 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
     :attr:`SeedRuns.outputs`. ``seeds`` defaults to ``preset.seeds()`` (``PSBOOK_SEED`` moves
     them; ``n_seeds`` of them). A number alone is stored as ``"value"``.
 
-    With ``batch`` (default) the trainings ``fn`` starts (:func:`run` / :func:`psbook.train.fit`)
-    are batched across seeds by :func:`psbook.ensemble.batched_map`: the seeds' k-th runs train
+    With ``batch`` (default) the trainings ``fn`` starts (:func:`run` / :func:`psbook.synthetic.ensemble.fit`)
+    are batched across seeds by :func:`psbook.synthetic.ensemble.batched_map`: the seeds' k-th runs train
     together as one ensemble, each member matching its single run within floating-point
     tolerance and cached under its single run's key. ``fn`` may then be called more than once
     per seed, so it must be free of side effects (``batch=False`` calls it once per seed).
@@ -228,10 +230,8 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
         raise ValueError("seeds must list at least one seed; got an empty list")
     for s in seeds:
         check_positive_int("seeds[i]", s, minimum=0)
-    from .ensemble import batched_map
-
     outputs, values = [], {}
-    raw = batched_map(fn, [int(s) for s in seeds]) if batch else [fn(int(s)) for s in seeds]
+    raw = ensemble.batched_map(fn, [int(s) for s in seeds]) if batch else [fn(int(s)) for s in seeds]
     for out in raw:
         if _numeric(out):
             out = {"value": out}
@@ -257,7 +257,7 @@ def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
     ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
     ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
     under ``"result"``. With ``batch`` (default) the seeds train together as one ensemble
-    (:mod:`psbook.ensemble`; see :func:`run_seeds`).
+    (:mod:`psbook.synthetic.ensemble`; see :func:`run_seeds`).
     """
     if metrics is not None and not callable(metrics):
         raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
@@ -284,7 +284,7 @@ def partial_r_cos(W, Phi, control, tokens=None) -> float:
     ``Phi``, with the cosines of ``control`` regressed out of both:
     :math:`R_{cos}(W,\Phi\mid\Phi_c)`. Near 0 when ``Phi`` adds nothing to what ``control``
     already explains (chapter 06: :math:`\phi^X` given :math:`\phi^y`)."""
-    from .metrics import cosine_matrix, pair_values
+    from ..metrics import cosine_matrix, pair_values
 
     W, Phi, control = (np.asarray(a, dtype=float) for a in (W, Phi, control))
     if tokens is not None:
@@ -313,7 +313,7 @@ def at_matched_loss(history: History, loss: float, curve: str = "R_cos_phi_y") -
     """``(step, value of curve)`` at the first logged step whose training loss is below
     ``loss``; ``(nan, nan)`` if the run never gets there."""
     if not isinstance(history, History):
-        raise TypeError(f"history must be a psbook.train.History; got {type(history).__name__}")
+        raise TypeError(f"history must be a psbook.synthetic.train.History; got {type(history).__name__}")
     if not np.isfinite(loss) or loss <= 0:
         raise ValueError(f"loss must be a positive number; got {loss!r}")
     hit = np.flatnonzero(np.asarray(history.loss) < loss)
@@ -356,7 +356,7 @@ def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
     """For a modular-addition run: the frequency the *data* rank first (largest
     :func:`psbook.signatures.fourier_spectrum`, or ``freq`` when given), the embedding's
     dominant frequency, and the fraction of the embedding's energy on the data's frequency."""
-    from .signatures import fourier_spectrum
+    from ..signatures import fourier_spectrum
 
     if not isinstance(res, ExperimentResult):
         raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
@@ -385,7 +385,7 @@ def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
     * ``phi_X_cos_min``: smallest cosine between two ordered tokens' :math:`\phi^X` -- how far
       the co-occurrence signatures are from being identical (split noise only in f_add).
     """
-    from .metrics import cosine_matrix, pair_values, r_cos, r_order, shuffled_r_cos, shuffled_rows
+    from ..metrics import cosine_matrix, pair_values, r_cos, r_order, shuffled_r_cos, shuffled_rows
 
     if not isinstance(res, ExperimentResult):
         raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
