@@ -136,7 +136,7 @@ def ledger(monkeypatch):
 
 
 def _rec(key="c05_x", **kw):
-    args = dict(statistic="R", value=[0.8, 0.9, 0.85], held=True, placebo="shuffled",
+    args = dict(statistic="R", value=[0.8, 0.9, 0.85], held=True, over="seeds", placebo="shuffled",
                 placebo_value=[0.01, -0.02, 0.0], placebo_failed=True, glue=False)
     args.update(kw)
     return claims.claim(key, "a claim", **args)
@@ -164,14 +164,15 @@ def test_claim_rejects_bad_input(ledger):
     with pytest.raises(ValueError, match="key must look like"):
         _rec("c05_Upper")
     with pytest.raises(ValueError, match="text must state"):
-        claims.claim("c05_x", "  ", statistic="R", value=1.0, held=True, glue=False)
+        claims.claim("c05_x", "  ", statistic="R", value=1.0, held=True, over="one run", glue=False)
     with pytest.raises(TypeError, match="statistic must be a str"):
-        claims.claim("c05_x", "t", statistic=1, value=1.0, held=True, glue=False)
+        claims.claim("c05_x", "t", statistic=1, value=1.0, held=True, over="one run", glue=False)
     with pytest.raises(ValueError, match="placebo must name"):
-        claims.claim("c05_x", "t", statistic="R", value=1.0, held=True, placebo_failed=True, glue=False)
+        claims.claim("c05_x", "t", statistic="R", value=1.0, held=True, over="one run",
+                     placebo_failed=True, glue=False)
     with pytest.raises(ValueError, match="finite"):
         _rec(value=[0.1, np.nan])
-    with pytest.raises(ValueError, match="seeds must be a positive int"):
+    with pytest.raises(ValueError, match=r"n \(seeds\) must be a positive int"):
         _rec(seeds=0)
     assert ledger == {}
 
@@ -189,7 +190,8 @@ def test_format_stat():
 
 def test_ledger_html_one_escaped_row_per_claim(ledger):
     _rec("c07_a")
-    claims.claim("c07_b", "x < y & z", statistic="<stat>", value=0.1, held=False, glue=False)
+    claims.claim("c07_b", "x < y & z", statistic="<stat>", value=0.1, held=False, over="one run",
+                 glue=False)
     html = claims.ledger_html(claims.chapter_claims("07"))
     assert html.count("<tr class=") == 2 and "<caption>2 claims, 1 held in this build</caption>" in html
     assert "x &lt; y &amp; z" in html and "&lt;stat&gt;" in html and "<stat>" not in html
@@ -221,3 +223,90 @@ def test_claim_glues_its_fields(ledger, monkeypatch):
     _rec("c05_g", glue=True)
     assert set(got) == {f"c05_g__{f}" for f in claims.FIELDS}
     assert got["c05_g__held"] == "yes" and got["c05_g__value"] == "+0.85 ± 0.05"
+
+
+def test_claim_requires_what_the_spread_is_over(ledger):
+    with pytest.raises(TypeError, match="over"):
+        claims.claim("c05_x", "t", statistic="R", value=[1.0, 2.0], held=True, glue=False)
+    with pytest.raises(ValueError, match="over must name"):
+        _rec(over="")
+    with pytest.raises(ValueError, match="over must name"):
+        _rec(over="seed-ish")
+    with pytest.raises(ValueError, match="one run"):
+        _rec(over="one run")                                      # three values are not one run
+    _rec("c05_p", over="p values × pairs", n=12)
+    r = ledger["c05_p"]
+    assert (r.over, r.seeds, r.spread) == ("p values × pairs", 12, "12 p values × pairs")
+    html = claims.ledger_html([r])
+    assert "<th>± over</th>" in html and "12 p values × pairs" in html
+    with pytest.raises(ValueError, match="not both"):
+        _rec(n=3, seeds=3)
+
+
+def test_claim_with_several_placebos(ledger):
+    ok = _rec("c06_m", placebo="", placebo_value=None,
+              placebos={"index kernel": [0.5, 0.6, 0.55], "shuffled": [0.0, 0.1, -0.1]},
+              placebo_failed={"index kernel": True, "shuffled": True})
+    assert ok is True
+    r = ledger["c06_m"]
+    assert r.placebo_names == ("index kernel", "shuffled")
+    assert r.placebo_values == ("+0.55 ± 0.05", "+0.00 ± 0.10")
+    html = claims.ledger_html([r])
+    assert "index kernel (check failed)<br>shuffled (check failed)" in html
+    assert "+0.55 ± 0.05<br>+0.00 ± 0.10" in html
+    # one placebo passing the check too makes the verdict "so did the placebo"
+    assert _rec("c06_n", placebo="", placebo_value=None, placebos={"a": [0.1, 0.2], "b": [0.3, 0.1]},
+                placebo_failed={"a": True, "b": False}) is False
+    assert claims.held_words(ledger["c06_n"]) == "yes, but so did the placebo"
+    assert "(check passed)" in claims.ledger_html([ledger["c06_n"]])
+    # one bool for all; a placebo shown without its own check
+    assert _rec("c06_o", placebo="", placebo_value=None, placebos={"a": [0.1, 0.2]},
+                placebo_failed=None) is True
+    assert claims.held_words(ledger["c06_o"]) == "yes (the comparison is the claim)"
+    with pytest.raises(ValueError, match="not both"):
+        _rec("c06_q", placebos={"a": [0.1, 0.2]})                  # placebo= given as well
+    with pytest.raises(ValueError, match="not in placebos"):
+        _rec("c06_q", placebo="", placebo_value=None, placebos={"a": [0.1, 0.2]},
+             placebo_failed={"b": True})
+    with pytest.raises(TypeError, match="only together"):
+        _rec("c06_q", placebo_failed={"a": True})
+    assert "c06_q" not in ledger
+
+
+def test_constant_placebo_is_refused(ledger):
+    for const in ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0], np.zeros(5)):
+        with pytest.raises(ValueError, match="cannot vary"):
+            _rec("c06_c", placebo_value=const)
+        with pytest.raises(ValueError, match="cannot vary"):
+            _rec("c06_c", placebo="", placebo_value=None, placebos={"ok": [0.1, 0.2], "flat": const})
+    assert "c06_c" not in ledger
+    assert _rec("c06_d", placebo_value=0.0) is True               # one number: nothing to vary over
+
+
+CLAIM_CALL = re.compile(r"claims\.claim\(")
+
+
+def _call_args(src: str, start: int) -> str:
+    """The text of the call whose ``(`` is at ``start`` (balanced parentheses)."""
+    depth = 0
+    for i in range(start, len(src)):
+        depth += {"(": 1, ")": -1}.get(src[i], 0)
+        if depth == 0:
+            return src[start:i + 1]
+    raise AssertionError("unbalanced call")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_recorded_claim_labels_its_spread(path):
+    """Every claims.claim call of a chapter says what its ± is over (``over=``): a row whose
+    spread is unlabelled fails here, and the runtime check refuses an unknown label."""
+    text = path.read_text()
+    for m in CLAIM_CALL.finditer(text):
+        args = _call_args(text, m.end() - 1)
+        line = text.count("\n", 0, m.start()) + 1
+        assert re.search(r"\bover\s*=", args), (
+            f"{path.name} line {line}: claims.claim(...) without over=: say what the ± is over "
+            f"(seeds = independent runs; pairs; subsamples; ...)")
+        lit = re.search(r"\bover\s*=\s*[\"']([^\"']*)[\"']", args)
+        if lit:
+            claims._check_over(lit.group(1))

@@ -165,3 +165,19 @@ def test_bad_input_names_the_argument():
         window_signatures([np.array([], dtype=int)], 3)
     with pytest.raises(ValueError, match="vocab_size"):
         window_signatures([0, 5], 3)
+
+
+def test_svd_embedding_recovers_the_geometry_of_a_low_rank_matrix():
+    from psbook.cooccurrence import svd_embedding
+    from psbook.metrics import r_cos
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3)) @ rng.random((3, 30))
+    E = svd_embedding(sp.csr_matrix(X), 3)
+    assert E.shape == (40, 3)
+    # at the matrix's rank the embedding's inner products reproduce X X^T's geometry closely
+    assert r_cos(E, X) > 0.95
+    assert np.allclose(svd_embedding(X, 3), E)                 # dense input, same result
+    with pytest.raises(ValueError, match="d must be below"):
+        svd_embedding(X, 30)
+    with pytest.raises(ValueError, match="d must be a positive int"):
+        svd_embedding(X, 0)

@@ -350,3 +350,63 @@ def test_structure_agreement_refuses_two_vocabularies():
         structure_agreement(a, b, [0, 1, 2, 3])
     with pytest.raises(ValueError, match=r"^tokens must hold ids in \[0, vocab_size=50\)"):
         structure_agreement(b, b, [0, 1, 99])
+
+
+# ---- nulls and interpolated onsets (issue 28) ---------------------------------------------
+
+def test_crossing_step_interpolates_and_varies():
+    from psbook.metrics import crossing_step
+    steps = [0, 10, 20, 30]
+    assert crossing_step(steps, [0.0, -0.5, -0.9, -1.0], -0.7) == pytest.approx(15.0)
+    assert crossing_step(steps, [0.0, -0.5, -0.8, -1.0], -0.7) == pytest.approx(10 + 10 * 2 / 3)
+    assert crossing_step(steps, [-0.9, -1.0, -1.0, -1.0], -0.7) == 0.0
+    assert np.isnan(crossing_step(steps, [0.0, -0.1, -0.2, -0.3], -0.7))
+    assert crossing_step(steps, [0.0, 0.5, 0.95, 1.0], 0.9, below=False) == pytest.approx(10 + 10 * 0.4 / 0.45)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        crossing_step([0, 1], [0.0], 0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        crossing_step([0, 1], [0.0, 1.0], float("nan"))
+
+
+def test_slope_permutation_null_separates_a_trend_from_noise():
+    from psbook.metrics import slope_permutation_null, slopes
+    x = np.linspace(0, 1, 5)
+    rng = np.random.default_rng(0)
+    trend = 0.3 * x + 0.02 * rng.standard_normal((4, 5))
+    noise = 0.02 * rng.standard_normal((4, 5))
+    assert slopes(x, trend).mean() == pytest.approx(0.3, abs=0.05)
+    null = slope_permutation_null(x, trend, n_perm=500, seed=1)
+    assert null.shape == (500,) and abs(null.mean()) < 0.05 and null.std() > 0
+    assert slopes(x, trend).mean() > np.quantile(null, 0.95)
+    # calibration: on pure noise the mean slope leaves its own null's 95 % band rarely
+    out = []
+    for s in range(60):
+        Yn = 0.02 * np.random.default_rng(100 + s).standard_normal((4, 5))
+        nl = slope_permutation_null(x, Yn, n_perm=300, seed=s)
+        out.append(abs(slopes(x, Yn).mean()) > np.quantile(np.abs(nl), 0.95))
+    assert np.mean(out) < 0.15
+    assert abs(slopes(x, noise).mean()) < 0.05
+    # same seed, same null
+    np.testing.assert_array_equal(null, slope_permutation_null(x, trend, n_perm=500, seed=1))
+    with pytest.raises(ValueError, match="one column per x"):
+        slopes(x, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="two distinct"):
+        slopes([1.0, 1.0], np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="n_perm"):
+        slope_permutation_null(x, trend, n_perm=1.5)
+
+
+def test_mantel_r_cos_null_keeps_tokens_together():
+    from psbook.metrics import mantel_r_cos, r_cos
+    rng = np.random.default_rng(0)
+    Phi = rng.random((30, 12))
+    W = Phi @ rng.standard_normal((12, 6)) + 0.05 * rng.standard_normal((30, 6))
+    r, null, p = mantel_r_cos(W, Phi, n_perm=200, seed=0)
+    assert r == pytest.approx(r_cos(W, Phi))
+    assert null.shape == (200,) and p == pytest.approx(1 / 201)
+    assert abs(null.mean()) < 0.2
+    # unrelated matrices: the p-value is not small
+    r2, _, p2 = mantel_r_cos(rng.standard_normal((30, 6)), Phi, n_perm=200, seed=0)
+    assert p2 > 0.01
+    with pytest.raises(ValueError, match="at least 3 tokens"):
+        mantel_r_cos(W, Phi, tokens=[0, 1], n_perm=10)

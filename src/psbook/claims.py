@@ -8,12 +8,17 @@ asserts the returned verdict::
         "c05_align", "W^E aligns with each key's centred label signature",
         statistic="R_cos(W^E, phi^y - u)", value=runs["R_cos_centred"],
         placebo="signatures dealt to the wrong keys", placebo_value=runs["R_cos_shuffled"],
-        held=bool(np.all(runs["R_cos_centred"] > 0.8)),
+        over="seeds", held=bool(np.all(runs["R_cos_centred"] > 0.8)),
         placebo_failed=bool(np.all(np.abs(runs["R_cos_shuffled"]) < 0.3)))
+
+``over`` is required: it says what the "±" is over -- ``"seeds"`` only for independent runs,
+else ``"pairs"``, ``"subsamples"``, ... Several placebos: ``placebos={"name": value, ...}``
+(``placebo_failed`` one bool for all, or ``{"name": bool}``); the ledger shows each. A placebo
+whose values are equal in every run cannot vary and is refused.
     assert ok, claims.explain("c05_align")
 
 ``claim`` glues the record's fields under ``<key>__<field>`` (``__text``, ``__statistic``,
-``__value``, ``__placebo``, ``__placebo_value``, ``__seeds``, ``__held``) so that
+``__value``, ``__placebo``, ``__placebo_value``, ``__seeds`` (the count), ``__over``, ``__held``) so that
 ``book/claims.md`` shows every chapter's claims from the executed values, and keeps the record
 in :data:`LEDGER` for the rest of the notebook. A key is ``c<NN>_<name>`` (chapter number, then
 lower-case letters, digits and underscores).
@@ -39,11 +44,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["Claim", "LEDGER", "claim", "explain", "format_stat", "KEY_PATTERN", "chapter_claims",
-           "ledger_html", "glue_ledger", "ledger_key", "held_words"]
+           "ledger_html", "glue_ledger", "ledger_key", "held_words", "OVER_WORDS"]
 
 #: ``c<NN>_<name>``: the chapter's two-digit number, then a short snake_case name.
 KEY_PATTERN = re.compile(r"^c(\d\d)_[a-z0-9_]+$")
-FIELDS = ("text", "statistic", "value", "placebo", "placebo_value", "seeds", "held")
+FIELDS = ("text", "statistic", "value", "placebo", "placebo_value", "seeds", "over", "held")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,15 @@ class Claim:
     seeds: int
     held: bool
     placebo_failed: bool | None
+    over: str = "seeds"
+    placebo_names: tuple = ()
+    placebo_values: tuple = ()
+    placebos_failed: tuple = ()
+
+    @property
+    def spread(self) -> str:
+        """What the ± is over, with its count: ``"3 seeds"``, ``"45 pairs"``, ``"one run"``."""
+        return "one run" if self.over == "one run" else f"{self.seeds} {self.over}"
 
     @property
     def verdict(self) -> bool:
@@ -87,14 +101,51 @@ def format_stat(value, fmt: str = "{:+.2f}") -> str:
     return f"{fmt.format(mean)} ± {sd:.2f}"
 
 
-def claim(key: str, text: str, *, statistic: str, value, held: bool,
-          placebo: str = "", placebo_value=None, placebo_failed: bool | None = None,
-          seeds: int | None = None, fmt: str = "{:+.2f}", glue: bool = True) -> bool:
+#: what a spread can be over; a row's "±" names one of these (a product such as
+#: "p values × pairs" joins two with " × ")
+OVER_WORDS = ("seeds", "pairs", "subsamples", "resamples", "draws", "gammas", "p values",
+              "models", "corpora", "cells", "tokens", "groups", "layers", "steps", "runs", "thresholds",
+              "one run")
+
+
+def _check_over(over) -> str:
+    if not isinstance(over, str):
+        raise TypeError(f"over must be a str naming what the ± is over (e.g. 'seeds', 'pairs', "
+                        f"'subsamples'); got {type(over).__name__}")
+    parts = [p.strip() for p in over.split(" × ")]
+    bad = [p for p in parts if p not in OVER_WORDS]
+    if not over.strip() or bad:
+        raise ValueError(f"over must name what the ± is over, one of {OVER_WORDS} (or several "
+                         f"joined by ' × '); got {over!r}")
+    return " × ".join(parts)
+
+
+def _is_constant(value) -> bool:
+    """True for a per-run array (two or more numbers) whose numbers are all equal."""
+    if value is None or isinstance(value, str):
+        return False
+    arr = np.asarray(value, dtype=float).ravel()
+    return arr.size > 1 and bool(np.all(arr == arr[0]))
+
+
+def claim(key: str, text: str, *, statistic: str, value, held: bool, over: str,
+          placebo: str = "", placebo_value=None, placebo_failed=None,
+          placebos: dict | None = None, seeds: int | None = None, n: int | None = None,
+          fmt: str = "{:+.2f}", glue: bool = True) -> bool:
     """Record one claim in the ledger (and glue its fields); return its verdict.
 
-    ``value`` / ``placebo_value``: a number, a per-seed array (shown as mean ± sd) or a
-    preformatted string. ``seeds``: how many seeds the value is over (default: the length of
-    ``value`` when it is an array, else 1).
+    ``value`` / a placebo's value: a number, a per-run array (shown as mean ± sd) or a
+    preformatted string. ``over`` (required) says what the ± is over: ``"seeds"`` only for
+    independent runs (new data, split and initialisation), else ``"pairs"``, ``"subsamples"``,
+    ``"resamples"``, ... (see :data:`OVER_WORDS`; ``"one run"`` for a single number).
+    ``n`` (``seeds`` is its old name): how many of them (default: the length of ``value`` when
+    it is an array, else 1).
+
+    One placebo: ``placebo="name", placebo_value=..., placebo_failed=bool``. Several:
+    ``placebos={"name": value, ...}`` with ``placebo_failed`` a bool (the check failed on every
+    one) or ``{"name": bool}`` (``None`` for a placebo shown without a separate check). A
+    placebo whose per-run values are all equal cannot vary, so it cannot fail a check by
+    chance or pass it: it is refused (ValueError).
     """
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise ValueError(f"key must look like 'c05_align' (c<NN>_<snake_case>); got {key!r}")
@@ -103,16 +154,57 @@ def claim(key: str, text: str, *, statistic: str, value, held: bool,
             raise TypeError(f"{name} must be a str; got {type(arg).__name__}")
     if not text.strip():
         raise ValueError("text must state the claim in one sentence; got an empty string")
-    if placebo_failed is not None and not placebo:
-        raise ValueError("placebo must name the placebo whose check failed (placebo_failed is set)")
-    if seeds is None:
-        seeds = 1 if isinstance(value, (str, int, float)) else int(np.asarray(value).size)
-    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
-        raise ValueError(f"seeds must be a positive int; got {seeds!r}")
+    over = _check_over(over)
+    if placebos is not None:
+        if placebo or placebo_value is not None:
+            raise ValueError("give either placebo=/placebo_value= or placebos={name: value}, not both")
+        if not isinstance(placebos, dict) or not placebos:
+            raise TypeError(f"placebos must be a non-empty dict {{name: value}}; got {placebos!r}")
+        names = list(placebos)
+        for nm in names:
+            if not isinstance(nm, str) or not nm.strip():
+                raise TypeError(f"placebos' names must be non-empty str; got {nm!r}")
+        if isinstance(placebo_failed, dict):
+            unknown = set(placebo_failed) - set(names)
+            if unknown:
+                raise ValueError(f"placebo_failed names placebos not in placebos: {sorted(unknown)}")
+            failed = tuple(None if placebo_failed.get(nm) is None else bool(placebo_failed[nm])
+                           for nm in names)
+        else:
+            failed = tuple(None if placebo_failed is None else bool(placebo_failed) for _ in names)
+        pvals = [placebos[nm] for nm in names]
+    else:
+        if isinstance(placebo_failed, dict):
+            raise TypeError("placebo_failed may be a dict only together with placebos={...}")
+        if placebo_failed is not None and not placebo:
+            raise ValueError("placebo must name the placebo whose check failed (placebo_failed is set)")
+        names = [placebo] if placebo else []
+        pvals = [placebo_value] if placebo else []
+        failed = (None if placebo_failed is None else bool(placebo_failed),) if placebo else ()
+    for nm, pv in zip(names, pvals):
+        if _is_constant(pv):
+            raise ValueError(f"placebo {nm!r} has the same value in every run "
+                             f"({format_stat(pv, fmt)}): a placebo that cannot vary is not a "
+                             f"placebo; use one whose check could pass or fail")
+    if seeds is not None and n is not None:
+        raise ValueError("give n (how many values the ± is over) or its old name seeds, not both")
+    count = n if n is not None else seeds
+    if count is None:
+        count = 1 if isinstance(value, (str, int, float)) else int(np.asarray(value).size)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"n (seeds) must be a positive int; got {count!r}")
+    if over == "one run" and count != 1:
+        raise ValueError(f"over='one run' means one number; got n={count}")
+    pformatted = tuple(format_stat(pv, fmt) for pv in pvals)
+    known = [f for f in failed if f is not None]
     rec = Claim(key=key, chapter=KEY_PATTERN.match(key).group(1), text=text.strip(),
-                statistic=statistic, value=format_stat(value, fmt), placebo=placebo or "—",
-                placebo_value=format_stat(placebo_value, fmt), seeds=int(seeds),
-                held=bool(held), placebo_failed=None if placebo_failed is None else bool(placebo_failed))
+                statistic=statistic, value=format_stat(value, fmt),
+                placebo=" | ".join(names) or "—",
+                placebo_value=" | ".join(pformatted) if names else "—",
+                seeds=int(count), held=bool(held),
+                placebo_failed=(None if not known else all(known)),
+                over=over, placebo_names=tuple(names), placebo_values=pformatted,
+                placebos_failed=failed)
     LEDGER[key] = rec
     if glue:
         from .notebook import glue_all
@@ -140,9 +232,10 @@ def explain(key: str) -> str:
     rec = LEDGER.get(key)
     if rec is None:
         return f"claim {key!r} was not recorded"
-    return (f"{key}: {rec.text} -- {rec.statistic} = {rec.value} over {rec.seeds} seed(s); "
-            f"placebo ({rec.placebo}) {rec.placebo_value}; held={rec.held}, "
-            f"placebo_failed={rec.placebo_failed}")
+    places = "; ".join(f"placebo ({nm}) {pv}, its check failed={pf}" for nm, pv, pf in
+                       zip(rec.placebo_names, rec.placebo_values, rec.placebos_failed)) or "no placebo"
+    return (f"{key}: {rec.text} -- {rec.statistic} = {rec.value} over {rec.spread}; "
+            f"{places}; held={rec.held}, placebo_failed={rec.placebo_failed}")
 
 
 def _chapter(chapter) -> str:
@@ -165,7 +258,7 @@ def chapter_claims(chapter) -> list[Claim]:
     return [r for r in LEDGER.values() if r.chapter == ch]
 
 
-_COLUMNS = ("claim", "statistic", "value", "placebo / null", "its value", "seeds", "held")
+_COLUMNS = ("claim", "statistic", "value", "± over", "placebo / null", "its value", "held")
 
 
 def ledger_html(records) -> str:
@@ -181,8 +274,18 @@ def ledger_html(records) -> str:
     for r in records:
         words = held_words(r)
         cls = "claim-held" if r.verdict else "claim-failed"
-        cells = (r.text, r.statistic, r.value, r.placebo, r.placebo_value, str(r.seeds), words)
-        tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+        cells = [html.escape(str(c)) for c in (r.text, r.statistic, r.value, r.spread)]
+        if r.placebo_names:
+            def mark(pf):
+                return "" if pf is None else (" (check failed)" if pf else " (check passed)")
+            many = len(r.placebo_names) > 1
+            cells.append("<br>".join(html.escape(nm + (mark(pf) if many else ""))
+                                     for nm, pf in zip(r.placebo_names, r.placebos_failed)))
+            cells.append("<br>".join(html.escape(v) for v in r.placebo_values))
+        else:
+            cells += ["—", "—"]
+        cells.append(html.escape(words))
+        tds = "".join(f"<td>{c}</td>" for c in cells)
         rows.append(f'<tr class="{cls}" id="claim-{html.escape(r.key)}" title="{html.escape(r.key)}">{tds}</tr>')
     n_ok = sum(r.verdict for r in records)
     caption = f"{len(records)} claim{'s' if len(records) != 1 else ''}, {n_ok} held in this build"

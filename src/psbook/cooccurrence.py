@@ -285,3 +285,28 @@ def weighted_signature(sigs, signature: str, weighting: str = "raw",
                              + weighted_signature(sigs, "pre", weighting, alpha))
     C = signature_counts(sigs, signature)
     return row_normalize(C) if weighting == "raw" else ppmi(C, alpha)
+
+
+def svd_embedding(M, d: int, *, seed: int = 0) -> np.ndarray:
+    r"""The count-factorisation baseline: a ``d``-dimensional embedding of the rows of ``M``
+    (a weighted count matrix, e.g. :func:`ppmi` of the bigram or window counts) by truncated
+    SVD, ``U_d \sqrt{S_d}`` (the symmetric split of Levy & Goldberg). It is what a model of
+    width ``d`` could reach by factorising the counts directly, with no training dynamics: the
+    baseline a learned geometry is compared with. Rows of ``M`` that are all zero get zero rows.
+    """
+    from scipy.sparse.linalg import svds
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be a positive int (the embedding width); got {d!r}")
+    A = sp.csr_matrix(M, dtype=np.float64) if sp.issparse(M) else np.asarray(M, dtype=np.float64)
+    if A.ndim != 2:
+        raise ValueError(f"M must be a 2-D matrix; got shape {A.shape}")
+    if d >= min(A.shape):
+        raise ValueError(f"d must be below min(M.shape) = {min(A.shape)}; got {d}")
+    rng = np.random.default_rng(seed)
+    v0 = rng.standard_normal(min(A.shape))
+    U, S, _ = svds(A, k=int(d), v0=v0)
+    order = np.argsort(-S)
+    return U[:, order] * np.sqrt(S[order])[None, :]
+
+
+__all__ += ["svd_embedding"]

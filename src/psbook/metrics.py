@@ -363,3 +363,93 @@ def shuffled_r_cos(W, Phi, tokens=None, *, n_shuffles: int = 20, seed: int = 0,
 
 
 __all__ += ["shuffled_rows", "shuffled_r_cos"]
+
+
+def _vec(name: str, a) -> np.ndarray:
+    a = as_float_array(name, a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-d; got shape {a.shape}")
+    return a
+
+
+def crossing_step(steps, values, threshold: float, *, below: bool = True) -> float:
+    """The step at which the curve ``values`` (logged at ``steps``) first crosses ``threshold``,
+    linearly interpolated between the two snapshots around the crossing (NaN if it never does;
+    ``steps[0]`` if it starts past it). Unlike the first logged step past the threshold, it
+    varies between runs that cross between the same two snapshots, so a ratio of two runs'
+    onsets is a statistic that can vary (a null built from it is not constant by construction).
+    ``below=False``: the first crossing upwards."""
+    s = _vec("steps", steps)
+    v = _vec("values", values)
+    if s.size != v.size or s.size == 0:
+        raise ValueError(f"steps and values must be 1-d of the same non-zero length; got "
+                         f"{s.size} and {v.size}")
+    if not isinstance(threshold, numbers.Real) or not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number; got {threshold!r}")
+    past = v < threshold if below else v > threshold
+    hit = np.flatnonzero(past)
+    if hit.size == 0:
+        return float("nan")
+    i = int(hit[0])
+    if i == 0:
+        return float(s[0])
+    v0, v1, s0, s1 = v[i - 1], v[i], s[i - 1], s[i]
+    frac = (threshold - v0) / (v1 - v0) if v1 != v0 else 1.0
+    return float(s0 + frac * (s1 - s0))
+
+
+def slopes(x, Y) -> np.ndarray:
+    """Least-squares slope of each row of ``Y`` (runs x len(x)) against ``x``."""
+    x = _vec("x", x)
+    Y = np.atleast_2d(as_float_array("Y", Y))
+    if Y.ndim != 2 or Y.shape[1] != x.size:
+        raise ValueError(f"Y must be runs x {x.size} (one column per x); got shape {Y.shape}")
+    if x.size < 2 or np.ptp(x) == 0:
+        raise ValueError(f"x must hold at least two distinct values; got {x.tolist()}")
+    xc = x - x.mean()
+    return (Y - Y.mean(1, keepdims=True)) @ xc / float(xc @ xc)
+
+
+def slope_permutation_null(x, Y, *, n_perm: int = 2000, seed: int = 0) -> np.ndarray:
+    """Null distribution of the mean over runs of :func:`slopes` when the labels ``x`` carry no
+    information: each draw permutes ``x`` independently within each run (row). Returns
+    ``n_perm`` mean slopes. A dose-response claim is then "the observed mean slope lies beyond
+    the null's 95 % quantile" -- a threshold from the null, not typed."""
+    x = _vec("x", x)
+    Y = np.atleast_2d(as_float_array("Y", Y))
+    slopes(x, Y)                                    # validates shapes
+    check_positive_int("n_perm", n_perm)
+    rng = np.random.default_rng(check_seed("seed", seed))
+    xc = x - x.mean()
+    Yc = Y - Y.mean(1, keepdims=True)
+    perms = np.argsort(rng.random((n_perm, Y.shape[0], x.size)), axis=-1)
+    xs = xc[perms]                                  # n_perm x runs x len(x)
+    return np.einsum("prj,rj->pr", xs, Yc).mean(1) / float(xc @ xc)
+
+
+def mantel_r_cos(W, Phi, tokens=None, *, n_perm: int = 1000, seed: int = 0,
+                 method: str = "pearson") -> tuple[float, np.ndarray, float]:
+    """``R_cos(W, Phi)`` with a Mantel-style token-permutation null: the tokens of ``Phi`` are
+    relabelled by one permutation applied to rows and columns of its cosine matrix together,
+    which keeps the dependence between pairs that share a token (pairs are not independent).
+    Returns ``(r, null, p)`` with ``p`` the one-sided permutation p-value
+    ``(1 + #{null >= r}) / (1 + n_perm)``."""
+    check_positive_int("n_perm", n_perm)
+    rng = np.random.default_rng(check_seed("seed", seed))
+    Cw = cosine_matrix(W, tokens)
+    Cp = cosine_matrix(Phi, tokens)
+    n = Cw.shape[0]
+    if n < 3:
+        raise ValueError(f"tokens must select at least 3 tokens; got {n}")
+    iu = np.triu_indices(n, 1)
+    a = Cw[iu]
+    r = correlation(a, Cp[iu], method)
+    null = np.empty(n_perm)
+    for k in range(n_perm):
+        pi = rng.permutation(n)
+        null[k] = correlation(a, Cp[np.ix_(pi, pi)][iu], method)
+    p = (1.0 + np.sum(null >= r)) / (1.0 + n_perm)
+    return float(r), null, float(p)
+
+
+__all__ += ["crossing_step", "slopes", "slope_permutation_null", "mantel_r_cos"]
