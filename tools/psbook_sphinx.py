@@ -22,6 +22,8 @@
 - Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
   column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
   display math and tables scroll inside their own box on a phone.
+- Glued numbers without negative zeros (`_glue_no_negative_zero`: "-0.00" -> "0.00"), as
+  `psbook.notebook.format_glue` shows them in the Colab notebooks.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 """
@@ -141,6 +143,27 @@ def _image_alt():
     NbElementRenderer.render_image = render_image
 
 
+def _glue_no_negative_zero():
+    """myst-nb's ``{glue:text}`` formatting without negative zeros ("-0.00" -> "0.00"), the same
+    step as ``psbook.notebook.format_glue`` in the Colab notebooks."""
+    from myst_nb.ext.glue import crossref, roles
+
+    from psbook.notebook import no_negative_zero
+
+    for mod in (roles, crossref):
+        original = mod.format_plain_text
+        if getattr(original, "_psbook_zero", False):
+            continue
+
+        def format_plain_text(text, fmt_spec, _original=original):
+            out = _original(text, fmt_spec)
+            fixed = no_negative_zero(out)
+            return "+" + fixed if fixed != out and "+" in fmt_spec else fixed
+
+        format_plain_text._psbook_zero = True
+        mod.format_plain_text = format_plain_text
+
+
 def _static_path(app, config):
     if str(STATIC) not in config.html_static_path:
         config.html_static_path.append(str(STATIC))
@@ -148,6 +171,7 @@ def _static_path(app, config):
 
 def setup(app):
     _image_alt()
+    _glue_no_negative_zero()
     app.connect("config-inited", _static_path)
     app.add_css_file("psbook.css", priority=900)
     app.connect("html-page-context", _widget_paths, priority=400)
