@@ -686,3 +686,41 @@ def test_pyproject_names_the_pythons_that_ci_runs():
     script = (ROOT / ".ci" / "second-python.sh").read_text()
     for ch in ("09", "10", "11", "12", "13"):
         assert f"book/{ch}-*.ipynb" in script
+
+
+# ---- one progress bar per sweep, not per training (chapters 10 and 11 showed ~20 widgets)
+
+def test_a_sweep_of_trainings_in_one_process_shows_one_bar(monkeypatch):
+    import psbook.parallel
+    import psbook.progress
+    from psbook.lm import analysis
+
+    bars, calls = [], []
+
+    class Bar:
+        def __init__(self, **kw):
+            self.kw, self.n, self.closed = kw, 0, False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(psbook.progress, "progress_bar", lambda *a, **kw: Bar(**kw))
+    monkeypatch.setattr(psbook.parallel, "workers", lambda n, device="cpu": 1)
+    monkeypatch.setattr(analysis, "_cached_result", lambda job: None)
+
+    def fake_train(**job):
+        calls.append(job["progress"])
+        return job["tokens"]
+    monkeypatch.setattr(analysis, "train_cached", fake_train)
+    jobs = [{"tokens": k, "model_cfg": None, "train_cfg": None} for k in range(5)]
+    assert analysis.train_many(jobs, desc="sweep") == [0, 1, 2, 3, 4]
+    assert len(bars) == 1 and bars[0].n == 5 and bars[0].closed, [b.kw for b in bars]
+    assert bars[0].kw["total"] == 5 and "sweep" in bars[0].kw["desc"]
+    assert calls == [False] * 5, "each training drew its own bar"
+    calls.clear()
+    analysis.train_many(jobs[:1])                  # a single training keeps its step bar
+    assert calls == [True] and len(bars) == 1
