@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP = "23.2.1"
-PREINSTALLED = ["torch", "numpy", "pandas", "matplotlib", "ipywidgets==7.7.1"]
+PREINSTALLED = ["torch==2.13.0", "numpy", "pandas", "matplotlib", "ipywidgets==7.7.1"]  # torch: the CPU wheel (Colab: CUDA; not timed)
 
 
 def _run(cmd, **kw):
