@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -75,17 +76,21 @@ def main(argv=None) -> int:
             name = "psbook" if variant == "base" else f"psbook[{variant}]"
             spec = f"{name} @ git+{url}@{head}"
             load0 = _load()
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             r = subprocess.run([str(fpy), "-m", "pip", "install", "-q", spec],
                                capture_output=True, text=True, env=env)
             secs = time.perf_counter() - t
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
             if r.returncode:
                 print(f"{name}: FAILED after {secs:.0f} s\n{r.stderr[-1500:]}")
                 continue
             after = _packages(fpy)
             added = sorted(set(after) - set(before))
             changed = sorted(k for k in before if after.get(k) != before[k])
-            print(f"{name}: {secs:.1f} s ({load0} before, {_load()} after); "
+            print(f"{name}: {secs:.1f} s wall, {cpu:.1f} s CPU of pip and its children (on a loaded "
+                  f"machine the CPU time is the better guide; {load0} before, {_load()} after); "
                   f"{len(added)} packages added: {', '.join(added)}; "
                   f"preinstalled changed: {changed or 'none'}")
             shutil.rmtree(fresh)
