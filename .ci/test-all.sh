@@ -19,5 +19,6 @@ part vendor    $BIN/python tools/vendor_js.py
 rm -rf _build/html/reports          # only this build's execution reports are shown on failure
 part book      $BIN/jupyter-book build . -W -n --keep-going
 part browser   env PSBOOK_BROWSER_REQUIRED=1 $BIN/python -m pytest -n 2 --tb=short -rfE tests/test_browser.py \
-                 tests/test_colab.py::test_numbers_match_the_built_html
+                 tests/test_colab.py::test_numbers_match_the_built_html \
+                 tests/test_colab.py::test_every_notebook_link_resolves_against_the_built_html
 echo "=== all parts passed in $((SECONDS - t_all)) s"

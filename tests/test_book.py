@@ -88,7 +88,8 @@ def test_setup_cell_is_the_shared_one(md: Path):
         "run `make pair`")
     head = src.split("# --- chapter imports below ---")[0]
     reference = _setup_cell(CHAPTERS[0]).split("# --- chapter imports below ---")[0]
-    assert head == reference.replace("psbook[online]", f"psbook[{','.join(extras)}]"), (
+    name = f"psbook[{','.join(extras)}]" if extras else "psbook"   # chapter 01: no extras
+    assert head == reference.replace('"psbook @ ', f'"{name} @ '), (
         f"{md.name}: setup cell differs from {CHAPTERS[0].name}'s")
     tags = next(c.metadata.get("tags", []) for c in jupytext.read(md).cells
                 if c.cell_type == "code" and "google.colab" in c.source)

@@ -228,16 +228,20 @@ def _book_specs() -> set:
 
 def test_format_glue_is_what_the_html_shows():
     """psbook.notebook.format_glue against myst-nb's own formatting of the text/plain that
-    myst-nb stores, for every format spec the chapters use and values of each kind."""
-    mystnb = pytest.importorskip("myst_nb.core.variables")
+    myst-nb stores (as the book's build runs it: without negative zeros, tools/psbook_sphinx.py),
+    for every format spec the chapters use and values of each kind."""
+    pytest.importorskip("myst_nb.ext.glue.roles")
     from IPython.core.formatters import format_display_data
+    import psbook_sphinx
+    from myst_nb.ext.glue import roles as mystnb
+    psbook_sphinx._glue_no_negative_zero()
 
     import numpy as np
 
     from psbook.notebook import format_glue
     specs = _book_specs() | {"s", ".1f", "d", ",d"}
     assert {".2f", ".3f", ".0%", ".0f"} <= specs, specs
-    values = [0.123456789, 2.0, -0.5, 13, 0, 1234567, np.float64(0.31), np.int64(7),
+    values = [0.123456789, 2.0, -0.5, -0.001, -0.0, 13, 0, 1234567, np.float64(0.31), np.int64(7),
               "0.93 ± 0.02", "1,234", "**higher**", "n/a", 1e-7, float("nan"), True]
     checked = 0
     for v in values:
@@ -474,3 +478,248 @@ def test_a_live_paragraph_runs_in_a_kernel_and_fills_in_a_value_glued_later(book
     shown = [o["data"]["text/markdown"] for o in nb.cells[1].outputs]
     assert shown == ["Above 0.12, below seven, and $x_{i}$."], shown
     assert visible(nb.cells[2]) == [], f"glue printed something: {nb.cells[2].outputs}"
+
+
+# ---- links: every link of the generated notebooks lands on an id the built site has
+
+_MD_LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
+
+
+def _notebook_links() -> list[tuple[Path, str]]:
+    """(notebook, url) of every Markdown link in the book's and the course's notebooks (in
+    Markdown cells and in the live prose cells' paragraphs)."""
+    out = []
+    for nb in NOTEBOOKS:
+        for c in json.loads(nb.read_text())["cells"]:
+            out += [(nb, u) for u in _MD_LINK.findall("".join(c["source"]))]
+    return out
+
+
+def _static_site_ids(book) -> dict:
+    """{page: ids} that the build writes, derived from the sources without a build, by the
+    rules test_anchor_rules_are_what_sphinx_writes checks on a real (small) Sphinx build:
+    labelled equations make_id("equation-" + label); `(label)=` targets make_id(label);
+    prf and exercise `:label:`s as written; bibliography entries as test_citation_links_...
+    checks."""
+    from docutils.nodes import make_id
+
+    ids: dict = {}
+    for md in CHAPTERS:
+        text = md.read_text()
+        page = ids.setdefault(f"book/{md.stem}.html", set())
+        page |= {make_id("equation-" + m) for m in
+                 re.findall(r"^\$\$.*?\$\$[ \t]*\(([\w.:-]+)\)[ \t]*$", text, re.M | re.S)}
+        page |= {make_id(m) for m in re.findall(r"^\(([\w.:-]+)\)=[ \t]*$", text, re.M)}
+        page |= set(re.findall(r"^:label:[ \t]*(\S+)[ \t]*$", text, re.M))
+    for page in list(ROOT.glob("book/*.md")) + list(ROOT.glob("course/*.md")):
+        ids.setdefault(f"{page.parent.name}/{page.stem}.html", set())
+    ids["book/bibliography.html"] = {colab.cite_anchor(book.cite_id, k) for k in book.bib}
+    return ids
+
+
+def _check_links(book, ids: dict) -> list[str]:
+    bad = []
+    for nb, url in _notebook_links():
+        if not url.startswith(book.site):
+            continue   # Colab, GitHub, DOIs: not the book's site
+        path, _, anchor = url[len(book.site):].partition("#")
+        where = f"{nb.parent.name}/{nb.name}: {url}"
+        if path not in ids:
+            bad.append(f"{where} (no page {path})")
+        elif anchor and anchor not in ids[path]:
+            near = [i for i in ids[path] if i.lower() == anchor.lower()]
+            bad.append(f"{where} (no id #{anchor} on that page{'; the page has #' + near[0] if near else ''})")
+    return bad
+
+
+def test_every_notebook_link_resolves_against_the_sites_ids_without_a_build(book):
+    links = [u for _, u in _notebook_links() if u.startswith(book.site)]
+    assert len(links) > 100, f"found only {len(links)} links into the book's site"
+    assert any("#equation-" in u for u in links)
+    bad = _check_links(book, _static_site_ids(book))
+    assert not bad, f"{len(bad)} links miss:\n" + "\n".join(bad[:30])
+
+
+def test_the_link_check_catches_an_anchor_in_the_wrong_case(book, monkeypatch):
+    site = book.site + "book/11-data-domain.html#equation-eq-lm-flow-E"
+    fake = ROOT / "book" / "11-data-domain.ipynb"
+    monkeypatch.setattr(sys.modules[__name__], "NOTEBOOKS", [fake])
+    monkeypatch.setattr(sys.modules[__name__], "_notebook_links", lambda: [(fake, site)])
+    bad = _check_links(book, _static_site_ids(book))
+    assert bad and "no id #equation-eq-lm-flow-E" in bad[0], bad
+
+
+@pytest.mark.skipif(not (HTML / "book").is_dir(), reason="no built book in _build/html")
+def test_every_notebook_link_resolves_against_the_built_html(book):
+    ids = {}
+    for page in list(HTML.glob("book/*.html")) + list(HTML.glob("course/*.html")):
+        ids[page.relative_to(HTML).as_posix()] = set(
+            re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace")))
+    bad = _check_links(book, ids)
+    assert not bad, f"{len(bad)} links miss the built site:\n" + "\n".join(bad[:30])
+
+
+def test_anchor_rules_are_what_sphinx_writes(tmp_path):
+    """A one-page Sphinx project with the book's MyST extensions: a labelled equation, a
+    `(label)=` target, a prf block and an exercise, each label with capitals: the ids in the
+    HTML are those the converter links to (colab.html_id) and the static check expects."""
+    pytest.importorskip("myst_parser")
+    pytest.importorskip("sphinx_proof")
+    pytest.importorskip("sphinx_exercise")
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "extensions = ['myst_parser', 'sphinx_proof', 'sphinx_exercise']\n"
+        "myst_enable_extensions = ['amsmath', 'dollarmath', 'colon_fence']\n"
+        "math_numfig = True\nnumfig = True\n")
+    (src / "index.md").write_text(
+        "# Index\n\n(sec-Big-Label)=\n## A section\n\n$$ E = m c^2 $$ (eq-lm-flow-E)\n\n"
+        "```{prf:definition} Thing\n:label: def-Thing-X\n\nText.\n```\n\n"
+        "```{exercise} Try\n:label: ex-Try-Y\n\nDo it.\n```\n\n"
+        "See {eq}`eq-lm-flow-E`, {ref}`sec-Big-Label`, {prf:ref}`def-Thing-X`, "
+        "{ref}`ex-Try-Y`.\n")
+    app = Sphinx(str(src), str(src), str(tmp_path / "html"), str(tmp_path / "doctrees"), "html",
+                 status=None, warning=None, freshenv=True)
+    app.build()
+    ids = set(re.findall(r'\bid="([^"]+)"', (tmp_path / "html" / "index.html").read_text()))
+    assert colab.html_id("equation-eq-lm-flow-E") == "equation-eq-lm-flow-e" in ids, ids
+    assert colab.html_id("sec-Big-Label") in ids, ids
+    assert "def-Thing-X" in ids and "ex-Try-Y" in ids, ids   # as written
+
+
+def test_cross_chapter_equation_links_use_the_lower_case_id(book):
+    t = book.targets["eq-lm-flow-E"]
+    assert t.anchor == "equation-eq-lm-flow-e"
+    for nb in NOTEBOOKS:
+        assert "#equation-eq-lm-flow-E)" not in nb.read_text(), nb.name
+
+
+# ---- numbers formatted for reading
+
+def test_no_negative_zero_in_glued_or_formatted_numbers(monkeypatch):
+    from psbook import notebook
+
+    _without_myst_nb(monkeypatch)
+    monkeypatch.setattr(notebook, "_VALUES", {})
+    for spec, want in [(".2f", "0.00"), (".0f", "0"), ("+.2f", "+0.00"), (".1%", "-0.1%"),
+                       (".0%", "0%"), (".1e", "-1.0e-03"), (".3f", "-0.001")]:
+        assert notebook.format_glue(-0.001, spec) == want, spec
+    assert notebook.format_glue(-0.0, ".2f") == "0.00"
+    assert notebook.format_glue(-0.5, ".2f") == "-0.50"
+    notebook.glue_all({"a": "-0.00 ± 0.03", "b": "from -0.0 to -0.05", "c": "x-0.00"})
+    assert notebook._VALUES == {"a": "0.00 ± 0.03", "b": "from 0.0 to -0.05", "c": "x-0.00"}
+
+
+def test_the_books_html_formats_glue_without_negative_zero_too():
+    """tools/psbook_sphinx.py wraps myst-nb's formatter with the same step."""
+    pytest.importorskip("myst_nb.ext.glue.roles")
+    import psbook_sphinx
+    from myst_nb.ext.glue import crossref, roles
+
+    psbook_sphinx._glue_no_negative_zero()
+    psbook_sphinx._glue_no_negative_zero()   # idempotent
+    for mod in (roles, crossref):
+        assert mod.format_plain_text("-0.001", ".2f") == "0.00"
+        assert mod.format_plain_text("-0.5", ".2f") == "-0.50"
+        assert mod.format_plain_text("-0.001", "+.2f") == "+0.00"
+        assert mod.format_plain_text("'a'", "") == "a"
+
+
+def test_format_small_reads_as_a_number():
+    from psbook.notebook import format_small
+
+    assert format_small(0.0) == "0" and format_small(0) == "0"
+    assert format_small(3.24e-7) == "3 × 10⁻⁷"
+    assert format_small(-1.1e-16, digits=2) == "−1.1 × 10⁻¹⁶"
+    assert format_small(0.052) == "0.05" and format_small(2.0) == "2"
+    with pytest.raises(TypeError, match="x must be a real number"):
+        format_small("0.1")
+    with pytest.raises(ValueError, match="digits must be an int >= 1"):
+        format_small(0.1, digits=0)
+    with pytest.raises(ValueError, match="finite"):
+        format_small(float("nan"))
+
+
+_MATH_SPAN = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$(?!\$)")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_no_glue_inside_math(md: Path):
+    """A glued number inside `$...$` breaks the `$` pairing the converter (and a reader's
+    Markdown) relies on: `$[1-${glue}...$, 1]$`. Glue the bound itself, outside math."""
+    text = re.sub(r"^```.*?^```", "", md.read_text(), flags=re.M | re.S)   # code and directives'
+    text = re.sub(r"`[^`\n]*`", lambda m: m.group(0) if "{glue" in m.group(0) else "``", text)
+    bad = [m.group(0) for line in text.splitlines() for m in _MATH_SPAN.finditer(line)
+           if "{glue" in m.group(1)]
+    assert not bad, f"glue inside math: {bad}"
+
+
+def test_no_five_decimal_bound_of_one_in_chapter_03():
+    text = (ROOT / "book" / "03-gradient-flow.md").read_text()
+    assert not re.search(r"at least\s+\{glue:text\}`[^`]*:\.5f`", text)
+    assert "twin_v_rel:.1e" not in text
+
+
+# ---- what is tested: the Pythons CI runs are those pyproject.toml names
+
+def test_pyproject_names_the_pythons_that_ci_runs():
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10 is not supported
+        pytest.skip("tomllib")
+    import yaml
+
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    named = sorted(c.rsplit(" :: ", 1)[1] for c in py["classifiers"]
+                   if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    main = [s["with"]["python-version"] for s in wf["jobs"]["test"]["steps"]
+            if "setup-python" in str(s.get("uses", ""))]
+    matrix = wf["jobs"]["pythons"]["strategy"]["matrix"]["python"]
+    assert sorted(main + matrix) == named, (main, matrix, named)
+    assert py["requires-python"] == f">={min(named, key=lambda v: int(v.split('.')[1]))}"
+    assert "3.12" in matrix, "the Python Colab ships"
+    runs = "\n".join(s.get("run", "") for s in wf["jobs"]["pythons"]["steps"])
+    assert ".ci/second-python.sh" in runs
+    script = (ROOT / ".ci" / "second-python.sh").read_text()
+    for ch in ("09", "10", "11", "12", "13"):
+        assert f"book/{ch}-*.ipynb" in script
+
+
+# ---- one progress bar per sweep, not per training (chapters 10 and 11 showed ~20 widgets)
+
+def test_a_sweep_of_trainings_in_one_process_shows_one_bar(monkeypatch):
+    import psbook.parallel
+    from psbook.lm import runs
+
+    bars, calls = [], []
+
+    class Bar:
+        def __init__(self, **kw):
+            self.kw, self.n, self.closed = kw, 0, False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(runs, "progress_bar", lambda *a, **kw: Bar(**kw))
+    monkeypatch.setattr(psbook.parallel, "workers", lambda n, device="cpu": 1)
+    monkeypatch.setattr(runs, "_cached_result", lambda job: None)
+
+    def fake_train(**job):
+        calls.append(job["progress"])
+        return job["tokens"]
+    monkeypatch.setattr(runs, "train_cached", fake_train)
+    jobs = [{"tokens": k, "model_cfg": None, "train_cfg": None} for k in range(5)]
+    assert runs.train_many(jobs, desc="sweep") == [0, 1, 2, 3, 4]
+    assert len(bars) == 1 and bars[0].n == 5 and bars[0].closed, [b.kw for b in bars]
+    assert bars[0].kw["total"] == 5 and "sweep" in bars[0].kw["desc"]
+    assert calls == [False] * 5, "each training drew its own bar"
+    calls.clear()
+    runs.train_many(jobs[:1])                  # a single training keeps its step bar
+    assert calls == [True] and len(bars) == 1

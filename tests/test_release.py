@@ -90,12 +90,13 @@ def test_install_ref_is_the_last_package_change_on_the_first_parent_line(tmp_pat
 def test_chapter_extras_come_from_the_front_matter_and_must_exist(tmp_path):
     md = tmp_path / "99-x.md"
     md.write_text("---\njupytext: {}\npsbook:\n  extras: [pretrained]\n---\n# X\n")
-    assert release.chapter_extras(md) == ["online", "pretrained"]
+    assert release.chapter_extras(md) == ["pretrained"]
     md.write_text("---\npsbook:\n  extras: [nonesuch]\n---\n# X\n")
     with pytest.raises(SystemExit, match="nonesuch"):
         release.chapter_extras(md)
     md.write_text("# no front matter\n")
-    assert release.chapter_extras(md) == ["online"]
+    assert release.chapter_extras(md) == []      # the light default: no extras
+    assert release.install_spec("0" * 40, []).startswith("psbook @ git+")
     assert "pretrained" in release.chapter_extras(ROOT / "book" / "12-pretrained-models.md")
 
 

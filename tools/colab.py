@@ -178,6 +178,16 @@ class Book:
         return self.url("bibliography", cite_anchor(self.cite_id, key))
 
 
+def html_id(name: str) -> str:
+    """The id Sphinx gives a labelled equation (``make_id("equation-" + label)``, myst-parser
+    and Sphinx alike) or a MyST ``(label)=`` target (docutils' ``set_id``: ``make_id`` of the
+    normalised name): lower case, runs of other characters as one ``-``. (sphinx-proof and
+    sphinx-exercise keep their ``:label:`` as it is written.)"""
+    from docutils.nodes import make_id
+
+    return make_id(name)
+
+
 def cite_anchor(cite_id: str, key: str) -> str:
     """The HTML id sphinxcontrib-bibtex gives the bibliography entry of ``key``."""
     from docutils.nodes import make_id
@@ -291,12 +301,14 @@ def _scan(blocks, doc, book: Book, number) -> None:
                 m = _EQ_LABEL.match(line)
                 if m:
                     lab = m.group("label")
-                    book.targets[lab] = Target(doc, f"({number('equation')})", f"equation-{lab}")
+                    book.targets[lab] = Target(doc, f"({number('equation')})",
+                                               html_id(f"equation-{lab}"))
                 t = _TARGET.match(line)
                 if t:
                     head = next((x for x in lines[k + 1:] if x.strip()), "")
                     title = head.lstrip("#").strip() if head.startswith("#") else t.group("label")
-                    book.targets[t.group("label")] = Target(doc, title, t.group("label"))
+                    book.targets[t.group("label")] = Target(doc, title,
+                                                            html_id(t.group("label")))
             continue
         name, label = b.name, b.options.get("label")
         if name.startswith("prf:") and name[4:] in PRF_TYPES:

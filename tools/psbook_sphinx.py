@@ -22,6 +22,8 @@
 - Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
   column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
   display math and tables scroll inside their own box on a phone.
+- Glued numbers without negative zeros (`_glue_no_negative_zero`: "-0.00" -> "0.00"), as
+  `psbook.notebook.format_glue` shows them in the Colab notebooks.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
   in the navigation of pages that have no math of their own.
 - Kernel-free knobs (`psbook.plots.knobs`): an output of type `application/vnd.psbook.knob+json`
@@ -194,6 +196,25 @@ def _knob_scripts(app, pagename, templatename, context, doctree):
         return
     for k, js in enumerate(_KNOB_SCRIPTS):   # before RequireJS (myst-nb adds it at 200+)
         app.add_js_file(js, priority=110 + k)
+def _glue_no_negative_zero():
+    """myst-nb's ``{glue:text}`` formatting without negative zeros ("-0.00" -> "0.00"), the same
+    step as ``psbook.notebook.format_glue`` in the Colab notebooks."""
+    from myst_nb.ext.glue import crossref, roles
+
+    from psbook.notebook import no_negative_zero
+
+    for mod in (roles, crossref):
+        original = mod.format_plain_text
+        if getattr(original, "_psbook_zero", False):
+            continue
+
+        def format_plain_text(text, fmt_spec, _original=original):
+            out = _original(text, fmt_spec)
+            fixed = no_negative_zero(out)
+            return "+" + fixed if fixed != out and "+" in fmt_spec else fixed
+
+        format_plain_text._psbook_zero = True
+        mod.format_plain_text = format_plain_text
 
 
 def _static_path(app, config):
@@ -205,6 +226,7 @@ def setup(app):
     _image_alt()
     _knob_renderer()
     app.connect("html-page-context", _knob_scripts, priority=400)
+    _glue_no_negative_zero()
     app.connect("config-inited", _static_path)
     app.add_css_file("psbook.css", priority=900)
     app.connect("html-page-context", _widget_paths, priority=400)

@@ -3,11 +3,12 @@
 The version lives in ONE place, `src/psbook/__init__.py` (`__version__`; pyproject.toml reads it).
 Readers never depend on a tag (a clone of main has none):
 
-- every chapter's setup cell installs `psbook[online] @ git+<repository.url>@<sha>`, where
+- every chapter's setup cell installs `psbook @ git+<repository.url>@<sha>`, where
   <sha> is the last commit on main's first-parent line that changed the package source
   (`src/`, `pyproject.toml`): a commit every clone of main has, whose package equals HEAD's;
-  a chapter that needs more extras names them in its front matter
-  (`psbook: {extras: [pretrained]}`);
+  a chapter that needs extras names them in its front matter (`psbook: {extras: [pile]}`:
+  the chapters that read the corpora; chapter 12 `[online, pretrained]`), the others install
+  the light base package;
 - `_config.yml`'s `repository.branch` is `main`, so the Colab button (and the course pages'
   "Open in Colab" links) open the notebooks on main;
 - `repository.url` in `_config.yml` is the one place the repository URL is set.
@@ -41,27 +42,50 @@ BOOK = ROOT / "book"
 MARKER = "# --- chapter imports below ---"
 
 # The head of every chapter's setup cell (everything above MARKER). Silent on success; on failure
-# exactly two lines (an exception that IPython shows as its own text, no traceback): what failed
-# (pip's error line) and what to do (the runtime's network; the pip command to run by hand).
+# exactly two lines (an exception that IPython shows as its own text, no traceback): the cause,
+# named (no network; a commit that does not exist; a dependency conflict; an invalid requirement;
+# else pip's or git's first error line) and the remedy for that cause. pip and git run without
+# forced colour (Colab's kernel sets FORCE_COLOR/CLICOLOR_FORCE) and any ANSI code left is stripped.
 SETUP_HEAD = """import sys
 if "google.colab" in sys.modules:  # fresh Colab runtime: install psbook (silent on success)
-    import subprocess
+    import os, re, subprocess
     PSBOOK = "{spec}"
+    _env = {{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}}
+    _env.update(NO_COLOR="1", PIP_NO_COLOR="1", TERM="dumb", GIT_TERMINAL_PROMPT="0")
     _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", PSBOOK],
-                          capture_output=True, text=True)
-    if _pip.returncode:  # two lines: what failed, what to do
-        _out = [l.strip() for l in (_pip.stderr + _pip.stdout).splitlines() if l.strip()]
-        _why = next((l for l in _out if l.startswith(("ERROR", "fatal:", "×"))),
-                    _out[-1] if _out else "no output").lstrip("× ")
+                          capture_output=True, text=True, env=_env)
+    if _pip.returncode:  # two lines: the cause, and what to do about that cause
+        _txt = re.sub(r"\\x1b\\[[0-9;?]*[ -/]*[@-~]", "", _pip.stderr + "\\n" + _pip.stdout)
+        _out = [l.strip(" \\t×╰─│") for l in _txt.splitlines() if l.strip(" \\t×╰─│")]
+        _new = ("open this notebook again from the book's current link (its Colab button, or "
+                "{colab})")
+        _why = next((l for l in _out if l.startswith(("ERROR", "fatal:", "error:"))),
+                    _out[-1] if _out else "pip printed nothing")
+        _do = f"run by hand in a new cell to see pip's whole output:  !pip install '{{PSBOOK}}'"
+        for _pat, _cause, _fix in [  # what pip or git says -> the cause -> its remedy
+                (r"resolve host|name resolution|establish a new connection|unreachable|timed out"
+                 r"|max retries|unable to access|connection (refused|reset)", "no network",
+                 "connect this runtime to the internet (Runtime > Restart session), then run "
+                 "this cell again"),
+                (r"not our ref|not a tree|unknown revision|did not match any|couldn't find remote"
+                 r" ref", f"commit {{PSBOOK.rsplit('@', 1)[1][:12]}} does not exist", _new),
+                (r"not appear to be a git repository|repository .* not found|could not read from"
+                 r" remote", "the repository cannot be read", _new),
+                (r"ResolutionImpossible|conflicting dependencies|dependency conflict",
+                 "a dependency conflict", "Runtime > Restart session, then run this cell again "
+                 "(the restarted runtime loads the versions psbook needs)"),
+                (r"invalid requirement", "an invalid requirement", _new)]:
+            _i = next((i for i, l in enumerate(_out) if re.search(_pat, l, re.I)), None)
+            if _i is not None:  # the line that says so (pip gives an invalid one's reason next)
+                _hit = " ".join(_out[_i:_i + 1 + (_cause == "an invalid requirement")])
+                _why, _do = f"{{_cause}} ({{_hit}})", _fix
+                break
 
         class InstallFailed(Exception):
             def _render_traceback_(self):
                 return str(self).splitlines()
 
-        raise InstallFailed(
-            f"Installing psbook failed: {{_why[:300]}}\\n"
-            "Check this runtime's network (Runtime > Restart session, then run this cell "
-            f"again), or run by hand in a new cell:  !pip install '{{PSBOOK}}'")
+        raise InstallFailed(f"Installing psbook failed: {{_why[:300]}}\\nTo fix: {{_do}}")
 from psbook.presets import get_preset, seed_everything, describe
 preset = get_preset()          # PSBOOK_PRESET, else tiny under CI, gpu with CUDA, else cpu
 seed_everything(preset.seed)
@@ -72,10 +96,10 @@ _HEAD_RE = re.compile(r'^import sys\nif "google\.colab" in sys\.modules:.*?^(?='
 _VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:(?:a|b|rc|\.post|\.dev)\d+)?$")
 #: the install spec of a setup cell: (spec, extras, repository URL, ref)
-SPEC_RE = re.compile(r'"(psbook\[([\w,]+)\] @ git\+([^"\s\\]+)@([^"\s\\]+))"')
+SPEC_RE = re.compile(r'"(psbook(?:\[([\w,]+)\])? @ git\+([^"\s\\]+)@([^"\s\\]+))"')
 PACKAGE = ("src", "pyproject.toml")   # the package source: what the setup cells install
 BRANCH = "main"                       # the ref of the Colab button and the course links
-BASE_EXTRAS = ("online",)
+BASE_EXTRAS = ()   # a light default: a chapter's front matter names what more it needs
 
 
 def version() -> str:
@@ -128,8 +152,9 @@ def uncommitted_package_changes(root: Path = ROOT) -> list[str]:
 
 
 def chapter_extras(md: Path) -> list[str]:
-    """The pip extras a chapter's setup cell installs: ``online`` and those the chapter's front
-    matter names (``psbook: {extras: [pretrained]}``)."""
+    """The pip extras a chapter's setup cell installs: those the chapter's front matter names
+    (``psbook: {extras: [pile]}``); none by default (a light install: no ``datasets``, no
+    ``transformers``)."""
     text = md.read_text()
     m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
     meta = (yaml.safe_load(m.group(1)) or {}) if m else {}
@@ -152,11 +177,19 @@ def optional_dependencies() -> set:
 
 
 def install_spec(ref: str | None = None, extras=BASE_EXTRAS) -> str:
-    return f"psbook[{','.join(extras)}] @ git+{repository_url()}@{ref or install_ref()}"
+    name = f"psbook[{','.join(extras)}]" if extras else "psbook"
+    return f"{name} @ git+{repository_url()}@{ref or install_ref()}"
+
+
+def colab_home() -> str:
+    """Colab's page of the repository (it lists the notebooks of its default branch): where
+    the current version of every notebook opens."""
+    return "https://colab.research.google.com/github/" + \
+        repository_url().removeprefix("https://github.com/")
 
 
 def setup_head(ref: str | None = None, extras=BASE_EXTRAS) -> str:
-    return SETUP_HEAD.format(spec=install_spec(ref, extras))
+    return SETUP_HEAD.format(spec=install_spec(ref, extras), colab=colab_home())
 
 
 def chapters() -> list[Path]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from ast import literal_eval
 
-__all__ = ["glue", "glue_all", "format_glue", "render_prose", "prose", "Glued", "GLUE_REF"]
+__all__ = ["glue", "glue_all", "format_glue", "no_negative_zero", "format_small", "render_prose", "prose", "Glued",
+           "GLUE_REF"]
 
 #: ``{glue:text}`name``` or ``{glue:text}`name:spec``` (also ``{glue}`` and ``{glue:any}``).
 GLUE_REF = re.compile(r"\{glue(?::text|:any)?\}`([^`]+)`")
@@ -50,7 +51,8 @@ def format_glue(value, fmt_spec: str = "") -> str:
     The same steps as myst-nb's ``format_plain_text`` on the value's ``text/plain`` form: the
     text is read back as a Python literal (so strings lose their quotes), then formatted with
     ``fmt_spec`` (its last character picks the type: ``f``/``e``/``g``/``%`` float, ``d``
-    int, ``s`` text). ``fmt_spec=""`` (no spec in the reference) gives ``str``.
+    int, ``s`` text). ``fmt_spec=""`` (no spec in the reference) gives ``str``. A number that
+    rounds to zero has no minus sign (:func:`no_negative_zero`; the HTML does the same).
     """
     text = _text_plain(_plain(value))
     try:
@@ -58,7 +60,7 @@ def format_glue(value, fmt_spec: str = "") -> str:
     except (SyntaxError, ValueError):
         value = text
     if fmt_spec == "":
-        return str(value)
+        return no_negative_zero(str(value))
     kind = fmt_spec[-1]
     if kind == "s":
         value = str(value)
@@ -66,7 +68,50 @@ def format_glue(value, fmt_spec: str = "") -> str:
         value = int(value)
     elif kind in ("e", "E", "f", "F", "g", "G", "n", "%"):
         value = float(value)
-    return format(value, fmt_spec)
+    text = format(value, fmt_spec)
+    fixed = no_negative_zero(text)
+    if fixed != text and "+" in fmt_spec:   # a signed format shows zero as "+0.00"
+        fixed = "+" + fixed
+    return fixed
+
+
+# "-0", "-0.00", "-0.0%", "-0.00e+00", "-0,000": a number that rounds to zero keeps no sign
+_NEGATIVE_ZERO = re.compile(r"-(?=[0.,]*0(?:[eE][+-]?\d+)?%?$)")
+
+
+# in a glued text ("-0.00 ± 0.02", "from -0.0 to 0.3"): a minus before a zero that is a whole
+# number (not "-0.001", not "x-0.0")
+_NEGATIVE_ZERO_IN_TEXT = re.compile(r"(?<![\w.])[-−](?=0(?:\.0+)?(?![\w.]))")
+
+
+def no_negative_zero(text: str) -> str:
+    """``text`` without the minus of a number that rounds to zero (``"-0.00"`` -> ``"0.00"``):
+    the book never prints a negative zero. The book's HTML applies the same step to myst-nb's
+    glue formatting (tools/psbook_sphinx.py), so both show the same text."""
+    return _NEGATIVE_ZERO.sub("", text, count=1) if text.startswith("-") else text
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def format_small(x, digits: int = 1) -> str:
+    """A small quantity (a gap to 1, a round-off difference) for reading: ``"3 × 10⁻⁷"``
+    with ``digits`` significant digits, ``"0"`` for an exact zero (never ``"0.0e+00"``), and
+    a plain decimal for numbers from 0.001 to 1000. Glue the returned text (prose like
+    "within {glue:text}`gap` of 1", not "at least 1.00000")."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) and not hasattr(x, "__float__"):
+        raise TypeError(f"x must be a real number; got {type(x).__name__} {x!r}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits must be an int >= 1; got {digits!r}")
+    x = float(x)
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ValueError(f"x must be finite; got {x}")
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e3:
+        return no_negative_zero(f"{x:.{digits}g}")
+    mant, exp = f"{x:.{digits - 1}e}".split("e")
+    return f"{mant.replace('-', '−')} × 10{str(int(exp)).translate(_SUPERSCRIPT)}"
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -138,10 +183,13 @@ class Glued(dict):
 def glue(name: str, value, display: bool = False):
     """Store ``value`` under ``name`` for the prose (``{glue:text}`name```); with myst-nb
     installed (the book's build) also ``myst_nb.glue(name, value, display)``. Silent unless
-    ``display``. numpy scalars are glued as Python numbers."""
+    ``display``. numpy scalars are glued as Python numbers; a text loses the minus of a
+    number that reads as zero (``"-0.00 ± 0.02"`` -> ``"0.00 ± 0.02"``)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str glue name; got {name!r}")
     value = _plain(value)
+    if isinstance(value, str):   # numbers the chapter formatted itself: no "-0.00" either
+        value = _NEGATIVE_ZERO_IN_TEXT.sub("", value)
     _VALUES[name] = value
     try:
         from myst_nb import glue as _glue

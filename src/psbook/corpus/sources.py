@@ -5,16 +5,19 @@ Source names
 ``"wikipedia"``, ``"math"``, ``"code"``
     The three domains of the book. **Online** they are the Pile subsets ``Wikipedia (en)``,
     ``DM Mathematics`` and ``Github`` :cite:p:`gao2020pile`, streamed with ``datasets``
-    (optional extra ``psbook[online]``). **Offline** they fall back to: a Wikipedia corpus in
-    the local data folder (``wikitext-103`` or ``wikitext-2``, else any subfolder whose name
-    contains ``wiki``); generated arithmetic text; the Python standard library's source.
+    (optional extra ``psbook[pile]``, also in ``psbook[online]``). **Offline** they fall back
+    to: a Wikipedia corpus in the local data folder (``wikitext-103`` or ``wikitext-2``, else
+    any subfolder whose name contains ``wiki``); generated arithmetic text; a fixed snapshot of
+    CPython 3.11.7's standard-library source shipped with psbook (``corpus/code_snapshot.py``:
+    the same on every Python, so results do not depend on the Python that runs them).
 ``"pile:<set name>"``
     Any Pile subset by its ``meta.pile_set_name`` (e.g. ``"pile:ArXiv"``); online only.
 ``"local:<name>"``
     The ``.txt`` files (searched recursively) of the subfolder ``<name>`` of the local data
     folder ``$PSBOOK_DATA``. Any folder of text files works, not only WikiText.
 ``"stdlib"``, ``"arithmetic"``
-    The offline code and math corpora, by name (available on every machine).
+    The offline code and math corpora, by name (available on every machine; ``"stdlib"`` is
+    the shipped snapshot, not the running Python's library).
 ``"pydoc"``
     English prose that ships with every Python: the language-reference topics of
     ``pydoc_data.topics`` and the docstrings of the standard library's modules (one document
@@ -146,16 +149,6 @@ def _stdlib_files() -> tuple[Path, ...]:
         files.extend(Path(dirpath) / f for f in filenames
                      if f.endswith(".py") and not f.startswith("test_"))
     return tuple(sorted(files))
-
-
-def _stdlib_documents() -> Iterator[str]:
-    for path in _stdlib_files():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        if text.strip():
-            yield text
 
 
 def _pydoc_documents() -> Iterator[str]:
@@ -310,10 +303,8 @@ def _offline_plan(source: str) -> _Plan:
         return _Plan("generated arithmetic text (psbook.corpus.arithmetic, seed 0; offline)",
                      lambda: arithmetic_documents(seed=0), endless=True)
     if source in ("code", "stdlib"):
-        root = sysconfig.get_paths()["stdlib"]
-        return _Plan(f"Python {sysconfig.get_python_version()} standard-library source in {root} "
-                     f"({len(_stdlib_files())} .py files, tests excluded; offline)",
-                     _stdlib_documents)
+        from . import code_snapshot   # the same files and bytes on every Python
+        return _Plan(code_snapshot.describe(), code_snapshot.snapshot_documents)
     if source == "pydoc":
         return _Plan(f"English prose of Python {sysconfig.get_python_version()}'s documentation "
                      f"(pydoc_data language-reference topics, then standard-library docstrings; "

@@ -14,6 +14,7 @@ import hashlib
 import numpy as np
 
 from ..cache import checkpoint_dir, load_or_compute
+from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
 from .model import LMConfig
 from .train import TrainConfig, TrainResult, train_lm
@@ -110,8 +111,18 @@ def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
     device = str(jobs[todo[0]].get("device", "cpu")) if todo else "cpu"
     n = workers(len(todo), device)
     if n <= 1:
-        for i in todo:
-            out[i] = train_cached(**jobs[i], progress=progress)
+        if len(todo) == 1:   # one training: its own bar, by steps
+            out[todo[0]] = train_cached(**jobs[todo[0]], progress=progress)
+            return out
+        # a sweep: ONE bar for all its trainings (a bar per training left ~20 widgets per page)
+        bar = progress_bar(total=len(todo), desc=f"{desc} ({len(todo)} models)",
+                           enabled=progress, unit="model")
+        try:
+            for i in todo:
+                out[i] = train_cached(**jobs[i], progress=False)
+                bar.update(1)
+        finally:
+            bar.close()
         return out
     results = map_jobs(train_cached, [((), {**jobs[i], "progress": False}) for i in todo],
                        n_workers=n, device=device, desc=desc, progress=progress)
