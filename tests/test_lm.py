@@ -235,8 +235,8 @@ def test_train_cached_loads_and_cleans_up(stream, sig, tmp_path, monkeypatch):
     t = replace(TCFG, steps=4)
     a = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
                      progress=False)
-    assert list(tmp_path.rglob("*.pkl"))                    # the result is cached ...
-    assert not list(tmp_path.rglob("*.pt"))                 # ... and its checkpoint removed
+    assert list(tmp_path.rglob("lm-train/*.npz"))          # the result is cached ...
+    assert not list(tmp_path.rglob("checkpoint.*"))        # ... and its checkpoint removed
     b = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
                      progress=False)
     np.testing.assert_array_equal(a.W_E, b.W_E)

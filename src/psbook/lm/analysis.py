@@ -32,7 +32,7 @@ from ..cache import checkpoint_dir, load_or_compute
 from ..metrics import binned_alignment, cosine_matrix, r_cos
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
-from .train import TrainConfig, TrainResult, train_lm
+from .train import CHECKPOINT, TrainConfig, TrainResult, train_lm
 
 __all__ = ["configs_from_preset", "train_cached", "train_many", "top_tokens",
            "shared_top_tokens", "predicted_gradients", "gradient_check", "binned", "cross_domain_matrix",
@@ -112,11 +112,12 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                         progress=progress, desc=desc)
     out = load_or_compute(namespace, config, compute)
     if ckdir is not None:  # the result is cached now (missing_ok: a parallel run may race us)
-        (ckdir / "checkpoint.pt").unlink(missing_ok=True)
-        try:
-            ckdir.rmdir()
-        except OSError:
-            pass
+        (ckdir / CHECKPOINT).unlink(missing_ok=True)
+        for folder in (ckdir, ckdir.parent):      # <key>/, then checkpoints/ if now empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return out
 
 
