@@ -156,7 +156,7 @@ def test_resume_equals_uninterrupted(stream, sig, tmp_path):
                     keep_state=True)
     part = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
                     checkpoint_dir=tmp_path, stop_after=6)  # "disconnect" after 6 steps
-    assert part.history["step"][-1] == 4 and (tmp_path / "checkpoint.pt").exists()
+    assert part.history["step"][-1] == 4 and (tmp_path / "checkpoint.npz").exists()
     resumed = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
                        checkpoint_dir=tmp_path, keep_state=True)
     for k, v in full.state_dict.items():
