@@ -212,9 +212,7 @@ class _Encoder:
             return {"$": "dict", "k": [self.enc(k, f"{where} key", depth + 1) for k in obj],
                     "v": [self.enc(v, f"{where}[{k!r}]", depth + 1) for k, v in obj.items()]}
         if isinstance(obj, np.ndarray):
-            return {"$": "ndarray", "a": self._array(obj, np.ascontiguousarray(obj)
-                                                     if obj.flags.f_contiguous and obj.ndim > 1
-                                                     else obj)}
+            return {"$": "ndarray", "a": self._array(obj, obj)}
         if isinstance(obj, np.generic):
             return {"$": "scalar", "a": self._array(obj, np.asarray(obj))}
         if isinstance(obj, PurePath):
@@ -260,9 +258,10 @@ class _Encoder:
                 "a": [self._array(p, np.asarray(p)) for p in parts]}
 
 
-def dumps(obj) -> bytes:
-    """``obj`` as the bytes of an entry (see the module docstring). Raises ``TypeError`` for
-    anything that is not data or a registered result type."""
+def dumps(obj) -> memoryview:
+    """``obj`` as the bytes of an entry (see the module docstring; a view of one in-memory
+    buffer, not a second copy). Raises ``TypeError`` for anything that is not data or a
+    registered result type."""
     enc = _Encoder()
     tree = enc.enc(obj, "the result")
     arrays = enc.arrays
@@ -272,8 +271,8 @@ def dumps(obj) -> bytes:
                          for k, a in arrays.items()}}
     meta = np.frombuffer(json.dumps(record, allow_nan=False, sort_keys=True).encode(), np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **{_META: meta}, **arrays)
-    return buf.getvalue()
+    np.savez(buf, **{_META: meta}, **arrays)    # object arrays never get here (_KINDS)
+    return buf.getbuffer()
 
 
 # ---- decoding ---------------------------------------------------------------------------
@@ -304,7 +303,7 @@ def _check_zip(zf: zipfile.ZipFile, size: int) -> list:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
                 shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version in ((2, 0), (3, 0)):
+            elif version == (2, 0):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 raise EntryError(f"unknown .npy version {version}")
