@@ -322,15 +322,17 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
                     verbose: bool = True, expect: type | tuple | None = None) -> Any:
     """Return the cached result for ``(namespace, config)``, computing and storing it if absent.
 
-    ``compute`` takes no arguments; its result must be picklable from data (arrays, sparse
-    matrices, tensors, containers, psbook classes). ``config`` must hold *everything* that
+    ``compute`` takes no arguments; its result must be data (numbers, strings, lists, tuples,
+    dicts, sets, numpy arrays, torch tensors, scipy sparse matrices, and the result types
+    registered in :data:`psbook.cache_format.RESULT_TYPES`); anything else raises
+    ``TypeError`` naming where it sits. ``config`` must hold *everything* that
     determines the result (sizes, seeds, hyper-parameters, and the data or a fingerprint of
     it); the code is added to the key automatically. ``expect``: the type(s) the result must
     have; an entry of another type is recomputed. A hit prints where it was loaded from when
     ``verbose`` and progress reports are on (``PSBOOK_PROGRESS=off``, set for executed builds
     and CI, keeps the book's pages free of this bookkeeping). An entry that is damaged, of the
-    wrong type or that would run code when loaded is reported and recomputed; a write that
-    fails (read-only or full disk) warns once and the result is returned anyway.
+    wrong type or not a psbook data file is reported and recomputed; a write that fails
+    (read-only or full disk) warns once per process and the result is returned anyway.
     """
     _check_namespace(namespace)
     if not isinstance(config, dict):
