@@ -11,6 +11,46 @@
 #                  reader needs the tag), regenerate the notebooks, commit, tag vx.y.z for the
 #                  publish workflow (then: git push origin HEAD vx.y.z)
 SHELL := /bin/bash
+
+# ---- Inputs ---------------------------------------------------------------------------------
+# Every variable a user may set (command line or environment) that make pastes into a shell
+# line, evaluates, or exports is checked on its raw text -- $(value ...), never expanded --
+# before anything uses it: make would run a `$(shell ...)` inside it, the shell a `;` or `|`.
+_empty :=
+_space := $(_empty) $(_empty)
+_ALNUM := a b c d e f g h i j k l m n o p q r s t u v w x y z A B C D E F G H I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9
+_PATHCH := . / _ - + ~ @ :
+_del = $(if $(2),$(call _del,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,$(words $(2)),$(2))),$(1))
+_user = $(filter environment% command%,$(origin $(1)))
+# what is wrong with $(1)'s raw text (empty when fine); $(2): characters allowed besides
+# letters and digits; $(3): "spaces" when spaces are allowed
+_bad = $(if $(findstring $$,$(value $(1)))$(findstring `,$(value $(1))),a '$$' or a backquote,$(if \
+         $(if $(filter spaces,$(3)),,$(findstring $(_space),$(value $(1)))),a space,$(if \
+         $(strip $(call _del,$(value $(1)),$(_ALNUM) $(2))),the characters '$(strip $(call \
+         _del,$(value $(1)),$(_ALNUM) $(2)))')))
+_check = $(if $(call _user,$(1)),$(if $(call _bad,$(1),$(2),$(4)),$(error make: $(1) must be \
+           $(3); its value '$(value $(1))' holds $(call _bad,$(1),$(2),$(4)), which make or \
+           the shell would act on. Nothing was run)))
+$(call _check,VERSION,. +,a version number such as 0.2.0 or 0.2.0rc1)
+$(call _check,JOBS,,a whole number of chapters to run at once (e.g. JOBS=2))
+$(call _check,PY,$(_PATHCH),a Python command or path (e.g. PY=python3.11))
+$(call _check,VENV,$(_PATHCH),a folder path without spaces or shell characters)
+$(call _check,BIN,$(_PATHCH),a folder path without spaces or shell characters)
+$(call _check,PSBOOK_DATA,$(_PATHCH),a folder path without spaces or shell characters)
+$(call _check,PSBOOK_CACHE,$(_PATHCH),a folder path without spaces or shell characters (or off))
+$(call _check,OMP_NUM_THREADS,,a whole number of threads)
+$(call _check,MKL_NUM_THREADS,,a whole number of threads)
+$(call _check,PSBOOK_PROGRESS,,on or off)
+$(call _check,TIMES_ARGS,. _ - /,options of benchmarks/time_chapters.py (e.g. TIMES_ARGS="--presets tiny"),spaces)
+# any other variable set on the command line is exported to every recipe, expanded: no '$'
+$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring \
+  $$,$(value $(v))),$(error make: $(v) holds a '$$', which make would run as a function; \
+  nothing was run))))
+ifneq ($(origin JOBS),undefined)
+  ifeq ($(strip $(JOBS)),0)
+    $(error make: JOBS must be at least 1; got 0)
+  endif
+endif
 PY    ?= python3
 VENV  := .venv
 BIN   := $(VENV)/bin

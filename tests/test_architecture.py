@@ -35,6 +35,8 @@ LAYERS = {
     "psbook.presets": FOUNDATIONS,
     "psbook.preset_sizes": FOUNDATIONS,
     "psbook.cache": FOUNDATIONS,
+    "psbook.cache_format": FOUNDATIONS,
+    "psbook.atomic": FOUNDATIONS,
     "psbook.parallel": FOUNDATIONS,
     "psbook.progress": FOUNDATIONS,
     "psbook.signatures": DATA,

@@ -100,12 +100,13 @@ def test_clear_removes_tmp_leftovers_and_checkpoints_but_not_foreign_files(cache
     cache.load_or_compute("x", {"n": 1}, lambda: 1, verbose=False)
     ck = cache.checkpoint_dir("lm-train", {"n": 1})
     ck.mkdir(parents=True)
-    (ck / "checkpoint.pt").write_bytes(b"ckpt")
-    (cache_root / "x" / "tmpab12.tmp").write_bytes(b"half a pickle")   # a killed write
+    (ck / "checkpoint.npz").write_bytes(b"ckpt")
+    (cache_root / "x" / "tmpab12cd_x.tmp").write_bytes(b"half a pickle")   # older psbook's killed write
+    (cache_root / "x" / f".{'0' * 24}.npz.99999.0123abcd.tmp").write_bytes(b"half")  # a killed write
     (cache_root / "tokenizers").mkdir()
-    (cache_root / "tokenizers" / "bpe.json.tmp123").write_text("{")
+    (cache_root / "tokenizers" / "bpe-300-0123abcd.tmp123").write_text("{")
     (cache_root / "notes.txt").write_text("mine")                       # not psbook's
-    assert cache.clear() == 4
+    assert cache.clear() == 5
     # the marker stays: the folder is still psbook's cache
     assert sorted(p.name for p in cache_root.rglob("*")) == [cache.MARKER, "notes.txt"]
 
@@ -115,10 +116,10 @@ def test_clear_of_one_namespace_takes_its_checkpoints(cache_root):
     cache.load_or_compute("other", {"n": 1}, lambda: 1, verbose=False)
     ck = cache.checkpoint_dir("lm-train", {"n": 2})
     ck.mkdir(parents=True)
-    (ck / "checkpoint.pt").write_bytes(b"x")
+    (ck / "checkpoint.npz").write_bytes(b"x")
     assert ck.is_relative_to(cache_root)
     assert cache.clear("lm-train") == 2
-    assert len(list(cache_root.rglob("*.pkl"))) == 1
+    assert len(list(cache_root.rglob("*.npz"))) == 1
 
 
 # ---- code changes ----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_editing_the_package_source_changes_the_key_and_the_result(tmp_path):
         w = cache.load_or_compute("probe", {"n": 5}, lambda: value_weights(5, "zipf").tolist(),
                                   verbose=False)
         print(json.dumps({"key": cache.config_key("probe", {"n": 5}), "w": w,
-                          "n": len(list(cache.cache_dir().rglob("*.pkl")))}))
+                          "n": len(list(cache.cache_dir().rglob("*.npz")))}))
     """)
     out = []
     for name in ("orig", "edited", "orig"):
@@ -177,7 +178,7 @@ def test_fit_on_permuted_labels_is_not_served_the_original(cache_root):
     assert not np.array_equal(a.W_E, b.W_E)
     c = train.fit(task, d=4, steps=3, progress=False)    # the original still hits its entry
     np.testing.assert_array_equal(a.W_E, c.W_E)
-    assert len(list(cache_root.rglob("*.pkl"))) == 2
+    assert len(list(cache_root.rglob("*.npz"))) == 2
 
 
 def test_two_tokenizer_files_with_one_name_get_different_keys(tmp_path):
@@ -244,9 +245,9 @@ def test_truncated_checkpoint_is_discarded_with_a_warning(tmp_path):
     from psbook.lm import train_lm
     cfg, tcfg, stream = _lm_setup()
     train_lm(stream, cfg, tcfg, checkpoint_dir=tmp_path, stop_after=2, progress=False)
-    ck = tmp_path / "checkpoint.pt"
+    ck = tmp_path / "checkpoint.npz"
     ck.write_bytes(ck.read_bytes()[:100])
-    with pytest.warns(RuntimeWarning, match=r"checkpoint .*checkpoint\.pt is damaged"):
+    with pytest.warns(RuntimeWarning, match=r"checkpoint .*checkpoint\.npz is damaged"):
         res = train_lm(stream, cfg, tcfg, checkpoint_dir=tmp_path, progress=False)
     full = train_lm(stream, cfg, tcfg, progress=False)
     np.testing.assert_array_equal(full.W_E, res.W_E)       # started over, cleanly
@@ -261,11 +262,11 @@ def test_train_cached_checkpoints_live_in_the_cache_and_clear_removes_them(cache
     ck = cache.checkpoint_dir("lm-train", config)
     # a run killed after its first checkpoint ...
     train_lm(stream, cfg, tcfg, checkpoint_dir=ck, stop_after=2, progress=False)
-    assert (ck / "checkpoint.pt").is_file() and ck.is_relative_to(cache_root)
+    assert (ck / "checkpoint.npz").is_file() and ck.is_relative_to(cache_root)
     assert cache.clear() >= 1
-    assert not list(cache_root.rglob("*.pt"))
+    assert not list(cache_root.rglob("checkpoint.*"))
     res = train_cached(stream, cfg, tcfg, progress=False, desc="x")
-    assert not list(cache_root.rglob("*.pt"))             # cached; checkpoint removed
+    assert not list(cache_root.rglob("checkpoint.*"))     # cached; checkpoint removed
     np.testing.assert_array_equal(res.W_E, train_lm(stream, cfg, tcfg, progress=False).W_E)
 
 
@@ -297,4 +298,4 @@ def test_pickles_only_from_the_chosen_folder(cache_root, monkeypatch, tmp_path):
     calls = []
     cache.load_or_compute("ns", {"n": 1}, lambda: calls.append(1) or 2, verbose=False)
     assert calls == [1]
-    assert cache._read_entry(next(cache_root.rglob("*.pkl")), int) == 1
+    assert cache._read_entry(next(cache_root.rglob("*.npz")), int) == 1

@@ -156,7 +156,7 @@ def test_resume_equals_uninterrupted(stream, sig, tmp_path):
                     keep_state=True)
     part = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
                     checkpoint_dir=tmp_path, stop_after=6)  # "disconnect" after 6 steps
-    assert part.history["step"][-1] == 4 and (tmp_path / "checkpoint.pt").exists()
+    assert part.history["step"][-1] == 4 and (tmp_path / "checkpoint.npz").exists()
     resumed = train_lm(stream, CFG, TCFG, signatures=sig, token_sets=sets, progress=False,
                        checkpoint_dir=tmp_path, keep_state=True)
     for k, v in full.state_dict.items():
@@ -235,8 +235,8 @@ def test_train_cached_loads_and_cleans_up(stream, sig, tmp_path, monkeypatch):
     t = replace(TCFG, steps=4)
     a = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
                      progress=False)
-    assert list(tmp_path.rglob("*.pkl"))                    # the result is cached ...
-    assert not list(tmp_path.rglob("*.pt"))                 # ... and its checkpoint removed
+    assert list(tmp_path.rglob("lm-train/*.npz"))          # the result is cached ...
+    assert not list(tmp_path.rglob("checkpoint.*"))        # ... and its checkpoint removed
     b = train_cached(stream, CFG, t, signatures=sig, token_sets={"top": top_tokens(sig, 10)},
                      progress=False)
     np.testing.assert_array_equal(a.W_E, b.W_E)

@@ -59,7 +59,7 @@ def test_train_many_on_two_processes_gives_the_serial_results(stream, tmp_path, 
         np.testing.assert_array_equal(a.W_E, b.W_E)
         np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
     # the workers wrote to the cache folder of the call (not the one of an older pool) ...
-    assert list((tmp_path / "pool").rglob("*.pkl"))
+    assert list((tmp_path / "pool").rglob("*.npz"))
     # ... so the next call loads every result here, without workers
     calls.clear()
     again = LM.train_many(jobs, progress=False)

@@ -191,7 +191,7 @@ def test_load_or_compute_computes_once_then_loads(cache_root, capsys, monkeypatc
     np.testing.assert_array_equal(out2["W"], out1["W"])
     assert out2["loss"] == [1.0, 0.5]
     assert "loaded train" in capsys.readouterr().out
-    assert len(list(cache_root.rglob("*.pkl"))) == 1
+    assert len(list(cache_root.rglob("*.npz"))) == 1
 
 
 def test_different_configs_are_different_entries(cache_root):
@@ -206,19 +206,19 @@ def test_different_configs_are_different_entries(cache_root):
     assert f.calls == 6
     assert cache.config_key("ns", {"a": 1}) != cache.config_key("ns", {"a": 2})
     assert cache.config_key("ns", {"a": 1}) == cache.config_key("ns", {"a": 1})
-    assert len(list(cache_root.rglob("*.pkl"))) == 6
+    assert len(list(cache_root.rglob("*.npz"))) == 6
 
 
 def test_atomic_write_leaves_no_temporary(cache_root):
     cache.load_or_compute("atomic", {"n": 1}, Counter(list(range(1000))), verbose=False)
     assert list(cache_root.rglob("*.tmp")) == []
-    (entry,) = cache_root.rglob("*.pkl")
+    (entry,) = cache_root.rglob("*.npz")
     assert cache._read_entry(entry, list) == list(range(1000))
     # an unpicklable result fails loudly and leaves neither an entry nor a temporary file
     with pytest.raises(Exception):
         cache.load_or_compute("atomic", {"n": 2}, lambda: [list(range(10_000)), lambda: 0], verbose=False)
     assert list(cache_root.rglob("*.tmp")) == []
-    assert len(list(cache_root.rglob("*.pkl"))) == 1
+    assert len(list(cache_root.rglob("*.npz"))) == 1
 
 
 def test_failing_compute_writes_nothing(cache_root):
@@ -227,7 +227,7 @@ def test_failing_compute_writes_nothing(cache_root):
 
     with pytest.raises(RuntimeError, match="diverged"):
         cache.load_or_compute("fail", {"n": 1}, boom)
-    assert not list(cache_root.rglob("*.pkl")) and not list(cache_root.rglob("*.tmp"))
+    assert not list(cache_root.rglob("*.npz")) and not list(cache_root.rglob("*.tmp"))
     f = Counter(3)
     assert cache.load_or_compute("fail", {"n": 1}, f, verbose=False) == 3 and f.calls == 1
 
@@ -235,7 +235,7 @@ def test_failing_compute_writes_nothing(cache_root):
 def test_corrupt_entry_is_recomputed(cache_root):
     f = Counter("fresh")
     cache.load_or_compute("c", {"n": 1}, f, verbose=False)
-    (entry,) = cache_root.rglob("*.pkl")
+    (entry,) = cache_root.rglob("*.npz")
     entry.write_bytes(b"not a pickle")
     assert cache.load_or_compute("c", {"n": 1}, f, verbose=False) == "fresh"
     assert f.calls == 2
@@ -250,7 +250,7 @@ def test_cache_off_disables(tmp_path, monkeypatch):
     for _ in range(3):
         assert cache.load_or_compute("off", {"n": 1}, f) == 5
     assert f.calls == 3
-    assert not list(tmp_path.rglob("*.pkl"))
+    assert not list(tmp_path.rglob("*.npz"))
     assert cache.clear() == 0
 
 

@@ -188,10 +188,12 @@ def test_a_foreign_folder_is_not_used_as_cache(tmp_path, monkeypatch):
 def test_a_failed_cache_write_warns_once_and_returns_the_result(cache_root, monkeypatch):
     from psbook import cache
 
+    from psbook import atomic
+
     def full(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(cache.tempfile, "mkstemp", full)
-    getattr(cache, "_WARNED", set()).clear()
+    monkeypatch.setattr(atomic, "_write_all", full)
+    monkeypatch.setattr(atomic, "_warned", False)
     with pytest.warns(RuntimeWarning, match="could not write") as rec:
         assert cache.load_or_compute("ns", {"n": 1}, lambda: 41, verbose=False) == 41
         assert cache.load_or_compute("ns", {"n": 2}, lambda: 42, verbose=False) == 42
@@ -199,14 +201,13 @@ def test_a_failed_cache_write_warns_once_and_returns_the_result(cache_root, monk
 
 
 def test_a_failed_checkpoint_write_does_not_stop_training(tmp_path, monkeypatch):
-    from psbook import cache
+    from psbook import atomic
     from psbook.lm import LMConfig, TrainConfig, train_lm
-    from psbook.lm import train as T
 
-    def full(obj, path):
+    def full(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(T, "_atomic_save", full)
-    getattr(cache, "_WARNED", set()).clear()
+    monkeypatch.setattr(atomic, "_write_all", full)
+    monkeypatch.setattr(atomic, "_warned", False)
     toks = np.random.default_rng(0).integers(0, 50, 3000)
     cfg = LMConfig(vocab_size=50, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32,
                    max_seq_len=16)
@@ -230,26 +231,17 @@ class _Evil:
 def test_a_planted_pickle_in_the_cache_is_not_executed(cache_root, tmp_path, capsys):
     from psbook import cache
     cache.load_or_compute("ns", {"n": 1}, lambda: 1, verbose=False)
-    (entry,) = cache_root.rglob("*.pkl")
+    (entry,) = cache_root.rglob("*.npz")
     flag = tmp_path / "pwned"
     entry.write_bytes(pickle.dumps(_Evil(flag)))                   # a bare planted pickle
     assert cache.load_or_compute("ns", {"n": 1}, lambda: 2, verbose=False) == 2
     assert not flag.exists()
-    # a planted entry with a correct header, checksum and type record is refused too
-    if hasattr(cache, "_MAGIC"):
-        import hashlib
-        import json
-        data = pickle.dumps(_Evil(flag))
-        rec = json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "type": "builtins.int"})
-        entry.write_bytes(cache._MAGIC + rec.encode() + b"\n" + data)
-        assert cache.load_or_compute("ns", {"n": 1}, lambda: 3, verbose=False) == 3
-        assert not flag.exists()
-        assert "UnsafeEntry" in capsys.readouterr().out
+    # the payloads of issue 32 in every layout: tests/test_cache_data.py
 
 
 def test_cache_entries_of_psbook_results_still_load(cache_root):
-    """The restricted unpickler rebuilds what psbook stores: arrays, sparse matrices, tensors,
-    psbook dataclasses."""
+    """Entries as data rebuild what psbook stores: arrays, sparse matrices, tensors, psbook's
+    registered result types."""
     import scipy.sparse as sp
     import torch
 
@@ -271,7 +263,7 @@ def test_a_planted_checkpoint_is_not_executed(tmp_path):
     ck = tmp_path / "ck"
     ck.mkdir()
     flag = tmp_path / "pwned"
-    torch.save({"config": _Evil(flag)}, ck / "checkpoint.pt")
+    torch.save({"config": _Evil(flag)}, ck / "checkpoint.npz")     # a pickle where data belongs
     toks = np.random.default_rng(0).integers(0, 50, 3000)
     cfg = LMConfig(vocab_size=50, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32,
                    max_seq_len=16)

@@ -12,7 +12,8 @@ from psbook import presets, settings
 from psbook._validate import check_environment
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "psbook"
-FOUNDATIONS = {"settings", "presets", "_validate", "cache", "parallel", "progress"}
+FOUNDATIONS = {"settings", "presets", "_validate", "cache", "cache_format", "atomic", "parallel",
+               "progress"}
 
 
 @pytest.fixture

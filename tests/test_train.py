@@ -53,11 +53,11 @@ def test_fit_is_cached(task, tmp_path, monkeypatch):
     monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
     kw = dict(model="linear", d=8, steps=20, progress=False)
     a = train.fit(task, **kw)
-    assert list(tmp_path.rglob("*.pkl"))
+    assert list(tmp_path.rglob("*.npz"))
     b = train.fit(task, **kw)
     assert np.array_equal(a.W_E, b.W_E)
     c = train.fit(task, **{**kw, "steps": 21})
-    assert len(list(tmp_path.rglob("*.pkl"))) == 2 and c.history.steps[-1] == 21
+    assert len(list(tmp_path.rglob("*.npz"))) == 2 and c.history.steps[-1] == 21
 
 
 @pytest.mark.parametrize("kw", [dict(optimizer="sgdx"), dict(lr=0), dict(steps=0),

@@ -26,50 +26,60 @@ marker file :data:`MARKER`; psbook refuses to use the home folder, the filesyste
 folder without the marker that holds other files, and :func:`clear` only ever deletes files
 carrying psbook's naming inside a marked folder.
 
-An entry is one file ``<key>.pkl``: a header line, a JSON record of the SHA-256 and the type of
-the result, then its pickle, written atomically (concurrent writers never mix). It is loaded with a *restricted* unpickler that only rebuilds numpy
-arrays, scipy sparse matrices, torch tensors (``weights_only``), plain Python containers and
-psbook's own classes: a pickle planted in the cache that would run code is refused, reported
-and recomputed, as is an entry whose checksum or type does not match. A write that fails
-(a read-only or full disk) warns once and the computed result is returned all the same.
+An entry is one file ``<key>.npz`` holding the result **as data**
+(:mod:`psbook.cache_format`): arrays in ``.npy`` members, read with
+``np.load(allow_pickle=False)`` after their sizes are checked against the bytes on disk, and a
+JSON record (types, checksums, structure). Each result type psbook caches has an explicit
+to-data / from-data pair registered under a stable name; nothing else is stored or rebuilt, so
+loading an entry never unpickles anything and never runs code from it. A damaged, truncated,
+crafted or foreign entry is reported and recomputed; entries of psbook < this format (header +
+pickle, ``<key>.pkl``) are never read: they are recomputed (said once) and replaced.
+Every file goes through :func:`psbook.atomic.write_file` (in-memory bytes, temporary file,
+``fsync``, rename); a write that fails (a read-only or full disk) warns once per process and
+the computed result is returned all the same.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import math
 import os
-import pickle
 import re
-import tempfile
-import warnings
+import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import cache_format
+from .atomic import STALE_SECONDS, sweep_stale, tmp_target, warn_write_failed, write_file
 from .progress import progress_enabled
 
 __all__ = ["cache_dir", "config_key", "load_or_compute", "lookup", "clear", "canonical",
            "code_fingerprint", "fingerprint", "checkpoint_dir", "OFF_WORDS", "MARKER",
-           "cache_dir_setting", "safe_loads", "warn_write_failed", "UnsafeEntry"]
+           "cache_dir_setting", "warn_write_failed"]
 
 OFF_WORDS = ("off", "0", "false", "no", "none")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-# What clear() deletes: only files psbook writes (never anything else a user keeps there).
-_OWNED_SUFFIXES = (".pkl", ".pt", ".json", ".npz")
 _CHECKPOINTS = "checkpoints"
 # The file that marks a folder as psbook's cache (written when psbook creates or adopts it).
 MARKER = ".psbook-cache"
 _MARKER_TEXT = ("This folder is psbook's result cache (PSBOOK_CACHE). psbook.cache.clear() "
                 "deletes the entries psbook wrote here and nothing else.\n")
-# psbook's naming: <namespace>/<24 hex>.pkl|.json, <namespace>/checkpoints/<24 hex>/...,
-# tokenizers/bpe-<V>-<8 hex>.json, and the *.tmp* leftovers of killed writes.
-_ENTRY_NAME = re.compile(r"^[0-9a-f]{24}\.(pkl|json|npz)$")
-_TMP_NAME = re.compile(r"^(tmp[A-Za-z0-9_]+\.tmp|.+\.tmp\d*)$")
+# psbook's naming, by place (what clear() deletes; nothing else is touched):
+#   <namespace>/<24 hex>.npz                        entries (.pkl: the older, pickled format)
+#   <namespace>/checkpoints/<24 hex>/checkpoint.npz checkpoints (.pt: the older format)
+#   tokenizers/bpe-<V>-<8 hex>.json                 trained BPE tokenizers
+#   .<one of those names>.<pid>.<8 hex>.tmp         a write in progress (psbook.atomic), same place
+#   tmp<8 chars>.tmp, bpe-<V>-<8 hex>.tmp<pid>      what older psbook's killed writes left there
+_KEY = r"[0-9a-f]{24}"
+_ENTRY_NAME = re.compile(rf"^{_KEY}\.(npz|pkl)$")
+_KEY_DIR = re.compile(rf"^{_KEY}$")
+_CHECKPOINT_NAME = re.compile(r"^checkpoint\.(npz|pt)$")
 _TOKENIZER_NAME = re.compile(r"^bpe-\d+-[0-9a-f]{8}\.json$")
-_CHECKPOINT_FILE = re.compile(r"^checkpoint\.pt$")
+_OLD_TMP = re.compile(r"^tmp[a-z0-9_]{8}\.tmp$")
+_OLD_TOKENIZER_TMP = re.compile(r"^bpe-\d+-[0-9a-f]{8}\.tmp\d+$")
+_NS_DIR = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 def _looks_like_path(value: str) -> bool:
@@ -134,27 +144,8 @@ def cache_dir() -> Path | None:
     except OSError as exc:       # read-only parent: caching cannot work, the results still can
         warn_write_failed(d, exc)
         return None
-    try:
-        (d / MARKER).write_text(_MARKER_TEXT)
-    except OSError as exc:       # a read-only cache folder: entries may still be read
-        warn_write_failed(d / MARKER, exc)
+    write_file(d / MARKER, _MARKER_TEXT)   # a read-only cache folder: entries may still be read
     return d
-
-
-_WARNED: set = set()
-
-
-def warn_write_failed(path, exc: BaseException) -> None:
-    """Warn -- once per process and folder -- that a cache or checkpoint write failed; the
-    caller goes on with the result it computed."""
-    folder = str(Path(path).parent)
-    if folder in _WARNED:
-        return
-    _WARNED.add(folder)
-    warnings.warn(f"psbook: could not write {path} ({type(exc).__name__}: {exc}); the result is "
-                  f"returned but not cached (later write failures in {folder} are not "
-                  f"reported). Free disk space or point PSBOOK_CACHE at a writable folder",
-                  RuntimeWarning, stacklevel=3)
 
 
 # ---- keys ---------------------------------------------------------------------------------
@@ -277,113 +268,71 @@ def checkpoint_dir(namespace: str, config: dict) -> Path | None:
     return _entry_dir(d, namespace) / _CHECKPOINTS / config_key(namespace, config)
 
 
-class UnsafeEntry(pickle.UnpicklingError):
-    """A cache entry asked to rebuild something psbook never stores (a function, a module
-    attribute that could run code): it is refused, not executed."""
-
-
-def _safe_load_from_bytes(b):                      # torch storages inside a pickle
-    import torch
-    return torch.load(io.BytesIO(b), weights_only=True)
-
-
-_ALLOWED = {
-    ("builtins", n) for n in ("set", "frozenset", "list", "dict", "tuple", "complex", "slice",
-                              "range", "bytearray", "bytes", "int", "float", "str", "bool",
-                              "object")
-} | {("collections", n) for n in ("OrderedDict", "Counter", "deque", "defaultdict")} | {
-    ("copyreg", "_reconstructor"), ("datetime", "datetime"), ("datetime", "date"),
-    ("datetime", "timedelta"), ("pathlib", "PosixPath"), ("pathlib", "WindowsPath"),
-    ("pathlib", "Path"), ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_parameter"), ("torch", "Size"), ("torch", "device"),
-} | {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
-     for n in ("_reconstruct", "scalar")} | {
-    (m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")} | {
-    ("numpy", "dtype"), ("numpy", "ndarray")}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Rebuilds only data: numpy arrays and dtypes, scipy sparse matrices, torch tensors
-    (storages through ``torch.load(weights_only=True)``), Python containers, and *classes*
-    of psbook (never a function). Anything else raises :class:`UnsafeEntry`."""
-
-    def find_class(self, module, name):
-        if (module, name) == ("torch.storage", "_load_from_bytes"):
-            return _safe_load_from_bytes
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        if module.startswith(("psbook.", "scipy.sparse.", "numpy.dtypes", "tokenizers")) \
-                or module == "torch":
-            obj = super().find_class(module, name)
-            if isinstance(obj, type):
-                return obj
-            if module == "torch" and type(obj).__name__ == "dtype":   # torch.float32, ...
-                return obj
-        raise UnsafeEntry(f"refusing to load {module}.{name}: psbook's cache entries hold "
-                          f"only data (arrays, containers, psbook classes)")
-
-
-def safe_loads(data: bytes):
-    """Unpickle ``data`` with the restricted unpickler (see :class:`_SafeUnpickler`)."""
-    return _SafeUnpickler(io.BytesIO(data)).load()
-
-
-def _type_name(obj) -> str:
-    t = type(obj)
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def _atomic_write(path: Path, *parts: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:                  # no concatenated copy of a large pickle
-                f.write(part)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-_MAGIC = b"psbook-cache-entry 1\n"
-
-
 def _read_entry(path: Path, expect):
-    """The entry's object, after checking its checksum, loading it with the restricted
-    unpickler and checking its type; raises on any mismatch. An entry is one file (written
-    atomically, so concurrent writers never mix two results): a magic line, a JSON record
-    ``{"sha256", "type"}`` on one line, then the pickle."""
-    with open(path, "rb") as f:
-        if f.read(len(_MAGIC)) != _MAGIC:
-            raise ValueError("not a psbook cache entry (no header)")
-        head = f.readline(1 << 16)
-        if not head.endswith(b"\n"):
-            raise ValueError("truncated entry")
-        data = f.read()                     # the pickle: read once, hashed, unpickled in place
-    info = json.loads(head)
-    if hashlib.sha256(data).hexdigest() != info.get("sha256"):
-        raise ValueError("checksum mismatch (a damaged or replaced entry)")
-    out = safe_loads(data)
-    if _type_name(out) != info.get("type"):
-        raise TypeError(f"holds a {_type_name(out)}, its record says {info.get('type')}")
+    """The entry's object (see :mod:`psbook.cache_format`), checked against ``expect``; raises
+    on anything but a well-formed entry of the expected type."""
+    out = cache_format.load(path)
     if expect is not None and not isinstance(out, expect):
-        raise TypeError(f"holds a {_type_name(out)}, expected {expect}")
+        raise TypeError(f"holds a {cache_format.type_name(out)}, expected {expect}")
     return out
+
+
+_said_old = False
+
+
+def _note_old_entry(path: Path) -> None:
+    global _said_old
+    if not _said_old:
+        _said_old = True
+        print(f"[psbook.cache] {path.parent.parent} holds entries written by an older psbook "
+              f"(*.pkl, pickled): they are not read (a pickle can carry code); each is "
+              f"recomputed and replaced when needed")
+
+
+_swept_ns: set = set()
+
+
+def _sweep_namespace(folder: Path) -> None:
+    """Once per process and namespace: remove what dead writers left there (temporary files,
+    and checkpoint folders that are empty or hold only such leftovers)."""
+    key = str(folder)
+    if key in _swept_ns:
+        return
+    _swept_ns.add(key)
+    sweep_stale(folder)
+    ck = folder / _CHECKPOINTS
+    if not ck.is_dir():
+        return
+    now = time.time()
+    for sub in ck.iterdir():
+        if sub.is_dir() and not sub.is_symlink() and _KEY_DIR.match(sub.name):
+            sweep_stale(sub)
+            try:
+                if now - sub.stat().st_mtime > STALE_SECONDS:
+                    sub.rmdir()               # only when empty
+            except OSError:
+                pass
+    try:
+        ck.rmdir()
+    except OSError:
+        pass
 
 
 def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
                     verbose: bool = True, expect: type | tuple | None = None) -> Any:
     """Return the cached result for ``(namespace, config)``, computing and storing it if absent.
 
-    ``compute`` takes no arguments; its result must be picklable from data (arrays, sparse
-    matrices, tensors, containers, psbook classes). ``config`` must hold *everything* that
+    ``compute`` takes no arguments; its result must be data (numbers, strings, lists, tuples,
+    dicts, sets, numpy arrays, torch tensors, scipy sparse matrices, and the result types
+    registered in :data:`psbook.cache_format.RESULT_TYPES`); anything else raises
+    ``TypeError`` naming where it sits. ``config`` must hold *everything* that
     determines the result (sizes, seeds, hyper-parameters, and the data or a fingerprint of
     it); the code is added to the key automatically. ``expect``: the type(s) the result must
     have; an entry of another type is recomputed. A hit prints where it was loaded from when
     ``verbose`` and progress reports are on (``PSBOOK_PROGRESS=off``, set for executed builds
     and CI, keeps the book's pages free of this bookkeeping). An entry that is damaged, of the
-    wrong type or that would run code when loaded is reported and recomputed; a write that
-    fails (read-only or full disk) warns once and the result is returned anyway.
+    wrong type or not a psbook data file is reported and recomputed; a write that fails
+    (read-only or full disk) warns once per process and the result is returned anyway.
     """
     _check_namespace(namespace)
     if not isinstance(config, dict):
@@ -392,7 +341,9 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
     d = cache_dir()
     if d is None:
         return compute()
-    path = _entry_dir(d, namespace) / f"{key}.pkl"
+    folder = _entry_dir(d, namespace)
+    path = folder / f"{key}.npz"
+    old = folder / f"{key}.pkl"
     if path.exists():
         try:
             out = _read_entry(path, expect)
@@ -402,15 +353,16 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
         except Exception as exc:  # a corrupt or untrusted entry is recomputed, not fatal
             print(f"[psbook.cache] ignoring unreadable entry {path}: "
                   f"{type(exc).__name__}: {str(exc)[:200]}")
+    elif old.exists():
+        _note_old_entry(old)
     out = compute()
-    data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)   # unpicklable: a bug, raise
-    record = json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
-                         "type": _type_name(out)}).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, _MAGIC + record + b"\n", data)
-    except OSError as exc:
-        warn_write_failed(path, exc)
+    data = cache_format.dumps(out)      # a result that is not data: a bug, raise
+    _sweep_namespace(folder)
+    if write_file(path, data) and old.exists():
+        try:
+            old.unlink()
+        except OSError:
+            pass
     return out
 
 
@@ -431,28 +383,37 @@ def lookup(namespace: str, config: dict) -> tuple[bool, Any]:
 
 
 def _owned(p: Path, root: Path) -> bool:
-    """True for a file psbook writes, by its name and place (see the naming above)."""
-    name = p.name
-    if _TMP_NAME.match(name) or name == MARKER:
-        return True
+    """True for a file psbook writes, by its name *and* its place (see the naming above)."""
     try:
         parts = p.relative_to(root).parts
     except ValueError:
         return False
+    name = parts[-1]
+    target = tmp_target(name)
+    if len(parts) == 1:
+        return name == MARKER or target == MARKER
+    if not _NS_DIR.match(parts[0]):
+        return False
     if len(parts) == 2 and parts[0] == "tokenizers":
-        return bool(_TOKENIZER_NAME.match(name))
+        return bool(_TOKENIZER_NAME.match(name) or _OLD_TOKENIZER_TMP.match(name)
+                    or (target and _TOKENIZER_NAME.match(target)))
     if len(parts) == 2:
-        return bool(_ENTRY_NAME.match(name))
-    if len(parts) >= 4 and parts[1] == _CHECKPOINTS:
-        return bool(_CHECKPOINT_FILE.match(name))
+        return bool(_ENTRY_NAME.match(name) or _OLD_TMP.match(name)
+                    or (target and _ENTRY_NAME.match(target)))
+    if len(parts) == 4 and parts[1] == _CHECKPOINTS and _KEY_DIR.match(parts[2]):
+        return bool(_CHECKPOINT_NAME.match(name) or _OLD_TMP.match(name)
+                    or (target and _CHECKPOINT_NAME.match(target)))
     return False
 
 
 def clear(namespace: str | None = None) -> int:
     """Delete what psbook wrote to the cache (of one namespace, or all): entries, checkpoints,
-    cached tokenizers and the ``*.tmp`` leftovers of killed writes. Returns how many files
-    were removed. Only files carrying psbook's naming are deleted, and only in a folder that
-    carries psbook's marker file (:data:`MARKER`); any other file is left alone."""
+    cached tokenizers and the temporary files of killed writes. Returns how many files were
+    removed. Only files carrying psbook's naming *in the place psbook writes them* are
+    deleted (``<namespace>/<key>.npz``, ``<namespace>/checkpoints/<key>/checkpoint.npz``,
+    ``tokenizers/bpe-*.json`` and their temporary files), and only in a folder that carries
+    psbook's marker file (:data:`MARKER`); any other file is left alone, and only folders
+    that end up empty are removed."""
     d = cache_dir_setting()
     if d is None or not d.is_dir():
         return 0
@@ -465,7 +426,8 @@ def clear(namespace: str | None = None) -> int:
         return 0
     n = 0
     for p in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):
-        if p.is_file() and not p.is_symlink() and p.name != MARKER and _owned(p, d):
+        if (p.is_file() and not p.is_symlink() and p.name != MARKER and _owned(p, d)
+                and p.resolve().is_relative_to(d.resolve())):
             p.unlink(missing_ok=True)
             n += 1
     for p in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):

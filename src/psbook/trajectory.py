@@ -168,12 +168,10 @@ def lm_trajectory(tokens, model_cfg, train_cfg, *, n_snapshots: int = 8, n_windo
                     model = QwenLM(model_cfg, seed=train_cfg.seed)
                 else:
                     r = train_lm(tokens, model_cfg, train_cfg, checkpoint_dir=tmp,
-                                 stop_after=int(s), device=device, progress=False)
+                                 stop_after=int(s), device=device, progress=False,
+                                 keep_state=True)
                     hist = r.history
-                    state = torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu",
-                                       weights_only=True)   # tensors and plain data only
-                    model = QwenLM(model_cfg)
-                    model.load_state_dict(state["model"])
+                    model = r.model()
                 model = model.to(device)
                 with torch.no_grad():
                     losses.append(float(model.loss(ids)))

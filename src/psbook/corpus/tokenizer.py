@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .._validate import as_token_array, check_choice, check_positive_int
+from ..atomic import write_file
 from ..cache import cache_dir, config_key, load_or_compute
 from ._network import is_online
 from .sources import describe_source, documents
@@ -231,23 +232,29 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     root = cache_dir()
     path = root / "tokenizers" / f"{name}.json" if root is not None else None
     if path is not None and path.is_file():
-        if verbose and progress_enabled():  # cache bookkeeping: not on executed pages
-            print(f"[psbook.corpus] loaded BPE tokenizer from {path}")
-        return HFTokenizer(Tokenizer.from_file(str(path)), name, path, from_cache=True)
+        try:   # a damaged file (a truncated write, a full disk) is removed and retrained
+            tok = Tokenizer.from_str(path.read_text(encoding="utf-8"))
+            if int(tok.get_vocab_size(with_added_tokens=True)) < 256:
+                raise ValueError("fewer than 256 tokens")
+        except Exception as exc:
+            print(f"[psbook.corpus] the cached tokenizer {path} is damaged "
+                  f"({type(exc).__name__}: {str(exc)[:120]}); removed, training it again")
+            path.unlink(missing_ok=True)
+        else:
+            if verbose and progress_enabled():  # cache bookkeeping: not on executed pages
+                print(f"[psbook.corpus] loaded BPE tokenizer from {path}")
+            return HFTokenizer(tok, name, path, from_cache=True)
 
     def texts():
         for s in sources:
             yield from documents(s, max_chars)
 
     tok = _train_bpe_tokenizer(texts(), V)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tok.save(str(tmp))
-        os.replace(tmp, path)
-        if verbose:
-            print(f"[psbook.corpus] trained BPE tokenizer ({V} tokens) on {', '.join(sources)}; "
-                  f"saved to {path}")
+    # serialised in memory, written atomically; a full disk warns once and the tokenizer is
+    # used all the same
+    if path is not None and write_file(path, tok.to_str()) and verbose:
+        print(f"[psbook.corpus] trained BPE tokenizer ({V} tokens) on {', '.join(sources)}; "
+              f"saved to {path}")
     return HFTokenizer(tok, name, path)
 
 

@@ -539,17 +539,16 @@ def build(root: Path, converter=None) -> list[str]:
     root = check_root(root)
     files = generate(root, converter)
     written = _changed(root, files)
-    for rel in written:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(files[rel])
+    from ..atomic import write_file
+    for rel in written:                 # atomic; a full disk raises, naming the file
+        write_file(root / rel, files[rel], on_error="raise")
     for rel in sorted(_manifest(root) - set(files)):
         if (root / rel).is_file():
             (root / rel).unlink()
             written.append(f"{rel} (deleted)")
     m = root / MANIFEST
     if not m.exists() or m.read_text() != _manifest_text(files):
-        m.parent.mkdir(parents=True, exist_ok=True)
-        m.write_text(_manifest_text(files))
+        write_file(m, _manifest_text(files), on_error="raise")
         written.append(MANIFEST)
     return written
 

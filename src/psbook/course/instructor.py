@@ -30,8 +30,8 @@ def squared_loss_check(gammas=(0.6, 0.9, 1.2, 1.5), seeds=(0, 1, 2), d: int = 16
     autograd on the squared loss, per gamma (mean over ``seeds``), and the log-log slopes."""
     import torch
 
-    from .. import tasks
-    from ..models import LinearModel
+    from ..synthetic import tasks
+    from ..synthetic.models import LinearModel
     t = tasks.f_add(n_keys=12, n_anchors=4, test_frac=0.0)
     sig = t.signatures()
     phi = np.asarray(sig.phi_y.todense() if hasattr(sig.phi_y, "todense") else sig.phi_y)
@@ -71,7 +71,7 @@ PS2_TASKS = {
 def ps2_signatures() -> dict:
     """Problem set 2, item 1: R_order of the keys' phi^y and phi^X, and whether phi^y is
     uniform given each key, for the four variants."""
-    from .. import tasks
+    from ..synthetic import tasks
     from ..metrics import r_order
     out = {}
     for label, (name, kw) in PS2_TASKS.items():

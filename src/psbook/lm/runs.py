@@ -17,7 +17,7 @@ from ..cache import checkpoint_dir, load_or_compute
 from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
 from .model import LMConfig
-from .train import TrainConfig, TrainResult, train_lm
+from .train import CHECKPOINT, TrainConfig, TrainResult, train_lm
 
 __all__ = ["train_cached", "train_many", "fingerprint"]
 
@@ -68,11 +68,12 @@ def train_cached(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, *,
                         progress=progress, desc=desc)
     out = load_or_compute(namespace, config, compute)
     if ckdir is not None:  # the result is cached now (missing_ok: a parallel run may race us)
-        (ckdir / "checkpoint.pt").unlink(missing_ok=True)
-        try:
-            ckdir.rmdir()
-        except OSError:
-            pass
+        (ckdir / CHECKPOINT).unlink(missing_ok=True)
+        for folder in (ckdir, ckdir.parent):      # <key>/, then checkpoints/ if now empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return out
 
 

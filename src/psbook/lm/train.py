@@ -206,16 +206,26 @@ class AlignmentProbe:
 
 # ---- checkpoints ------------------------------------------------------------------------
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+CHECKPOINT = "checkpoint.npz"
+
+
+def _atomic_save(obj, path: Path) -> bool:
+    """Write the checkpoint ``obj`` (tensors and plain data) as data
+    (:mod:`psbook.cache_format`: arrays + JSON, no pickle), atomically; a failed write warns
+    once (:func:`psbook.atomic.write_file`) and returns False."""
+    from ..atomic import write_file
+    from ..cache_format import dumps
+    return write_file(path, dumps(obj))
+
+
+def read_checkpoint(path) -> dict:
+    """The state a checkpoint written by :func:`train_lm` holds (tensors on the CPU); raises
+    for a damaged or foreign file. Nothing in it is unpickled."""
+    from ..cache_format import load
+    state = load(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a checkpoint")
+    return state
 
 
 def _np(W: torch.Tensor) -> np.ndarray:
@@ -251,13 +261,11 @@ def _load_checkpoint(ckpt: Path, dev):
     """The checkpoint's state, or None if there is none. A damaged checkpoint (truncated by a
     killed run, say) is reported with its path, deleted, and training starts over."""
     try:  # another process running the same cached run may delete it under our feet
-        # weights_only: a checkpoint holds tensors and plain data only; a planted pickle that
-        # would run code is refused (and reported as damaged below)
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        if isinstance(state, dict):
-            for k in ("W_E0", "W_U0"):          # stored as tensors, used as numpy arrays
-                if isinstance(state.get(k), torch.Tensor):
-                    state[k] = state[k].cpu().numpy()
+        # stored as data (psbook.cache_format): nothing in a checkpoint can run code
+        state = read_checkpoint(ckpt)
+        for k in ("W_E0", "W_U0"):          # stored as tensors, used as numpy arrays
+            if isinstance(state.get(k), torch.Tensor):
+                state[k] = state[k].cpu().numpy()
         return state
     except FileNotFoundError:
         return None
@@ -376,7 +384,7 @@ class _Run:
 
     def resume_from(self, checkpoint_dir: Path, signatures, token_sets) -> None:
         """Checkpoint to ``checkpoint_dir``; continue from the checkpoint there, if any."""
-        self.ckpt = checkpoint_dir / "checkpoint.pt"
+        self.ckpt = Path(checkpoint_dir) / CHECKPOINT
         self.config = _checkpoint_key(self.model_cfg, self.cfg, self.stream_np, signatures,
                                       token_sets)
         state = _load_checkpoint(self.ckpt, self.dev)
@@ -452,18 +460,16 @@ class _Run:
         """Write the checkpoint (if there is a checkpoint folder)."""
         if self.ckpt is None:
             return
-        try:   # plain data and tensors only, so that loading needs no pickle execution
-            _atomic_save({"config": self.config, "model": self.model.state_dict(),
-                          "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
-                          "step": step, "seconds": float(self.elapsed),
-                          "history": {k: [float(x) for x in v] for k, v in self.history.items()},
-                          "window_losses": [float(x) for x in self.window_losses],
-                          "W_E0": torch.from_numpy(self.W_E0),
-                          "W_U0": torch.from_numpy(self.W_U0)},
-                         self.ckpt)
-        except OSError as exc:     # a full or read-only disk: warn once, keep training
-            from ..cache import warn_write_failed
-            warn_write_failed(self.ckpt, exc)
+        # plain data and tensors only, stored as data; a full or read-only disk warns once
+        # (psbook.atomic) and training goes on
+        _atomic_save({"config": self.config, "model": self.model.state_dict(),
+                      "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                      "step": step, "seconds": float(self.elapsed),
+                      "history": {k: [float(x) for x in v] for k, v in self.history.items()},
+                      "window_losses": [float(x) for x in self.window_losses],
+                      "W_E0": torch.from_numpy(self.W_E0),
+                      "W_U0": torch.from_numpy(self.W_U0)},
+                     self.ckpt)
 
     def result(self, keep_state: bool) -> TrainResult:
         hist = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}

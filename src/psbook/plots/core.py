@@ -181,9 +181,12 @@ def pca_scatter(A, labels: Sequence[str] | None = None, *, values=None, ax=None,
 
 def save(fig, path) -> Path:
     """Save a figure as PNG (creating folders) and return the path."""
+    import io
+    from ..atomic import write_file
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    buf = io.BytesIO()                  # rendered in memory, written atomically
+    fig.savefig(buf, format=path.suffix.lstrip(".").lower() or "png")
+    write_file(path, buf.getvalue(), on_error="raise")
     return path
 
 
