@@ -140,10 +140,11 @@ SAMPLE = {
 def test_table_shows_wall_and_cpu_and_what_is_missing():
     t = tc.render(SAMPLE)
     lines = t.splitlines()
-    assert lines[0] == "| chapter | `tiny` wall s | `tiny` CPU s | `cpu` wall s | `cpu` CPU s |"
-    assert "| 01 reading-this-book | 3.0 | 2.5 | – | – |" in lines
-    assert "| 10 training-a-small-qwen | 120 | 47 | 600 | 170 |" in lines
-    assert "| **sum** | 123 | 50 | 600 (1 of 2) | 170 (1 of 2) |" in lines
+    assert lines[0] == ("| chapter | `tiny` wall s | `tiny` CPU s | `tiny` units | `cpu` wall s "
+                        "| `cpu` CPU s | `cpu` units |")
+    assert "| 01 reading-this-book | 3.0 | 2.5 | – | – | – | – |" in lines
+    assert "| 10 training-a-small-qwen | 120 | 47 | – | 600 | 170 | – |" in lines
+    assert "| **sum** | 123 | 50 | – | 600 (1 of 2) | 170 (1 of 2) | – |" in lines
     assert "the CPU time much less" in t and "#" not in t.split("\n\n")[0]  # no headings
 
 
