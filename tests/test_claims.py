@@ -283,6 +283,20 @@ def test_constant_placebo_is_refused(ledger):
     assert _rec("c06_d", placebo_value=0.0) is True               # one number: nothing to vary over
 
 
+def test_a_constant_placebo_needs_a_stated_reason_that_the_ledger_shows(ledger):
+    """A measured placebo may come out equal in every run (a floor, a coarse grid): accepted
+    only with a reason in words, which the ledger shows beside it."""
+    with pytest.raises(ValueError, match="say in words"):
+        _rec("c06_e", placebo_value=[0.0, 0.0, 0.0], constant_because={"shuffled": "floor"})
+    with pytest.raises(ValueError, match="not in this claim"):
+        _rec("c06_e", placebo_value=[0.0, 0.1], constant_because={"other": "a floor of zero"})
+    why = "accuracy has a floor of 0 that every seed reaches"
+    _rec("c06_e", placebo_value=[0.0, 0.0, 0.0], constant_because={"shuffled": why})
+    assert why in ledger["c06_e"].placebo
+    _rec("c06_f", placebo_value=[0.0, 0.1, 0.2], constant_because={"shuffled": why})
+    assert why not in ledger["c06_f"].placebo                     # it varied: no note needed
+
+
 CLAIM_CALL = re.compile(r"claims\.claim\(")
 
 

@@ -131,7 +131,7 @@ def _is_constant(value) -> bool:
 def claim(key: str, text: str, *, statistic: str, value, held: bool, over: str,
           placebo: str = "", placebo_value=None, placebo_failed=None,
           placebos: dict | None = None, seeds: int | None = None, n: int | None = None,
-          fmt: str = "{:+.2f}", glue: bool = True) -> bool:
+          fmt: str = "{:+.2f}", glue: bool = True, constant_because: dict | None = None) -> bool:
     """Record one claim in the ledger (and glue its fields); return its verdict.
 
     ``value`` / a placebo's value: a number, a per-run array (shown as mean ± sd) or a
@@ -145,7 +145,10 @@ def claim(key: str, text: str, *, statistic: str, value, held: bool, over: str,
     ``placebos={"name": value, ...}`` with ``placebo_failed`` a bool (the check failed on every
     one) or ``{"name": bool}`` (``None`` for a placebo shown without a separate check). A
     placebo whose per-run values are all equal cannot vary, so it cannot fail a check by
-    chance or pass it: it is refused (ValueError).
+    chance or pass it: it is refused (ValueError) -- unless ``constant_because={"name":
+    "why"}`` says why a measured placebo came out equal in every run although it could have
+    differed (a floor such as an accuracy of exactly 0, onsets on a coarse snapshot grid); the
+    reason is shown in the ledger beside the placebo, so a reader can judge it.
     """
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise ValueError(f"key must look like 'c05_align' (c<NN>_<snake_case>); got {key!r}")
@@ -181,8 +184,16 @@ def claim(key: str, text: str, *, statistic: str, value, held: bool, over: str,
         names = [placebo] if placebo else []
         pvals = [placebo_value] if placebo else []
         failed = (None if placebo_failed is None else bool(placebo_failed),) if placebo else ()
+    constant_because = dict(constant_because or {})
+    unknown = set(constant_because) - set(names)
+    if unknown:
+        raise ValueError(f"constant_because names placebos not in this claim: {sorted(unknown)}")
+    for nm, why in constant_because.items():
+        if not isinstance(why, str) or len(why.strip()) < 10:
+            raise ValueError(f"constant_because[{nm!r}] must say in words why the placebo is "
+                             f"constant although it could vary; got {why!r}")
     for nm, pv in zip(names, pvals):
-        if _is_constant(pv):
+        if _is_constant(pv) and nm not in constant_because:
             raise ValueError(f"placebo {nm!r} has the same value in every run "
                              f"({format_stat(pv, fmt)}): a placebo that cannot vary is not a "
                              f"placebo; use one whose check could pass or fail")
@@ -195,6 +206,9 @@ def claim(key: str, text: str, *, statistic: str, value, held: bool, over: str,
         raise ValueError(f"n (seeds) must be a positive int; got {count!r}")
     if over == "one run" and count != 1:
         raise ValueError(f"over='one run' means one number; got n={count}")
+    names = [f"{nm} (equal in every run: {constant_because[nm].strip()})"
+             if nm in constant_because and _is_constant(pv) else nm
+             for nm, pv in zip(names, pvals)]
     pformatted = tuple(format_stat(pv, fmt) for pv in pvals)
     known = [f for f in failed if f is not None]
     rec = Claim(key=key, chapter=KEY_PATTERN.match(key).group(1), text=text.strip(),
