@@ -27,3 +27,23 @@ class CharTokenizer:
     def encode_batch(self, texts):
         return [np.frombuffer(t.encode("ascii", "ignore"), dtype=np.uint8).astype(np.int64)
                 for t in texts]
+
+
+class FakeCharModel:
+    """What psbook.align needs of a model: a tokenizer, a vocabulary and embeddings."""
+    name = "fake-chars"
+    vocab_size = 128
+    tied = True
+    W_U = None
+
+    def __init__(self):
+        self.tokenizer = CharTokenizer()
+        self.W_E = np.random.default_rng(0).normal(size=(128, 8))
+
+
+def word_text(n=3000, seed=0):
+    """``n`` random words of a 16-word vocabulary, one line."""
+    rng = np.random.default_rng(seed)
+    words = ["alpha", "beta", "gamma", "delta", "one", "two", "three", "sun", "moon", "star",
+             "red", "blue", "green", "cat", "dog", "bird"]
+    return " ".join(rng.choice(words, size=n)) + "\n"

@@ -9,28 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import CharTokenizer
+from _helpers import CharTokenizer, FakeCharModel, word_text
 
 from psbook import cli, pretrained
 from psbook.corpus import textfiles
 
 
-class _FakeModel:
-    name = "fake-chars"
-    vocab_size = 128
-    tied = True
-    W_U = None
-
-    def __init__(self):
-        self.tokenizer = CharTokenizer()
-        self.W_E = np.random.default_rng(0).normal(size=(128, 8))
-
-
-def _text(n=3000, seed=0):
-    rng = np.random.default_rng(seed)
-    words = ["alpha", "beta", "gamma", "delta", "one", "two", "three", "sun", "moon", "star",
-             "red", "blue", "green", "cat", "dog", "bird"]
-    return " ".join(rng.choice(words, size=n)) + "\n"
+_FakeModel = FakeCharModel
+_text = word_text
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _helpers import CharTokenizer as _CharTok
+from _helpers import CharTokenizer as _CharTok, FakeCharModel, word_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,23 +28,8 @@ def cache_root(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-class _FakeModel:
-    """What psbook.align needs of a model: a tokenizer, a vocabulary and embeddings."""
-    name = "fake-chars"
-    vocab_size = 128
-    tied = True
-    W_U = None
-
-    def __init__(self):
-        self.tokenizer = _CharTok()
-        self.W_E = np.random.default_rng(0).normal(size=(128, 8))
-
-
-def _text(n=3000, seed=0):
-    rng = np.random.default_rng(seed)
-    words = ["alpha", "beta", "gamma", "delta", "one", "two", "three", "sun", "moon", "star",
-             "red", "blue", "green", "cat", "dog", "bird"]
-    return " ".join(rng.choice(words, size=n)) + "\n"
+_FakeModel = FakeCharModel
+_text = word_text
 
 
 # ---- 1. counts keyed on content ------------------------------------------------------------
