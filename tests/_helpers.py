@@ -47,3 +47,27 @@ def word_text(n=3000, seed=0):
     words = ["alpha", "beta", "gamma", "delta", "one", "two", "three", "sun", "moon", "star",
              "red", "blue", "green", "cat", "dog", "bird"]
     return " ".join(rng.choice(words, size=n)) + "\n"
+
+
+@pytest.fixture
+def course_env(tmp_path, monkeypatch):
+    """A fresh course-check state: an empty cache, lenient checks, no exercise cell recorded
+    (request it, e.g. from an autouse fixture of the test module)."""
+    from psbook.course.checks import _base
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
+    _base._UNFINISHED.clear()
+    _base._RAN.clear()
+
+
+_TINY_RUN = {}
+
+
+def tiny_f_add_namespace():
+    """A notebook namespace holding one short tiny-preset f_add run (trained once per process)
+    as chapter 05's exercises name it: ``res``, ``task``, ``zipf_res``."""
+    if "r" not in _TINY_RUN:
+        from psbook.synthetic import experiments
+        _TINY_RUN["r"] = experiments.run("f_add", preset="tiny", steps=60)
+    r = _TINY_RUN["r"]
+    return {"res": r, "task": r.task, "zipf_res": r}

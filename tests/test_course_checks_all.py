@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _helpers import tiny_f_add_namespace
 
 from psbook.synthetic import experiments, tasks
 from psbook.course import checks
@@ -49,10 +50,7 @@ _RUNS = {}
 
 
 def _ch05_res():
-    if "res" not in _RUNS:
-        _RUNS["res"] = experiments.run("f_add", preset="tiny", steps=60)
-    r = _RUNS["res"]
-    return {"res": r, "task": r.task, "zipf_res": r}
+    return tiny_f_add_namespace()
 
 
 def _ch06_tilde():

@@ -13,17 +13,15 @@ import textwrap
 
 import numpy as np
 import pytest
+from _helpers import course_env  # noqa: F401  (fixture)
 
 from psbook.synthetic import experiments, tasks
 from psbook.course.checks import _base, ch02, ch05, ch09
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
-    monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
-    _base._UNFINISHED.clear()
-    _base._RAN.clear()
+def _env(course_env):
+    """Every test starts from a fresh course-check state (tests/_helpers.course_env)."""
 
 
 def cell(ns, label, body):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import course_env, tiny_f_add_namespace  # noqa: F401  (fixture)
 from scipy.stats import spearmanr
 
 from psbook.synthetic import experiments, tasks
@@ -15,21 +16,15 @@ from psbook.metrics import r_cos, r_order, shuffled_r_cos
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
-    monkeypatch.delenv("PSBOOK_CHECK_STRICT", raising=False)
-    _base._UNFINISHED.clear()
-    _base._RAN.clear()
+def _env(course_env):
+    """Every test starts from a fresh course-check state (tests/_helpers.course_env)."""
 
 
 _RES = {}
 
 
 def _res():
-    if "r" not in _RES:
-        _RES["r"] = experiments.run("f_add", preset="tiny", steps=60)
-    r = _RES["r"]
-    return {"res": r, "task": r.task, "zipf_res": r}
+    return tiny_f_add_namespace()
 
 
 def _judge(check, ns, **answers):
