@@ -39,6 +39,7 @@ LAYERS = {
     "psbook.atomic": FOUNDATIONS,
     "psbook.parallel": FOUNDATIONS,
     "psbook.progress": FOUNDATIONS,
+    "psbook.display": FOUNDATIONS,
     "psbook.signatures": DATA,
     "psbook.cooccurrence": DATA,
     "psbook.metrics": DATA,
