@@ -22,6 +22,8 @@ From the built HTML (``_build/html/book/*.html``, after ``jupyter-book build``):
     python tools/page_metrics.py --check      # exit 1 and list what breaks a limit (LIMITS)
     python tools/page_metrics.py --json       # the numbers as JSON
     python tools/page_metrics.py --check book/05-*.md   # only these chapters
+    python tools/page_metrics.py --notebook run.ipynb   # an executed notebook's outputs
+    python tools/page_metrics.py --execute book/05-composite-addition.md   # run it, then check
 
 ``tests/test_page_metrics.py`` holds the source limits in the unit tests and the HTML limits
 after the build (CI's browser part).
@@ -268,6 +270,48 @@ def measure_html(path: Path, ch: Chapter) -> None:
                              "counts": counts[:3], "numbers": numbers[:3]}}
 
 
+def notebook_outputs(path: Path) -> list[str]:
+    """Problems in the outputs of an executed notebook (``jupyter nbconvert --execute``): the
+    same checks as the built page's, for a chapter run alone without building the book."""
+    nb = json.loads(Path(path).read_text())
+    bad = []
+    for n, cell in enumerate(nb.get("cells", [])):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & (HIDDEN | {"exercise-check", "remove-output", "remove_output"}):
+            continue  # not on the page (check cells are removed from the book's pages)
+        for out in cell.get("outputs", []):
+            if set(out.get("data", {})) & {"image/png", "application/vnd.psbook.knob+json"}:
+                continue  # a figure or knob: its text/plain is the alt text, not shown
+            texts = [out.get("text", "")]
+            texts += [out.get("data", {}).get(k, "") for k in ("text/plain", "text/html")
+                      if k in out.get("data", {}) and "image/png" not in out.get("data", {})]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                if "<table" in text or "<div" in text:
+                    continue  # HTML: the page lays it out
+                wide = [x for x in text.splitlines() if len(x) > OUTPUT_WIDTH]
+                bad += [f"cell {n}: output line of {len(x)} characters: {x[:60]}..." for x in wide]
+                bad += [f"cell {n}: machine path {m.group(0)!r}"
+                        for m in MACHINE_PATH.finditer(text)]
+                bad += [f"cell {n}: {m.group(0)!r}" for m in _BAD_COUNT.finditer(text)]
+    return bad
+
+
+def execute(chapter: Path, out: Path) -> Path:
+    """Run a chapter's source (``book/NN-*.md``) in a fresh kernel in ``book/``, as the build
+    does, and write the executed notebook to ``out`` (for ``--notebook``)."""
+    import jupytext
+    import nbclient
+    import nbformat
+
+    nb = jupytext.read(chapter)
+    nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3",
+                            resources={"metadata": {"path": str(chapter.resolve().parent)}}
+                            ).execute()
+    nbformat.write(nb, out)
+    return out
+
+
 def measure(html_dir: Path | None = HTML, chapters=None) -> dict[str, Chapter]:
     out = {}
     for path in chapters or fit_code.chapters():
@@ -341,7 +385,19 @@ def main(argv=None) -> int:
     ap.add_argument("chapters", nargs="*", type=Path,
                     help="book/NN-*.md files to measure (default: every chapter); the book-wide "
                          "limits then apply to these")
+    ap.add_argument("--notebook", type=Path, action="append", default=[],
+                    help="an executed .ipynb whose outputs to check (wide lines, machine paths, "
+                         "bad counts); may be repeated")
+    ap.add_argument("--execute", type=Path, action="append", default=[],
+                    help="a chapter (book/NN-*.md) to run first; its outputs are then checked "
+                         "as with --notebook (the executed notebook: /tmp/NN-*.executed.ipynb)")
     args = ap.parse_args(argv)
+    for chapter in args.execute:
+        args.notebook.append(execute(chapter, Path("/tmp") / f"{chapter.stem}.executed.ipynb"))
+    if args.notebook:
+        bad = [f"{nb}: {x}" for nb in args.notebook for x in notebook_outputs(nb)]
+        print("\n".join(bad) or "outputs within the limits")
+        return 1 if bad else 0
     chapters = measure(None if args.source_only else args.html, args.chapters or None)
     rows = {name: {k: v for k, v in ch.summary().items() if not k.startswith("_")}
             for name, ch in chapters.items()}
