@@ -212,13 +212,20 @@ def heatmap_knob(states, controls: Mapping[str, str], *, name: str, title: str,
                                     legend=alt.Legend(orient="bottom", gradientLength=160)),
                     tooltip=[alt.Tooltip("i:O", title="row"), alt.Tooltip("j:O", title="column"),
                              alt.Tooltip("v:Q", title=value_label, format="+.2f")]))
-    chart = (alt.vconcat(_readout(alt, states, controls, filt), heat, spacing=6)
+    return _finish(alt, heat, states, controls, filt, params, name=name, title=title,
+                   alt_text=alt_text or (
+                       f"Interactive heatmap: {title}. Controls: "
+                       f"{', '.join(controls.values())}; {len(states)} precomputed states, "
+                       f"each with its numbers printed above the picture."))
+
+
+def _finish(alt, picture, states, controls, filt, params, *, name, title, alt_text) -> Knob:
+    """The knob of every builder: the chosen state's numbers above ``picture``, the controls'
+    parameters, the title, and no frame around the view."""
+    chart = (alt.vconcat(_readout(alt, states, controls, filt), picture, spacing=6)
              .add_params(*params)
              .properties(title=_title(alt, title))
              .configure_view(stroke=None))
-    alt_text = alt_text or (f"Interactive heatmap: {title}. Controls: "
-                            f"{', '.join(controls.values())}; {len(states)} precomputed states, "
-                            f"each with its numbers printed above the picture.")
     return Knob(chart, states, controls, alt_text=alt_text, name=name)
 
 
@@ -261,14 +268,11 @@ def curve_knob(states, controls: Mapping[str, str], *, name: str, title: str, x_
                                                      range=PALETTE[:len(series)]),
                                      legend=alt.Legend(orient="bottom", columns=1)),
                      tooltip=["series:N", alt.Tooltip("x:Q"), alt.Tooltip("y:Q", format="+.3f")]))
-    chart = (alt.vconcat(_readout(alt, states, controls, filt), lines, spacing=6)
-             .add_params(*params)
-             .properties(title=_title(alt, title))
-             .configure_view(stroke=None))
-    alt_text = alt_text or (f"Interactive chart: {title}. Controls: "
-                            f"{', '.join(controls.values())}; {len(states)} precomputed states, "
-                            f"each with its numbers printed above the picture.")
-    return Knob(chart, states, controls, alt_text=alt_text, name=name)
+    return _finish(alt, lines, states, controls, filt, params, name=name, title=title,
+                   alt_text=alt_text or (
+                       f"Interactive chart: {title}. Controls: "
+                       f"{', '.join(controls.values())}; {len(states)} precomputed states, "
+                       f"each with its numbers printed above the picture."))
 
 
 def sweep_knob(x, series: Mapping[str, Any], numbers: Sequence[Mapping[str, float]], *,
@@ -317,15 +321,11 @@ def sweep_knob(x, series: Mapping[str, Any], numbers: Sequence[Mapping[str, floa
     rule = chosen.mark_rule(color="black", strokeDash=[4, 3]).encode(x=xenc)
     dots = chosen.mark_point(size=120, filled=True, stroke="black").encode(x=xenc, y="y:Q",
                                                                           color=color)
-    chart = (alt.vconcat(_readout(alt, states, {control: label}, filt),
-                         alt.layer(band, line, rule, dots), spacing=6)
-             .add_params(*params)
-             .properties(title=_title(alt, title))
-             .configure_view(stroke=None))
-    alt_text = alt_text or (f"Interactive chart: {title}. A control for {label} moves a marker "
-                            f"along the response curves; the chosen value's numbers are printed "
-                            f"above the picture.")
-    return Knob(chart, states, {control: label}, alt_text=alt_text, name=name)
+    return _finish(alt, alt.layer(band, line, rule, dots), states, {control: label}, filt,
+                   params, name=name, title=title, alt_text=alt_text or (
+                       f"Interactive chart: {title}. A control for {label} moves a marker "
+                       f"along the response curves; the chosen value's numbers are printed "
+                       f"above the picture."))
 
 
 def result_states(grid, *, signature: str = "phi_y", extra=None) -> list:
