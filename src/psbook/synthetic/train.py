@@ -35,19 +35,10 @@ __all__ = ["History", "TrainResult", "train", "fit", "fit_spec", "FitSpec", "Div
            "train_spec"]
 
 
-def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: float = 0.5,
-          steps: int = 2000, weight_decay: float = 0.0, log_every: int | None = None,
-          snapshot_steps=(), progress: bool = True, max_loss_factor: float = 50.0,
-          device=None) -> History:
-    """Train ``model`` full-batch on ``task.X_train``; returns the :class:`History`.
-
-    ``optimizer``: ``"gd"`` (plain gradient descent) or ``"adam"`` (AdamW when
-    ``weight_decay > 0``). ``log_every`` defaults to ``steps // 50``. ``snapshot_steps``: steps
-    at which ``W_E`` and ``W_U`` are stored (step 0 = initialisation; the last step is always
-    logged). Raises :class:`DivergenceError` if the loss becomes NaN/inf or exceeds
-    ``max_loss_factor`` times its initial value. ``device`` (``"cpu"``, ``"cuda"``, ...):
-    where to train; the model is moved there (default: where its parameters are).
-    """
+def _checked(model, task, optimizer, lr, steps, weight_decay, log_every, snapshot_steps,
+             max_loss_factor) -> tuple:
+    """:func:`train`'s arguments checked: ``(lr, steps, weight_decay, log_every, snapshots,
+    max_loss_factor)``, or an error naming the argument, what it must be and what it is."""
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "W_E") \
             or not hasattr(model, "W_U"):
         raise TypeError(f"model must be a psbook model (LinearModel / FFN, from "
@@ -70,55 +61,84 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     if model.W_E.shape[1] != task.vocab_size or model.W_U.shape[0] != task.label_size:
         raise ValueError(f"model sizes (V={model.W_E.shape[1]}, V_out={model.W_U.shape[0]}) do "
                          f"not match the task (V={task.vocab_size}, V_out={task.label_size})")
+    return lr, steps, weight_decay, log_every, snaps, max_loss_factor
 
+
+class _Recorder:
+    """What :func:`train` logs at its logged steps: loss, accuracies, the geometry curves
+    (:func:`~psbook.synthetic.fitting.log_metrics`) and the snapshots of ``W_E``/``W_U``."""
+
+    def __init__(self, task: Task, snaps, X_test, y_test):
+        self.task, self.snaps, self.X_test, self.y_test = task, snaps, X_test, y_test
+        self.sig = task.signatures()
+        self.ref = MetricRef(task, self.sig)
+        self.rec = {"steps": [], "loss": [], "train_acc": [], "test_acc": []}
+        self.curves: dict = {}
+        self.snapshots: dict = {}
+
+    def log(self, step: int, model, logits, loss: float, y, w) -> None:
+        self.rec["steps"].append(step)
+        self.rec["loss"].append(loss)
+        with torch.no_grad():
+            self.rec["train_acc"].append(float(((logits.argmax(-1) == y).float() * w).sum()))
+        self.rec["test_acc"].append(accuracy(model, self.X_test, self.y_test))
+        WE, WU = to_numpy(model.W_E.T), to_numpy(model.W_U)
+        for k, v in log_metrics(WE, WU, self.task, self.sig, self.ref).items():
+            self.curves.setdefault(k, []).append(v)
+        if step in self.snaps:
+            self.snapshots[step] = {"W_E": WE, "W_U": WU}
+
+    def history(self) -> History:
+        r = self.rec
+        return History(steps=np.asarray(r["steps"]), loss=np.asarray(r["loss"]),
+                       train_acc=np.asarray(r["train_acc"]), test_acc=np.asarray(r["test_acc"]),
+                       curves={k: np.asarray(v) for k, v in self.curves.items()},
+                       snapshots=self.snapshots)
+
+
+def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: float = 0.5,
+          steps: int = 2000, weight_decay: float = 0.0, log_every: int | None = None,
+          snapshot_steps=(), progress: bool = True, max_loss_factor: float = 50.0,
+          device=None) -> History:
+    """Train ``model`` full-batch on ``task.X_train``; returns the :class:`History`.
+
+    ``optimizer``: ``"gd"`` (plain gradient descent) or ``"adam"`` (AdamW when
+    ``weight_decay > 0``). ``log_every`` defaults to ``steps // 50``. ``snapshot_steps``: steps
+    at which ``W_E`` and ``W_U`` are stored (step 0 = initialisation; the last step is always
+    logged). Raises :class:`DivergenceError` if the loss becomes NaN/inf or exceeds
+    ``max_loss_factor`` times its initial value. ``device`` (``"cpu"``, ``"cuda"``, ...):
+    where to train; the model is moved there (default: where its parameters are).
+    """
+    lr, steps, weight_decay, log_every, snaps, max_loss_factor = _checked(
+        model, task, optimizer, lr, steps, weight_decay, log_every, snapshot_steps,
+        max_loss_factor)
     dev = model.W_E.device if device is None else torch.device(device)
     model.to(dev)
-    Xr, yr, wr = train_rows(task)
-    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in (Xr, yr, wr))
-    Xte, yte = torch.from_numpy(task.X_test).to(dev), torch.from_numpy(task.y_test).to(dev)
+    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in train_rows(task))
+    recorder = _Recorder(task, snaps, torch.from_numpy(task.X_test).to(dev),
+                         torch.from_numpy(task.y_test).to(dev))
     C = bag_counts(model, Xtr)
-    sig = task.signatures()
-    ref = MetricRef(task, sig)
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "gd":
-        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    def lossf(logits, y):
-        return (torch.nn.functional.cross_entropy(logits, y, reduction="none") * wtr).sum()
-
+    opt = (torch.optim.SGD if optimizer == "gd" else torch.optim.AdamW)(
+        params, lr=lr, weight_decay=weight_decay)
     log_at = set(range(0, steps + 1, log_every)) | {steps} | set(snaps)
-    rec = {"steps": [], "loss": [], "train_acc": [], "test_acc": []}
-    curves: dict = {}
-    snapshots: dict = {}
     loss0 = None
-
     bar = progress_bar(range(steps + 1), desc=f"{task.name} {type(model).__name__} {optimizer}",
                        enabled=progress)
     for step in bar:
         logits = model(Xtr) if C is None else C @ (model.W_E.T @ model.W_U.T)
-        loss = lossf(logits, ytr)
+        loss = (torch.nn.functional.cross_entropy(logits, ytr, reduction="none") * wtr).sum()
         lv = float(loss.detach())
-        if loss0 is None:
-            loss0 = lv
+        loss0 = lv if loss0 is None else loss0
         if not np.isfinite(lv) or lv > max_loss_factor * max(loss0, 1e-3):
             raise DivergenceError(
                 f"training diverged at step {step}: loss = {lv:.4g} (initial {loss0:.4g}) with "
                 f"optimizer={optimizer!r}, lr={lr}. Lower lr (e.g. lr={lr / 5:g}), or use a "
                 f"smaller initialisation (larger gamma), or optimizer='adam'.")
         if step in log_at:
-            rec["steps"].append(step)
-            rec["loss"].append(lv)
-            with torch.no_grad():
-                rec["train_acc"].append(float(((logits.argmax(-1) == ytr).float() * wtr).sum()))
-            rec["test_acc"].append(accuracy(model, Xte, yte))
-            WE, WU = to_numpy(model.W_E.T), to_numpy(model.W_U)
-            for k, v in log_metrics(WE, WU, task, sig, ref).items():
-                curves.setdefault(k, []).append(v)
-            if step in snaps:
-                snapshots[step] = {"W_E": WE, "W_U": WU}
+            recorder.log(step, model, logits, lv, ytr, wtr)
             if not bar.disable:
-                bar.set_postfix(loss=f"{lv:.3f}", acc=f"{rec['train_acc'][-1]:.2f}",
+                bar.set_postfix(loss=f"{lv:.3f}", acc=f"{recorder.rec['train_acc'][-1]:.2f}",
                                 refresh=False)
         if step == steps:
             break
@@ -126,9 +146,7 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
         loss.backward()
         opt.step()
     bar.close()
-    return History(steps=np.asarray(rec["steps"]), loss=np.asarray(rec["loss"]),
-                   train_acc=np.asarray(rec["train_acc"]), test_acc=np.asarray(rec["test_acc"]),
-                   curves={k: np.asarray(v) for k, v in curves.items()}, snapshots=snapshots)
+    return recorder.history()
 
 
 def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 128,
