@@ -161,6 +161,19 @@ def test_describe_mentions_preset():
     assert "psbook" in line and "preset=tiny" in line and "torch" in line
 
 
+def test_size_table_shows_each_presets_sizes_within_the_page():
+    t = presets.size_table()
+    assert t.columns == ["size"] + list(presets.PRESET_NAMES)
+    assert len(t) == len(presets.SIZE_ROWS)
+    assert t["tiny"][0] == str(get_preset("tiny").n_seeds)         # seeds per claim
+    steps = [r for r in t.rows if r["size"] == "LM training steps"][0]
+    assert steps["cpu"] == f"{get_preset('cpu').lm['train']['steps']:,}"
+    assert max(len(line) for line in str(t).splitlines()) <= 80
+    assert presets.size_table(["tiny"]).columns == ["size", "tiny"]
+    with pytest.raises(ValueError, match="names must be presets"):
+        presets.size_table(["huge"])
+
+
 # --------------------------------------------------------------------------------------
 # cache
 # --------------------------------------------------------------------------------------

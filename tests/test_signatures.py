@@ -284,6 +284,20 @@ def test_shards_merge_to_the_whole():
     assert next_token_signatures(ids, V).n_pairs - lost.n_pairs == 1
 
 
+def test_word_groups_keep_known_frequent_words_and_next_word_table():
+    class Tok:
+        token_to_id = {"<unk>": 0, "a": 1, "b": 2, "c": 3, "d": 4}
+        id_to_token = ["<unk>", "a", "b", "c", "d"]
+    freq = np.array([0, 20, 20, 20, 5])
+    groups, dropped = S.word_groups({"abc": ["a", "b", "c", "z"], "cd": ["c", "d"]},
+                                    Tok.token_to_id, freq, min_count=10)
+    assert groups == {"abc": [1, 2, 3]} and dropped == {"cd": 1}
+    nt = next_token_signatures(np.array([1, 2, 1, 2, 1, 3]), 5)
+    t = S.next_word_table(nt, Tok, ["a", "zz"], k=2)
+    assert t.columns == ["rank", "'a'"] and len(t) == 2
+    assert t["'a'"][0] == "b 0.67" and t["'a'"][1] == "c 0.33"
+
+
 def test_chunked_buffering_equals_one_chunk():
     V = 30
     docs = [zipf_stream(n, V, seed=s) for s, n in enumerate([13, 2, 40, 9, 70, 1, 33])]

@@ -216,3 +216,21 @@ def test_twin_training_collapses_twins():
     h = theory_checks.twin_training(t, d=16, lr=0.5, steps=300, seed=1)
     pc = theory_checks.pair_cosines(h.snapshots, [(3, t.vocab_size - 1), (3, 4)])
     assert pc[(3, t.vocab_size - 1)][-1] > 0.95 > pc[(3, 4)][-1]
+
+
+def test_scan_and_reduced_tables_read_the_results():
+    scan = {"orders": (1, 3), "slope_E": {1: 2.01, 3: 3.98}, "slope_U": {1: 2.0, 3: 4.0},
+            "predicted": {1: 2, 3: 4}, "res_E": {1: np.array([1e-2, 1e-3]),
+                                                 3: np.array([1e-4, 1e-6])},
+            "cos_min": {1: np.array([0.9, 0.999]), 3: np.array([0.99, 1.0])}}
+    t = tc.scan_table({"linear": scan})
+    assert t["order"] == [1, 3] and t["res E"] == [1e-3, 1e-6] and t["min cos"] == [0.999, 1.0]
+    assert max(len(line) for line in str(t).splitlines()) <= 80
+    run = {"cos_agree": np.array([1.0, 0.95, 0.5, 0.2]), "t": np.array([0, 1, 2, 4.0]),
+           "loss": np.array([2.0, 1.9, 1.0, 0.5]), "loss0": 2.0,
+           "R_cos_train": np.array([0.1, 0.5, 0.8, 0.9]),
+           "R_cos_reduced": np.array([0.1, 0.5, 0.6, 0.4])}
+    r = tc.reduced_table({"gamma=0.8": run})
+    assert r.rows[0]["agree to t"] == "1" and r.rows[0]["part at t"] == "2"
+    assert r.rows[0]["loss"] == "95.0%" and r.rows[0]["R_cos red."] == 0.4
+    assert max(len(line) for line in str(r).splitlines()) <= 80

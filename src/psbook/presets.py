@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 __all__ = ["Preset", "PRESETS", "PRESET_NAMES", "AUTO_PRESETS", "get_preset", "preset_name",
-           "device", "seed_everything", "describe", "env_seed"]
+           "device", "seed_everything", "describe", "env_seed", "size_table"]
 
 # the environment's readers live in psbook.settings (the bottom of the package); the names
 # stay importable from here
@@ -165,6 +165,52 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 
 
 PRESETS = {n: (lambda n=n: get_preset(n)) for n in PRESET_NAMES}
+
+#: the sizes :func:`size_table` shows: (label, path into a preset's size table)
+SIZE_ROWS = [
+    ("seeds per claim", ("n_seeds",)),
+    ("characters counted (ch 02)", ("signatures", "max_chars")),
+    ("vocabulary words (ch 02)", ("signatures", "vocab_words")),
+    ("theory width d (ch 03-04)", ("theory", "d")),
+    ("theory training steps", ("theory", "steps")),
+    ("synthetic width d (ch 05-08)", ("synthetic", "model", "d")),
+    ("FFN hidden units", ("synthetic", "model", "hidden")),
+    ("f_add training steps", ("synthetic", "train", "f_add", "linear", "steps")),
+    ("LM layers (ch 10-13)", ("lm", "model", "n_layers")),
+    ("LM width d_model", ("lm", "model", "d_model")),
+    ("LM training steps", ("lm", "train", "steps")),
+    ("LM batch (sequences)", ("lm", "train", "batch_size")),
+    ("LM sequence length", ("lm", "train", "seq_len")),
+    ("LM corpus characters", ("lm", "corpus_max_chars")),
+]
+
+
+def size_table(names=None):
+    """A :class:`~psbook.display.Table` of the main sizes of each preset (a row per size).
+
+    Book: chapter 01 (Presets). One column per preset in ``names`` (default: every preset);
+    the rows are :data:`SIZE_ROWS`. Every other value is in the preset's sections
+    (``get_preset("cpu").lm``). Reads the size tables directly, so it warns about nothing and
+    selects no device.
+    """
+    from .display import Table
+
+    names = list(PRESET_NAMES if names is None else names)
+    unknown = [n for n in names if n not in PRESET_NAMES]
+    if unknown:
+        raise ValueError(f"names must be presets from {PRESET_NAMES}; got {unknown}")
+
+    def value(name, path):
+        v = _SECTIONS[name]
+        for key in path:
+            v = v[key]
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    rows = [[label] + [value(n, path) for n in names] for label, path in SIZE_ROWS]
+    return Table(rows, columns=["size"] + names,
+                 caption="The main sizes of each preset.",
+                 note='Every value: the sections of get_preset(name), e.g. '
+                      'get_preset("cpu").lm.')
 
 _WARNED_GPU = False
 

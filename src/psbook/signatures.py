@@ -29,6 +29,8 @@ __all__ = [
     "task_signatures",
     "NextTokenSignatures",
     "next_token_signatures",
+    "word_groups",
+    "next_word_table",
     "count_bigrams",
     "row_normalize",
 ]
@@ -497,6 +499,49 @@ def next_token_signatures(ids, vocab_size: int) -> NextTokenSignatures:
     combine them with :meth:`NextTokenSignatures.merge` -- the result is identical.
     """
     return NextTokenSignatures(count_bigrams(ids, vocab_size))
+
+
+def word_groups(candidates: dict, token_to_id, freq, *, min_count: int = 10,
+                min_size: int = 3) -> tuple[dict, dict]:
+    """``(groups, dropped)``: each candidate group's words as token ids, keeping the words
+    the vocabulary has and that occur at least ``min_count`` times.
+
+    Book: chapter 02 (signatures of real text). ``candidates`` maps a group name to words,
+    ``token_to_id`` maps a word to its id, ``freq[id]`` counts its occurrences. A group
+    with fewer than ``min_size`` such words is left out: ``dropped`` maps its name to the
+    number of words it kept.
+    """
+    groups, dropped = {}, {}
+    for name, words in candidates.items():
+        keep = [token_to_id[w] for w in words
+                if w in token_to_id and freq[token_to_id[w]] >= min_count]
+        if len(keep) >= min_size:
+            groups[name] = keep
+        else:
+            dropped[name] = len(keep)
+    return groups, dropped
+
+
+def next_word_table(sigs: NextTokenSignatures, tokenizer, words, k: int = 8):
+    """A :class:`~psbook.display.Table` of the ``k`` most likely next tokens of each word
+    (one column per word, one row per rank: ``token probability``).
+
+    Book: chapter 02 (what a month's signature looks like). Words the tokenizer does not
+    know are left out.
+    """
+    from .display import Table
+
+    k = check_positive_int("k", k)
+    known = [w for w in words if w in tokenizer.token_to_id]
+    columns = {}
+    for w in known:
+        row = sigs.dense("phi_next", [tokenizer.token_to_id[w]])[0]
+        best = np.argsort(-row, kind="stable")[:k]
+        columns[w] = [f"{tokenizer.id_to_token[b]} {row[b]:.2f}" for b in best]
+    rows = [[r + 1] + [columns[w][r] for w in known] for r in range(k)]
+    return Table(rows, columns=["rank"] + [repr(w) for w in known],
+                 caption="The most likely next words, with their probability "
+                         "phi^next(next word).")
 
 
 # ----------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from .signatures import task_signatures
 from .synthetic.tasks import Task, f_add
 
 __all__ = ["residual_order", "init_scale_scan", "relu_direction_scan", "reduced_vs_training",
-           "twin_task", "pair_cosines"]
+           "twin_task", "pair_cosines", "cached_scale_scan", "scan_table",
+           "cached_reduced_vs_training", "reduced_table"]
 
 
 def residual_order(kind: str, order: int, activation: str | None = None,
@@ -129,6 +130,48 @@ def init_scale_scan(kind: str, X, y, vocab_size: int, label_size: int, *, gammas
     return out
 
 
+def cached_scale_scan(kind: str, task: Task, *, gammas, d: int, n_fit: int, orders=(1,),
+                      activation: str | None = None) -> dict:
+    """:func:`init_scale_scan` of ``task``'s training set, loaded from the cache when it holds it.
+
+    Book: chapters 03-04 (Check 1, and chapter 04's modular addition).
+    """
+    from .cache import load_or_compute
+
+    key = {"kind": kind, "task": task.config(), "d": d, "gammas": gammas, "n_fit": n_fit}
+    if kind == "ffn":
+        key = {"kind": kind, "activation": activation, **{k: key[k] for k in key if k != "kind"}}
+    return load_or_compute(
+        "theory_scan", key,
+        lambda: init_scale_scan(kind, task.X_train, task.y_train, task.vocab_size,
+                                task.label_size, gammas=gammas, d=d, orders=orders,
+                                activation=activation, n_fit=n_fit))
+
+
+def scan_table(scans: dict, orders=None, *, caption: str = ""):
+    """A :class:`~psbook.display.Table` of :func:`init_scale_scan` results: one row per scan
+    and order.
+
+    Book: chapters 03-04 (Check 1). Columns: the fitted log-log slopes of the ``W_E`` and
+    ``W_U`` residuals, the predicted slope, and at the smallest scale the relative residual of
+    ``W_E`` and the worst token's cosine. ``scans`` maps a name (``"linear"``, ``"gelu"``) to a
+    scan; ``orders`` defaults to each scan's own.
+    """
+    from .display import Table
+
+    rows = []
+    for name, sc in scans.items():
+        for o in (sc["orders"] if orders is None else orders):
+            rows.append({"model": name, "order": o, "slope E": sc["slope_E"][o],
+                         "slope U": sc["slope_U"][o], "predicted": sc["predicted"][o],
+                         "res E": sc["res_E"][o][-1], "min cos": sc["cos_min"][o][-1]})
+    return Table(rows, caption=caption or "Residual of the predicted velocity against autograd",
+                 formats={"res E": ".2e", "min cos": ".6f"},
+                 note="slope E, U: fitted log-log slopes of the relative residuals of W^E, "
+                      "W^U; res E, min cos: W^E's relative residual and the worst token's "
+                      "cosine at the smallest scale.")
+
+
 def relu_direction_scan(X, y, vocab_size: int, label_size: int, *, gammas, d: int,
                         seed: int = 0) -> dict:
     r"""For the ReLU FFN (no Taylor expansion at 0): per-token cosine between the autograd
@@ -212,6 +255,49 @@ def reduced_vs_training(task: Task, *, d: int, gamma: float, lr: float, steps: i
     out.update(steps=snaps, t=snaps * lr, W_train=np.stack(Wt_all), W_reduced=np.stack(Wr_all),
                tokens=t_idx, loss0=float(np.log(task.label_size)), lr=lr)
     return out
+
+
+def cached_reduced_vs_training(task: Task, *, d: int, gamma: float, lr: float, steps: int,
+                               n_snapshots: int = 12, seed: int = 0) -> dict:
+    """:func:`reduced_vs_training`, loaded from the cache when it holds the run.
+
+    Book: chapter 03 (Check 2)."""
+    from .cache import load_or_compute
+
+    conf = {"task": task.config(), "d": d, "gamma": gamma, "lr": lr, "steps": steps,
+            "n_snapshots": n_snapshots, "seed": seed}
+    return load_or_compute(
+        "theory_reduced", conf,
+        lambda: reduced_vs_training(task, d=d, gamma=gamma, lr=lr, steps=steps,
+                                    n_snapshots=n_snapshots, seed=seed))
+
+
+def reduced_table(runs: dict, threshold: float = 0.9):
+    """A :class:`~psbook.display.Table` of :func:`reduced_vs_training` runs: until when the
+    trained and the reduced embeddings' cosine matrices agree, and where they part.
+
+    Book: chapter 03 (Check 2). One row per run (``runs`` maps a name to a run): the last
+    snapshot whose agreement is at least ``threshold`` (its time ``t`` and loss, as a share of
+    ``log V_out``), the first one below it, and the final :math:`R_{cos}(W^E,\\phi^y)` of
+    training and of the reduced system.
+    """
+    from .display import Table
+
+    rows = []
+    for name, r in runs.items():
+        part = int(np.flatnonzero(r["cos_agree"] < threshold)[0])
+        ok = part - 1
+        rows.append({"run": name, "agree to t": f"{r['t'][ok]:g}",
+                     "loss": f"{r['loss'][ok] / r['loss0']:.1%}",
+                     "part at t": f"{r['t'][part]:g}",
+                     "loss then": f"{r['loss'][part] / r['loss0']:.1%}",
+                     "R_cos train": r["R_cos_train"][-1],
+                     "R_cos red.": r["R_cos_reduced"][-1]})
+    return Table(rows, caption=f"Training against the reduced system (agreement: correlation "
+                               f"of the cosine matrices >= {threshold:g})",
+                 formats={"R_cos train": ".2f", "R_cos red.": ".2f"},
+                 note="loss: as a share of log V_out; R_cos: R_cos(W_E, phi_y) at the end "
+                      "of training and of the reduced system.")
 
 
 def twin_task(*, n_keys: int = 10, n_anchors: int = 4, n_slots: int = 1, twin_of: int = 3,

@@ -9,7 +9,8 @@ from ..metrics import cosine_matrix
 from .core import clean, styled, cosine_heatmap, heatmap, set_alt
 
 __all__ = ["residual_scaling", "token_cosine_curves", "reduced_agreement",
-           "reduced_snapshots", "pair_cosine_curves", "signature_panels"]
+           "reduced_snapshots", "pair_cosine_curves", "signature_panels",
+           "composite_signatures", "cosine_panels", "group_cosine_heatmap"]
 
 _ORDER_NAMES = {1: "order 1", 2: "order 2", 3: "order 3"}
 
@@ -144,6 +145,64 @@ def pair_cosine_curves(pc: dict, names: dict, *, ax=None, title: str = ""):
         ax.set_title(title or "Twin tokens collapse, different tokens separate")
         ax.legend(fontsize=8)
     return ax
+
+
+def composite_signatures(sig, keys, *, token_names, label_names, x_show: int):
+    r"""The four signatures of a composite-addition dataset in a 2 x 2 figure.
+
+    Book: chapter 02 (A composite-addition dataset). (a) :math:`\phi^y` and (b)
+    :math:`\phi^X` of the ``keys`` (rows in their natural order), (c) :math:`\varphi^X` of
+    every label, (d) :math:`\phi^{X|y}_x` of the token ``x_show``. ``sig`` is a
+    :class:`psbook.signatures.TaskSignatures`.
+    """
+    keys = list(keys)
+    key_names = [token_names[k] for k in keys]
+    with styled():
+        fig, axes = plt.subplots(2, 2, figsize=(10.5, 8.2), constrained_layout=True)
+        panels = [
+            (sig.phi_y[keys], key_names, label_names,
+             r"(a) label signature $\phi^y_x(\nu)$ of each key",
+             r"label $\nu$ (value of the sum)", "key $x$"),
+            (sig.phi_X[keys], key_names, token_names,
+             r"(b) co-occurrence signature $\phi^X_x(\beta)$",
+             r"context token $\beta$", "key $x$"),
+            (sig.varphi_X, label_names, token_names,
+             r"(c) input signature $\varphi^X_\nu(\beta)$ of each label",
+             r"input token $\beta$", r"label $\nu$"),
+            (sig.phi_X_given_y(x_show), token_names, label_names,
+             r"(d) joint signature $\phi^{X|y}_x(\beta,\nu)$ for key "
+             + str(token_names[x_show]), r"label $\nu$", r"context token $\beta$"),
+        ]
+        for ax, (M, rows, cols, title, xlabel, ylabel) in zip(axes.ravel(), panels):
+            heatmap(M, ax=ax, row_labels=rows, col_labels=cols, title=title, xlabel=xlabel,
+                    ylabel=ylabel, cbar_label="probability")
+    return fig
+
+
+def cosine_panels(matrices: dict, labels, *, axis_label: str = "token", size: float = 5.0):
+    """Cosine-similarity heatmaps side by side, one per ``{title: cosine matrix}``.
+
+    Book: chapter 02 (the geometry of the signatures). All panels share ``labels``."""
+    n = len(matrices)
+    with styled():
+        fig, axes = plt.subplots(1, n, figsize=(size * n, 0.8 * size), constrained_layout=True)
+        for ax, (title, S) in zip(np.atleast_1d(axes), matrices.items()):
+            cosine_heatmap(S=S, labels=labels, ax=ax, axis_label=axis_label, title=title)
+    return fig
+
+
+def group_cosine_heatmap(S, labels, sizes, *, title: str = "", axis_label: str = "word"):
+    """One cosine-similarity heatmap with lines between consecutive token groups.
+
+    Book: chapter 02 (signatures of real text). ``sizes``: the number of tokens of each
+    group, in the order of ``labels``."""
+    with styled():
+        fig, ax = plt.subplots(figsize=(7.5, 6.4))
+        cosine_heatmap(S=S, labels=labels, ax=ax, axis_label=axis_label, title=title)
+        for edge in np.cumsum(list(sizes))[:-1] - 0.5:
+            ax.axhline(edge, color="k", lw=0.8)
+            ax.axvline(edge, color="k", lw=0.8)
+    return fig
 
 
 def signature_panels(phi_y, phi_xy: dict, *, token_names=None, label_names=None, fig=None):
