@@ -191,6 +191,23 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
     return ax
 
 
+def order_and_alignment(x, order: dict, alignment: dict, *, threshold: float | None = None,
+                        alignment_label: str = r"$R_{cos}(W^E,\phi^y)$ over keys",
+                        alignment_title: str = r"alignment with $\phi^y$",
+                        figsize=(10, 3.3)):
+    """A figure of two :func:`seed_band` panels over training: the order of the key
+    embeddings (``order``: label -> ``(n_seeds, len(x))`` R_order curves, with the
+    ``threshold`` line) and their alignment (``alignment``: the same for an R_cos).
+    Book: chapters 05-06."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_band(x, order, ax=axes[0], threshold=threshold,
+              ylabel=r"$R_{order}(W^E)$ over keys", title="order of the key embeddings")
+    seed_band(x, alignment, ax=axes[1], ylabel=alignment_label, title=alignment_title)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------------
 # claims over seeds: mean ± sd (chapters 06-08)
 # ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import tasks as _tasks
 from .._validate import check_choice, check_positive_int
+from ..display import Table, count, spread
 from ..presets import Preset, get_preset
 from ..signatures import TaskSignatures
 from ..signatures import (dominant_frequencies, fourier_plane, fourier_power,  # noqa: F401
@@ -64,6 +65,20 @@ class ExperimentResult:
             raise KeyError(f"no snapshot at step {step}; stored: {sorted(snaps)} (pass "
                            f"snapshot_steps=[...] to run)")
         return snaps[step]["W_E"]
+
+    def setup_table(self, seeds=None, *, caption: str = "") -> Table:
+        """A :class:`psbook.display.Table` of what was trained: the task and its split,
+        the model and its training settings (and the seeds, when given). Book: chapters
+        05-08."""
+        t, c = self.task, self.config
+        rows = [("task", t.name),
+                ("train / test rows", f"{t.X_train.shape[0]} / {t.X_test.shape[0]}"),
+                ("model", self.model)]
+        rows += [(k, c[k]) for k in ("d", "gamma", "optimizer", "lr", "steps") if k in c]
+        if seeds is not None:
+            rows.append(("seeds", ", ".join(str(s) for s in seeds)))
+        return Table([{"setting": k, "value": v if isinstance(v, str) else f"{v:g}"}
+                      for k, v in rows], caption=caption or "The run on this page")
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -189,11 +204,40 @@ class SeedRuns:
             out[f"{prefix}{k}_sd"] = s
         return out
 
-    def table(self) -> str:
-        """One line per scalar value: ``name  mean ± sd  (n seeds)``."""
-        w = max((len(k) for k in self.summary()), default=4)
-        return "\n".join(f"{k:<{w}}  {m:+.3f} ± {s:.3f}  ({len(self.seeds)} seeds)"
-                         for k, (m, s) in self.summary().items())
+    def glue_spreads(self, prefix: str = "") -> dict:
+        """``{prefix + name + "_pm": "mean ± sd"}`` for every scalar value, written by
+        :func:`psbook.display.spread` (the mean alone for a single seed). Book: chapters
+        05-08."""
+        one = len(self.seeds) == 1
+        return {f"{prefix}{k}_pm": spread(m) if one else spread(m, s)
+                for k, (m, s) in self.summary().items()}
+
+    def curve(self, key: str, metric: str) -> np.ndarray:
+        """``(n_seeds, n_steps)``: the logged curve ``metric`` of each seed's run stored
+        under ``key`` in its output (``outputs[i][key].history[metric]``). Book: chapter 06.
+        """
+        return np.stack([np.asarray(o[key].history[metric], dtype=float)
+                         for o in self.outputs])
+
+    def table(self, names=None, *, caption: str = "", labels=None) -> Table:
+        """A :class:`psbook.display.Table` of the scalar values: one row per value, its
+        ``mean ± sd`` over the seeds (at the precision the sd needs; the mean alone for
+        a single seed).
+
+        ``names`` picks and orders the values (default: every scalar value); ``labels``
+        maps a value's name to the text shown for it. Book: chapters 05-07.
+        """
+        summary = self.summary()
+        names = list(summary) if names is None else list(names)
+        unknown = [k for k in names if k not in summary]
+        if unknown:
+            raise KeyError(f"no scalar value {unknown}; measured: {sorted(summary)}")
+        labels = dict(labels or {})
+        n = len(self.seeds)
+        rows = [{"value": labels.get(k, k),
+                 "mean ± sd": summary[k] if n > 1 else summary[k][0]} for k in names]
+        return Table(rows, caption=caption,
+                     note=f"over {count(n, 'seed')} ({', '.join(map(str, self.seeds))})")
 
     def __repr__(self) -> str:
         return f"SeedRuns(seeds={self.seeds}, values={sorted(self.values)})"
@@ -415,6 +459,24 @@ def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
     }
 
 
-__all__ += ["key_geometry"]
+#: what :func:`key_geometry`'s scalar values are, as a table row names them (chapter 05)
+KEY_GEOMETRY_LABELS = {
+    "R_cos_centred": "R_cos(W^E, phi^y - u), end",
+    "R_cos": "R_cos(W^E, phi^y), end",
+    "R_cos_max": "R_cos(W^E, phi^y), largest",
+    "R_cos_init": "R_cos(W^E, phi^y), initial",
+    "R_cos_shuffled": "control: phi^y - u shuffled",
+    "R_order": "R_order(W^E), end",
+    "R_order_init": "R_order(W^E), initial",
+    "R_order_shuffled": "control: keys in random order",
+    "onset": "first step with R_order < -0.9",
+    "R_cos_phi_X": "R_cos(W^E, phi^X), end",
+    "phi_X_cos_min": "smallest phi^X cosine",
+    "train_accuracy": "train accuracy",
+    "test_accuracy": "test accuracy",
+}
+
+
+__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
