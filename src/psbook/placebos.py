@@ -64,3 +64,67 @@ def best_index_kernel(statistic, n: int, widths=DEFAULT_WIDTHS) -> tuple[float, 
         raise ValueError(f"statistic returned a non-finite value for some width: {vals}")
     i = int(np.argmax(vals))
     return vals[i], widths[i]
+
+
+def partial_controls(res, label: str, *, n_shuffles: int = 10) -> dict:
+    r"""The partial correlation :math:`R_{cos}(W^E,\phi^X\mid\phi^y)` of one run over its
+    ordered tokens, beside its control and its placebo, keyed for a chapter's table:
+    ``partial_<label>``; ``partial_<label>_shuffled`` (the mean over ``n_shuffles`` of
+    :math:`\phi^X`'s rows shuffled across tokens); ``partial_<label>_kernel`` and
+    ``kernel_width_<label>`` (the :func:`best_index_kernel` in place of :math:`\phi^X`).
+
+    ``res``: a :class:`psbook.synthetic.experiments.ExperimentResult`. Book: chapter 06.
+    """
+    from .synthetic.experiments import partial_r_cos
+    from .metrics import shuffled_rows
+
+    k, sig = res.task.ordered_tokens, res.signatures
+    pX, py = sig.dense("phi_X", k), sig.dense("phi_y", k)
+    out = {f"partial_{label}": partial_r_cos(res.W_E, pX, py, tokens=k)}
+    out[f"partial_{label}_shuffled"] = np.mean(
+        [partial_r_cos(res.W_E, shuffled_rows(pX, seed=j), py, tokens=k)
+         for j in range(n_shuffles)])
+    out[f"partial_{label}_kernel"], out[f"kernel_width_{label}"] = best_index_kernel(
+        lambda K: partial_r_cos(res.W_E, K, py, tokens=k), len(k))
+    return out
+
+
+def flat_task_values(flat, *, threshold: float, seed: int) -> dict:
+    r"""The numbers of one ``f_add_flat`` run (keys that share one label signature), each
+    beside its placebo, keyed ``flat_*`` and ``perm_*`` for a chapter's table.
+
+    ``flat_r_order_phi_y`` / ``flat_r_order_phi_X``: the order of the task's signatures;
+    ``flat_final``, ``flat_rcos_X``, ``flat_rcos_y``: the final :math:`R_{order}(W^E)` and
+    :math:`R_{cos}` with :math:`\phi^X` and :math:`\phi^y`; ``flat_t``: the interpolated step
+    at which :math:`R_{order}` crosses ``threshold``; ``flat_rcos_kernel``: the
+    :func:`best_index_kernel` placebo against the embedding; ``perm_final`` /
+    ``perm_rcos_X``: the same model trained on the same rows with their labels permuted across
+    rows (permutation drawn from ``seed``: :math:`\phi^X` kept, the label's joint dependence on
+    the tokens broken). Book: chapter 06.
+    """
+    from dataclasses import replace
+
+    from .metrics import crossing_step, r_cos, r_order
+    from .synthetic.tasks import signature_contrast
+    from .synthetic.train import fit
+
+    c = signature_contrast(flat.task)
+    h = flat.history
+    out = dict(flat_r_order_phi_y=c["r_order_phi_y"], flat_r_order_phi_X=c["r_order_phi_X"],
+               flat_final=flat.metrics["R_order"], flat_rcos_X=flat.metrics["R_cos_phi_X"],
+               flat_rcos_y=flat.metrics["R_cos_phi_y"],
+               flat_t=crossing_step(h.steps, h["R_order"], threshold))
+    ft = flat.task
+    kf = ft.ordered_tokens
+    out["flat_rcos_kernel"] = best_index_kernel(lambda K: r_cos(flat.W_E[kf], K), len(kf))[0]
+    perm = np.random.default_rng(seed).permutation(len(ft.y_train))
+    pt = replace(ft, y_train=ft.y_train[perm], _sig=None)
+    cfg = {k: flat.config[k] for k in ("d", "gamma", "seed", "optimizer", "lr", "steps",
+                                       "weight_decay", "device")}
+    pr = fit(pt, model="linear", **cfg)
+    out["perm_final"] = float(r_order(pr.W_E, kf))
+    out["perm_rcos_X"] = r_cos(pr.W_E[kf], ft.signatures().dense("phi_X", kf))
+    return out
+
+
+__all__ += ["partial_controls", "flat_task_values"]

@@ -242,6 +242,21 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", ax=None,
     return ax
 
 
+def bars_beside_band(bars: dict, x, curves: dict, *, bar_ylabel: str, bar_title: str = "",
+                     band_ylabel: str = "", band_title: str = "",
+                     threshold: float | None = None, figsize=(10.5, 3.4)):
+    """A figure of two panels: :func:`seed_bars` of ``bars`` (label -> values over seeds)
+    and :func:`seed_band` of ``curves`` (label -> ``(n_seeds, len(x))``) over training.
+    Book: chapter 06."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_bars(bars, ylabel=bar_ylabel, title=bar_title, ax=axes[0])
+    seed_band(x, curves, ax=axes[1], ylabel=band_ylabel, title=band_title,
+              threshold=threshold)
+    fig.tight_layout()
+    return fig
+
+
 __all__ += ["seed_band"]
 
 

@@ -353,6 +353,30 @@ def partial_r_cos(W, Phi, control, tokens=None) -> float:
     return float(ru @ rv / (nu * nv))
 
 
+def onset_delays(runs: SeedRuns, threshold: float, *, slow: str = "tilde",
+                 base: str = "add") -> tuple:
+    """``(delays, largest null ratio)`` at an order threshold: per seed, the step at which
+    R_order of the run ``outputs[i][slow]`` crosses ``threshold`` over that of
+    ``outputs[i][base]`` (interpolated onsets), and the largest ratio of two ``base`` seeds'
+    onsets (:func:`psbook.metrics.onset_ratio_null`). Book: chapter 06."""
+    from ..metrics import crossing_step, onset_ratio_null
+
+    on = {nm: np.array([crossing_step(o[nm].history.steps, o[nm].history["R_order"],
+                                      threshold) for o in runs.outputs])
+          for nm in (base, slow)}
+    return on[slow] / np.maximum(on[base], 1), float(np.max(onset_ratio_null(on[base])))
+
+
+def delay_table(sensitivity: dict, *, caption: str = "") -> Table:
+    """A :class:`psbook.display.Table` of :func:`onset_delays` at several thresholds
+    (``{threshold: (delays, largest null ratio)}``), one row per threshold. Book: chapter
+    06."""
+    rows = [{"threshold": t, "delay per seed": " ".join(f"{v:.2f}" for v in d),
+             "largest null ratio": mx} for t, (d, mx) in sensitivity.items()]
+    return Table(rows, caption=caption, formats={"threshold": ".2f",
+                                                 "largest null ratio": ".2f"})
+
+
 def at_matched_loss(history: History, loss: float, curve: str = "R_cos_phi_y") -> tuple:
     """``(step, value of curve)`` at the first logged step whose training loss is below
     ``loss``; ``(nan, nan)`` if the run never gets there."""
@@ -478,5 +502,6 @@ KEY_GEOMETRY_LABELS = {
 
 
 __all__ += ["key_geometry", "KEY_GEOMETRY_LABELS"]
+__all__ += ["onset_delays", "delay_table"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
