@@ -128,3 +128,27 @@ def flat_task_values(flat, *, threshold: float, seed: int) -> dict:
 
 
 __all__ += ["partial_controls", "flat_task_values"]
+
+
+def circle_fits(ffn, lin, k: int) -> dict:
+    r"""How well circles fit two runs' embeddings on a modular-addition task whose data chose
+    frequency ``k``: :math:`R_{cos}` of the FFN's and the linear model's ``W^E`` with the
+    measured :math:`\lambda_k` (``ffn``, ``lin``); of the FFN's with the data-free circle at
+    ``k`` (``ffn_circle``); and the best data-free circle at any *other* frequency, the
+    placebo, for both (``ffn_other``, ``lin_other``). Book: chapter 07."""
+    from .metrics import r_cos
+    from .signatures import fourier_signature
+
+    p = ffn.task.vocab_size
+
+    def with_circles(W):
+        other = max(r_cos(W, circle_kernel(p, j)) for j in range(1, p // 2 + 1) if j != k)
+        return r_cos(W, circle_kernel(p, k)), other
+
+    c_k, c_other = with_circles(ffn.W_E)
+    return {"ffn": r_cos(ffn.W_E, fourier_signature(ffn.task, k)),
+            "lin": r_cos(lin.W_E, fourier_signature(lin.task, k)),
+            "ffn_circle": c_k, "ffn_other": c_other, "lin_other": with_circles(lin.W_E)[1]}
+
+
+__all__ += ["circle_fits"]

@@ -161,6 +161,38 @@ def fourier_bars(powers: dict, *, title: str = "", ax=None):
     return ax
 
 
+def fourier_beside_bars(powers: dict, energies: dict, *, fourier_title: str = "",
+                        reference: float | None = None,
+                        bar_ylabel: str = "energy fraction at the data's k*",
+                        reference_label: str = "uniform over frequencies",
+                        bar_title: str = "energy on the predicted frequency, per seed",
+                        figsize=(10.5, 3.4)):
+    """A figure of two panels: :func:`fourier_bars` of ``powers`` (one run's energy per
+    frequency) and :func:`seed_bars` of ``energies`` (label -> values over seeds), with a
+    dashed ``reference`` line. Book: chapter 07."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    fourier_bars(powers, title=fourier_title, ax=axes[0])
+    seed_bars(energies, ylabel=bar_ylabel, reference=reference,
+              reference_label=reference_label, title=bar_title, ax=axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_and_loss(x, histories: dict, *, title: str = "", figsize=(10, 3.3)):
+    """A figure of two :func:`seed_band` panels over training: test accuracy and training
+    loss, ``histories`` mapping a label to one :class:`History` per seed. Book: chapter
+    07."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_band(x, {k: [h.test_acc for h in v] for k, v in histories.items()}, ax=axes[0],
+              ylabel="test accuracy", title=title)
+    seed_band(x, {k: [h.loss for h in v] for k, v in histories.items()}, ax=axes[1],
+              ylabel="training loss (cross-entropy)", title="training loss")
+    fig.tight_layout()
+    return fig
+
+
 # re-exported for chapters that want plain curves
 metric_curves = metric_curves
 

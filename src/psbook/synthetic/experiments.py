@@ -209,7 +209,7 @@ class SeedRuns:
         :func:`psbook.display.spread` (the mean alone for a single seed). Book: chapters
         05-08."""
         one = len(self.seeds) == 1
-        return {f"{prefix}{k}_pm": spread(m) if one else spread(m, s)
+        return {f"{prefix}{k}_pm": spread(m) if one or s == 0 else spread(m, s)
                 for k, (m, s) in self.summary().items()}
 
     def curve(self, key: str, metric: str) -> np.ndarray:
@@ -222,7 +222,7 @@ class SeedRuns:
     def table(self, names=None, *, caption: str = "", labels=None) -> Table:
         """A :class:`psbook.display.Table` of the scalar values: one row per value, its
         ``mean ± sd`` over the seeds (at the precision the sd needs; the mean alone for
-        a single seed).
+        a single seed, or for a value every seed shares).
 
         ``names`` picks and orders the values (default: every scalar value); ``labels``
         maps a value's name to the text shown for it. Book: chapters 05-07.
@@ -234,10 +234,23 @@ class SeedRuns:
             raise KeyError(f"no scalar value {unknown}; measured: {sorted(summary)}")
         labels = dict(labels or {})
         n = len(self.seeds)
-        rows = [{"value": labels.get(k, k),
-                 "mean ± sd": summary[k] if n > 1 else summary[k][0]} for k in names]
+        def cell(m, s):  # the mean alone for one seed; a value every seed shares, once
+            if n == 1:
+                return m
+            return (m, s) if s > 0 else f"{m:g} (every seed)"
+
+        rows = [{"value": labels.get(k, k), "mean ± sd": cell(*summary[k])} for k in names]
         return Table(rows, caption=caption,
                      note=f"over {count(n, 'seed')} ({', '.join(map(str, self.seeds))})")
+
+    def per_seed(self, names, *, caption: str = "", labels=None, formats=None) -> Table:
+        """A :class:`psbook.display.Table` with one row per seed: the seed, then the scalar
+        values ``names`` (``labels`` renames their columns, ``formats`` formats them by
+        new name). Book: chapter 07."""
+        labels = dict(labels or {})
+        rows = [{"seed": s, **{labels.get(k, k): self[k][i] for k in names}}
+                for i, s in enumerate(self.seeds)]
+        return Table(rows, caption=caption, formats=formats)
 
     def __repr__(self) -> str:
         return f"SeedRuns(seeds={self.seeds}, values={sorted(self.values)})"
@@ -437,6 +450,36 @@ def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
             float(pw[k - 1]), "match": float(np.argmax(pw) + 1 == k), "chance": 1.0 / pw.size}
 
 
+def noisy_frequency_values(ffn_n: ExperimentResult, lin_n: ExperimentResult,
+                           ffn_clean: ExperimentResult, k: int) -> dict:
+    r"""Chapter 07's numbers of one seed of frequency-selective label noise at frequency
+    ``k``, each beside its control: the frequency the measured signature ranks first
+    (``k_data``); the energy of ``W^E`` there and whether it dominates, for the FFN on the
+    noisy data (``ffn_*``), the linear model on the same data (``lin_*``) and the FFN on
+    clean data (``clean_*``); ``chance``; the two largest :math:`|\lambda_k|` and their gap
+    (``spec_1``, ``spec_2``, ``spec_gap``; ``clean_spec_gap`` on clean data); the FFN's test
+    accuracy and final training loss, and the loss of the Bayes predictor of the noisy
+    labels, :math:`H(q)` (``bayes_loss``: the ceiling predicts :math:`(a+b)\bmod p` at
+    cross-entropy :math:`H(q)`). Book: chapter 07."""
+    from ..signatures import fourier_spectrum
+
+    sel = frequency_selection(ffn_n)  # k* ranked first by the data
+    ctl_lin = frequency_selection(lin_n)
+    ctl_clean = frequency_selection(ffn_clean, freq=sel["data_freq"])
+    p, rho = ffn_n.task.vocab_size, ffn_n.task.params["rho"]
+    q = 1 + rho * np.cos(2 * np.pi * k * np.arange(p) / p)
+    q = q[q > 0] / q.sum()  # the noise law of the labels
+    spec = np.sort(fourier_spectrum(ffn_n.task))
+    return {"k_data": sel["data_freq"], "ffn_energy": sel["energy_at_data_freq"],
+            "ffn_match": sel["match"], "lin_energy": ctl_lin["energy_at_data_freq"],
+            "lin_match": ctl_lin["match"], "clean_energy": ctl_clean["energy_at_data_freq"],
+            "clean_match": ctl_clean["match"], "chance": sel["chance"],
+            "spec_1": spec[-1], "spec_2": spec[-2], "spec_gap": np.diff(spec[-2:])[0],
+            "clean_spec_gap": np.diff(np.sort(fourier_spectrum(ffn_clean.task))[-2:])[0],
+            "ffn_test": ffn_n.test_accuracy, "ffn_loss": float(ffn_n.history.loss[-1]),
+            "bayes_loss": float(-(q * np.log(q)).sum())}
+
+
 def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
                  order_threshold: float = -0.9) -> dict:
     r"""The chapter-05 numbers of one run, each beside its negative control.
@@ -483,6 +526,13 @@ def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
     }
 
 
+def contrasts(**results) -> dict:
+    """``{name + "_" + key: value}``: :func:`psbook.synthetic.tasks.signature_contrast` of
+    each named run's task (``contrasts(tilde=r1, add=r2)``). Book: chapter 06."""
+    return {f"{nm}_{k}": v for nm, r in results.items()
+            for k, v in _tasks.signature_contrast(r.task).items()}
+
+
 #: what :func:`key_geometry`'s scalar values are, as a table row names them (chapter 05)
 KEY_GEOMETRY_LABELS = {
     "R_cos_centred": "R_cos(W^E, phi^y - u), end",
@@ -501,7 +551,7 @@ KEY_GEOMETRY_LABELS = {
 }
 
 
-__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS"]
-__all__ += ["onset_delays", "delay_table"]
+__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS", "contrasts"]
+__all__ += ["onset_delays", "delay_table", "noisy_frequency_values"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
