@@ -312,4 +312,16 @@ def sweep_errorbars(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "
     return ax
 
 
+def sweep_panels(x, panels: dict, *, xlabel: str, ylabel: str, figsize=None):
+    """A figure of one :func:`sweep_errorbars` panel per entry of ``panels`` (title ->
+    ``label -> (n_seeds, len(x))``), side by side. Book: chapter 08."""
+    with styled():
+        fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.7 * len(panels), 3.5),
+                                 squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        sweep_errorbars(x, curves, xlabel=xlabel, ylabel=ylabel, title=title, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
 __all__ += ["seed_bars", "sweep_errorbars"]

@@ -209,7 +209,8 @@ class SeedRuns:
         :func:`psbook.display.spread` (the mean alone for a single seed). Book: chapters
         05-08."""
         one = len(self.seeds) == 1
-        return {f"{prefix}{k}_pm": spread(m) if one or s == 0 else spread(m, s)
+        return {f"{prefix}{k}_pm": spread(m) if one or s <= 1e-9 * max(1.0, abs(m))
+                else spread(m, s)
                 for k, (m, s) in self.summary().items()}
 
     def curve(self, key: str, metric: str) -> np.ndarray:
@@ -237,7 +238,7 @@ class SeedRuns:
         def cell(m, s):  # the mean alone for one seed; a value every seed shares, once
             if n == 1:
                 return m
-            return (m, s) if s > 0 else f"{m:g} (every seed)"
+            return (m, s) if s > 1e-9 * max(1.0, abs(m)) else f"{m:.4g} (every seed)"
 
         rows = [{"value": labels.get(k, k), "mean ± sd": cell(*summary[k])} for k in names]
         return Table(rows, caption=caption,
@@ -433,6 +434,55 @@ def weight_movement(res: ExperimentResult) -> dict:
     return out
 
 
+def init_scale_values(res: ExperimentResult, fixed: int, loss: float) -> dict:
+    """Chapter 08's numbers of one run of the initialisation-scale sweep: ``R_cos(W^E,
+    phi^y)`` and train accuracy at step ``fixed`` (``fixed``, ``fixed_acc``); the step and
+    ``R_cos`` at the first step below the training ``loss`` (``matched_step``, ``matched``:
+    :func:`at_matched_loss`); at the end ``R_cos``, training loss, train and test accuracy
+    (``final``, ``final_loss``, ``final_acc``, ``test``); and each layer's relative movement
+    (``move_W_E``, ``move_W_1``: :func:`weight_movement`). Book: chapter 08."""
+    h = res.history
+    out = {"fixed": value_at_step(h, fixed, "R_cos_phi_y"),
+           "fixed_acc": value_at_step(h, fixed, "train_acc")}
+    out["matched_step"], out["matched"] = at_matched_loss(h, loss)
+    out["final"], out["final_loss"] = res.metrics["R_cos_phi_y"], float(h.loss[-1])
+    out["final_acc"], out["test"] = res.train_accuracy, res.test_accuracy
+    for layer, v in weight_movement(res).items():
+        out[f"move_{layer}"] = v
+    return out
+
+
+def init_scale_table(runs: SeedRuns, gammas, fixed: int, loss: float, *,
+                     models=("linear", "ffn"), caption: str = "") -> Table:
+    """A :class:`psbook.display.Table` of the initialisation-scale sweep, one row per model
+    and gamma: ``R_cos`` and train accuracy at step ``fixed``, ``R_cos`` at the training
+    ``loss`` (with how many seeds reached it), and ``R_cos``, train accuracy and loss at the
+    end, each ``mean ± sd`` over the seeds that have it (``runs`` keyed
+    ``<model>_<gamma>_<value>`` as :func:`init_scale_values` names them). Book: chapter 08.
+    """
+    def cell(v):
+        v = np.asarray(v, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return "n/a"
+        return spread(v) if v.size > 1 else spread(float(v[0]))
+
+    n = len(runs.seeds)
+    rows = []
+    for m in models:
+        for g in gammas:
+            t = f"{m}_{g}_"
+            rows.append({"model": m, "gamma": f"{g:g}",
+                         f"R_cos, step {fixed}": cell(runs[t + "fixed"]),
+                         f"train acc, step {fixed}": cell(runs[t + "fixed_acc"]),
+                         f"R_cos, loss {loss:g}": cell(runs[t + "matched"]),
+                         "reached": f"{int(np.isfinite(runs[t + 'matched']).sum())}/{n}",
+                         "R_cos, end": cell(runs[t + "final"]),
+                         "train acc, end": cell(runs[t + "final_acc"]),
+                         "loss, end": cell(runs[t + "final_loss"])})
+    return Table(rows, caption=caption, note=f"mean ± sd over {count(n, 'seed')}")
+
+
 def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
     """For a modular-addition run: the frequency the *data* rank first (largest
     :func:`psbook.signatures.fourier_spectrum`, or ``freq`` when given), the embedding's
@@ -552,6 +602,7 @@ KEY_GEOMETRY_LABELS = {
 
 
 __all__ += ["key_geometry", "KEY_GEOMETRY_LABELS", "contrasts"]
-__all__ += ["onset_delays", "delay_table", "noisy_frequency_values"]
+__all__ += ["onset_delays", "delay_table", "noisy_frequency_values", "init_scale_values",
+            "init_scale_table"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
