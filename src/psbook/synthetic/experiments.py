@@ -453,33 +453,45 @@ def init_scale_values(res: ExperimentResult, fixed: int, loss: float) -> dict:
 
 
 def init_scale_table(runs: SeedRuns, gammas, fixed: int, loss: float, *,
-                     models=("linear", "ffn"), caption: str = "") -> Table:
+                     values=("fixed", "matched", "final"), models=("linear", "ffn"),
+                     caption: str = "") -> Table:
     """A :class:`psbook.display.Table` of the initialisation-scale sweep, one row per model
-    and gamma: ``R_cos`` and train accuracy at step ``fixed``, ``R_cos`` at the training
-    ``loss`` (with how many seeds reached it), and ``R_cos``, train accuracy and loss at the
-    end, each ``mean ± sd`` over the seeds that have it (``runs`` keyed
-    ``<model>_<gamma>_<value>`` as :func:`init_scale_values` names them). Book: chapter 08.
+    and gamma, one column per value of :func:`init_scale_values` in ``values`` (``runs``
+    keyed ``<model>_<gamma>_<value>``): ``mean ± sd`` over the seeds that have it (a run
+    that never reached the matched ``loss`` has none; ``matched`` comes with how many seeds
+    reached it). Book: chapter 08.
     """
+    names = {"fixed": f"R_cos, step {fixed}", "matched": f"R_cos, loss {loss:g}",
+             "final": "R_cos, end", "fixed_acc": f"train acc, step {fixed}",
+             "final_acc": "train acc, end", "final_loss": "loss, end", "test": "test acc",
+             "move_W_E": "W_E moved", "move_W_1": "W_1 moved"}
+    unknown = [v for v in values if v not in names]
+    if unknown:
+        raise ValueError(f"values must be among {sorted(names)}; got {unknown}")
+
     def cell(v):
         v = np.asarray(v, dtype=float)
         v = v[np.isfinite(v)]
         if v.size == 0:
             return "n/a"
-        return spread(v) if v.size > 1 else spread(float(v[0]))
+        if v.size == 1 or np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).max())):
+            return spread(float(v.mean())) + (" (every seed)" if v.size > 1 else "")
+        return spread(v)
 
     n = len(runs.seeds)
     rows = []
     for m in models:
         for g in gammas:
             t = f"{m}_{g}_"
-            rows.append({"model": m, "gamma": f"{g:g}",
-                         f"R_cos, step {fixed}": cell(runs[t + "fixed"]),
-                         f"train acc, step {fixed}": cell(runs[t + "fixed_acc"]),
-                         f"R_cos, loss {loss:g}": cell(runs[t + "matched"]),
-                         "reached": f"{int(np.isfinite(runs[t + 'matched']).sum())}/{n}",
-                         "R_cos, end": cell(runs[t + "final"]),
-                         "train acc, end": cell(runs[t + "final_acc"]),
-                         "loss, end": cell(runs[t + "final_loss"])})
+            row = {"model": m, "gamma": f"{g:g}"}
+            for v in values:
+                if f"{t}{v}" not in runs.values:
+                    row[names[v]] = "n/a"   # e.g. W_1 of a model without a hidden layer
+                    continue
+                row[names[v]] = cell(runs[t + v])
+                if v == "matched":
+                    row["reached"] = f"{int(np.isfinite(runs[t + v]).sum())}/{n}"
+            rows.append(row)
     return Table(rows, caption=caption, note=f"mean ± sd over {count(n, 'seed')}")
 
 
