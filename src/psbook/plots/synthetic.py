@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..display import count
 from ..metrics import cosine_matrix, r_cos
 from .core import clean, styled, cosine_heatmap, metric_curves, pca_scatter, set_alt
 
@@ -212,7 +213,8 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
                                  f"got {Y.shape}")
             m = Y.mean(axis=0)
             s = Y.std(axis=0, ddof=1) if Y.shape[0] > 1 else np.zeros_like(m)
-            line, = ax.plot(x, m, lw=1.8, label=f"{label} (mean ± sd, {Y.shape[0]} seeds)")
+            n = count(Y.shape[0], "seed")
+            line, = ax.plot(x, m, lw=1.8, label=f"{label} (mean ± sd, {n})")
             ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
         if threshold is not None:
             ax.axhline(threshold, ls="--", lw=1, color="grey")
