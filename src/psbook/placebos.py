@@ -127,7 +127,29 @@ def flat_task_values(flat, *, threshold: float, seed: int) -> dict:
     return out
 
 
-__all__ += ["partial_controls", "flat_task_values"]
+#: how chapter 06's table names the values of :func:`partial_controls` (labels tilde, add)
+#: and :func:`flat_task_values`
+SEPARATION_LABELS = {
+    "partial_tilde": "f~_add: R_cos(W^E, phi^X | phi^y)",
+    "partial_tilde_shuffled": "f~_add: the same, phi^X shuffled",
+    "partial_tilde_kernel": "f~_add: the same, index kernel",
+    "kernel_width_tilde": "f~_add: the kernel's width",
+    "partial_add": "f_add: R_cos(W^E, phi^X | phi^y)",
+    "partial_add_shuffled": "f_add: the same, phi^X shuffled",
+    "partial_add_kernel": "f_add: the same, index kernel",
+    "kernel_width_add": "f_add: the kernel's width",
+    "flat_r_order_phi_y": "flat: R_order(phi^y)",
+    "flat_r_order_phi_X": "flat: R_order(phi^X)",
+    "flat_final": "flat: final R_order(W^E)",
+    "flat_rcos_X": "flat: R_cos(W^E, phi^X)",
+    "flat_rcos_y": "flat: R_cos(W^E, phi^y)",
+    "flat_t": "flat: onset of order",
+    "flat_rcos_kernel": "flat: R_cos(W^E, index kernel)",
+    "perm_final": "labels permuted: final R_order",
+    "perm_rcos_X": "labels permuted: R_cos(W^E, phi^X)",
+}
+
+__all__ += ["partial_controls", "flat_task_values", "SEPARATION_LABELS"]
 
 
 def circle_fits(ffn, lin, k: int) -> dict:

@@ -595,6 +595,21 @@ def contrasts(**results) -> dict:
             for k, v in _tasks.signature_contrast(r.task).items()}
 
 
+def contrast_labels(**names) -> dict:
+    """Row labels for :func:`contrasts`' values: ``contrast_labels(tilde="f~_add")`` ->
+    ``{"tilde_mean_cos_phi_y": "f~_add: mean cosine of phi^y", ...}``. Book: chapter 06."""
+    what = {"mean_cos_phi_y": "mean cosine of phi^y", "r_order_phi_y": "R_order(phi^y)",
+            "mean_cos_phi_X": "mean cosine of phi^X", "r_order_phi_X": "R_order(phi^X)"}
+    return {f"{key}_{k}": f"{shown}: {w}" for key, shown in names.items()
+            for k, w in what.items()}
+
+
+#: the onset table of chapter 06, as its rows name the values
+ONSET_LABELS = {"t_add": "onset of order, f_add", "t_tilde": "onset of order, f~_add",
+                "final_add": "final R_order, f_add", "final_tilde": "final R_order, f~_add",
+                "test_tilde": "test accuracy, f~_add", "delay": "delay, f~_add / f_add"}
+
+
 #: what :func:`key_geometry`'s scalar values are, as a table row names them (chapter 05)
 KEY_GEOMETRY_LABELS = {
     "R_cos_centred": "R_cos(W^E, phi^y - u), end",
@@ -613,8 +628,26 @@ KEY_GEOMETRY_LABELS = {
 }
 
 
-__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS", "contrasts"]
-__all__ += ["onset_delays", "delay_table", "noisy_frequency_values", "init_scale_values",
+__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS", "contrasts", "contrast_labels",
+            "ONSET_LABELS"]
+#: how chapter 07's tables name the values of its runs (clean data, and
+#: :func:`noisy_frequency_values`)
+FREQUENCY_LABELS = {
+    "lin_test": "linear: test accuracy", "lin_train": "linear: train accuracy",
+    "ffn_test": "FFN: test accuracy", "chance": "chance",
+    "k_true": "k* (noise frequency)", "k_data": "frequency ranked first",
+    "ffn_energy": "FFN: energy at k*", "ffn_match": "FFN: k* dominant",
+    "lin_energy": "linear: energy at k*", "lin_match": "linear: k* dominant",
+    "clean_energy": "FFN, clean data: energy at k*",
+    "clean_match": "FFN, clean data: k* dominant",
+    "spec_1": "largest |lambda_k|", "spec_2": "second largest |lambda_k|",
+    "spec_gap": "gap between the two", "clean_spec_gap": "the gap, clean data",
+    "ffn_loss": "FFN: training loss", "bayes_loss": "Bayes predictor: loss H(q)",
+}
+
+
+__all__ += ["onset_delays", "delay_table", "noisy_frequency_values",
+            "FREQUENCY_LABELS", "init_scale_values",
             "init_scale_table"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
