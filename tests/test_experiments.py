@@ -80,7 +80,7 @@ def test_run_seeds_stacks_scalars_and_curves():
     assert np.allclose(r.mean("c"), [2, 4])
     assert "obj" not in r.values and r.outputs[0]["obj"] == "x"
     assert r.glue_values("x_") == {"x_a_mean": 2.0, "x_a_sd": 1.0}
-    assert "a" in r.table()
+    assert "a" in str(r.table()) and r.table()["value"] == ["a"]
     assert run_seeds(lambda s: s, seeds=[0, 2])["value"].tolist() == [0.0, 2.0]
     assert run_seeds(lambda s: 1.0, preset="tiny").seeds == get_preset("tiny").seeds()
     with pytest.raises(TypeError, match="fn"):
@@ -92,6 +92,26 @@ def test_run_seeds_stacks_scalars_and_curves():
     with pytest.raises(KeyError, match="measured"):
         r["nope"]
 
+
+
+def test_seed_runs_table_spreads_and_per_seed():
+    from psbook.display import Table
+    from psbook.synthetic.experiments import SeedRuns, init_scale_table
+    r = SeedRuns(seeds=[0, 1], values={"a": np.array([0.4, 0.6]), "c": np.array([3.0, 3.0])},
+                 outputs=[])
+    t = r.table(labels={"a": "alpha"}, caption="x")
+    assert isinstance(t, Table) and t["value"] == ["alpha", "c"]
+    assert "± 0.00" not in str(t) and "3 (every seed)" in str(t) and "2 seeds" in str(t)
+    assert r.glue_spreads("p_") == {"p_a_pm": "0.50 ± 0.14", "p_c_pm": "3.00"}
+    one = SeedRuns(seeds=[7], values={"a": np.array([0.4])}, outputs=[])
+    assert "0.400" in str(one.table()) and "over 1 seed (7)" in str(one.table())
+    assert one.glue_spreads() == {"a_pm": "0.40"}
+    assert r.per_seed(["a"])["seed"] == [0, 1]
+    with pytest.raises(KeyError, match="measured"):
+        r.table(["nope"])
+    vals = {f"ffn_0.3_{k}": np.array([1.0, np.nan]) for k in ("fixed", "matched", "final")}
+    tab = init_scale_table(SeedRuns([0, 1], vals, []), [0.3], 600, 1.0, models=("ffn",))
+    assert tab["reached"] == ["1/2"] and all(len(x) <= 80 for x in str(tab).splitlines())
 
 def test_run_over_seeds_varies_split_and_init():
     from psbook.synthetic.experiments import run_over_seeds

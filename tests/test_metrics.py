@@ -368,6 +368,13 @@ def test_crossing_step_interpolates_and_varies():
         crossing_step([0, 1], [0.0, 1.0], float("nan"))
 
 
+
+def test_onset_ratio_null_every_ordered_pair():
+    from psbook.metrics import onset_ratio_null
+    null = onset_ratio_null([10.0, 20.0, 0.0])
+    assert sorted(null.tolist()) == sorted([2.0, 0.0, 0.5, 0.0, 10.0, 20.0])
+    assert onset_ratio_null([5.0]).size == 0
+
 def test_slope_permutation_null_separates_a_trend_from_noise():
     from psbook.metrics import slope_permutation_null, slopes
     x = np.linspace(0, 1, 5)

@@ -398,6 +398,18 @@ def crossing_step(steps, values, threshold: float, *, below: bool = True) -> flo
     return float(s0 + frac * (s1 - s0))
 
 
+def onset_ratio_null(onsets) -> np.ndarray:
+    """Every ordered pair ``(a, b)`` of the runs' onsets: ``b / max(a, 1)``, the null of a
+    delay factor (one condition against itself at another seed). Book: chapter 06."""
+    from itertools import permutations
+
+    onsets = np.asarray(onsets, dtype=float).ravel()
+    return np.array([b / max(a, 1) for a, b in permutations(onsets, 2)])
+
+
+__all__ += ["onset_ratio_null"]
+
+
 def slopes(x, Y) -> np.ndarray:
     """Least-squares slope of each row of ``Y`` (runs x len(x)) against ``x``."""
     x = _vec("x", x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..display import count
 from ..metrics import cosine_matrix, r_cos
 from .core import clean, styled, cosine_heatmap, metric_curves, pca_scatter, set_alt
 
@@ -161,6 +162,38 @@ def fourier_bars(powers: dict, *, title: str = "", ax=None):
     return ax
 
 
+def fourier_beside_bars(powers: dict, energies: dict, *, fourier_title: str = "",
+                        reference: float | None = None,
+                        bar_ylabel: str = "energy fraction at the data's k*",
+                        reference_label: str = "uniform over frequencies",
+                        bar_title: str = "energy on the predicted frequency, per seed",
+                        figsize=(10.5, 3.4)):
+    """A figure of two panels: :func:`fourier_bars` of ``powers`` (one run's energy per
+    frequency) and :func:`seed_bars` of ``energies`` (label -> values over seeds), with a
+    dashed ``reference`` line. Book: chapter 07."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    fourier_bars(powers, title=fourier_title, ax=axes[0])
+    seed_bars(energies, ylabel=bar_ylabel, reference=reference,
+              reference_label=reference_label, title=bar_title, ax=axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_and_loss(x, histories: dict, *, title: str = "", figsize=(10, 3.3)):
+    """A figure of two :func:`seed_band` panels over training: test accuracy and training
+    loss, ``histories`` mapping a label to one :class:`History` per seed. Book: chapter
+    07."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_band(x, {k: [h.test_acc for h in v] for k, v in histories.items()}, ax=axes[0],
+              ylabel="test accuracy", title=title)
+    seed_band(x, {k: [h.loss for h in v] for k, v in histories.items()}, ax=axes[1],
+              ylabel="training loss (cross-entropy)", title="training loss")
+    fig.tight_layout()
+    return fig
+
+
 # re-exported for chapters that want plain curves
 metric_curves = metric_curves
 
@@ -180,7 +213,8 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
                                  f"got {Y.shape}")
             m = Y.mean(axis=0)
             s = Y.std(axis=0, ddof=1) if Y.shape[0] > 1 else np.zeros_like(m)
-            line, = ax.plot(x, m, lw=1.8, label=f"{label} (mean ± sd, {Y.shape[0]} seeds)")
+            n = count(Y.shape[0], "seed")
+            line, = ax.plot(x, m, lw=1.8, label=f"{label} (mean ± sd, {n})")
             ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.25, lw=0)
         if threshold is not None:
             ax.axhline(threshold, ls="--", lw=1, color="grey")
@@ -189,6 +223,23 @@ def seed_band(x, curves: dict, *, ax=None, ylabel: str = "", title: str = "",
         ax.set_title(title)
         ax.legend()
     return ax
+
+
+def order_and_alignment(x, order: dict, alignment: dict, *, threshold: float | None = None,
+                        alignment_label: str = r"$R_{cos}(W^E,\phi^y)$ over keys",
+                        alignment_title: str = r"alignment with $\phi^y$",
+                        figsize=(10, 3.3)):
+    """A figure of two :func:`seed_band` panels over training: the order of the key
+    embeddings (``order``: label -> ``(n_seeds, len(x))`` R_order curves, with the
+    ``threshold`` line) and their alignment (``alignment``: the same for an R_cos).
+    Book: chapters 05-06."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_band(x, order, ax=axes[0], threshold=threshold,
+              ylabel=r"$R_{order}(W^E)$ over keys", title="order of the key embeddings")
+    seed_band(x, alignment, ax=axes[1], ylabel=alignment_label, title=alignment_title)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------------------
@@ -225,6 +276,21 @@ def seed_bars(values: dict, *, ylabel: str, title: str = "", ax=None,
     return ax
 
 
+def bars_beside_band(bars: dict, x, curves: dict, *, bar_ylabel: str, bar_title: str = "",
+                     band_ylabel: str = "", band_title: str = "",
+                     threshold: float | None = None, figsize=(10.5, 3.4)):
+    """A figure of two panels: :func:`seed_bars` of ``bars`` (label -> values over seeds)
+    and :func:`seed_band` of ``curves`` (label -> ``(n_seeds, len(x))``) over training.
+    Book: chapter 06."""
+    with styled():
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    seed_bars(bars, ylabel=bar_ylabel, title=bar_title, ax=axes[0])
+    seed_band(x, curves, ax=axes[1], ylabel=band_ylabel, title=band_title,
+              threshold=threshold)
+    fig.tight_layout()
+    return fig
+
+
 __all__ += ["seed_band"]
 
 
@@ -246,6 +312,18 @@ def sweep_errorbars(x, curves: dict, *, xlabel: str, ylabel: str, title: str = "
         ax.set_title(title)
         ax.legend(fontsize=8)
     return ax
+
+
+def sweep_panels(x, panels: dict, *, xlabel: str, ylabel: str, figsize=None):
+    """A figure of one :func:`sweep_errorbars` panel per entry of ``panels`` (title ->
+    ``label -> (n_seeds, len(x))``), side by side. Book: chapter 08."""
+    with styled():
+        fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.7 * len(panels), 3.5),
+                                 squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        sweep_errorbars(x, curves, xlabel=xlabel, ylabel=ylabel, title=title, ax=ax)
+    fig.tight_layout()
+    return fig
 
 
 __all__ += ["seed_bars", "sweep_errorbars"]

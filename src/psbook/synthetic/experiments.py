@@ -24,6 +24,7 @@ import numpy as np
 
 from . import tasks as _tasks
 from .._validate import check_choice, check_positive_int
+from ..display import Table, count, spread
 from ..presets import Preset, get_preset
 from ..signatures import TaskSignatures
 from ..signatures import (dominant_frequencies, fourier_plane, fourier_power,  # noqa: F401
@@ -64,6 +65,20 @@ class ExperimentResult:
             raise KeyError(f"no snapshot at step {step}; stored: {sorted(snaps)} (pass "
                            f"snapshot_steps=[...] to run)")
         return snaps[step]["W_E"]
+
+    def setup_table(self, seeds=None, *, caption: str = "") -> Table:
+        """A :class:`psbook.display.Table` of what was trained: the task and its split,
+        the model and its training settings (and the seeds, when given). Book: chapters
+        05-08."""
+        t, c = self.task, self.config
+        rows = [("task", t.name),
+                ("train / test rows", f"{t.X_train.shape[0]} / {t.X_test.shape[0]}"),
+                ("model", self.model)]
+        rows += [(k, c[k]) for k in ("d", "gamma", "optimizer", "lr", "steps") if k in c]
+        if seeds is not None:
+            rows.append(("seeds", ", ".join(str(s) for s in seeds)))
+        return Table([{"setting": k, "value": v if isinstance(v, str) else f"{v:g}"}
+                      for k, v in rows], caption=caption or "The run on this page")
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -189,11 +204,54 @@ class SeedRuns:
             out[f"{prefix}{k}_sd"] = s
         return out
 
-    def table(self) -> str:
-        """One line per scalar value: ``name  mean ± sd  (n seeds)``."""
-        w = max((len(k) for k in self.summary()), default=4)
-        return "\n".join(f"{k:<{w}}  {m:+.3f} ± {s:.3f}  ({len(self.seeds)} seeds)"
-                         for k, (m, s) in self.summary().items())
+    def glue_spreads(self, prefix: str = "") -> dict:
+        """``{prefix + name + "_pm": "mean ± sd"}`` for every scalar value, written by
+        :func:`psbook.display.spread` (the mean alone for a single seed). Book: chapters
+        05-08."""
+        one = len(self.seeds) == 1
+        return {f"{prefix}{k}_pm": spread(m) if one or s <= 1e-9 * max(1.0, abs(m))
+                else spread(m, s)
+                for k, (m, s) in self.summary().items()}
+
+    def curve(self, key: str, metric: str) -> np.ndarray:
+        """``(n_seeds, n_steps)``: the logged curve ``metric`` of each seed's run stored
+        under ``key`` in its output (``outputs[i][key].history[metric]``). Book: chapter 06.
+        """
+        return np.stack([np.asarray(o[key].history[metric], dtype=float)
+                         for o in self.outputs])
+
+    def table(self, names=None, *, caption: str = "", labels=None) -> Table:
+        """A :class:`psbook.display.Table` of the scalar values: one row per value, its
+        ``mean ± sd`` over the seeds (at the precision the sd needs; the mean alone for
+        a single seed, or for a value every seed shares).
+
+        ``names`` picks and orders the values (default: every scalar value); ``labels``
+        maps a value's name to the text shown for it. Book: chapters 05-07.
+        """
+        summary = self.summary()
+        names = list(summary) if names is None else list(names)
+        unknown = [k for k in names if k not in summary]
+        if unknown:
+            raise KeyError(f"no scalar value {unknown}; measured: {sorted(summary)}")
+        labels = dict(labels or {})
+        n = len(self.seeds)
+        def cell(m, s):  # the mean alone for one seed; a value every seed shares, once
+            if n == 1:
+                return m
+            return (m, s) if s > 1e-9 * max(1.0, abs(m)) else f"{m:.4g} (every seed)"
+
+        rows = [{"value": labels.get(k, k), "mean ± sd": cell(*summary[k])} for k in names]
+        return Table(rows, caption=caption,
+                     note=f"over {count(n, 'seed')} ({', '.join(map(str, self.seeds))})")
+
+    def per_seed(self, names, *, caption: str = "", labels=None, formats=None) -> Table:
+        """A :class:`psbook.display.Table` with one row per seed: the seed, then the scalar
+        values ``names`` (``labels`` renames their columns, ``formats`` formats them by
+        new name). Book: chapter 07."""
+        labels = dict(labels or {})
+        rows = [{"seed": s, **{labels.get(k, k): self[k][i] for k in names}}
+                for i, s in enumerate(self.seeds)]
+        return Table(rows, caption=caption, formats=formats)
 
     def __repr__(self) -> str:
         return f"SeedRuns(seeds={self.seeds}, values={sorted(self.values)})"
@@ -309,6 +367,30 @@ def partial_r_cos(W, Phi, control, tokens=None) -> float:
     return float(ru @ rv / (nu * nv))
 
 
+def onset_delays(runs: SeedRuns, threshold: float, *, slow: str = "tilde",
+                 base: str = "add") -> tuple:
+    """``(delays, largest null ratio)`` at an order threshold: per seed, the step at which
+    R_order of the run ``outputs[i][slow]`` crosses ``threshold`` over that of
+    ``outputs[i][base]`` (interpolated onsets), and the largest ratio of two ``base`` seeds'
+    onsets (:func:`psbook.metrics.onset_ratio_null`). Book: chapter 06."""
+    from ..metrics import crossing_step, onset_ratio_null
+
+    on = {nm: np.array([crossing_step(o[nm].history.steps, o[nm].history["R_order"],
+                                      threshold) for o in runs.outputs])
+          for nm in (base, slow)}
+    return on[slow] / np.maximum(on[base], 1), float(np.max(onset_ratio_null(on[base])))
+
+
+def delay_table(sensitivity: dict, *, caption: str = "") -> Table:
+    """A :class:`psbook.display.Table` of :func:`onset_delays` at several thresholds
+    (``{threshold: (delays, largest null ratio)}``), one row per threshold. Book: chapter
+    06."""
+    rows = [{"threshold": t, "delay per seed": " ".join(f"{v:.2f}" for v in d),
+             "largest null ratio": mx} for t, (d, mx) in sensitivity.items()]
+    return Table(rows, caption=caption, formats={"threshold": ".2f",
+                                                 "largest null ratio": ".2f"})
+
+
 def at_matched_loss(history: History, loss: float, curve: str = "R_cos_phi_y") -> tuple:
     """``(step, value of curve)`` at the first logged step whose training loss is below
     ``loss``; ``(nan, nan)`` if the run never gets there."""
@@ -352,6 +434,67 @@ def weight_movement(res: ExperimentResult) -> dict:
     return out
 
 
+def init_scale_values(res: ExperimentResult, fixed: int, loss: float) -> dict:
+    """Chapter 08's numbers of one run of the initialisation-scale sweep: ``R_cos(W^E,
+    phi^y)`` and train accuracy at step ``fixed`` (``fixed``, ``fixed_acc``); the step and
+    ``R_cos`` at the first step below the training ``loss`` (``matched_step``, ``matched``:
+    :func:`at_matched_loss`); at the end ``R_cos``, training loss, train and test accuracy
+    (``final``, ``final_loss``, ``final_acc``, ``test``); and each layer's relative movement
+    (``move_W_E``, ``move_W_1``: :func:`weight_movement`). Book: chapter 08."""
+    h = res.history
+    out = {"fixed": value_at_step(h, fixed, "R_cos_phi_y"),
+           "fixed_acc": value_at_step(h, fixed, "train_acc")}
+    out["matched_step"], out["matched"] = at_matched_loss(h, loss)
+    out["final"], out["final_loss"] = res.metrics["R_cos_phi_y"], float(h.loss[-1])
+    out["final_acc"], out["test"] = res.train_accuracy, res.test_accuracy
+    for layer, v in weight_movement(res).items():
+        out[f"move_{layer}"] = v
+    return out
+
+
+def init_scale_table(runs: SeedRuns, gammas, fixed: int, loss: float, *,
+                     values=("fixed", "matched", "final"), models=("linear", "ffn"),
+                     caption: str = "") -> Table:
+    """A :class:`psbook.display.Table` of the initialisation-scale sweep, one row per model
+    and gamma, one column per value of :func:`init_scale_values` in ``values`` (``runs``
+    keyed ``<model>_<gamma>_<value>``): ``mean ± sd`` over the seeds that have it (a run
+    that never reached the matched ``loss`` has none; ``matched`` comes with how many seeds
+    reached it). Book: chapter 08.
+    """
+    names = {"fixed": f"R_cos, step {fixed}", "matched": f"R_cos, loss {loss:g}",
+             "final": "R_cos, end", "fixed_acc": f"train acc, step {fixed}",
+             "final_acc": "train acc, end", "final_loss": "loss, end", "test": "test acc",
+             "move_W_E": "W_E moved", "move_W_1": "W_1 moved"}
+    unknown = [v for v in values if v not in names]
+    if unknown:
+        raise ValueError(f"values must be among {sorted(names)}; got {unknown}")
+
+    def cell(v):
+        v = np.asarray(v, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return "n/a"
+        if v.size == 1 or np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).max())):
+            return spread(float(v.mean())) + (" (every seed)" if v.size > 1 else "")
+        return spread(v)
+
+    n = len(runs.seeds)
+    rows = []
+    for m in models:
+        for g in gammas:
+            t = f"{m}_{g}_"
+            row = {"model": m, "gamma": f"{g:g}"}
+            for v in values:
+                if f"{t}{v}" not in runs.values:
+                    row[names[v]] = "n/a"   # e.g. W_1 of a model without a hidden layer
+                    continue
+                row[names[v]] = cell(runs[t + v])
+                if v == "matched":
+                    row["reached"] = f"{int(np.isfinite(runs[t + v]).sum())}/{n}"
+            rows.append(row)
+    return Table(rows, caption=caption, note=f"mean ± sd over {count(n, 'seed')}")
+
+
 def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
     """For a modular-addition run: the frequency the *data* rank first (largest
     :func:`psbook.signatures.fourier_spectrum`, or ``freq`` when given), the embedding's
@@ -367,6 +510,36 @@ def frequency_selection(res: ExperimentResult, freq: int | None = None) -> dict:
         raise ValueError(f"freq must be in [1, {pw.size}]; got {k}")
     return {"data_freq": k, "emb_freq": int(np.argmax(pw)) + 1, "energy_at_data_freq":
             float(pw[k - 1]), "match": float(np.argmax(pw) + 1 == k), "chance": 1.0 / pw.size}
+
+
+def noisy_frequency_values(ffn_n: ExperimentResult, lin_n: ExperimentResult,
+                           ffn_clean: ExperimentResult, k: int) -> dict:
+    r"""Chapter 07's numbers of one seed of frequency-selective label noise at frequency
+    ``k``, each beside its control: the frequency the measured signature ranks first
+    (``k_data``); the energy of ``W^E`` there and whether it dominates, for the FFN on the
+    noisy data (``ffn_*``), the linear model on the same data (``lin_*``) and the FFN on
+    clean data (``clean_*``); ``chance``; the two largest :math:`|\lambda_k|` and their gap
+    (``spec_1``, ``spec_2``, ``spec_gap``; ``clean_spec_gap`` on clean data); the FFN's test
+    accuracy and final training loss, and the loss of the Bayes predictor of the noisy
+    labels, :math:`H(q)` (``bayes_loss``: the ceiling predicts :math:`(a+b)\bmod p` at
+    cross-entropy :math:`H(q)`). Book: chapter 07."""
+    from ..signatures import fourier_spectrum
+
+    sel = frequency_selection(ffn_n)  # k* ranked first by the data
+    ctl_lin = frequency_selection(lin_n)
+    ctl_clean = frequency_selection(ffn_clean, freq=sel["data_freq"])
+    p, rho = ffn_n.task.vocab_size, ffn_n.task.params["rho"]
+    q = 1 + rho * np.cos(2 * np.pi * k * np.arange(p) / p)
+    q = q[q > 0] / q.sum()  # the noise law of the labels
+    spec = np.sort(fourier_spectrum(ffn_n.task))
+    return {"k_data": sel["data_freq"], "ffn_energy": sel["energy_at_data_freq"],
+            "ffn_match": sel["match"], "lin_energy": ctl_lin["energy_at_data_freq"],
+            "lin_match": ctl_lin["match"], "clean_energy": ctl_clean["energy_at_data_freq"],
+            "clean_match": ctl_clean["match"], "chance": sel["chance"],
+            "spec_1": spec[-1], "spec_2": spec[-2], "spec_gap": np.diff(spec[-2:])[0],
+            "clean_spec_gap": np.diff(np.sort(fourier_spectrum(ffn_clean.task))[-2:])[0],
+            "ffn_test": ffn_n.test_accuracy, "ffn_loss": float(ffn_n.history.loss[-1]),
+            "bayes_loss": float(-(q * np.log(q)).sum())}
 
 
 def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
@@ -415,6 +588,66 @@ def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
     }
 
 
-__all__ += ["key_geometry"]
+def contrasts(**results) -> dict:
+    """``{name + "_" + key: value}``: :func:`psbook.synthetic.tasks.signature_contrast` of
+    each named run's task (``contrasts(tilde=r1, add=r2)``). Book: chapter 06."""
+    return {f"{nm}_{k}": v for nm, r in results.items()
+            for k, v in _tasks.signature_contrast(r.task).items()}
+
+
+def contrast_labels(**names) -> dict:
+    """Row labels for :func:`contrasts`' values: ``contrast_labels(tilde="f~_add")`` ->
+    ``{"tilde_mean_cos_phi_y": "f~_add: mean cosine of phi^y", ...}``. Book: chapter 06."""
+    what = {"mean_cos_phi_y": "mean cosine of phi^y", "r_order_phi_y": "R_order(phi^y)",
+            "mean_cos_phi_X": "mean cosine of phi^X", "r_order_phi_X": "R_order(phi^X)"}
+    return {f"{key}_{k}": f"{shown}: {w}" for key, shown in names.items()
+            for k, w in what.items()}
+
+
+#: the onset table of chapter 06, as its rows name the values
+ONSET_LABELS = {"t_add": "onset of order, f_add", "t_tilde": "onset of order, f~_add",
+                "final_add": "final R_order, f_add", "final_tilde": "final R_order, f~_add",
+                "test_tilde": "test accuracy, f~_add", "delay": "delay, f~_add / f_add"}
+
+
+#: what :func:`key_geometry`'s scalar values are, as a table row names them (chapter 05)
+KEY_GEOMETRY_LABELS = {
+    "R_cos_centred": "R_cos(W^E, phi^y - u), end",
+    "R_cos": "R_cos(W^E, phi^y), end",
+    "R_cos_max": "R_cos(W^E, phi^y), largest",
+    "R_cos_init": "R_cos(W^E, phi^y), initial",
+    "R_cos_shuffled": "control: phi^y - u shuffled",
+    "R_order": "R_order(W^E), end",
+    "R_order_init": "R_order(W^E), initial",
+    "R_order_shuffled": "control: keys in random order",
+    "onset": "first step with R_order < -0.9",
+    "R_cos_phi_X": "R_cos(W^E, phi^X), end",
+    "phi_X_cos_min": "smallest phi^X cosine",
+    "train_accuracy": "train accuracy",
+    "test_accuracy": "test accuracy",
+}
+
+
+__all__ += ["key_geometry", "KEY_GEOMETRY_LABELS", "contrasts", "contrast_labels",
+            "ONSET_LABELS"]
+#: how chapter 07's tables name the values of its runs (clean data, and
+#: :func:`noisy_frequency_values`)
+FREQUENCY_LABELS = {
+    "lin_test": "linear: test accuracy", "lin_train": "linear: train accuracy",
+    "ffn_test": "FFN: test accuracy", "chance": "chance",
+    "k_true": "k* (noise frequency)", "k_data": "frequency ranked first",
+    "ffn_energy": "FFN: energy at k*", "ffn_match": "FFN: k* dominant",
+    "lin_energy": "linear: energy at k*", "lin_match": "linear: k* dominant",
+    "clean_energy": "FFN, clean data: energy at k*",
+    "clean_match": "FFN, clean data: k* dominant",
+    "spec_1": "largest |lambda_k|", "spec_2": "second largest |lambda_k|",
+    "spec_gap": "gap between the two", "clean_spec_gap": "the gap, clean data",
+    "ffn_loss": "FFN: training loss", "bayes_loss": "Bayes predictor: loss H(q)",
+}
+
+
+__all__ += ["onset_delays", "delay_table", "noisy_frequency_values",
+            "FREQUENCY_LABELS", "init_scale_values",
+            "init_scale_table"]
 __all__ += ["partial_r_cos", "at_matched_loss", "value_at_step", "weight_movement",
             "frequency_selection"]
