@@ -11,7 +11,7 @@ def test_spread_shows_two_significant_digits_of_the_sd():
     assert spread(0.41234, 0.031) == "0.412 ± 0.031"
     assert spread(0.41234, 0.31) == "0.41 ± 0.31"
     assert spread(0.5, None) == "0.50"
-    assert spread(0.5, 0.0) == "0.50 ± 0.00"   # an exact zero spread stays visible as such
+    assert spread(0.5, 0.0) == "0.50 ± 0"   # exactly equal runs: no rounded-away "± 0.00"
     assert spread(0.25, 0.001, signed=True) == "+0.2500 ± 0.0010"
 
 

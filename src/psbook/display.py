@@ -57,6 +57,8 @@ def spread(mean, sd=None, *, signed: bool = False, minimum: int = 2) -> str:
         return f"{float(mean):{sign}.{minimum}f}"
     if not isinstance(sd, Real) or sd < 0:
         raise ValueError(f"sd must be a number >= 0 or None; got {sd!r}")
+    if sd == 0:  # exactly equal in every run: say so, not "± 0.00" (a spread too small to show)
+        return f"{float(mean):{sign}.{minimum}f} ± 0"
     d = _decimals_for(float(sd), minimum)
     return f"{float(mean):{sign}.{d}f} ± {float(sd):.{d}f}"
 
