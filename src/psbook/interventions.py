@@ -874,16 +874,18 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
 
 def designed_table(geo: dict):
     """A :class:`psbook.display.Table` of ``{model: designed_vs_plain(...)}`` at the end of
-    training: R_cos with the designed and the plain signature, the period contrast (on the
-    designed and on the plain task) and R_order, mean ± sd over seeds.
+    training, one column per model: R_cos with the designed and the plain signature, the
+    period contrast (on the designed and on the plain task) and R_order, mean ± sd over seeds.
 
     Book: chapter 13 (a designed geometry)."""
     from .display import Table, spread
 
-    cols = {"R_designed": "R_cos designed", "R_plain": "R_cos plain", "contrast": "contrast",
-            "contrast_plain": "contrast, plain task", "R_order": "R_order"}
-    rows = [{"model": model, **{c: spread(g[k][:, -1].mean(), g[k][:, -1].std(), signed=True)
-                                for k, c in cols.items()}} for model, g in geo.items()]
+    rows_ = {"R_designed": "R_cos, designed signature", "R_plain": "R_cos, plain signature",
+             "contrast": "period contrast", "contrast_plain": "contrast, plain task",
+             "R_order": "R_order"}
+    rows = [{"end of training": label,
+             **{model: spread(g[k][:, -1].mean(), g[k][:, -1].std(), signed=True)
+                for model, g in geo.items()}} for k, label in rows_.items()]
     return Table(rows, caption="End of training, mean ± sd over seeds.")
 
 
@@ -894,12 +896,22 @@ def designed_gap_table(geo: dict):
     Book: chapter 13."""
     from .display import Table
 
+    gaps = {model: ((g["R_designed"] - g["R_plain"]).mean(0),
+                    (g["R_designed_ctl"] - g["R_plain_ctl"]).mean(0)) for model, g in geo.items()}
+    steps = [np.asarray(g["steps"]) for g in geo.values()]
     rows = []
-    for model, g in geo.items():
-        gap = (g["R_designed"] - g["R_plain"]).mean(0)
-        ctl = (g["R_designed_ctl"] - g["R_plain_ctl"]).mean(0)
-        rows += [{"model": model, "step": int(t), "designed task": float(a),
-                  "plain task": float(b)} for t, a, b in zip(g["steps"], gap, ctl)]
+    if all(s_.shape == steps[0].shape and np.all(s_ == steps[0]) for s_ in steps):
+        for i, t in enumerate(steps[0]):   # one row per step, two columns per model
+            row = {"step": int(t)}
+            for model, (gap, ctl) in gaps.items():
+                row[f"{model}: designed"] = float(gap[i])
+                row[f"{model}: plain"] = float(ctl[i])
+            rows.append(row)
+    else:
+        for (model, (gap, ctl)), st in zip(gaps.items(), steps):
+            rows += [{"model": model, "step": int(t), "designed": float(a), "plain": float(b)}
+                     for t, a, b in zip(st, gap, ctl)]
     return Table(rows, caption="R_cos(designed) - R_cos(plain) along training.",
-                 formats={"designed task": "+.2f", "plain task": "+.2f"},
-                 note="means over seeds")
+                 formats={c: "+.2f" for c in rows[0] if c not in ("step", "model")},
+                 note="designed / plain: keys trained on the designed task / on plain f_add; "
+                      "means over seeds.")
