@@ -231,7 +231,8 @@ def test_chapter_13_tables_and_readings():
             "sig_cos_control": C * 0 + 0.1, "sig_pred_treated": np.ones((3, 2))}
     sl = {"treated": S, "sham": S * 0, "control": S * 0}
     summary = iv.dose_summary_table(dose, dose, sl)
-    assert summary["slope > 0, all seeds"] == ["1 of 2", "0 of 2", "0 of 2"]
+    assert summary["all seeds > 0"] == ["1 of 2", "0 of 2", "0 of 2"]
+    assert all(len(line) <= WIDTH and "|" not in line for line in str(summary).splitlines())
     assert len(iv.slope_table(sl, {"treated": ["a/b", "c/d"], "control": ["e/f", "g/h"]})) == 4
 
 

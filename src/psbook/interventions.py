@@ -713,14 +713,15 @@ def dose_summary_table(dose: dict, sham: dict, slopes: dict):
     for label, D, key, sl in (("treated (shared)", dose, "treated", slopes["treated"]),
                               ("sham", sham, "treated", slopes["sham"]),
                               ("control (untouched)", dose, "control", slopes["control"])):
-        rows.append({"pairs": label, "rise of cos(W^E)": rise(D[f"cos_E_{key}"]),
+        rows.append({"pairs": label, "cos(W^E) rise": rise(D[f"cos_E_{key}"]),
                      "slope": float(sl.mean()),
-                     "slope > 0, all seeds": f"{int(np.all(sl > 0, axis=0).sum())} of "
-                                             f"{sl.shape[1]}",
-                     "sig. cos, p = 1": float(D[f"sig_cos_{key}"][-1].mean())})
+                     "all seeds > 0": f"{int(np.all(sl > 0, axis=0).sum())} of {sl.shape[1]}",
+                     "sig cos p=1": float(D[f"sig_cos_{key}"][-1].mean())})
     return Table(rows, caption="The dose-response in numbers (p = 0 to 1).",
-                 formats={"slope": "+.2f", "sig. cos, p = 1": ".2f"},
-                 note="rise: mean over pairs, ± sd over seeds of the pair mean.")
+                 formats={"slope": "+.2f", "sig cos p=1": ".2f"},
+                 note="cos(W^E) rise: mean over pairs, ± sd over seeds of the pair mean; "
+                      "slope: mean; all seeds > 0: pairs whose slope is positive in every "
+                      "seed; sig cos p=1: the pairs' signature cosine at p = 1.")
 
 
 def row_permutation_null(W, phi, n: int = 30, seed: int = 0) -> np.ndarray:
