@@ -202,6 +202,40 @@ def test_swap_exchange():
         iv.swap_exchange(W, Ws, 9, 2)
 
 
+def test_chapter_13_tables_and_readings():
+    """The helpers chapter 13's cells end in: slopes, the row-permutation null, the reading at
+    the stop and the tables (text within 80 characters)."""
+    from psbook.display import WIDTH
+
+    p = np.array([0.0, 0.5, 1.0])
+    C = np.zeros((3, 2, 2))
+    C[:, :, 0] = (0.2 * p)[:, None]               # slope 0.2 for pair 0, every seed
+    C[:, 1, 1] = [0.1, 0.1, 0.1]                  # slope 0 for pair 1
+    S = iv.dose_slopes(p, C)
+    assert S.shape == (2, 2) and np.allclose(S[:, 0], 0.2) and np.allclose(S[:, 1], 0.0)
+    rng = np.random.default_rng(0)
+    W, phi = rng.normal(size=(12, 4)), rng.random((12, 6))
+    null = iv.row_permutation_null(W, phi, 5, seed=3)
+    assert null.shape == (5,) and np.array_equal(null, iv.row_permutation_null(W, phi, 5, seed=3))
+    traj = {"steps": np.array([0, 10, 20]), "loss": np.array([3.0, 2.0, 1.0]),
+            "E": {"median": np.array([0.99, 0.95, 0.5])}}
+    from psbook import trajectory
+    s = trajectory.holds_until(traj, "E", 0.9)
+    at = iv.alignment_at_stop(traj, [0, 10, 20], [0.0, 0.5, 1.0], 0.9)
+    assert at["step"] == s["step"] and np.isclose(at["frac_R"], at["R_stop"])
+    assert np.isclose(at["frac_loss"], (3.0 - at["loss_stop"]) / 2.0)
+    for table in (iv.stops_table({"x": s}), iv.stop_reading_table(at, 0.9, 20),
+                  iv.model_size_table(("tiny",))):
+        assert all(len(line) <= WIDTH for line in str(table).splitlines())
+    dose = {"p": p, "cos_E_treated": C, "cos_E_control": C * 0, "sig_cos_treated": C + 0.5,
+            "sig_cos_control": C * 0 + 0.1, "sig_pred_treated": np.ones((3, 2))}
+    sl = {"treated": S, "sham": S * 0, "control": S * 0}
+    summary = iv.dose_summary_table(dose, dose, sl)
+    assert summary["all seeds > 0"] == ["1 of 2", "0 of 2", "0 of 2"]
+    assert all(len(line) <= WIDTH and "|" not in line for line in str(summary).splitlines())
+    assert len(iv.slope_table(sl, {"treated": ["a/b", "c/d"], "control": ["e/f", "g/h"]})) == 4
+
+
 def test_period_contrast_signs():
     t = f_add_designed(n_keys=12, anchor_values=(0, 3), test_frac=0.0)
     phi = t.signatures().dense("phi_y", t.ordered_tokens)

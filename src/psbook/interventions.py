@@ -38,7 +38,11 @@ __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_p
            "shared_signature_cosine", "expected_share", "frequency_matched_pairs",
            "share_many", "dose_response", "swap_exchange", "period_contrast",
            "designed_vs_plain", "sham_share_successors", "sham_many", "sham_partners",
-           "predicted_share_cosine", "predicted_sham_cosine"]
+           "predicted_share_cosine", "predicted_sham_cosine", "word_initial", "pair_name",
+           "pairs_table", "moved_tokens", "dose_slopes", "signature_move_table",
+           "slope_table", "dose_summary_table", "row_permutation_null", "alignment_at_stop",
+           "stops_table", "designed_table", "designed_gap_table", "model_size_table",
+           "stop_reading_table"]
 
 
 # --------------------------------------------------------------------------------------
@@ -348,6 +352,52 @@ def predicted_sham_cosine(docs, a: int, b: int, p: float, *, partners,
 # choosing pairs, and the language-model experiments of chapter 13
 # --------------------------------------------------------------------------------------
 
+def word_initial(tokenizer, ids) -> list:
+    """The ids of ``ids`` (in order) whose text is a space and at least two letters: a whole
+    word or the first piece of a longer one.
+
+    Book: chapter 13 (the rule for the pairs)."""
+    import re
+
+    return [t for t in ids if re.fullmatch(r" [A-Za-z]{2,}", tokenizer.decode([int(t)]))]
+
+
+def pair_name(tokenizer, pair) -> str:
+    """``"a/b"``: the two tokens of ``pair`` as text, without their leading spaces.
+
+    Book: chapter 13."""
+    return "/".join(tokenizer.decode([int(t)]).strip() for t in pair)
+
+
+def pairs_table(tokenizer, counts, treated, control, n_moved: int | None = None,
+                n_tokens: int | None = None):
+    """A :class:`psbook.display.Table` of the treated and control pairs with the two tokens'
+    counts; ``n_moved`` (of ``n_tokens``) says how many tokens the interventions move at
+    ``p = 1``.
+
+    Book: chapter 13."""
+    from .display import Table
+
+    rows = [{"group": grp, "pair": pair_name(tokenizer, pr), "count a": int(counts[pr[0]]),
+             "count b": int(counts[pr[1]])}
+            for grp, prs in (("treated", treated), ("control", control)) for pr in prs]
+    note = ""
+    if n_moved is not None:
+        note = f"At p = 1 the interventions move {n_moved:,} tokens"
+        note += f" ({100 * n_moved / n_tokens:.2f}% of the corpus)." if n_tokens else "."
+    return Table(rows, caption="The pairs, fixed before any training.", note=note)
+
+
+def moved_tokens(docs, treated, keep, vocab_size: int) -> int:
+    """How many successor positions sharing at ``p = 1`` moves for all ``treated`` pairs
+    (``keep``: the protected tokens).
+
+    Book: chapter 13."""
+    return sum(sum(v.size for v in successor_positions(
+        docs, int(x), int(y), keep=keep, vocab_size=vocab_size).values())
+        for x, y in treated)
+
+
 def frequency_matched_pairs(sig: NextTokenSignatures, candidates, n_pairs: int,
                             seed: int = 0) -> np.ndarray:
     """``n_pairs`` disjoint pairs of ``candidates`` matched in frequency, chosen without
@@ -472,6 +522,32 @@ def _row_cos(W, pairs):
     return np.divide((A * B).sum(1), den, out=np.zeros(len(pairs)), where=den > 0)
 
 
+def model_size_table(presets=("tiny", "cpu", "gpu", "full")):
+    """A :class:`psbook.display.Table` of chapter 13's language model in each preset (its
+    ``interventions["lm_model"]`` / ``["lm_train"]`` over ``lm``): what the Compute note says,
+    from the presets, never typed. Reading a GPU preset's sizes on a CPU warns of nothing.
+
+    Book: chapter 13 (the Compute note's sizes)."""
+    import warnings
+
+    from .display import Table
+    from .presets import get_preset
+
+    rows = []
+    for name in presets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            p = get_preset(name, device="cpu")
+        m = {**p.lm["model"], **p.interventions["lm_model"]}
+        t = {**p.lm["train"], **p.interventions["lm_train"]}
+        rows.append({"preset": name, "layers": m["n_layers"], "d": m["d_model"],
+                     "BPE vocab": p.lm["train_vocab"], "steps": t["steps"],
+                     "batch": f"{t['batch_size']} x {t['seq_len']}",
+                     "text tokens": p.lm["train_max_tokens"]})
+    return Table(rows, caption="The language model of this chapter in each preset.",
+                 formats={"text tokens": ",d"})
+
+
 def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg, *,
                   device: str = "cpu", progress: bool = False, sham_partners=None) -> dict:
     r"""Train the language model on corpora where each ``treated`` pair shares a fraction
@@ -570,6 +646,153 @@ def swap_exchange(W, W_swapped, a: int, b: int) -> dict:
             "same": (cos(Ws[a], W[a]) + cos(Ws[b], W[b])) / 2}
 
 
+def dose_slopes(p_values, C) -> np.ndarray:
+    """Per seed and pair, the least-squares slope of ``C[p, seed, pair]`` against ``p``:
+    an array ``[seed, pair]``.
+
+    Book: chapter 13 (the dose-response)."""
+    p = np.asarray(p_values, dtype=float)
+    C = np.asarray(C)
+    return np.array([[np.polyfit(p, C[:, s, j], 1)[0] for j in range(C.shape[2])]
+                     for s in range(C.shape[1])])
+
+
+def _over_seeds(x) -> str:
+    x = np.asarray(x)
+    return f"{x.mean():+.2f} [{x.min():+.2f}, {x.max():+.2f}]"
+
+
+def signature_move_table(dose: dict, sham: dict, names):
+    """A :class:`psbook.display.Table`: per treated pair (``names``), its signature cosine at
+    ``p = 0`` and ``p = 1`` when shared, as Proposition 4 predicts, and under the sham
+    (means over seeds).
+
+    Book: chapter 13."""
+    from .display import Table
+
+    pred = dose["sig_pred_treated"]
+    rows = [{"pair": n, "p = 0": dose["sig_cos_treated"][0, :, j].mean(),
+             "shared p = 1": dose["sig_cos_treated"][-1, :, j].mean(),
+             "Prop. 4, p = 0": pred[0, j], "Prop. 4, p = 1": pred[-1, j],
+             "sham p = 1": sham["sig_cos_treated"][-1, :, j].mean()}
+            for j, n in enumerate(names)]
+    return Table(rows, caption="Signature cosine of each treated pair, p = 0 and p = 1.",
+                 formats={c: ".2f" for c in rows[0] if c != "pair"} if rows else None)
+
+
+def slope_table(slopes: dict, names: dict):
+    """A :class:`psbook.display.Table` of the per-pair slopes of cos(W^E_a, W^E_b) against
+    ``p`` (``slopes``: ``{"treated", "sham", "control"}`` -> ``[seed, pair]``; ``names``:
+    ``{"treated", "control"}`` -> pair names): mean over seeds [min, max].
+
+    Book: chapter 13."""
+    from .display import Table
+
+    rows = [{"pair": n, "shared": _over_seeds(slopes["treated"][:, j]),
+             "sham": _over_seeds(slopes["sham"][:, j])} for j, n in enumerate(names["treated"])]
+    rows += [{"pair": f"{n} (control)", "shared": _over_seeds(slopes["control"][:, j]),
+              "sham": None} for j, n in enumerate(names["control"])]
+    return Table(rows, caption="Slope of cos(W^E_a, W^E_b) against p, per pair.",
+                 note="mean over seeds [min, max over seeds]; controls are untouched.")
+
+
+def dose_summary_table(dose: dict, sham: dict, slopes: dict):
+    """A :class:`psbook.display.Table` of the dose-response in one view: for the treated
+    pairs, the sham and the untouched controls, the rise of cos(W^E_a, W^E_b) from ``p = 0``
+    to 1 (mean over pairs, ± sd over seeds), the mean slope, the pairs with a positive slope
+    in every seed, and the signature cosine at ``p = 1``.
+
+    Book: chapter 13."""
+    from .display import Table, spread
+
+    def rise(C):
+        r = np.asarray(C[-1]) - np.asarray(C[0])
+        return spread(r.mean(), r.mean(1).std(), signed=True)
+
+    rows = []
+    for label, D, key, sl in (("treated (shared)", dose, "treated", slopes["treated"]),
+                              ("sham", sham, "treated", slopes["sham"]),
+                              ("control (untouched)", dose, "control", slopes["control"])):
+        rows.append({"pairs": label, "cos(W^E) rise": rise(D[f"cos_E_{key}"]),
+                     "slope": float(sl.mean()),
+                     "all seeds > 0": f"{int(np.all(sl > 0, axis=0).sum())} of {sl.shape[1]}",
+                     "sig cos p=1": float(D[f"sig_cos_{key}"][-1].mean())})
+    return Table(rows, caption="The dose-response in numbers (p = 0 to 1).",
+                 formats={"slope": "+.2f", "sig cos p=1": ".2f"},
+                 note="cos(W^E) rise: mean over pairs, ± sd over seeds of the pair mean; "
+                      "slope: mean; all seeds > 0: pairs whose slope is positive in every "
+                      "seed; sig cos p=1: the pairs' signature cosine at p = 1.")
+
+
+def row_permutation_null(W, phi, n: int = 30, seed: int = 0) -> np.ndarray:
+    """``n`` values of R_cos(W, phi with its rows permuted), one generator seeded with
+    ``seed``: the null of an alignment.
+
+    Book: chapter 13 (the ablation)."""
+    from .metrics import r_cos
+
+    rng = np.random.default_rng(seed)
+    return np.array([r_cos(W, phi[rng.permutation(phi.shape[0])]) for _ in range(n)])
+
+
+def alignment_at_stop(traj: dict, steps, R, threshold: float, key: str = "E") -> dict:
+    """How far alignment and loss have come when the flow prediction of ``traj[key]`` stops
+    holding at ``threshold`` (:func:`psbook.trajectory.holds_until`): ``step`` (the probe's
+    last step if it holds throughout), ``index``, ``R_0``, ``R_stop``, ``R_end`` (the probe's
+    R_cos, ``R`` at ``steps``, interpolated), ``frac_R`` (share of its rise reached),
+    ``loss_stop`` and ``frac_loss`` (share of the loss drop reached).
+
+    Book: chapter 13 (the flow along training)."""
+    from .trajectory import holds_until
+
+    s = holds_until(traj, key, threshold)
+    steps, R = np.asarray(steps, dtype=float), np.asarray(R, dtype=float)
+    L = traj["loss"]
+    step = s["step"] if not s["holds_throughout"] else float(steps[-1])
+    i = s["index"] if s["index"] is not None else len(L) - 1
+    R_stop, R_0, R_end = float(np.interp(step, steps, R)), float(R[0]), float(R[-1])
+    return dict(step=step, index=i, R_0=R_0, R_stop=R_stop, R_end=R_end,
+                frac_R=(R_stop - R_0) / (R_end - R_0), loss_stop=float(L[i]),
+                frac_loss=(L[0] - L[i]) / (L[0] - L[-1]))
+
+
+def stop_reading_table(reading: dict, threshold: float, n_steps: int):
+    """A :class:`psbook.display.Table` of one :func:`alignment_at_stop` reading: where the
+    prediction stops (of ``n_steps``), R_cos at the start, the stop and the end, the loss
+    there, and the shares of the rise and of the loss drop reached.
+
+    Book: chapter 13."""
+    from .display import Table
+
+    r = reading
+    return Table([{"stop step": f"{r['step']:.0f} of {n_steps}", "R_cos start": r["R_0"],
+                   "R_cos stop": r["R_stop"], "R_cos end": r["R_end"],
+                   "loss stop": r["loss_stop"], "rise": r["frac_R"],
+                   "loss drop": r["frac_loss"]}],
+                 caption=f"The language model when its prediction stops holding "
+                         f"(threshold {threshold:g}).",
+                 formats={"R_cos start": "+.2f", "R_cos stop": "+.2f", "R_cos end": "+.2f",
+                          "loss stop": ".2f", "rise": ".0%", "loss drop": ".0%"},
+                 note="rise / loss drop: the share of the R_cos rise and of the loss drop "
+                      "reached at the stop.")
+
+
+def stops_table(stops: dict):
+    """A :class:`psbook.display.Table`: for each prediction (``{label: holds_until(...)}``),
+    where it stops holding (step and loss) or that it holds throughout.
+
+    Book: chapter 13."""
+    from .display import Table
+
+    rows = [{"prediction": k,
+             "stops at step": None if s["holds_throughout"] else float(s["step"]),
+             "loss there": None if s["holds_throughout"] else float(s["loss"])}
+            for k, s in stops.items()]
+    return Table(rows, caption="Where each flow prediction stops holding.",
+                 formats={"stops at step": ".0f", "loss there": ".2f"},
+                 note="—: holds over the whole run.")
+
+
 # --------------------------------------------------------------------------------------
 # designed geometry (synthetic tasks)
 # --------------------------------------------------------------------------------------
@@ -648,3 +871,48 @@ def designed_vs_plain(preset, anchor_values, model: str = "linear", seeds=None,
     out.update(steps=snaps, seeds=np.asarray(seeds), m=m, train_acc=np.asarray(acc),
                W_last=rd.W_E[keys], W_plain_last=rp.W_E[keys])
     return out
+
+
+def designed_table(geo: dict):
+    """A :class:`psbook.display.Table` of ``{model: designed_vs_plain(...)}`` at the end of
+    training, one column per model: R_cos with the designed and the plain signature, the
+    period contrast (on the designed and on the plain task) and R_order, mean ± sd over seeds.
+
+    Book: chapter 13 (a designed geometry)."""
+    from .display import Table, spread
+
+    rows_ = {"R_designed": "R_cos, designed signature", "R_plain": "R_cos, plain signature",
+             "contrast": "period contrast", "contrast_plain": "contrast, plain task",
+             "R_order": "R_order"}
+    rows = [{"end of training": label,
+             **{model: spread(g[k][:, -1].mean(), g[k][:, -1].std(), signed=True)
+                for model, g in geo.items()}} for k, label in rows_.items()]
+    return Table(rows, caption="End of training, mean ± sd over seeds.")
+
+
+def designed_gap_table(geo: dict):
+    """A :class:`psbook.display.Table`: at every snapshot step, R_cos(designed) - R_cos(plain)
+    of keys trained on the designed task and on plain f_add (means over seeds), per model.
+
+    Book: chapter 13."""
+    from .display import Table
+
+    gaps = {model: ((g["R_designed"] - g["R_plain"]).mean(0),
+                    (g["R_designed_ctl"] - g["R_plain_ctl"]).mean(0)) for model, g in geo.items()}
+    steps = [np.asarray(g["steps"]) for g in geo.values()]
+    rows = []
+    if all(s_.shape == steps[0].shape and np.all(s_ == steps[0]) for s_ in steps):
+        for i, t in enumerate(steps[0]):   # one row per step, two columns per model
+            row = {"step": int(t)}
+            for model, (gap, ctl) in gaps.items():
+                row[f"{model}: designed"] = float(gap[i])
+                row[f"{model}: plain"] = float(ctl[i])
+            rows.append(row)
+    else:
+        for (model, (gap, ctl)), st in zip(gaps.items(), steps):
+            rows += [{"model": model, "step": int(t), "designed": float(a), "plain": float(b)}
+                     for t, a, b in zip(st, gap, ctl)]
+    return Table(rows, caption="R_cos(designed) - R_cos(plain) along training.",
+                 formats={c: "+.2f" for c in rows[0] if c not in ("step", "model")},
+                 note="designed / plain: keys trained on the designed task / on plain f_add; "
+                      "means over seeds.")

@@ -42,7 +42,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Pretrained", "ModelTokenizer", "load", "BUILTIN", "builtin_names"]
+__all__ = ["Pretrained", "ModelTokenizer", "load", "BUILTIN", "builtin_names", "model_table",
+           "WORD_GROUPS", "word_groups"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ class Pretrained:
     tokenizer: ModelTokenizer = field(repr=False)
     source: str = ""
     licence: str = ""
+    #: where the files were read from (kept out of :meth:`describe`: a page shows no path)
+    files: str = field(default="", repr=False)
 
     @property
     def vocab_size(self) -> int:
@@ -197,10 +200,51 @@ class Pretrained:
         return out
 
     def describe(self) -> str:
-        u = ("tied (W_U = W_E)" if self.tied else
-             "no W_U" if self.W_U is None else f"untied W_U {self.W_U.shape}")
-        return (f"{self.name}: {self.vocab_size:,} tokens x {self.dim} dims, {u}; "
+        """One line: size, W_U, what the model is and its licence (no file path)."""
+        return (f"{self.name}: {self.vocab_size:,} tokens x {self.dim} dims, {self.unembedding}; "
                 f"{self.source}; licence: {self.licence}")
+
+    @property
+    def unembedding(self) -> str:
+        """``"tied (W_U = W_E)"``, ``"no W_U"`` or ``"untied W_U (V, d)"``."""
+        return ("tied (W_U = W_E)" if self.tied else
+                "no W_U" if self.W_U is None else f"untied W_U {self.W_U.shape}")
+
+
+def model_table(models: dict):
+    """A :class:`psbook.display.Table` of ``{label: Pretrained}``: vocabulary, width, W_U.
+
+    Book: chapter 12 (the two published models)."""
+    from .display import Table
+
+    return Table([{"model": k, "name": m.name, "tokens": m.vocab_size, "dims": m.dim,
+                   "W_U": m.unembedding} for k, m in models.items()],
+                 caption="The published models (their licences: the table at the end).",
+                 formats={"tokens": ",d"})
+
+
+#: word groups whose cosine blocks chapter 12 draws (classes of words used in like contexts)
+WORD_GROUPS = {
+    "digits": "1 2 3 4 5 6 7 8 9".split(),
+    "months": ("january february march april june july august september october november "
+               "december").split(),
+    "weekdays": "monday tuesday wednesday thursday friday saturday sunday".split(),
+    "countries": ("france germany italy spain china japan india russia canada "
+                  "australia").split(),
+}
+
+
+def word_groups(model: Pretrained, unigram, words: dict | None = None, *, min_count: int = 5,
+                min_words: int = 3) -> dict[str, list[int]]:
+    """``{group: ids}``: the words of each group (default :data:`WORD_GROUPS`) that ``model``
+    has as one token and that occur at least ``min_count`` times (``unigram``: counts per id);
+    groups with fewer than ``min_words`` such words are left out.
+
+    Book: chapter 12 (a token group you can see)."""
+    u = np.asarray(unigram)
+    groups = {k: [i for i in model.ids(v) if u[i] >= min_count]
+              for k, v in (WORD_GROUPS if words is None else words).items()}
+    return {k: v for k, v in groups.items() if len(v) >= min_words}
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -233,7 +277,7 @@ def _load_glove(name: str) -> Pretrained:
     index = {w: i for i, w in enumerate(words)}
     tok = ModelTokenizer(name, words, _glove_encoder(index))
     return Pretrained(name, words, _readonly(W), None, False, tok,
-                      source=spec.description + f" (files in {data})", licence=spec.licence)
+                      source=spec.description, licence=spec.licence, files=str(data))
 
 
 def _load_minilm(name: str) -> Pretrained:
@@ -264,7 +308,7 @@ def _load_minilm(name: str) -> Pretrained:
 
     tok = ModelTokenizer(name, tokens, enc, unk_id=unk)
     return Pretrained(name, tokens, _readonly(W), None, False, tok,
-                      source=spec.description + f" (files in {root})", licence=spec.licence)
+                      source=spec.description, licence=spec.licence, files=str(root))
 
 
 def _in_hf_cache(name: str, revision: str | None) -> bool:

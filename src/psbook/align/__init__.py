@@ -38,14 +38,21 @@ Every public name is importable from ``psbook.align`` as before the split.
 
 from __future__ import annotations
 
-from .analysis import align, alignment, alignment_over_seeds
-from .counting import CorpusCounts, cached_counts, count_corpus
-from .reading import check_corpus, corpus_documents, corpus_fingerprint
+from .analysis import (PYTHIA_STEPS, align, alignment, alignment_grid, alignment_over_seeds,
+                       binned_null, binned_table, disjoint_halves, grid_table, online_alignment,
+                       proxy_cost, proxy_table, svd_baseline, topical_placebo)
+from .counting import CorpusCounts, cached_counts, count_corpus, count_sources
+from .reading import (check_corpus, corpus_documents, corpus_fingerprint,
+                      shuffled_within_articles, source_table)
 from .result import AlignResult
 from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_permutation,
-                    matched_count_signature, select_tokens)
+                    frequency_only_signature, matched_count_signature, select_tokens)
 
 __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
            "frequency_matched_permutation", "frequency_controlled_r_cos", "AlignResult",
            "alignment", "align", "cached_counts", "alignment_over_seeds", "corpus_fingerprint",
-           "copula_null", "matched_count_signature", "check_corpus"]
+           "copula_null", "matched_count_signature", "check_corpus", "count_sources",
+           "source_table", "shuffled_within_articles", "frequency_only_signature",
+           "alignment_grid", "grid_table", "disjoint_halves", "topical_placebo",
+           "svd_baseline", "binned_null", "binned_table", "proxy_cost", "proxy_table",
+           "online_alignment", "PYTHIA_STEPS"]

@@ -9,12 +9,15 @@ import numpy as np
 from .._validate import as_token_array, check_choice
 from ..cooccurrence import SIGNATURES, WEIGHTINGS, weighted_signature
 from ..metrics import binned_alignment, correlation, cosine_matrix, pair_values
-from .counting import CorpusCounts, count_corpus
-from .reading import corpus_documents
+from .counting import CorpusCounts, cached_counts, count_corpus
+from .reading import corpus_documents, shuffled_within_articles
 from .result import AlignResult
-from .stats import frequency_controlled_r_cos, frequency_matched_permutation, select_tokens
+from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_permutation,
+                    matched_count_signature, select_tokens)
 
-__all__ = ["alignment", "alignment_over_seeds", "align"]
+__all__ = ["alignment", "alignment_over_seeds", "align", "alignment_grid", "grid_table",
+           "disjoint_halves", "topical_placebo", "svd_baseline", "binned_null", "binned_table",
+           "proxy_cost", "proxy_table", "online_alignment", "PYTHIA_STEPS"]
 
 
 def _matrix_for(model, signature: str) -> tuple[np.ndarray, str]:
@@ -116,3 +119,228 @@ def alignment_over_seeds(model, counts: CorpusCounts, signature: str, weighting:
         v = np.array([getattr(r, f) for r in runs])
         out[f] = (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 12's analyses, one call each (the page shows the call and its table)
+# --------------------------------------------------------------------------------------
+
+def alignment_grid(models: dict, counts: dict, signatures, seeds, *, top: int,
+                   skip: int = 100, source: str = "wikipedia",
+                   weightings=("raw", "ppmi")) -> dict:
+    """``{(label, signature, weighting): alignment_over_seeds(...)}`` for every model of
+    ``models`` (``{label: Pretrained}``) against ``counts[(label, source)]``, on the tokens
+    ranked ``skip .. skip+top`` there.
+
+    Book: chapter 12 (which signature, which weighting)."""
+    grid = {}
+    for name, m in models.items():
+        c = counts[(name, source)]
+        toks = select_tokens(c.unigram, top=top, skip=skip)
+        for sig in signatures:
+            for w in weightings:
+                grid[(name, sig, w)] = alignment_over_seeds(m, c, sig, w, seeds, tokens=toks)
+    return grid
+
+
+def grid_table(grid: dict):
+    """The :class:`psbook.display.Table` of an :func:`alignment_grid`: R_cos (mean ± sd over
+    subsamples) beside its three controls (means).
+
+    Book: chapter 12."""
+    from ..display import Table
+
+    rows = [{"model": n, "signature": s, "weight": w, "R_cos": t["r_cos"],
+             "shuffled": t["r_cos_control"][0], "freq-shuf": t["r_cos_freq_shuffle"][0],
+             "freq-ctrl": t["r_cos_freq_controlled"][0]} for (n, s, w), t in grid.items()]
+    f = "+.3f"
+    return Table(rows, caption="R_cos of each model with each signature, and its controls.",
+                 formats={"R_cos": f, "shuffled": f, "freq-shuf": f, "freq-ctrl": f},
+                 note="R_cos: mean ± sd over token subsamples; controls: means. freq-shuf: "
+                      "frequency-matched shuffle; freq-ctrl: frequency-controlled R_cos.")
+
+
+def disjoint_halves(models: dict, counts: dict, *, top: int, max_chars: int | None,
+                    seed: int = 0, source: str = "wikipedia") -> tuple[dict, dict]:
+    """``(halves, half_counts)``: for each model the window-PPMI alignment on each of two
+    disjoint halves of ``source`` (alternate documents) -- ``halves[label]`` is a list of two
+    ``(R_cos, frequency-matched shuffle)`` pairs, ``half_counts[label]`` the two counts -- on
+    the tokens ranked 100 .. 100 + ``top`` of the whole corpus.
+
+    Book: chapter 12 (two independent estimates)."""
+    halves, half_counts = {}, {}
+    for name, m in models.items():
+        toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
+        halves[name], half_counts[name] = [], []
+        for i in (0, 1):
+            c_half = cached_counts(m, source, kinds=("window",), window=5, max_chars=max_chars,
+                                   progress=False, part=(i, 2))
+            r = alignment(m, c_half, "window", "ppmi", tokens=toks, seed=seed)
+            halves[name].append((r.r_cos, r.r_cos_freq_shuffle))
+            half_counts[name].append(c_half)
+    return halves, half_counts
+
+
+def topical_placebo(models: dict, counts: dict, *, top: int, max_chars: int | None,
+                    seed: int = 0, source: str = "wikipedia") -> dict:
+    """``{label: R_cos}`` of each model with the window-PPMI signature counted on ``source``
+    with the words shuffled within each document (:func:`shuffled_within_articles`): topic
+    kept, word order gone.
+
+    Book: chapter 12 (the topical placebo)."""
+    out = {}
+    for name, m in models.items():
+        toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
+        _, docs = corpus_documents(source, max_chars)
+        c_sh = count_corpus(m.tokenizer, shuffled_within_articles(docs, seed), m.vocab_size,
+                            kinds=("window",), window=5, progress=False)
+        out[name] = alignment(m, c_sh, "window", "ppmi", tokens=toks, seed=seed).r_cos
+    return out
+
+
+def svd_baseline(model, counts: CorpusCounts, tokens, seed: int = 0) -> dict:
+    """The count-factorisation baseline: the truncated SVD of the window-PPMI rows of
+    ``tokens`` at the model's width. Returns ``d`` (the width used), ``svd_sig``
+    (R_cos(SVD, PPMI)), ``emb_sig`` (R_cos(W_E, PPMI)) and ``emb_svd`` (R_cos(W_E, SVD)).
+
+    Book: chapter 12 (the baseline a reviewer asks for first)."""
+    from ..cooccurrence import svd_embedding
+    from ..metrics import r_cos
+
+    M = weighted_signature(counts.window, "window", "ppmi")[tokens]
+    W = np.asarray(model.W_E[tokens], dtype=np.float64)
+    k = min(W.shape[1], M.shape[0] - 1, M.shape[1] - 1)
+    E = svd_embedding(M, k, seed=seed)
+    return dict(d=k, svd_sig=r_cos(E, M), emb_sig=r_cos(W, M), emb_svd=r_cos(W, E))
+
+
+def binned_null(model, counts: CorpusCounts, result: AlignResult, seed: int = 0,
+                draws: int = 20) -> dict:
+    """The Gaussian-copula null of ``result``'s binned alignment (window PPMI of ``counts``
+    on ``result.tokens``): ``corr`` (draws x bins within-bin correlations) and ``r`` (the
+    draws' mean overall correlation).
+
+    Book: chapter 12 (where the alignment lives)."""
+    Phi_w = weighted_signature(counts.window, "window", "ppmi")
+    e = pair_values(cosine_matrix(np.asarray(model.W_E[result.tokens], dtype=np.float64)))
+    s = pair_values(cosine_matrix(Phi_w[result.tokens]))
+    nb = result.binned.corr.size
+    sims = copula_null(e, s, draws=draws, seed=seed)
+    corr = np.array([binned_alignment(e, d, nb).corr for d in sims])
+    return dict(corr=corr, r=np.mean([np.corrcoef(e, d)[0, 1] for d in sims]))
+
+
+def binned_table(results: dict, nulls: dict):
+    """A :class:`psbook.display.Table`: per bin of rising embedding cosine, each model's
+    within-bin correlation (``results[label]``, an AlignResult) and its null's mean
+    (``nulls[label]`` from :func:`binned_null`).
+
+    Book: chapter 12."""
+    from ..display import Table
+
+    nb = min(r.binned.corr.size for r in results.values())
+    rows = []
+    for b in range(nb):
+        row = {"bin": b + 1}
+        for name, r in results.items():
+            row[f"{name} data"] = float(r.binned.corr[b])
+            row[f"{name} null"] = float(nulls[name]["corr"][:, b].mean())
+        rows.append(row)
+    sd = max(float(n["corr"].std(0).max()) for n in nulls.values())
+    overall = "; ".join(f"{k} {r.r_cos:+.2f} (null {nulls[k]['r']:+.2f})"
+                        for k, r in results.items())
+    return Table(rows, caption="Within-bin correlation, bins of rising embedding cosine.",
+                 formats={c: "+.2f" for c in rows[0] if c != "bin"},
+                 note=f"Null: Gaussian copula, sd <= {sd:.3f}. Overall r: {overall}.")
+
+
+def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
+               source: str = "wikipedia", min_count: int = 5) -> dict | None:
+    """What the mismatched ``proxy`` corpus costs ``model`` (label ``name`` in ``counts``)
+    on the tokens of ``source``'s set (ranks 100 .. 100 + ``top``) seen ``min_count`` times
+    in the proxy too; None when fewer than 10 are.
+
+    Returns ``n`` (shared tokens), ``matched`` / ``mismatched`` ((mean, sd) of R_cos with the
+    source's / the proxy's window PPMI over subsamples), ``thinned`` (per seed: the source's
+    signature thinned to the proxy's counts, :func:`matched_count_signature`),
+    ``full_runs`` / ``mis_runs`` (per-seed R_cos) and ``control`` (the proxy's shuffled
+    control).
+
+    Book: chapter 12 (proxy mismatch)."""
+    wiki, other = counts[(name, source)], counts[(name, proxy)]
+    base = select_tokens(wiki.unigram, top=top, skip=100)
+    shared = base[other.unigram[base] >= min_count]
+    if shared.size < 10:
+        return None
+    res = {s: alignment_over_seeds(model, counts[(name, s)], "window", "ppmi", seeds,
+                                   tokens=shared) for s in [source, proxy]}
+    thin = np.array([alignment(model, wiki, "window", "ppmi", tokens=shared, subsample=0.8,
+                               seed=sd, Phi=matched_count_signature(wiki, other, shared, seed=sd)
+                               ).r_cos for sd in seeds])
+    return dict(n=int(shared.size), matched=res[source]["r_cos"],
+                mismatched=res[proxy]["r_cos"], thinned=thin,
+                full_runs=np.array([r.r_cos for r in res[source]["runs"]]),
+                mis_runs=np.array([r.r_cos for r in res[proxy]["runs"]]),
+                control=res[proxy]["r_cos_control"][0])
+
+
+def proxy_table(proxy: dict):
+    """A :class:`psbook.display.Table` of ``{(label, proxy): proxy_cost(...)}``.
+
+    Book: chapter 12."""
+    from ..display import Table
+
+    rows = [{"model": n, "proxy": s, "tokens": p["n"], "book": p["full_runs"].mean(),
+             "thinned": p["thinned"], "proxy R_cos": p["mis_runs"], "shuffled": p["control"]}
+            for (n, s), p in proxy.items() if p is not None]
+    f = "+.3f"
+    return Table(rows, caption="R_cos on the shared tokens: book corpus, thinned, proxy.",
+                 formats={"book": f, "thinned": f, "proxy R_cos": f, "shuffled": f},
+                 note="thinned: the book corpus thinned to the proxy's counts; ± sd over "
+                      "subsamples; shuffled: the proxy's shuffled control.")
+
+
+#: the Pythia checkpoints chapter 12 follows online
+PYTHIA_STEPS = ("step0", "step512", "step2000", "step8000", "step32000", "step143000")
+
+
+def online_alignment(sources, *, max_chars: int | None, top: int, steps=PYTHIA_STEPS):
+    """Chapter 12's online section, or None without a network (nothing is downloaded).
+
+    Online: R_cos of ``EleutherAI/pythia-70m-deduped`` at each checkpoint of ``steps`` with
+    the next- and previous-token signatures (raw, PPMI) of ``NeelNanda/pile-10k`` (its matched
+    corpus, ``10 * max_chars`` characters), then GPT-2 and Qwen2.5-0.5B (tied embeddings)
+    against the tied PPMI signature of each of ``sources``. Returns one
+    :class:`psbook.display.Table` of both.
+
+    Book: chapter 12 (Pythia over its training, GPT-2 and Qwen2.5 against proxies)."""
+    from ..corpus import is_online
+    from ..display import Table
+    from ..pretrained import load
+
+    if not is_online(verbose=False):
+        return None
+    pythia = "EleutherAI/pythia-70m-deduped"
+    p0 = load(pythia, revision=steps[-1])
+    desc, docs = corpus_documents("hf:NeelNanda/pile-10k", max_chars=10 * max_chars
+                                  if max_chars else None)
+    pile = count_corpus(p0.tokenizer, docs, p0.vocab_size, kinds=("next",), corpus=desc)
+    toks = select_tokens(pile.unigram, top=top, skip=100)
+    rows = []
+    for step in steps:
+        p = load(pythia, revision=step)
+        for s in ("next", "pre"):
+            for w in ("raw", "ppmi"):
+                rows.append({"model": "pythia-70m", "data": f"pile-10k, {step}",
+                             "signature": f"{s}/{w}",
+                             "R_cos": alignment(p, pile, s, w, tokens=toks).r_cos,
+                             "shuffled": None})
+    for name in ("gpt2", "Qwen/Qwen2.5-0.5B"):
+        m = load(name)
+        for src in sources:
+            c = cached_counts(m, src, kinds=("next",), max_chars=max_chars)
+            r = alignment(m, c, "tied", "ppmi", top=top, skip=100)
+            rows.append({"model": name.split("/")[-1], "data": src, "signature": "tied/ppmi",
+                         "R_cos": r.r_cos, "shuffled": r.r_cos_control})
+    return Table(rows, caption="Online: Pythia over its training; tied models against proxies.",
+                 formats={"R_cos": "+.3f", "shuffled": "+.3f"})

@@ -16,7 +16,7 @@ from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
 from .reading import corpus_documents, corpus_fingerprint
 
-__all__ = ["CorpusCounts", "count_corpus", "cached_counts"]
+__all__ = ["CorpusCounts", "count_corpus", "cached_counts", "count_sources"]
 
 
 @dataclass
@@ -155,3 +155,14 @@ def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
 
     return load_or_compute("align_counts", cfg, compute, verbose=verbose)
 
+
+
+def count_sources(models: dict, sources, *, max_chars: int | None = None,
+                  kinds=("next", "window"), window: int = 5) -> dict:
+    """``{(label, source): CorpusCounts}``: :func:`cached_counts` of every source in every
+    model's tokenizer (``models``: ``{label: Pretrained}``), without progress bars.
+
+    Book: chapter 12 (signatures counted in each model's own tokenizer)."""
+    return {(name, src): cached_counts(m, src, kinds=kinds, window=window,
+                                       max_chars=max_chars, progress=False)
+            for name, m in models.items() for src in sources}

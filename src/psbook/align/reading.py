@@ -12,11 +12,14 @@ import itertools
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from .._validate import check_positive_int
 from ..corpus import textfiles
 from ..corpus.textfiles import file_documents, path_kind, scan_folder
 
-__all__ = ["corpus_documents", "corpus_fingerprint", "check_corpus"]
+__all__ = ["corpus_documents", "corpus_fingerprint", "check_corpus", "source_table",
+           "shuffled_within_articles"]
 
 
 def _files_fingerprint(files: list[Path], root: Path) -> str:
@@ -136,6 +139,37 @@ def corpus_documents(corpus, max_chars: int | None = None, *,
                              f"`datasets`: pip install 'psbook[online]'") from exc
         desc, docs = f"datasets {hf} (train split, streamed)", _hf_documents(hf)
     return desc, _limit(docs, max_chars)
+
+
+def source_table(sources):
+    """A :class:`psbook.display.Table` naming the corpus each psbook source resolves to here,
+    with the local data folder written as ``$PSBOOK_DATA`` (a page shows no machine path).
+
+    Book: chapter 12 (the three local corpora)."""
+    from ..corpus import sources as _sources
+    from ..display import Table
+
+    folder = _sources.data_dir()
+    rows = []
+    for src in sources:
+        text = _sources.describe_source(src).split(": ", 1)[1]
+        if folder is not None:
+            text = text.replace(str(folder), "$PSBOOK_DATA")
+        rows.append({"source": src, "text": text})
+    return Table(rows, caption="The corpora, as resolved on this machine.")
+
+
+def shuffled_within_articles(docs, seed: int = 0) -> Iterator[str]:
+    """Each document with its whitespace-separated words in a random order (one generator
+    seeded with ``seed`` for all documents): word counts and which documents a word occurs
+    in are kept, word order is gone -- the topical placebo of a window signature.
+
+    Book: chapter 12 (words shuffled within each article)."""
+    rng = np.random.default_rng(seed)
+    for d in docs:
+        words = d.split()
+        rng.shuffle(words)
+        yield " ".join(words)
 
 
 def check_corpus(corpus) -> list[str]:

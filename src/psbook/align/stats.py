@@ -14,7 +14,7 @@ from ..metrics import correlation, pair_values
 from .counting import CorpusCounts
 
 __all__ = ["select_tokens", "frequency_matched_permutation", "frequency_controlled_r_cos",
-           "copula_null", "matched_count_signature"]
+           "copula_null", "matched_count_signature", "frequency_only_signature"]
 
 
 def select_tokens(unigram, top: int = 1000, skip: int = 100, min_count: int = 5,
@@ -42,6 +42,20 @@ def select_tokens(unigram, top: int = 1000, skip: int = 100, min_count: int = 5,
     order = cand[np.lexsort((cand, -u[cand]))]
     s = min(skip, max(0, order.size - top))
     return np.sort(order[s: s + top])
+
+
+def frequency_only_signature(unigram, ids, n_rows: int, *, width: float = 0.3,
+                             n_grid: int = 40) -> np.ndarray:
+    """A placebo signature that knows nothing but each word's corpus count: for the tokens
+    ``ids``, row = a Gaussian bump (``width`` in log count) at the token's log count on a grid
+    of ``n_grid`` points; every other of the ``n_rows`` rows is 0.
+
+    Book: chapter 12 (the frequency-only placebo of the word groups)."""
+    log_f = np.log(np.maximum(np.asarray(unigram)[ids], 1).astype(float))
+    grid = np.linspace(log_f.min() - 1, log_f.max() + 1, n_grid)
+    Phi = np.zeros((n_rows, grid.size))
+    Phi[ids] = np.exp(-0.5 * ((log_f[:, None] - grid[None, :]) / width) ** 2)
+    return Phi
 
 
 def frequency_matched_permutation(freq, n_bins: int = 10, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from .core import styled, cosine_heatmap, set_alt
 
 __all__ = ["designed_prediction", "designed_result", "dose_response", "ablation_swap",
-           "trajectory_panels"]
+           "dose_knob", "trajectory_panels"]
 
 
 def designed_prediction(phi_designed, phi_plain, labels=None, *, m: int | None = None):
@@ -108,6 +108,31 @@ def dose_response(out: dict, names=None):
                         "mean with sd band over seeds, untouched control pairs in grey; right, "
                         "scatter of the same cosine against the pair's measured signature "
                         "cosine, one dot per run.")
+
+
+def dose_knob(dose: dict, sham: dict):
+    """The kernel-free knob over the dose ``p`` (:func:`psbook.plots.knobs.sweep_knob`): the
+    mean embedding cosine of the treated pairs, the sham and the untouched controls per seed,
+    with that dose's numbers above the picture.
+
+    Book: chapter 13 (turn the dose)."""
+    from . import knobs
+
+    def pair_mean(C):  # [p, seed, pair] -> [seed, p]: mean over the pairs
+        return np.asarray(C).mean(axis=2).T
+
+    states = [{"cos(W^E_a, W^E_b), treated": np.mean(dose["cos_E_treated"][k]),
+               "cos(W^E_a, W^E_b), sham": np.mean(sham["cos_E_treated"][k]),
+               "cos(W^E_a, W^E_b), control": np.mean(dose["cos_E_control"][k]),
+               "cos(φ^next_a, φ^next_b), treated": np.mean(dose["sig_cos_treated"][k])}
+              for k in range(len(dose["p"]))]
+    return knobs.sweep_knob(
+        dose["p"], {"treated pairs": pair_mean(dose["cos_E_treated"]),
+                    "sham (same mass moved, no sharing)": pair_mean(sham["cos_E_treated"]),
+                    "control pairs (untouched)": pair_mean(dose["cos_E_control"])},
+        states, name="c13-dose", control="p", label="dose p (share of successors shared)",
+        title="Embedding cosine of the treated pairs by dose",
+        y_label="cos(W^E_a, W^E_b) after training")
 
 
 def ablation_swap(r_intact, r_shuffled, null, swap: dict, *, labels=("intact", "shuffled")):

@@ -7,9 +7,10 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .core import styled, set_alt
+from .core import COSINE_CMAP, set_alt, styled
 
-__all__ = ["alignment_figure", "grouped_bars", "binned_bars"]
+__all__ = ["alignment_figure", "grouped_bars", "binned_bars", "binned_null_figure",
+           "signature_bars", "proxy_bars", "group_heatmaps"]
 
 
 def binned_bars(binned, *, ax=None, title: str = "", null=None):
@@ -30,6 +31,25 @@ def binned_bars(binned, *, ax=None, title: str = "", null=None):
         ax.set_title(title)
         ax.legend(loc="upper left")
     return ax
+
+
+def binned_null_figure(results: dict, nulls: dict):
+    """One panel per model: its binned alignment (``results[label]``, an AlignResult, window
+    ±5 PPMI) with the mean of its Gaussian-copula null (``nulls[label]["corr"]``, draws x
+    bins) as a dashed line.
+
+    Book: chapter 12 (where the alignment lives)."""
+    with styled():
+        fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6),
+                                 squeeze=False)
+        for ax, (name, r) in zip(axes[0], results.items()):
+            binned_bars(r.binned, ax=ax, title=f"{name}: window ±5, PPMI")
+            nb = r.binned.corr.size
+            ax.plot(np.arange(nb), nulls[name]["corr"].mean(0), "k--o", ms=3,
+                    label="Gaussian-copula null")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+    return fig
 
 
 def alignment_figure(result, null_binned=None):
@@ -86,3 +106,82 @@ def grouped_bars(table: dict, *, controls: dict | None = None, ax=None, ylabel: 
         ax.set_title(title)
         ax.legend(title=legend_title or None)
     return ax
+
+
+def signature_bars(grid: dict, *, book_text: str = "WikiText-2",
+                   weightings=("raw", "ppmi")):
+    """One panel per model of an :func:`psbook.align.alignment_grid`: R_cos (mean ± sd over
+    subsamples) per signature and weighting, the shuffled control as black ticks.
+
+    Book: chapter 12 (which signature, which weighting)."""
+    models = list(dict.fromkeys(k[0] for k in grid))
+    signatures = list(dict.fromkeys(k[1] for k in grid))
+    with styled():
+        fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.6), sharey=True,
+                                 squeeze=False)
+        for ax, name in zip(axes[0], models):
+            bars = {s: {w: grid[(name, s, w)]["r_cos"] for w in weightings} for s in signatures}
+            ctrl = {s: {w: grid[(name, s, w)]["r_cos_control"][0] for w in weightings}
+                    for s in signatures}
+            grouped_bars(bars, controls=ctrl, ax=ax, ylabel="R_cos (mean ± sd, subsamples)",
+                         title=f"{name} vs {book_text} signatures", legend_title="weighting")
+            ax.set_xlabel("signature")
+        fig.tight_layout()
+    return fig
+
+
+def proxy_bars(proxy: dict):
+    """R_cos per model and mismatched proxy (``{(label, proxy): psbook.align.proxy_cost}``):
+    the book corpus with full counts, thinned to the proxy's counts, and the proxy.
+
+    Book: chapter 12 (proxy mismatch)."""
+    bars = {f"{n}\n({p['n']} tokens shared\nwith {s})": {
+                "book corpus (full counts)": p["matched"],
+                "book corpus, thinned": (p["thinned"].mean(), p["thinned"].std(ddof=1)),
+                "mismatched proxy": p["mismatched"]}
+            for (n, s), p in proxy.items() if p is not None}
+    ax = grouped_bars(bars, ylabel="R_cos, window ±5 PPMI", legend_title="signatures from",
+                      title="same model, same tokens, different proxy corpus")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def group_heatmaps(panels, groups: dict):
+    """Cosine matrices of the word groups, 2 x 2 (``panels``: ``(rows, title)`` pairs, the
+    rows ordered group by group as in ``groups``: ``{name: ids}``), on one colour scale.
+
+    Ticks name the groups (one label at each block's centre, lines between the blocks), not
+    each word, so nothing overlaps at the page's width; one colour bar serves all panels.
+
+    Book: chapter 12 (a token group you can see)."""
+    from ..metrics import cosine_matrix
+
+    sizes = [len(v) for v in groups.values()]
+    edges = np.cumsum([0] + sizes)
+    centres = (edges[:-1] + edges[1:]) / 2 - 0.5
+    n_cols = 2
+    n_rows = int(np.ceil(len(panels) / n_cols))
+    with styled():
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(9, 4.1 * n_rows), squeeze=False,
+                                 constrained_layout=True)
+        for ax, (M, title) in zip(axes.ravel(), panels):
+            S = cosine_matrix(np.asarray(M.toarray() if hasattr(M, "toarray") else M,
+                                         dtype=np.float64))
+            im = ax.imshow(S, cmap=COSINE_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+            for e in edges[1:-1]:
+                ax.axhline(e - 0.5, color="k", lw=0.8)
+                ax.axvline(e - 0.5, color="k", lw=0.8)
+            ax.set_xticks(centres)
+            ax.set_xticklabels(list(groups), fontsize=10, rotation=30, ha="right")
+            ax.set_yticks(centres)
+            ax.set_yticklabels(list(groups), fontsize=10)
+            ax.tick_params(length=0)
+            ax.set_title(title, fontsize=11)
+        for ax in axes.ravel()[len(panels):]:
+            ax.set_visible(False)
+        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.04, pad=0.02)
+        cb.set_label("cosine similarity")
+    n = int(edges[-1])
+    return set_alt(fig, f"{len(panels)} heatmaps of the cosine similarity of {n} words, "
+                        f"ordered group by group ({', '.join(groups)}), on one colour scale "
+                        f"from -1 to 1: " + "; ".join(t for _, t in panels) + ".")
