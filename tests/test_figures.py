@@ -242,6 +242,27 @@ def _imgs(page: Path) -> list[dict]:
     return p.images
 
 
+def test_the_book_links_each_output_image_to_its_file_with_its_smallest_text():
+    """tools/psbook_sphinx.py: an output image (class psbook-output-image) is wrapped in a
+    link to its file and its psbook-tpx-NNNN class becomes data-min-text-px; other images,
+    and an image Sphinx already links, are left as they are."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import psbook_sphinx as ps
+
+    body = ('<p><img alt="A figure." class="psbook-output-image psbook-tpx-1625" '
+            'src="../_images/f.png" /></p><img alt="Logo" src="../_static/logo.png" />'
+            '<a class="reference internal image-reference" href="../_images/g.png">'
+            '<img alt="Scaled." class="psbook-output-image" src="../_images/g.png" /></a>')
+    out = ps.link_images(body)
+    assert ('<a class="reference internal image-reference psbook-zoom" href="../_images/f.png" '
+            'title="Open the figure full size"><img data-min-text-px="16.25" alt="A figure." '
+            'class="psbook-output-image" src="../_images/f.png" /></a>') in out
+    assert '<img alt="Logo" src="../_static/logo.png" />' in out
+    assert out.count("<a ") == 2 and out.count("psbook-zoom") == 1
+
+
 def test_the_img_check_fails_an_img_without_alt():
     html = '<p><img src="a.png" alt="A figure."><img src="b.png"><img src="c.png" alt=" "></p>'
     assert images_without_alt(html) == ["b.png", "c.png"]
