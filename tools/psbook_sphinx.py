@@ -28,7 +28,9 @@
   holds for that image (`metadata["image/png"]["alt"]`, else its `text/plain`) onto the `<img>`.
 - Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
   column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
-  display math and tables scroll inside their own box on a phone.
+  math (display and inline) scrolls inside its own box on a phone, a table that scrolls keeps
+  its first column in view, and the claims ledger's rows and `psbook.display.Table`'s (four
+  columns or more) become labelled cards under 600 px (their cells' `data-label`).
 - Glued numbers without negative zeros (`_glue_no_negative_zero`: "-0.00" -> "0.00"), as
   `psbook.notebook.format_glue` shows them in the Colab notebooks.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
