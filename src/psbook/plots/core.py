@@ -344,13 +344,6 @@ def _off_view_tick_labels(fig) -> set:
                 if loc is None or not lo - eps <= loc <= hi + eps:
                     out.update((id(tick.label1), id(tick.label2)))
     return out
-    for axis in (ax.xaxis, ax.yaxis):
-        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
-            if t is tick.label1 or t is tick.label2:
-                lo, hi = sorted(axis.get_view_interval())
-                loc = tick.get_loc()
-                return loc is not None and lo - 1e-9 * (hi - lo) <= loc <= hi + 1e-9 * (hi - lo)
-    return True
 
 
 def _colorbar_of(cax, ax) -> bool:
