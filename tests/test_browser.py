@@ -7,7 +7,15 @@ _static/vendor/); a JavaScript error is thrown; an output holds a traceback; the
 raw `{glue…}`, `{eq}` or `??` (an unresolved reference), or raw Markdown (`**`, a backtick) in its
 prose; an `<img>` has no alt text; a code or output block needs horizontal scrolling (at 1280 px);
 the Colab button's URL is not the one _config.yml implies; a widget has no static figure beside it
-(readers of the HTML have no kernel). Every page is opened twice: at 1280 px (a laptop) and at
+(readers of the HTML have no kernel); an output shows a path of the building machine
+(tools/page_metrics.py MACHINE_PATH); an equation (inline or display) is clipped by a box that
+hides its overflow instead of scrolling it (at both widths); a table loses its labels at 390 px
+(its rows stack into cells without their column's name, its header is hidden while its cells
+stay a table, or it scrolls sideways without a sticky first column); at 1280 px, a figure's
+smallest text shows under 9 CSS px (the image's `data-min-text-px`, which
+`psbook.plots.show` measures and tools/psbook_sphinx.py writes, scaled by its shown width) or a
+knob's SVG text does; an output image is not a link to its file (a tap must open it full size)
+or does not say how small its text is. Every page is opened twice: at 1280 px (a laptop) and at
 390 px (a phone), where the text column must not overflow the screen (code blocks may scroll
 inside their own box there; cells tagged `full-width` may use the margin by design). One screenshot per page and width goes to _build/screenshots/.
 
@@ -23,12 +31,17 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from page_metrics import MACHINE_PATH  # noqa: E402  (one definition for both checks)
+
+MIN_TEXT_PX = 9.0  # CSS px: psbook.plots.core.MIN_TEXT_PX (this test runs without psbook)
 HTML = Path(os.environ.get("PSBOOK_HTML_DIR", ROOT / "_build" / "html"))  # override: debugging
 SHOTS = ROOT / "_build" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -196,6 +209,86 @@ _INSPECT = """() => {
       .map(e => `<${e.tagName.toLowerCase()} class="${(e.className || '').toString().slice(0, 40)}">` +
                 ` ends at ${Math.round(e.getBoundingClientRect().right)} px: ` +
                 (e.innerText || e.textContent || '').trim().slice(0, 60));
+  // outputs' text, for paths of the building machine (checked in Python)
+  out.outputs = Array.from(document.querySelectorAll('.cell_output, .output'))
+      .filter(e => !e.parentElement.closest('.cell_output, .output')).map(e => e.innerText);
+  // figures: the smallest text as shown (image px of data-min-text-px, scaled to the shown
+  // width), and whether an output image opens its file; knobs' SVG text as shown
+  out.figures = Array.from(document.images)
+      .filter(i => i.closest('.cell_output, .output') && !i.closest('.jupyter-widgets')
+                   && i.checkVisibility() && i.clientWidth > 0 && i.naturalWidth > 0)
+      .map(i => {
+        const a = i.closest('a[href]');
+        const href = a ? new URL(a.getAttribute('href'), document.baseURI).href : null;
+        const tpx = parseFloat(i.dataset.minTextPx);
+        return {src: (i.getAttribute('src') || '').slice(-40), linked: href === i.src,
+                tpx: isNaN(tpx) ? null : tpx,
+                shown: isNaN(tpx) ? null : tpx * Math.min(1, i.clientWidth / i.naturalWidth),
+                width: i.clientWidth, natural: i.naturalWidth};
+      });
+  out.knobText = Array.from(document.querySelectorAll('figure.psbook-knob svg'))
+      .filter(svg => svg.checkVisibility())
+      .map(svg => {
+        const vb = svg.viewBox && svg.viewBox.baseVal;
+        const w = (vb && vb.width) || svg.width.baseVal.value;
+        const scale = w ? svg.getBoundingClientRect().width / w : 1;
+        const sizes = Array.from(svg.querySelectorAll('text')).filter(t => t.textContent.trim())
+            .map(t => parseFloat(getComputedStyle(t).fontSize) * scale);
+        return sizes.length ? Math.min(...sizes) : null;
+      }).filter(x => x !== null);
+  // equations cut by a box that hides its overflow (a scrolling box shows what it holds)
+  out.clippedMath = Array.from(document.querySelectorAll('mjx-container'))
+      .filter(m => m.checkVisibility() && m.getBoundingClientRect().width > 0)
+      .filter(m => {
+        const r = m.getBoundingClientRect();
+        let left = r.left, right = r.right;
+        for (let a = m.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+          const ox = getComputedStyle(a).overflowX, ar = a.getBoundingClientRect();
+          if (ox === 'auto' || ox === 'scroll') {   // scrolls: what is shown is this box
+            left = Math.max(left, ar.left); right = Math.min(right, ar.right); continue;
+          }
+          if ((ox === 'hidden' || ox === 'clip') && (right > ar.right + 1 || left < ar.left - 1))
+            return true;
+        }
+        return false;
+      })
+      .map(m => `${m.getAttribute('display') === 'true' ? 'display' : 'inline'} math ` +
+                `${Math.round(m.getBoundingClientRect().width)} px wide: ` +
+                (m.textContent || '').slice(0, 50));
+  // tables: each cell keeps its column's name (a visible header row, or a label before the
+  // cell when rows stack into cards); a table that scrolls keeps its first column in view
+  const seen = e => e.checkVisibility() && e.getBoundingClientRect().height > 1;
+  out.tables = Array.from(main.querySelectorAll('table'))
+      .filter(t => t.checkVisibility() && t.querySelector('td'))
+      .map(t => {
+        const name = ((t.querySelector('caption') || {}).textContent ||
+                      (t.querySelector('th, td') || {}).textContent || '').trim().slice(0, 50);
+        const heads = Array.from(t.querySelectorAll('thead th'));
+        const cells = Array.from(t.querySelectorAll('tbody tr')).flatMap(
+            tr => Array.from(tr.children).slice(1).filter(c => c.tagName === 'TD'));
+        const stacked = cells.filter(c => getComputedStyle(c).display !== 'table-cell');
+        const problems = [];
+        const unlabelled = stacked.filter(c => c.textContent.trim()).filter(c => {
+          const before = getComputedStyle(c, '::before').content;
+          return !(c.dataset.label || '').trim() || !before || before === 'none' ||
+                 before === 'normal' || before === '""';
+        });
+        if (unlabelled.length)
+          problems.push(`${unlabelled.length} stacked cells without their column's name, e.g. ` +
+                        JSON.stringify(unlabelled[0].textContent.trim().slice(0, 30)));
+        if (!stacked.length && heads.length && !heads.some(seen))
+          problems.push('its header row is hidden');
+        let box = t.parentElement;
+        while (box && box !== main && getComputedStyle(box).overflowX === 'visible')
+          box = box.parentElement;
+        if (!stacked.length && box && box !== main && box.scrollWidth > box.clientWidth + 1) {
+          const first = t.querySelector('tbody tr > :first-child');
+          if (first && getComputedStyle(first).position !== 'sticky')
+            problems.push(`it scrolls sideways (${box.scrollWidth} px in ${box.clientWidth}) ` +
+                          'and its first column scrolls away');
+        }
+        return problems.length ? `table ${JSON.stringify(name)}: ${problems.join('; ')}` : null;
+      }).filter(x => x);
   out.colab = Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]'))
       .map(a => a.getAttribute('href'));
   // widgets: saved views; each needs a static figure in the same section
@@ -276,6 +369,34 @@ def problems_of(browser, page: Path, html_root: Path = HTML, shots: Path | None 
                         f"wide")
     if info["overflow"]:
         problems.append(f"the text column overflows at {width} px: {info['overflow'][:3]}")
+    paths = sorted({m.group(0) for text in info["outputs"] for m in MACHINE_PATH.finditer(text)})
+    if paths:
+        k = next(t for t in info["outputs"] if MACHINE_PATH.search(t))
+        problems.append(f"outputs show paths of the building machine {paths[:3]}, e.g. "
+                        f"{k[max(0, MACHINE_PATH.search(k).start() - 40):][:100]!r}")
+    if info["clippedMath"]:
+        problems.append(f"{len(info['clippedMath'])} equations clipped at {width} px (they must "
+                        f"scroll in their own box): {info['clippedMath'][:3]}")
+    if width <= PHONE and info["tables"]:
+        problems.append(f"tables lose their labels at {width} px: {info['tables'][:3]}")
+    if width >= WIDE:
+        small = [f"{f['src']} ({f['shown']:.1f} px: {f['tpx']:g} image px shown at "
+                 f"{f['width']} of {f['natural']} px)" for f in info["figures"]
+                 if f["shown"] is not None and f["shown"] < MIN_TEXT_PX - 0.05]
+        if small:
+            problems.append(f"{len(small)} figures whose smallest text shows under "
+                            f"{MIN_TEXT_PX:g} CSS px at {width} px: {small[:3]}")
+        unmeasured = [f["src"] for f in info["figures"] if f["tpx"] is None]
+        if unmeasured:
+            problems.append(f"{len(unmeasured)} output images without data-min-text-px (show "
+                            f"figures with psbook.plots.show): {unmeasured[:3]}")
+        knobs = [round(x, 1) for x in info["knobText"] if x < MIN_TEXT_PX - 0.05]
+        if knobs:
+            problems.append(f"knobs whose smallest text shows at {knobs} CSS px at {width} px")
+    unlinked = [f["src"] for f in info["figures"] if not f["linked"]]
+    if unlinked:
+        problems.append(f"{len(unlinked)} output images that do not open full size on a click "
+                        f"(no link to their file): {unlinked[:3]}")
     want = expected_colab_url(page.relative_to(html_root))
     if want is not None:
         if not info["colab"]:
@@ -304,7 +425,37 @@ _BROKEN = """<!DOCTYPE html><html><head><script>window.MathJax = {};</script></h
   File "x", line 1</pre></div>
 <a href="https://colab.research.google.com/github/o/r/blob/main/book/99-x.ipynb">Colab</a>
 <section id="s"><script type="application/vnd.jupyter.widget-view+json">{}</script></section>
+<div class="cell_output"><pre>corpus read from /work/shared/data/pile</pre></div>
+<div class="cell_output"><img src="wide.png" style="width: 600px" data-min-text-px="16.25"
+  alt="A 1600 px figure shown at 600 px."></div>
+<div class="cell_output"><a href="small.png"><img src="small.png" alt="A figure."></a></div>
+<p>Cut: <span style="display: inline-block; max-width: 100px; overflow: hidden"><mjx-container
+  style="display: inline-block; width: 300px">x + y + z</mjx-container></span></p>
+<figure class="psbook-knob"><svg width="200" height="50" viewBox="0 0 400 100"><text x="0" y="20"
+  font-size="10">tiny</text></svg></figure>
+<table><caption>stacked</caption><thead style="display: none"><tr><th>a</th><th>b</th></tr></thead>
+<tbody><tr><td style="display: block">x</td><td style="display: block">2</td></tr></tbody></table>
+<table><caption>headless</caption><thead style="display: none"><tr><th>a</th><th>b</th></tr>
+</thead><tbody><tr><td>x</td><td>2</td></tr></tbody></table>
+<div style="width: 200px; overflow-x: auto"><table><caption>scrolls</caption><thead><tr><th>a</th>
+<th>b</th></tr></thead><tbody><tr><td>x</td><td style="min-width: 400px">2</td></tr></tbody>
+</table></div>
 <script>null.boom;</script></main></body></html>"""
+
+
+def _png(path: Path, width: int, height: int) -> None:
+    """A blank grey PNG of the given size (for pages that test image checks)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                                      8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def test_the_check_fails_a_broken_page(browser, tmp_path):
@@ -312,17 +463,50 @@ def test_the_check_fails_a_broken_page(browser, tmp_path):
     page = tmp_path / "book" / "99-broken.html"
     page.parent.mkdir()
     page.write_text(_BROKEN)
+    _png(page.parent / "wide.png", 1600, 300)
+    _png(page.parent / "small.png", 400, 300)
     text = "\n".join(problems_of(browser, page, html_root=tmp_path, shots=None))
     for what in ("math: MathJax not loaded", "not typeset", "images that did not load",
                  "JavaScript errors", "traceback", "'{glue'", "'??'", "Colab button",
                  "without a static figure", "requests that failed", "raw Markdown '**'",
-                 "without alt text", "need horizontal scrolling"):
+                 "without alt text", "need horizontal scrolling",
+                 "paths of the building machine ['/work/']",
+                 "1 equations clipped at 1280 px", "inline math 300 px wide",
+                 "1 figures whose smallest text shows under 9 CSS px at 1280 px: "
+                 "['wide.png (6.1 px",
+                 "1 output images without data-min-text-px", "knobs whose smallest text shows "
+                 "at [5", "1 output images that do not open full size"):
+        assert what in text, f"the check missed {what!r}:\n{text}"
+    assert "tables lose their labels" not in text     # a phone's check
+    text = "\n".join(problems_of(browser, page, html_root=tmp_path, shots=None, width=PHONE))
+    for what in ("equations clipped at 390 px", "tables lose their labels at 390 px",
+                 "table \"stacked\": 1 stacked cells without their column",
+                 "table \"headless\": its header row is hidden",
+                 "table \"scrolls\": it scrolls sideways", "and its first column scrolls away"):
         assert what in text, f"the check missed {what!r}:\n{text}"
 
 
-_FITS = """<!DOCTYPE html><html><head><style>pre { overflow-x: auto; }</style></head><body><main>
+_FITS = """<!DOCTYPE html><html><head><style>pre { overflow-x: auto; }
+img { max-width: 100%; }
+@media (max-width: 600px) {
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; }
+  table.cards td { display: block; }
+  table.cards td::before { content: attr(data-label) ": "; }
+}
+.wrap { max-width: 100%; overflow-x: auto; }
+.wrap tr > :first-child { position: sticky; left: 0; background: white; }
+</style></head><body><main>
 <article class="bd-article"><p>Short prose, with <code>x**2</code> in code and backticks in the
 block below.</p><pre>print(`x` ** 2)</pre><svg width="10" height="10"></svg>
+<div class="cell_output"><a href="fig.png"><img src="fig.png" data-min-text-px="16.25"
+  alt="A figure 1170 px wide."></a></div>
+<p>Long: <span style="display: inline-block; max-width: 100%; overflow-x: auto"><mjx-container
+  style="display: inline-block; width: 500px">x + y + z</mjx-container></span></p>
+<table class="cards"><thead><tr><th>name</th><th>value</th><th>seeds</th></tr></thead><tbody>
+<tr><td data-label="name">R_cos</td><td data-label="value">0.41</td><td data-label="seeds">3</td>
+</tr></tbody></table>
+<div class="wrap"><table><thead><tr><th>name</th><th>a long column</th></tr></thead><tbody>
+<tr><th>R_cos</th><td style="min-width: 500px">0.41</td></tr></tbody></table></div>
 </article></main></body></html>"""
 
 _TOO_WIDE = """<!DOCTYPE html><html><head></head><body><main><article class="bd-article">
@@ -330,10 +514,13 @@ _TOO_WIDE = """<!DOCTYPE html><html><head></head><body><main><article class="bd-
 
 
 def test_the_check_passes_a_page_that_fits_and_flags_overflow_on_a_phone(browser, tmp_path):
-    """Controls for the new checks: code may hold ** and backticks;
-    a fixed-width block wider than a phone overflows the column at 390 px but not at 1280 px."""
+    """Controls for the new checks: code may hold ** and backticks; a linked figure whose text
+    shows at 9.6 px, a long equation that scrolls in its box, a table whose rows become
+    labelled cards on a phone and one that scrolls with a sticky first column pass; a
+    fixed-width block wider than a phone overflows the column at 390 px but not at 1280 px."""
     ok = tmp_path / "ok.html"
     ok.write_text(_FITS)
+    _png(tmp_path / "fig.png", 1170, 400)  # 16.25 px text shown at 688 of 1170: 9.6 px
     for width in (WIDE, PHONE):
         assert problems_of(browser, ok, html_root=tmp_path, shots=None, width=width) == []
     wide = tmp_path / "wide.html"

@@ -202,6 +202,21 @@ def test_ledger_html_one_escaped_row_per_claim(ledger):
         claims.ledger_html(["c07_a"])
 
 
+def test_ledger_html_labels_its_cells_and_writes_symbols_as_math(ledger):
+    """Each cell names its column (data-label: a phone shows a row as a labelled card), and
+    the sentences' code-style symbols read as math, not raw phi^{X|y}."""
+    claims.claim("c07_m", "phi^{X|y}'s marginals are phi^X and phi_y, for W^E on f~_add",
+                 statistic="R_cos(W^E, phi^y) < 1", value=0.1, held=True, over="one run",
+                 glue=False)
+    html = claims.ledger_html(claims.chapter_claims("07"))
+    assert html.count("<td data-label=") == 7 and '<td data-label="± over">' in html
+    for want in ("ϕ<sup>X|y</sup></span>&#x27;s", "ϕ<sup>X</sup>", "ϕ<sup>y</sup>",
+                 "W<sup>E</sup>", "f\u0303<sub>add</sub>", "R<sub>cos</sub>", "&lt; 1"):
+        assert want in html, (want, html)
+    assert "phi^" not in html and "phi_" not in html and "^{" not in html
+    assert claims.math_html("graph_phi and alpha_phi stay") == "graph_phi and alpha_phi stay"
+
+
 def test_glue_ledger_refuses_empty_and_foreign_chapters(ledger):
     with pytest.raises(ValueError, match="recorded no claims"):
         claims.glue_ledger("06", glue=False)

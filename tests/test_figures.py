@@ -2,9 +2,13 @@
 
 * Unit tests of :func:`psbook.plots.show` / :func:`psbook.plots.figure_bundle` /
   :func:`psbook.plots.describe` (the alt text is generated with the figure).
+* Legibility: a figure :func:`psbook.plots.figure_bundle` makes shows its smallest text at
+  >= :data:`psbook.plots.core.MIN_TEXT_PX` CSS px in the page's column (1280 px window), heatmaps
+  of many tokens thin their tick labels instead of shrinking them.
 * After a book build (`jupyter-book build .`): every image output of every executed chapter
-  (`_build/jupyter_execute/book/*.ipynb`) carries alt text in its metadata, and every `<img>` of
-  every built page has a non-empty `alt`. Skipped without a build, except when
+  (`_build/jupyter_execute/book/*.ipynb`) carries alt text and its smallest text
+  (``min_text_px``) in its metadata, legible at the column, and every `<img>` of every built
+  page has a non-empty `alt`. Skipped without a build, except when
   PSBOOK_BROWSER_REQUIRED=1 (as in tests/test_browser.py).
 """
 
@@ -138,6 +142,47 @@ def image_outputs_without_alt(nb: dict) -> list[str]:
     return bad
 
 
+def _shown_text_px(data: dict, md: dict) -> float:
+    """CSS px at which the smallest text of an image output shows in the desktop column."""
+    from psbook.plots import core
+
+    raw = base64.b64decode(data["image/png"])
+    return core.text_at_column(md["image/png"]["min_text_px"], core.png_size(raw)[0])
+
+
+def image_outputs_too_small(nb: dict) -> list[str]:
+    """'cell N: ...' for each PNG output of ``nb`` whose smallest text shows under
+    MIN_TEXT_PX CSS px at the column, or that does not say how small its text is."""
+    from psbook.plots import core
+
+    bad = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data") or {}
+            if "image/png" not in data:
+                continue
+            md = (out.get("metadata") or {}).get("image/png") or {}
+            src = "".join(cell.get("source", "")).strip().splitlines() or [""]
+            if not isinstance(md.get("min_text_px"), (int, float)):
+                bad.append(f"cell {i}: no min_text_px (show it with psbook.plots.show): "
+                           f"{src[-1][:60]}")
+                continue
+            shown = _shown_text_px({"image/png": "".join(data["image/png"])},
+                                   {"image/png": md})
+            if shown < core.MIN_TEXT_PX - 1e-6:
+                bad.append(f"cell {i}: smallest text {shown:.1f} CSS px at the column: "
+                           f"{src[-1][:60]}")
+    return bad
+
+
+def test_every_figure_a_chapter_shows_is_legible_at_the_column():
+    _need(EXECUTED, "executed chapters")
+    bad = {p.name: b for p in sorted(EXECUTED.glob("[0-9][0-9]-*.ipynb"))
+           if (b := image_outputs_too_small(json.loads(p.read_text())))}
+    assert not bad, ("figures whose smallest text shows under 9 CSS px at the 1280 px column "
+                     "(or that do not record it):\n" + json.dumps(bad, indent=1))
+
+
 def test_every_figure_a_chapter_shows_has_alt_text():
     _need(EXECUTED, "executed chapters")
     missing = {}
@@ -197,9 +242,103 @@ def _imgs(page: Path) -> list[dict]:
     return p.images
 
 
+def test_the_book_links_each_output_image_to_its_file_with_its_smallest_text():
+    """tools/psbook_sphinx.py: an output image (class psbook-output-image) is wrapped in a
+    link to its file and its psbook-tpx-NNNN class becomes data-min-text-px; other images,
+    and an image Sphinx already links, are left as they are."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import psbook_sphinx as ps
+
+    body = ('<p><img alt="A figure." class="psbook-output-image psbook-tpx-1625" '
+            'src="../_images/f.png" /></p><img alt="Logo" src="../_static/logo.png" />'
+            '<a class="reference internal image-reference" href="../_images/g.png">'
+            '<img alt="Scaled." class="psbook-output-image" src="../_images/g.png" /></a>')
+    out = ps.link_images(body)
+    assert ('<a class="reference internal image-reference psbook-zoom" href="../_images/f.png" '
+            'title="Open the figure full size"><img data-min-text-px="16.25" alt="A figure." '
+            'class="psbook-output-image" src="../_images/f.png" /></a>') in out
+    assert '<img alt="Logo" src="../_static/logo.png" />' in out
+    assert out.count("<a ") == 2 and out.count("psbook-zoom") == 1
+
+
 def test_the_img_check_fails_an_img_without_alt():
     html = '<p><img src="a.png" alt="A figure."><img src="b.png"><img src="c.png" alt=" "></p>'
     assert images_without_alt(html) == ["b.png", "c.png"]
+
+
+def _many_token_heatmaps():
+    fig, axes = plt.subplots(2, 2, figsize=(10, 9.5))   # chapter 12's four group heatmaps
+    labels = [f"word{i}" for i in range(36)]
+    rng = np.random.default_rng(0)
+    for ax in axes.ravel():
+        plots.cosine_heatmap(rng.normal(size=(36, 5)), labels=labels, ax=ax, title="GloVe")
+    fig.tight_layout()
+    return fig, axes
+
+
+def _wide_small_print():
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
+    for ax in axes:
+        ax.plot([0, 1, 2], [0, 1, 4], label="a line")
+        ax.set_xlabel("training step")
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6)
+    return fig
+
+
+@pytest.mark.parametrize("make", [lambda: _many_token_heatmaps()[0], _wide_small_print,
+                                  lambda: plt.subplots(figsize=(3, 2))[0]],
+                         ids=["heatmaps", "wide", "small"])
+def test_the_smallest_text_of_a_shown_figure_is_legible_at_the_column(make):
+    """At a 1280 px window the column shows an image at most COLUMN_PX wide: every figure
+    figure_bundle makes shows its smallest text at >= 9 CSS px there, and says so in its
+    metadata (min_text_px, image px; tools/psbook_sphinx.py puts it on the <img>)."""
+    from psbook.plots import core
+
+    fig = make()
+    data, md = plots.figure_bundle(fig)
+    plt.close(fig)
+    assert md["image/png"]["min_text_px"] >= core.MIN_FONT * 130 / 72 - 0.01
+    assert _shown_text_px(data, md) >= core.MIN_TEXT_PX
+    assert image_outputs_too_small({"cells": [{"source": "show(fig)", "outputs": [
+        {"data": data, "metadata": md}]}]}) == []
+
+
+def test_the_legibility_check_fails_a_wide_figure_with_small_text():
+    """Negative control: a 16-inch figure saved as is (the old 10-inch cap at 130 dpi showed
+    9 pt at 8.6 CSS px, 8 pt heatmap labels at 7.6) is found; so is an image without
+    min_text_px."""
+    from psbook.plots import core
+
+    fig = _wide_small_print()
+    data, md = plots.figure_bundle(fig, fit=False)
+    plt.close(fig)
+    assert _shown_text_px(data, md) < core.MIN_TEXT_PX
+    nb = {"cells": [{"source": "show(fig)", "outputs": [{"data": data, "metadata": md}]},
+                    {"source": "plt.show()", "outputs": [
+                        {"data": data, "metadata": {"image/png": {"alt": "x"}}}]}]}
+    bad = image_outputs_too_small(nb)
+    assert len(bad) == 2 and "CSS px" in bad[0] and "no min_text_px" in bad[1], bad
+    assert core.text_at_column(18, 1376) == 9.0 and core.text_at_column(10, 300) == 10
+
+
+def test_heatmaps_of_many_tokens_thin_their_labels_instead_of_shrinking_them():
+    from psbook.plots import core
+
+    fig, axes = _many_token_heatmaps()
+    plots.fit_to_column(fig)
+    for ax in axes.ravel():
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels() if t.get_text()]
+            assert 3 <= len(labels) < 36                   # thinned, not all 36
+            assert min(t.get_fontsize() for t in labels) >= core.MIN_FONT
+            boxes = sorted((b.y0, b.y1) if axis is ax.yaxis else (b.x0, b.x1)
+                           for b in (t.get_window_extent() for t in labels))
+            assert all(a1 <= b0 + 0.5 for (_, a1), (b0, _) in zip(boxes, boxes[1:])), \
+                "tick labels overlap"
+    plt.close(fig)
 
 
 def test_fit_to_column_caps_the_width_and_the_smallest_text():

@@ -16,12 +16,21 @@
   the `<img>`; `psbook.plots.show` stores the figure's one-sentence description as
   `metadata["image/png"]["alt"]`, and `_image_alt` makes myst-nb put it on the `<img>` (cell-level
   `render_image_options` still win).
+- Figures a reader can read and open: `_image_alt` also marks each output image
+  (`psbook-output-image`) and carries the size of its smallest text, which
+  `psbook.plots.figure_bundle` records as `metadata["image/png"]["min_text_px"]` (image px), as
+  a class `psbook-tpx-NNNN` (hundredths of a pixel); `_link_images` then rewrites the page: the
+  class becomes `data-min-text-px="16.25"` on the `<img>` (tests/test_browser.py checks that it
+  shows at >= 9 CSS px at a 1280 px window) and every output image is wrapped in a link to its
+  file (`a.psbook-zoom`), so a click or tap opens it full size (a phone shows a figure at 358 px).
 - Alt text of figures inside saved widget views: the widget manager renders an Output widget's
   `image/png` as an `<img>` without alt; `_WIDGET_ALT` copies the alt that the saved widget state
   holds for that image (`metadata["image/png"]["alt"]`, else its `text/plain`) onto the `<img>`.
 - Adds `tools/psbook_static/psbook.css` to every page: code and output at 13 px (the code
   column then holds 81 characters at a 1280 px window; tools/fit_code.py keeps code to 80),
-  display math and tables scroll inside their own box on a phone.
+  math (display and inline) scrolls inside its own box on a phone, a table that scrolls keeps
+  its first column in view, and the claims ledger's rows and `psbook.display.Table`'s (four
+  columns or more) become labelled cards under 600 px (their cells' `data-label`).
 - Glued numbers without negative zeros (`_glue_no_negative_zero`: "-0.00" -> "0.00"), as
   `psbook.notebook.format_glue` shows them in the Colab notebooks.
 - Loads MathJax on every page (`html_assets_policy = "always"`): chapter titles with math appear
@@ -36,6 +45,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "psbook_static"
@@ -138,15 +148,58 @@ def _image_alt():
 
     def render_image(self, data):
         nodes_ = original(self, data)
-        alt = (data.output_metadata or {}).get(data.mime_type, {}).get("alt")
-        if isinstance(alt, str) and alt.strip():
-            for node in nodes_:
-                if node.tagname == "image" and not node.get("alt"):
-                    node["alt"] = alt
+        meta = (data.output_metadata or {}).get(data.mime_type, {}) or {}
+        alt, tpx = meta.get("alt"), meta.get("min_text_px")
+        for node in nodes_:
+            if node.tagname != "image":
+                continue
+            if isinstance(alt, str) and alt.strip() and not node.get("alt"):
+                node["alt"] = alt
+            node["classes"] = node.get("classes", []) + [OUTPUT_IMAGE]
+            if isinstance(tpx, (int, float)) and not isinstance(tpx, bool) and tpx > 0:
+                node["classes"].append(f"{_TPX}{round(100 * tpx)}")
         return nodes_
 
     render_image._psbook_alt = True
     NbElementRenderer.render_image = render_image
+
+
+OUTPUT_IMAGE = "psbook-output-image"
+_TPX = "psbook-tpx-"
+_IMG = re.compile(r"<img\b[^>]*>")
+_ATTR = re.compile(r'\b(class|src)="([^"]*)"')
+
+
+def link_images(body: str) -> str:
+    """``body`` with each output image (class ``psbook-output-image``) wrapped in a link to its
+    file, and its ``psbook-tpx-NNNN`` class turned into ``data-min-text-px``."""
+    def one(m):
+        tag = m.group(0)
+        before = body[:m.start()]
+        inside_link = before.rfind("<a ") > before.rfind("</a>")   # Sphinx's scaled-image link
+        attrs = dict(_ATTR.findall(tag))
+        classes = attrs.get("class", "").split()
+        if OUTPUT_IMAGE not in classes:
+            return tag
+        tpx = [c for c in classes if c.startswith(_TPX) and c[len(_TPX):].isdigit()]
+        keep = [c for c in classes if c not in tpx]
+        new = re.sub(r'\bclass="[^"]*"', f'class="{" ".join(keep)}"', tag, count=1)
+        if tpx:
+            px = int(tpx[0][len(_TPX):]) / 100
+            new = new.replace("<img", f'<img data-min-text-px="{px:g}"', 1)
+        src = attrs.get("src")
+        if not src or src.startswith("data:") or inside_link:
+            return new
+        return (f'<a class="reference internal image-reference psbook-zoom" href="{src}" '
+                f'title="Open the figure full size">{new}</a>')
+
+    return _IMG.sub(one, body)
+
+
+def _link_images(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and OUTPUT_IMAGE in body:
+        context["body"] = link_images(body)
 
 
 KNOB_MIME = "application/vnd.psbook.knob+json"
@@ -226,6 +279,7 @@ def setup(app):
     _image_alt()
     _knob_renderer()
     app.connect("html-page-context", _knob_scripts, priority=400)
+    app.connect("html-page-context", _link_images, priority=450)
     _glue_no_negative_zero()
     app.connect("config-inited", _static_path)
     app.add_css_file("psbook.css", priority=900)

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["Claim", "LEDGER", "claim", "explain", "format_stat", "KEY_PATTERN", "chapter_claims",
-           "ledger_html", "glue_ledger", "ledger_key", "held_words", "OVER_WORDS"]
+           "ledger_html", "math_html", "glue_ledger", "ledger_key", "held_words", "OVER_WORDS"]
 
 #: ``c<NN>_<name>``: the chapter's two-digit number, then a short snake_case name.
 KEY_PATTERN = re.compile(r"^c(\d\d)_[a-z0-9_]+$")
@@ -274,6 +274,49 @@ def chapter_claims(chapter) -> list[Claim]:
 
 _COLUMNS = ("claim", "statistic", "value", "± over", "placebo / null", "its value", "held")
 
+# The ledger's sentences name signatures as code does (phi^{X|y}, phi_y, W^E, f~_add); the
+# page shows them as the chapters' math does (italic letters with super- and subscripts, in
+# HTML, so they read the same in Colab, where no MathJax runs on outputs).
+_GREEK = {"phi": "\u03d5", "varphi": "\u03c6", "gamma": "\u03b3"}
+_SCRIPT = r"(?:\{[^{}<>]{1,12}\}|[A-Za-z0-9]+)"
+_MATH = re.compile(
+    r"(?<![\w~])(?:(?P<greek>varphi|phi|gamma)(?P<gs>(?:[\^_]" + _SCRIPT + r")*)"
+    r"|(?P<mat>W)(?P<ms>[\^_][EU])(?![\w])"
+    r"|(?P<r>R)_(?P<rs>cos|order)(?![\w])"
+    r"|(?P<f>f)(?P<tilde>~)?_(?P<task>add|mod)(?P<flat>_flat|_tilde)?(?![\w]))")
+_SIGNATURE_NAMES = {"X", "y", "next", "pre", "E", "U"}   # phi_y is the book's phi^y
+
+
+def _scripts(text: str, lead_sub_names_up: bool) -> str:
+    """``^a_{b}...`` as <sup>/<sub> HTML (already escaped text)."""
+    out = []
+    for mark, body in re.findall(r"([\^_])(" + _SCRIPT + ")", text):
+        body = body[1:-1] if body.startswith("{") else body
+        up = mark == "^" or (lead_sub_names_up and not out and body in _SIGNATURE_NAMES)
+        tag = "sup" if up else "sub"
+        out.append(f"<{tag}>{body}</{tag}>")
+    return "".join(out)
+
+
+def math_html(escaped: str) -> str:
+    """Escaped ledger text with its code-style symbols written as math: ``phi^{X|y}`` ->
+    ϕ<sup>X|y</sup>, ``phi_y`` -> ϕ<sup>y</sup>, ``W^E``, ``R_cos``, ``f~_add``, ``gamma``."""
+    def one(m):
+        if m.group("greek"):
+            sym = f"{_GREEK[m.group('greek')]}{_scripts(m.group('gs') or '', True)}"
+        elif m.group("mat"):
+            sym = f"W<sup>{m.group('ms')[1]}</sup>"
+        elif m.group("r"):
+            sym = f"R<sub>{m.group('rs')}</sub>"
+        else:
+            tilde = m.group("tilde") or m.group("flat") == "_tilde"
+            f = "f\u0303" if tilde else "f"
+            flat = "<sup>flat</sup>" if m.group("flat") == "_flat" else ""
+            sym = f"{f}<sub>{m.group('task')}</sub>{flat}"
+        return f'<span class="psbook-math">{sym}</span>'
+
+    return _MATH.sub(one, escaped)
+
 
 def ledger_html(records) -> str:
     """The records as one HTML table (one row per claim; every field escaped)."""
@@ -288,18 +331,22 @@ def ledger_html(records) -> str:
     for r in records:
         words = held_words(r)
         cls = "claim-held" if r.verdict else "claim-failed"
-        cells = [html.escape(str(c)) for c in (r.text, r.statistic, r.value, r.spread)]
+        cells = [math_html(html.escape(str(c))) for c in (r.text, r.statistic)]
+        cells += [html.escape(str(c)) for c in (r.value, r.spread)]
         if r.placebo_names:
             def mark(pf):
                 return "" if pf is None else (" (check failed)" if pf else " (check passed)")
             many = len(r.placebo_names) > 1
-            cells.append("<br>".join(html.escape(nm + (mark(pf) if many else ""))
+            cells.append("<br>".join(math_html(html.escape(nm + (mark(pf) if many else "")))
                                      for nm, pf in zip(r.placebo_names, r.placebos_failed)))
             cells.append("<br>".join(html.escape(v) for v in r.placebo_values))
         else:
             cells += ["—", "—"]
         cells.append(html.escape(words))
-        tds = "".join(f"<td>{c}</td>" for c in cells)
+        # each cell names its column (data-label): on a phone a row is a card of labelled
+        # lines (tools/psbook_static/psbook.css)
+        tds = "".join(f'<td data-label="{html.escape(col, quote=True)}">{c}</td>'
+                      for col, c in zip(_COLUMNS, cells))
         rows.append(f'<tr class="{cls}" id="claim-{html.escape(r.key)}" title="{html.escape(r.key)}">{tds}</tr>')
     n_ok = sum(r.verdict for r in records)
     caption = f"{len(records)} claim{'s' if len(records) != 1 else ''}, {n_ok} held in this build"

@@ -9,6 +9,12 @@
   ``text/plain``). The sentence is the one a plot function stored with :func:`set_alt` when it
   built the figure, else one :func:`describe` writes from the figure's panels (kind, title, axis
   labels, legend). ``tools/psbook_sphinx.py`` puts it on the ``<img>`` of the built HTML.
+* Legible at the column: :func:`fit_to_column` sizes a figure so that its smallest text (never
+  under :data:`MIN_FONT` pt) shows at least :data:`MIN_TEXT_PX` CSS px where the page shows the
+  image (:data:`COLUMN_PX` wide at a 1280 px window); :func:`figure_bundle` measures it on the
+  saved PNG and records it as ``metadata["image/png"]["min_text_px"]`` (image pixels), which
+  ``tools/psbook_sphinx.py`` carries to the ``<img>`` (``data-min-text-px``) for the browser
+  check (tests/test_browser.py).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from ..metrics import cosine_matrix
 
 __all__ = ["book_style", "heatmap", "cosine_heatmap", "metric_curves", "pca_2d", "pca_scatter",
            "save", "show", "set_alt", "alt_text", "describe", "figure_bundle", "fit_to_column",
-           "PALETTE"]
+           "text_at_column", "PALETTE"]
 
 # Okabe & Ito (2008), "Color Universal Design": eight colours that stay distinct under the
 # common colour-vision deficiencies (and in greyscale by lightness, for the first four).
@@ -87,9 +93,10 @@ def heatmap(M, *, ax=None, row_labels: Sequence[str] | None = None,
                 step = max(1, int(np.ceil(n / max_ticks)))
                 idx = np.arange(0, n, step)
                 setter(idx)
+                # many tokens: fewer labels (here and in fit_to_column), never smaller ones
                 lab_setter([str(labels[i]) for i in idx],
                            rotation=90 if lab_setter == ax.set_xticklabels else 0,
-                           fontsize=8 if n > 15 else 9)
+                           fontsize=MIN_FONT)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -123,7 +130,7 @@ def metric_curves(steps, curves: dict, *, ax=None, xlabel: str = "training step"
             ax.plot(steps, ys, label=label, lw=1.8)
         for label, y in (hlines or {}).items():
             ax.axhline(y, ls="--", lw=1, color="grey")
-            ax.annotate(label, (ax.get_xlim()[0], y), fontsize=8, color="grey",
+            ax.annotate(label, (ax.get_xlim()[0], y), fontsize=MIN_FONT, color="grey",
                         xytext=(3, 3), textcoords="offset points")
         if logx:
             ax.set_xscale("log")
@@ -167,7 +174,7 @@ def pca_scatter(A, labels: Sequence[str] | None = None, *, values=None, ax=None,
                         cmap="viridis", s=28, zorder=2)
         if annotate and labels is not None:
             for (x, y), lab in zip(coords, labels):
-                ax.annotate(str(lab), (x, y), fontsize=7, xytext=(2, 2),
+                ax.annotate(str(lab), (x, y), fontsize=MIN_FONT, xytext=(2, 2),
                             textcoords="offset points")
         if values is not None:
             cb = ax.figure.colorbar(sc, ax=ax, fraction=0.046, pad=0.03)
@@ -290,12 +297,53 @@ def alt_text(fig) -> str:
     return getattr(fig, "_psbook_alt", None) or describe(fig)
 
 
-# What a reader sees: the HTML column (and a Colab output) is about 760 CSS px wide, and a
-# figure is scaled down to fit it. A figure FIT_WIDTH inches wide, saved at savefig.dpi (130),
-# is shown at ~0.58 of its size, so MIN_FONT pt is ~9.5 px on screen -- the smallest text a
-# reader can read without zooming. Wider figures would shrink every letter further.
-FIT_WIDTH = 10.0
+# What a reader sees, measured in headless Chromium: at a 1280 px window the book's column
+# shows an image at most COLUMN_PX CSS px wide (a phone at 390 px: 358 px), scaled down from its
+# natural width, never up. Text of s pt in a figure W inches wide, saved at d dpi, is s * d / 72
+# image px, shown at s / 72 * min(d, COLUMN_PX / W) CSS px. The smallest text may be MIN_FONT
+# pt; for it to show at MIN_TEXT_PX CSS px the image must be at most
+# COLUMN_PX * MIN_FONT / (72 * MIN_TEXT_PX) = 9.55 inches wide (tight bounding box included):
+# FIT_WIDTH leaves room for text sticking out of the figure, and figure_bundle measures the
+# saved PNG and narrows the figure again where it is still too wide. savefig.dpi (130) keeps
+# 1.7 image px per CSS px at the column, sharp on a high-density screen. On a phone the reader
+# taps the image, which opens full size (tools/psbook_sphinx.py links it to its file).
+COLUMN_PX = 688
+MIN_TEXT_PX = 9.0
 MIN_FONT = 9.0
+FIT_WIDTH = 9.0
+
+
+def text_at_column(text_px: float, image_width_px: float, column_px: float = COLUMN_PX) -> float:
+    """CSS px at which text ``text_px`` image pixels tall shows when an image
+    ``image_width_px`` wide is shown in a column ``column_px`` wide (scaled down, never up)."""
+    if image_width_px <= 0:
+        raise ValueError(f"image_width_px must be > 0; got {image_width_px!r}")
+    return text_px * min(1.0, column_px / image_width_px)
+
+
+def smallest_text_pt(fig) -> float:
+    """The size (pt) of the smallest visible, non-empty text of ``fig`` as last drawn (titles,
+    labels, tick labels, legends, annotations); ``inf`` for a figure without text."""
+    from matplotlib.text import Text
+
+    hidden = _off_view_tick_labels(fig)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    return min(sizes, default=float("inf"))
+
+
+def _off_view_tick_labels(fig) -> set:
+    """ids of the tick labels the last draw left out (their tick lies outside the view)."""
+    out = set()
+    for ax in fig.get_axes():
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            eps = 1e-9 * (hi - lo)
+            for tick in axis.majorTicks + axis.minorTicks:
+                loc = tick.get_loc()
+                if loc is None or not lo - eps <= loc <= hi + eps:
+                    out.update((id(tick.label1), id(tick.label2)))
+    return out
 
 
 def _colorbar_of(cax, ax) -> bool:
@@ -397,12 +445,15 @@ def _wrap_to_fit(artist, length: float, room: float) -> bool:
 def _thin_categorical_ticks(ax) -> None:
     """Drop every k-th categorical tick label (set with set_xticklabels) where they would
     overlap at their font size (heatmaps of many tokens)."""
-    from matplotlib.ticker import FixedFormatter
+    from matplotlib.ticker import FixedFormatter, FixedLocator
 
     fig = ax.figure
     box = ax.get_window_extent()
     for axis, length in ((ax.xaxis, box.width), (ax.yaxis, box.height)):
-        if not isinstance(axis.get_major_formatter(), FixedFormatter):
+        # set_xticks + set_xticklabels: a FixedLocator (matplotlib >= 3.5 pairs it with a
+        # FuncFormatter over a dict of labels, older ones with a FixedFormatter)
+        if not isinstance(axis.get_major_locator(), FixedLocator) and not isinstance(
+                axis.get_major_formatter(), FixedFormatter):
             continue
         ticks, labels = list(axis.get_majorticklocs()), axis.get_ticklabels()
         if len(ticks) <= 8 or not labels:  # a few named groups: every name is needed
@@ -550,18 +601,43 @@ def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
 
 def figure_bundle(fig, alt: str | None = None, *, dpi: float | None = None, fit: bool = True):
     """``(data, metadata)`` of the display of ``fig``: a base64 PNG as ``image/png``, the alt
-    text as ``text/plain``, and ``metadata["image/png"]["alt"]``. With ``fit`` the figure is
-    first made readable at the column's width (:func:`fit_to_column`)."""
+    text as ``text/plain``, ``metadata["image/png"]["alt"]``, and the smallest text of the
+    saved image in image pixels as ``metadata["image/png"]["min_text_px"]``. With ``fit`` the
+    figure is first made readable at the column's width (:func:`fit_to_column`), and narrowed
+    further while its smallest text would show under :data:`MIN_TEXT_PX` CSS px at
+    :data:`COLUMN_PX` (:func:`text_at_column`)."""
     if alt is not None and (not isinstance(alt, str) or not alt.strip()):
         raise ValueError(f"alt must be a non-empty sentence or None; got {alt!r}")
     alt = " ".join((alt or alt_text(fig)).split())
+    dpi = dpi or _STYLE["savefig.dpi"]
     if fit:
         fit_to_column(fig)
+    raw, text_px = _render_png(fig, dpi)
+    for _ in range(3 if fit else 0):   # still too wide for its smallest text: narrow it
+        shown = text_at_column(text_px, png_size(raw)[0])
+        if shown >= MIN_TEXT_PX:
+            break
+        fit_to_column(fig, width=fig.get_size_inches()[0] * shown / MIN_TEXT_PX * 0.97)
+        raw, text_px = _render_png(fig, dpi)
+    png = base64.b64encode(raw).decode("ascii")
+    meta = {"alt": alt}
+    if np.isfinite(text_px):
+        meta["min_text_px"] = round(float(text_px), 2)
+    return {"image/png": png, "text/plain": alt}, {"image/png": meta}
+
+
+def _render_png(fig, dpi: float) -> tuple[bytes, float]:
+    """The PNG of ``fig`` as the page shows it, and its smallest text in image pixels."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi or _STYLE["savefig.dpi"], bbox_inches="tight",
-                facecolor="white")
-    png = base64.b64encode(buf.getvalue()).decode("ascii")
-    return {"image/png": png, "text/plain": alt}, {"image/png": {"alt": alt}}
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue(), smallest_text_pt(fig) * dpi / 72
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels of a PNG, read from its header."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("data is not a PNG (no PNG signature and IHDR chunk)")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def show(fig=None, alt: str | None = None) -> None:
