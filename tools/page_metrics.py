@@ -239,12 +239,15 @@ def _output_texts(html: str):
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
-    for out in soup.select("div.cell_output, div.output"):
+    for hidden in soup.select("noscript, div.psbook-knob script"):
+        hidden.decompose()  # a knob's no-JavaScript text is its alt text, not an output line
+    outputs = soup.select("div.cell_output")
+    outputs += [o for o in soup.select("div.output") if not o.find_parent("div", "cell_output")]
+    for out in outputs:  # each output once (a div.output sits inside its div.cell_output)
         for pre in out.find_all("pre"):
             yield pre.get_text()
-        for part in out.find_all(["table", "p", "div"], recursive=True):
-            if part.name != "div" or "text_html" in (part.get("class") or []):
-                yield part.get_text(" ")
+        for part in out.select("div.text_html"):
+            yield part.get_text(" ")
     yield "\x00TITLES\x00" + " | ".join(
         t.get_text(" ") for t in soup.select("span.caption-number, p.admonition-title"))
 
