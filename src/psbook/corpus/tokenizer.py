@@ -29,7 +29,7 @@ from .._validate import as_token_array, check_choice, check_positive_int
 from ..atomic import write_file
 from ..cache import cache_dir, config_key, load_or_compute
 from ._network import is_online
-from .sources import describe_source, documents
+from .sources import documents, source_key
 from ..progress import progress_enabled
 
 __all__ = ["WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
@@ -224,7 +224,7 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     V = check_positive_int("vocab_size", vocab_size, minimum=300)
     sources = _as_sources(source)
     from .streams import source_fingerprint
-    cfg = {"scheme": _BPE_SCHEME, "sources": [describe_source(s) for s in sources],
+    cfg = {"scheme": _BPE_SCHEME, "sources": [source_key(s) for s in sources],
            "vocab_size": V, "max_chars": max_chars,
            "data": [source_fingerprint(s) for s in sources]}
     key = config_key("bpe", cfg)
@@ -253,8 +253,8 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     # serialised in memory, written atomically; a full disk warns once and the tokenizer is
     # used all the same
     if path is not None and write_file(path, tok.to_str()) and verbose:
-        print(f"[psbook.corpus] trained BPE tokenizer ({V} tokens) on {', '.join(sources)}; "
-              f"saved to {path}")
+        # the cache's own path is bookkeeping (PSBOOK_CACHE), not shown on the book's pages
+        print(f"[psbook.corpus] trained BPE tokenizer {name} on {', '.join(sources)}")
     return HFTokenizer(tok, name, path)
 
 
@@ -283,12 +283,11 @@ def get_tokenizer(kind: str = "auto", source="wikipedia", vocab_size: int = 8192
                              "Face cache and the Hub is unreachable; use kind='bpe' or "
                              "set PSBOOK_QWEN_TOKENIZER to a tokenizer.json")
         if verbose:
-            print("[psbook.corpus] tokenizer: Qwen2.5 not available offline; using a byte-level "
-                  "BPE trained on the corpus")
+            print("[psbook.corpus] Qwen2.5 tokenizer not available offline: a byte-level BPE")
     if kind in ("auto", "bpe"):
         return train_bpe(sources, vocab_size, max_chars, verbose=verbose)
     from .streams import source_fingerprint
-    cfg = {"sources": [describe_source(s) for s in sources], "vocab_size": vocab_size,
+    cfg = {"sources": [source_key(s) for s in sources], "vocab_size": vocab_size,
            "max_chars": max_chars, "data": [source_fingerprint(s) for s in sources]}
 
     def fit():
