@@ -82,7 +82,8 @@ def token_set_table(tokenizer, sets: dict, sigs=None, *, first: int = 12):
     cols = ["set", "tokens"] + (["occurrences"] if sigs is not None else [])
     cols += [c for c in ("tokens (readable)", "first tokens") if any(c in r for r in rows)]
     return Table([{c: r.get(c, "") for c in cols} for r in rows], cols,
-                 caption="Token sets", formats={"occurrences": ",d"})
+                 caption="Token sets",
+                 formats={"occurrences": ",d"} if sigs is not None else None)
 
 
 def top_next_table(sigs_by_corpus: dict, tokenizer, token: int, k: int = 4):
