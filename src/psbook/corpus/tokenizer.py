@@ -237,7 +237,7 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
             if int(tok.get_vocab_size(with_added_tokens=True)) < 256:
                 raise ValueError("fewer than 256 tokens")
         except Exception as exc:
-            print(f"[psbook.corpus] the cached tokenizer {path} is damaged "
+            print(f"[psbook.corpus] the cached tokenizer {name} (PSBOOK_CACHE) is damaged "
                   f"({type(exc).__name__}: {str(exc)[:120]}); removed, training it again")
             path.unlink(missing_ok=True)
         else:
@@ -275,8 +275,12 @@ def get_tokenizer(kind: str = "auto", source="wikipedia", vocab_size: int = 8192
         tok = load_qwen_tokenizer(verbose=verbose)
         if tok is not None:
             if verbose:
+                # where from, by its setting: the machine's path is not for the book's pages
+                env = os.environ.get("PSBOOK_QWEN_TOKENIZER", "").strip()
+                where = ("PSBOOK_QWEN_TOKENIZER" if env and Path(env).expanduser() == tok.path
+                         else "the Hugging Face cache")
                 print(f"[psbook.corpus] tokenizer: Qwen2.5 ({tok.vocab_size} tokens) from "
-                      f"{tok.path}")
+                      f"{where}")
             return tok
         if kind == "qwen":
             raise ValueError("kind='qwen': the Qwen2.5 tokenizer is not in the local Hugging "
