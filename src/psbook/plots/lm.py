@@ -69,20 +69,18 @@ def token_set_table(tokenizer, sets: dict, sigs=None, *, first: int = 12):
 
     Book: chapters 09 and 10 (digits, months, weekdays; the tokens measured)."""
     from ..display import Table
+    cut = any(len(ids) > first for ids in sets.values())
+    shown = f"the first {first} (readable)" if cut else "readable"
     rows = []
     for name, ids in sets.items():
         ids = [int(i) for i in ids]
         row = {"set": name, "tokens": len(ids)}
         if sigs is not None:
             row["occurrences"] = int(sigs.counts[ids].sum()) if ids else 0
-        more = " …" if len(ids) > first else ""
-        row["first tokens" if more else "tokens (readable)"] = (
-            " ".join(token_labels(tokenizer, ids[:first])) + more)
+        row[shown] = (" ".join(token_labels(tokenizer, ids[:first]))
+                      + (" …" if len(ids) > first else ""))
         rows.append(row)
-    cols = ["set", "tokens"] + (["occurrences"] if sigs is not None else [])
-    cols += [c for c in ("tokens (readable)", "first tokens") if any(c in r for r in rows)]
-    return Table([{c: r.get(c, "") for c in cols} for r in rows], cols,
-                 caption="Token sets",
+    return Table(rows, caption="Token sets",
                  formats={"occurrences": ",d"} if sigs is not None else None)
 
 
