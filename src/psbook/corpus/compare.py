@@ -205,6 +205,6 @@ def matched_table(values: dict, draws: dict, untestable: dict):
         for k, why in untestable[src].items():
             rows.append({"corpus": src, "group": k, "group cosine": "not testable",
                          "matched random groups": why})
-    return Table(rows, caption="Mean pairwise cosine of phi^next within each group, against "
+    return Table(rows, caption="Mean pairwise cosine of φ^next within each group, against "
                  "frequency-matched random groups", formats={"group cosine": ".2f"},
                  note="matched random groups: mean ± sd over the draws")
