@@ -253,8 +253,8 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     # serialised in memory, written atomically; a full disk warns once and the tokenizer is
     # used all the same
     if path is not None and write_file(path, tok.to_str()) and verbose:
-        # the cache's own path is bookkeeping (PSBOOK_CACHE), not shown on the book's pages
-        print(f"[psbook.corpus] trained BPE tokenizer {name} on {', '.join(sources)}")
+        # one short line, no path of this machine (the file is in the psbook cache)
+        print(f"[psbook.corpus] BPE, {V} tokens, trained on {', '.join(sources)} (cached)")
     return HFTokenizer(tok, name, path)
 
 
