@@ -15,7 +15,8 @@ from ..signatures import NextTokenSignatures
 from .streams import frequent_tokens
 
 __all__ = ["set_similarity", "structure_agreement", "SIGNATURE_NAMES", "MIN_COUNT",
-           "testable_sets", "matched_baseline"]
+           "testable_sets", "matched_baseline", "matched_similarity", "matched_table",
+           "agreement_matrix"]
 
 SIGNATURE_NAMES = ("phi_next", "varphi_pre", "tied")
 # a token needs at least this many occurrences for its signature to be more than noise
@@ -58,6 +59,26 @@ def structure_agreement(sigs_a: NextTokenSignatures, sigs_b: NextTokenSignatures
     Sa = pair_values(cosine_matrix(_matrix(sigs_a, name), tokens))
     Sb = pair_values(cosine_matrix(_matrix(sigs_b, name), tokens))
     return float(correlation(Sa, Sb))
+
+
+def agreement_matrix(sources, tokenizer, sigs_by_source: dict, tokens, max_tokens: int,
+                     name: str = "phi_next") -> np.ndarray:
+    """The sources x sources matrix of :func:`structure_agreement` over ``tokens``: across
+    corpora off the diagonal, and on the diagonal each corpus's split-half agreement (its
+    documents dealt alternately into two halves by :func:`split_signatures`, the control).
+
+    Book: chapter 09 (the same tokens in different corpora)."""
+    from .streams import split_signatures
+    sources = list(sources)
+    A = np.full((len(sources), len(sources)), np.nan)
+    for i, a in enumerate(sources):
+        for j, b in enumerate(sources):
+            if i == j:
+                halves = split_signatures(a, tokenizer, max_tokens)
+                A[i, j] = structure_agreement(*halves, tokens, name)
+            else:
+                A[i, j] = structure_agreement(sigs_by_source[a], sigs_by_source[b], tokens, name)
+    return A
 
 
 def _occurrences(sigs: NextTokenSignatures) -> np.ndarray:
@@ -142,3 +163,48 @@ def matched_baseline(sigs: NextTokenSignatures, tokens, name: str = "phi_next", 
         sub = C[np.ix_(pos[k], pos[k])]
         out[k] = float(np.mean(sub[iu]))
     return out
+
+
+def matched_similarity(sigs: NextTokenSignatures, sets: dict, seeds, *, baseline_k: int = 300,
+                       exclude=(), name: str = "phi_next") -> tuple[dict, dict, dict]:
+    """Each named set's mean pair cosine against frequency-matched random groups
+    (:func:`matched_baseline`, 200 draws per seed of ``seeds``), in one corpus.
+
+    Returns ``(values, draws, untestable)``: ``values`` maps a set to its mean cosine and
+    ``"<set>: matched random"`` to the draws' mean (NaN for both when the set is not testable
+    here), ``draws`` maps a testable set to all its draws, ``untestable`` a set to the reason
+    (:func:`testable_sets`).
+
+    Book: chapter 09 (digits, months and weekdays)."""
+    ok, bad = testable_sets(sigs, sets)
+    sim = set_similarity(sigs, ok, name, baseline_k=baseline_k) if ok else {}
+    values, draws = {}, {}
+    for k in sets:
+        if k in ok:
+            d = np.concatenate([matched_baseline(sigs, ok[k], name, seed=s, exclude=exclude)
+                                for s in seeds])
+            values[k], draws[k] = sim[k], d
+            values[f"{k}: matched random"] = float(d.mean())
+        else:
+            values[k] = values[f"{k}: matched random"] = np.nan
+    return values, draws, bad
+
+
+def matched_table(values: dict, draws: dict, untestable: dict):
+    """A :class:`psbook.display.Table` of :func:`matched_similarity` over corpora (each
+    argument keyed by corpus): one row per corpus and set, the set's mean cosine against the
+    matched random groups (mean ± sd of the draws), or why it is not testable.
+
+    Book: chapter 09 (digits, months and weekdays)."""
+    from ..display import Table, spread
+    rows = []
+    for src in values:
+        for k, d in draws[src].items():
+            rows.append({"corpus": src, "group": k, "group cosine": float(values[src][k]),
+                         "matched random groups": spread(float(d.mean()), float(d.std()))})
+        for k, why in untestable[src].items():
+            rows.append({"corpus": src, "group": k, "group cosine": "not testable",
+                         "matched random groups": why})
+    return Table(rows, caption="Mean pairwise cosine of φ^next within each group, against "
+                 "frequency-matched random groups", formats={"group cosine": ".2f"},
+                 note="matched random groups: mean ± sd over the draws")

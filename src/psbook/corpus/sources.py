@@ -378,8 +378,36 @@ def _resolve(source: str) -> _Plan:
 
 
 def describe_source(source: str) -> str:
-    """One line: the corpus that ``source`` actually resolves to here, online or offline."""
+    """One line: the corpus that ``source`` actually resolves to here, online or offline.
+
+    A folder of the local data folder is written as ``$PSBOOK_DATA/<name>``, never as the
+    machine's own path (the line is printed on the book's pages); :func:`source_key` is the
+    same line with the full path, for cache keys."""
+    desc = source_key(source)
+    d = data_dir()
+    if d is not None:
+        desc = desc.replace(f"local folder {d}{os.sep}", "local folder $PSBOOK_DATA/")
+    return desc
+
+
+def source_key(source: str) -> str:
+    """:func:`describe_source` with a local folder's full path: what the caches of token
+    streams, signature counts and tokenizers are keyed by."""
     return f"{source}: {_resolve(source).description}"
+
+
+def source_table(sources, chars: int = 240):
+    """A :class:`psbook.display.Table` of the corpora ``sources`` resolve to here, with the
+    first ``chars`` characters of each (white space shown as single spaces).
+
+    Book: chapter 09 (three corpora)."""
+    from ..display import Table
+    rows = []
+    for s in sources:
+        first = next(iter(documents(s, max_chars=max(2_000, int(chars)))), "")
+        rows.append({"source": s, "corpus used here": describe_source(s).split(": ", 1)[1],
+                     f"first {chars} characters": " ".join(first[:chars].split())})
+    return Table(rows, caption="The corpora behind the source names, and how each begins")
 
 
 def documents(source: str, max_chars: int | None = None) -> Iterator[str]:

@@ -21,7 +21,7 @@ from ..cache import load_or_compute
 from ..progress import progress_bar
 from ..signatures import NextTokenSignatures, next_token_signatures
 from .arithmetic import MONTHS, WEEKDAYS
-from .sources import describe_source, documents
+from .sources import describe_source, documents, source_key
 
 __all__ = ["token_stream", "iter_token_docs", "count_signatures", "split_signatures",
            "named_token_sets",
@@ -61,7 +61,7 @@ def source_fingerprint(source: str) -> str:
     import re
     from pathlib import Path
     from ..cache import fingerprint
-    desc = describe_source(source)
+    desc = source_key(source)
     m = re.search(r"local folder (.+?) \(\d+ \.txt file", desc)
     files = []
     if m and Path(m.group(1)).is_dir():
@@ -116,7 +116,7 @@ def token_stream(source: str, tokenizer, max_tokens: int) -> list[np.ndarray]:
     """
     _check_tokenizer(tokenizer)
     check_positive_int("max_tokens", max_tokens)
-    cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
+    cfg = {"source": source_key(source), "tokenizer": tokenizer.name,
            "max_tokens": int(max_tokens), "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
     return load_or_compute("token_stream", cfg,
@@ -136,9 +136,8 @@ def count_signatures(source: str, tokenizer, max_tokens: int, shards: int = 4, *
     _check_tokenizer(tokenizer)
     max_tokens = check_positive_int("max_tokens", max_tokens)
     shards = check_positive_int("shards", shards)
-    desc = describe_source(source)
-    cfg = {"source": desc, "tokenizer": tokenizer.name, "vocab_size": tokenizer.vocab_size,
-           "max_tokens": max_tokens, "shards": shards, "data": source_fingerprint(source),
+    cfg = {"source": source_key(source), "tokenizer": tokenizer.name,
+           "vocab_size": tokenizer.vocab_size, "max_tokens": max_tokens, "shards": shards, "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}
 
     def compute():
@@ -170,8 +169,23 @@ def count_signatures(source: str, tokenizer, max_tokens: int, shards: int = 4, *
     out = load_or_compute("corpus_signatures", cfg, compute, verbose=verbose)
     sigs = NextTokenSignatures(out["counts"])
     sigs.n_tokens, sigs.n_docs, sigs.seconds, sigs.source = (
-        out["n_tokens"], out["n_docs"], out["seconds"], desc)
+        out["n_tokens"], out["n_docs"], out["seconds"], describe_source(source))
     return sigs
+
+
+def signature_table(sigs_by_source: dict):
+    """A :class:`psbook.display.Table` of what :func:`count_signatures` counted for each
+    source: tokens, documents, distinct bigrams and the counting time.
+
+    Book: chapter 09 (next-token signatures)."""
+    from ..display import Table
+    rows = [{"corpus": src, "tokens": s.n_tokens, "documents": s.n_docs,
+             "distinct bigrams": s.counts.nnz, "counting time (s)": float(s.seconds)}
+            for src, s in sigs_by_source.items()]
+    return Table(rows, caption="Bigram counts of each corpus",
+                 formats={"tokens": ",d", "documents": ",d", "distinct bigrams": ",d",
+                          "counting time (s)": ".1f"},
+                 note="counting time: as measured when the counts were made (they are cached)")
 
 
 def split_signatures(source: str, tokenizer, max_tokens: int, parts: int = 2, *,
@@ -182,7 +196,7 @@ def split_signatures(source: str, tokenizer, max_tokens: int, parts: int = 2, *,
     _check_tokenizer(tokenizer)
     max_tokens = check_positive_int("max_tokens", max_tokens)
     parts = check_positive_int("parts", parts, minimum=2)
-    cfg = {"source": describe_source(source), "tokenizer": tokenizer.name,
+    cfg = {"source": source_key(source), "tokenizer": tokenizer.name,
            "vocab_size": tokenizer.vocab_size, "max_tokens": max_tokens, "parts": parts,
            "data": source_fingerprint(source),
            "tokenizer_fingerprint": _tokenizer_fingerprint(tokenizer)}

@@ -29,7 +29,7 @@ from .._validate import as_token_array, check_choice, check_positive_int
 from ..atomic import write_file
 from ..cache import cache_dir, config_key, load_or_compute
 from ._network import is_online
-from .sources import describe_source, documents
+from .sources import documents, source_key
 from ..progress import progress_enabled
 
 __all__ = ["WordTokenizer", "HFTokenizer", "get_tokenizer", "load_qwen_tokenizer", "train_bpe",
@@ -224,7 +224,7 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
     V = check_positive_int("vocab_size", vocab_size, minimum=300)
     sources = _as_sources(source)
     from .streams import source_fingerprint
-    cfg = {"scheme": _BPE_SCHEME, "sources": [describe_source(s) for s in sources],
+    cfg = {"scheme": _BPE_SCHEME, "sources": [source_key(s) for s in sources],
            "vocab_size": V, "max_chars": max_chars,
            "data": [source_fingerprint(s) for s in sources]}
     key = config_key("bpe", cfg)
@@ -237,7 +237,7 @@ def train_bpe(source="wikipedia", vocab_size: int = 8192,
             if int(tok.get_vocab_size(with_added_tokens=True)) < 256:
                 raise ValueError("fewer than 256 tokens")
         except Exception as exc:
-            print(f"[psbook.corpus] the cached tokenizer {path} is damaged "
+            print(f"[psbook.corpus] the cached tokenizer {name} (PSBOOK_CACHE) is damaged "
                   f"({type(exc).__name__}: {str(exc)[:120]}); removed, training it again")
             path.unlink(missing_ok=True)
         else:
@@ -275,20 +275,23 @@ def get_tokenizer(kind: str = "auto", source="wikipedia", vocab_size: int = 8192
         tok = load_qwen_tokenizer(verbose=verbose)
         if tok is not None:
             if verbose:
+                # where from, by its setting: the machine's path is not for the book's pages
+                env = os.environ.get("PSBOOK_QWEN_TOKENIZER", "").strip()
+                where = ("PSBOOK_QWEN_TOKENIZER" if env and Path(env).expanduser() == tok.path
+                         else "the Hugging Face cache")
                 print(f"[psbook.corpus] tokenizer: Qwen2.5 ({tok.vocab_size} tokens) from "
-                      f"{tok.path}")
+                      f"{where}")
             return tok
         if kind == "qwen":
             raise ValueError("kind='qwen': the Qwen2.5 tokenizer is not in the local Hugging "
                              "Face cache and the Hub is unreachable; use kind='bpe' or "
                              "set PSBOOK_QWEN_TOKENIZER to a tokenizer.json")
         if verbose:
-            print("[psbook.corpus] tokenizer: Qwen2.5 not available offline; using a byte-level "
-                  "BPE trained on the corpus")
+            print("[psbook.corpus] Qwen2.5 tokenizer not available offline: a byte-level BPE")
     if kind in ("auto", "bpe"):
         return train_bpe(sources, vocab_size, max_chars, verbose=verbose)
     from .streams import source_fingerprint
-    cfg = {"sources": [describe_source(s) for s in sources], "vocab_size": vocab_size,
+    cfg = {"sources": [source_key(s) for s in sources], "vocab_size": vocab_size,
            "max_chars": max_chars, "data": [source_fingerprint(s) for s in sources]}
 
     def fit():

@@ -32,7 +32,8 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 
 __all__ = ["top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
-           "cross_domain_matrix", "mismatch_costs"]
+           "gradient_check_table", "flow_by_seed", "binned_runs", "binned_table", "BINNED_PANELS",
+           "cross_domain_matrix", "cross_domain_by_seed", "mismatch_costs"]
 
 def top_tokens(signatures: NextTokenSignatures, k: int, *, min_count: int = 2) -> np.ndarray:
     """The ``k`` most frequent tokens (as inputs of a bigram) seen at least ``min_count``
@@ -151,6 +152,33 @@ def gradient_check(model_cfg: LMConfig, ids: torch.Tensor, gammas, *, seed: int 
     return out
 
 
+def gradient_check_table(results: dict, *, note: str = ""):
+    """A :class:`psbook.display.Table` of :func:`gradient_check`: per init scale, the median
+    cosine between the predicted flow and autograd for W^E (with and without the norm's
+    Jacobian, "bare") and W^U, and over how many tokens.
+
+    Book: chapter 10 (the leading-order flow)."""
+    from ..display import Table
+    rows = [{"γ": g, "W^E": float(np.median(r["cos_E"])),
+             "W^E, bare formula": float(np.median(r["cos_E_bare"])),
+             "W^U": float(np.median(r["cos_U"])),
+             "tokens (W^E / W^U)": f"{r['cos_E'].size} / {r['cos_U'].size}"}
+            for g, r in results.items()]
+    return Table(rows, caption="Median cosine between the predicted flow and autograd",
+                 formats={"γ": ".2f", "W^E": "+.3f", "W^E, bare formula": "+.3f",
+                          "W^U": "+.3f"}, note=note)
+
+
+def flow_by_seed(model_cfg: LMConfig, ids: torch.Tensor, seeds, *, gamma: float,
+                 device: str = "cpu") -> list:
+    """``cos_E`` of :func:`gradient_check` at one init scale ``gamma``, one array per seed of
+    ``seeds`` (each a fresh initialisation of ``model_cfg``).
+
+    Book: chapter 10 (the ablation)."""
+    return [gradient_check(model_cfg, ids, [gamma], seed=s, device=device)[float(gamma)]["cos_E"]
+            for s in seeds]
+
+
 def binned(W, Phi, tokens, bins=5, *, null_draws: int = 0, seed: int = 0):
     """:func:`psbook.metrics.binned_alignment` of token vectors ``W`` (rows) against
     signatures ``Phi`` over ``tokens``: pairs grouped by embedding cosine (quantile bins).
@@ -186,6 +214,52 @@ def binned(W, Phi, tokens, bins=5, *, null_draws: int = 0, seed: int = 0):
     return res, np.nanmean(np.stack(draws), axis=0)
 
 
+#: the three comparisons of chapter 10's binned alignment: label -> (runs, matrix, signature)
+BINNED_PANELS = {r"untied $W^E$ vs $\phi^{next}$": ("untied", "W_E", "phi_next"),
+                 r"untied $W^U$ vs $\varphi^{pre}$": ("untied", "W_U", "varphi_pre"),
+                 r"tied $W$ vs $\tilde\phi$": ("tied", "W_E", "tied")}
+
+
+def binned_runs(runs: dict, signatures: NextTokenSignatures, tokens, bins: int, *,
+                null_draws: int = 20) -> dict:
+    """:func:`binned` (with its copula null) for every seed of each of
+    :data:`BINNED_PANELS`' comparisons: ``{label: [(result, null) per seed]}``; ``runs`` maps
+    ``"untied"`` and ``"tied"`` to lists of trained results.
+
+    Book: chapter 10 (where do embeddings and signatures agree?)."""
+    return {label: [binned(getattr(r, mat), getattr(signatures, sig), tokens, bins,
+                           null_draws=null_draws) for r in runs[which]]
+            for label, (which, mat, sig) in BINNED_PANELS.items()}
+
+
+def _plain(label: str) -> str:
+    """A figure label's TeX as plain text: ``untied $W^E$ vs $\\phi^{next}$`` ->
+    ``untied W^E vs φ^next``."""
+    for tex, txt in ((r"\tilde\phi", "φ̃"), (r"\varphi", "φ"), (r"\phi", "φ"), ("$", ""),
+                     ("{", ""), ("}", "")):
+        label = label.replace(tex, txt)
+    return label
+
+
+def binned_table(binned_by_label: dict):
+    """A :class:`psbook.display.Table` of :func:`binned_runs`: per comparison, the top bin's
+    within-bin correlation (seed mean ± sd), its copula null (seed mean) and the best other
+    bin (the largest seed mean).
+
+    Book: chapter 10 (where do embeddings and signatures agree?)."""
+    from ..display import Table
+    rows = []
+    for label, bs in binned_by_label.items():
+        c = np.array([b.corr for b, _ in bs])
+        nl = np.array([n for _, n in bs])
+        rows.append({"comparison": _plain(label), "top bin": c[:, -1],
+                     "its null": float(nl[:, -1].mean()),
+                     "best other bin": float(np.nanmax(c[:, :-1].mean(0)))})
+    return Table(rows, caption="Within-bin correlation: the most similar pairs against the rest",
+                 formats={"top bin": "+", "its null": "+.3f", "best other bin": "+.3f"},
+                 note="top bin: mean ± sd over seeds; the others: seed means")
+
+
 def cross_domain_matrix(embeddings: dict, signatures: dict, tokens, *,
                         attr: str = "phi_next", method: str = "pearson") -> np.ndarray:
     """``M[i, j] = R_cos(embedding of model i, signature attr of corpus j)`` over ``tokens``.
@@ -210,6 +284,19 @@ def cross_domain_matrix(embeddings: dict, signatures: dict, tokens, *,
         for j, s in enumerate(signatures.values()):
             M[i, j] = r_cos(W, getattr(s, attr), tokens, method=method)
     return M
+
+
+def cross_domain_by_seed(runs: dict, signatures: dict, tokens, *, attr: str = "phi_next",
+                        which: str = "W_E") -> np.ndarray:
+    """:func:`cross_domain_matrix` for each seed: ``runs`` maps a corpus to its trained results
+    (one per seed, the same seeds for every corpus); ``which`` names the matrix of each result
+    (``"W_E"``, ``"W_U"``, ``"W_E0"`` at initialisation). Returns seeds x models x signatures.
+
+    Book: chapter 11 (the cross-domain matrix)."""
+    n_seeds = len(next(iter(runs.values())))
+    return np.stack([cross_domain_matrix({d: getattr(rs[i], which) for d, rs in runs.items()},
+                                         signatures, tokens, attr=attr)
+                     for i in range(n_seeds)])
 
 
 def mismatch_costs(M, names) -> tuple[list[str], np.ndarray]:

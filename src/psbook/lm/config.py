@@ -20,7 +20,8 @@ from .._validate import check_positive_int
 from .model import LMConfig
 from .train import TrainConfig
 
-__all__ = ["configs_from_preset", "model_sizes", "MODEL_KEYS", "TRAIN_KEYS"]
+__all__ = ["configs_from_preset", "model_sizes", "model_sizes_table", "run_table",
+           "MODEL_KEYS", "TRAIN_KEYS"]
 
 #: what ``preset.lm["model"]`` and ``preset.lm["train"]`` must hold
 MODEL_KEYS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "gamma")
@@ -67,20 +68,67 @@ def model_sizes(section: str = "lm", presets=("tiny", "cpu", "gpu", "full")) -> 
     cpu: ..."``.
 
     ``section="interventions"``: chapter 13's model (``lm_model``/``lm_train`` over ``lm``)."""
-    from ..presets import get_preset
-    if section not in ("lm", "interventions"):
-        raise ValueError(f"section must be 'lm' or 'interventions'; got {section!r}")
     out = []
-    for name in presets:
-        p = get_preset(name, device="cpu")
-        lm = _lm_section(p)
-        m, t = dict(lm["model"]), dict(lm["train"])
-        if section == "interventions":
-            m.update(p.interventions["lm_model"])
-            t.update(p.interventions["lm_train"])
+    for name, lm, m, t in _preset_sizes(section, presets):
         layers = f"{m['n_layers']} layer{'s' if m['n_layers'] != 1 else ''}"
         vocab = lm["train_vocab"]
         out.append(f"{name}: {layers}, d = {m['d_model']}, {vocab}-token BPE, {t['steps']} "
                    f"steps of {t['batch_size']} x {t['seq_len']} tokens, from "
                    f"{lm['train_max_tokens']} tokens of text")
     return "; ".join(out)
+
+
+def _preset_sizes(section: str, presets):
+    """``(name, lm section, model settings, train settings)`` of each preset, read on the CPU
+    without the warning a GPU preset gives there (only its sizes are read)."""
+    import warnings
+    from ..presets import get_preset
+    if section not in ("lm", "interventions"):
+        raise ValueError(f"section must be 'lm' or 'interventions'; got {section!r}")
+    for name in presets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            p = get_preset(name, device="cpu")
+        lm = _lm_section(p)
+        m, t = dict(lm["model"]), dict(lm["train"])
+        if section == "interventions":
+            m.update(p.interventions["lm_model"])
+            t.update(p.interventions["lm_train"])
+        yield name, lm, m, t
+
+
+def model_sizes_table(section: str = "lm", presets=("tiny", "cpu", "gpu", "full")):
+    """A :class:`psbook.display.Table` of :func:`model_sizes`: one row per preset.
+
+    Book: chapters 10, 11 and 13 (the Compute note's sizes)."""
+    from ..display import Table
+    rows = [{"preset": name, "layers": m["n_layers"], "d": m["d_model"],
+             "BPE tokens": lm["train_vocab"], "steps": t["steps"],
+             "batch": f"{t['batch_size']} x {t['seq_len']}",
+             "text tokens": lm["train_max_tokens"]}
+            for name, lm, m, t in _preset_sizes(section, presets)]
+    return Table(rows, caption="The language model's sizes in each preset",
+                 formats={"text tokens": ",d"}, note="batch: windows x tokens per window")
+
+
+def run_table(model_cfg: LMConfig, train_cfg: TrainConfig, *, docs=None, tokenizer=None):
+    """A :class:`psbook.display.Table` (setting, value) of one training run: the text (with
+    ``docs``, token arrays), the tokenizer, the model and the training.
+
+    Book: chapters 10 and 11 (the model and the data)."""
+    from ..display import Table
+    m, t = model_cfg, train_cfg
+    rows = []
+    if docs is not None:
+        n = sum(int(d.size) for d in docs)
+        rows.append(("text", f"{n:,} tokens in {len(docs):,} documents"))
+    if tokenizer is not None:
+        rows.append(("tokenizer", f"{tokenizer.name} ({tokenizer.vocab_size} tokens)"))
+    rows += [("model", f"{m.n_layers} layers, d = {m.d_model}, heads {m.n_heads} "
+                       f"(kv {m.n_kv_heads}), MLP {m.d_ff}, γ = {m.gamma}"),
+             ("parameters", f"{m.n_params():,} untied, {m.n_params(embeddings=False):,} "
+                            f"without embeddings"),
+             ("training", f"{t.steps} steps x {t.batch_size} x {t.seq_len} tokens = "
+                          f"{t.steps * t.batch_size * t.seq_len:,} tokens seen"),
+             ("optimiser", f"AdamW, lr {t.lr}, warm-up {t.warmup}, cosine decay")]
+    return Table(rows, ["setting", "value"], caption="One training run")

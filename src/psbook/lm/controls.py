@@ -29,7 +29,9 @@ from .model import LMConfig
 from .train import TrainConfig
 
 __all__ = ["train_seeds", "train_grid", "history_frame", "mean_sd", "frequency_controls",
-           "ablation_configs", "mixture_docs", "token_counts", "at_loss"]
+           "ablation_configs", "mixture_docs", "token_counts", "at_loss",
+           "ablation_table", "removal_effects", "removal_table", "gamma_table",
+           "equal_loss_table", "mixture_alignment"]
 
 
 def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:
@@ -178,6 +180,50 @@ def ablation_configs(model_cfg: LMConfig) -> dict:
             "zero-layer": replace(model_cfg, n_layers=0)}
 
 
+def ablation_table(runs_by_variant: dict, flow: dict, key: str = "E~next/top"):
+    """A :class:`psbook.display.Table` of the ablation: per variant (``{name: [TrainResult
+    per seed]}``), the final ``key`` (seed mean ± sd), the final training loss (seed mean)
+    and the median cosine of the flow against autograd at initialisation (``flow``: name ->
+    the cosines over seeds and tokens).
+
+    Book: chapter 10 (which path carries the alignment?)."""
+    from ..display import Table
+    rows = [{"model": name, "final R_cos(W^E, φ^next)": [r.history[key][-1] for r in rs],
+             "loss": float(np.mean([r.history["loss"][-1] for r in rs])),
+             "flow vs autograd (median cos)": float(np.median(flow[name]))}
+            for name, rs in runs_by_variant.items()]
+    return Table(rows, caption="Ablation: the four variants after training",
+                 formats={"final R_cos(W^E, φ^next)": "+", "loss": ".2f",
+                          "flow vs autograd (median cos)": "+.3f"},
+                 note="R_cos: mean ± sd over seeds; the flow at initialisation")
+
+
+def removal_effects(M: dict) -> dict:
+    """What removing each part changes, per seed, in the two orders of removal, from one value
+    per seed of each of the four :func:`ablation_configs` variants (``M[name]``): ``{"attention
+    first": {"attention": ..., "MLP": ...}, "MLP first": {...}}``.
+
+    Book: chapter 10 (which path carries the alignment?)."""
+    return {"attention first": {"attention": M["attention-free"] - M["full"],
+                                "MLP": M["zero-layer"] - M["attention-free"]},
+            "MLP first": {"MLP": M["attention-only"] - M["full"],
+                          "attention": M["zero-layer"] - M["attention-only"]}}
+
+
+def removal_table(orders: dict):
+    """A :class:`psbook.display.Table` of :func:`removal_effects` for several quantities
+    (``{quantity: removal_effects(...)}``): one row per quantity and order of removal.
+
+    Book: chapter 10 (which path carries the alignment?)."""
+    from ..display import Table
+    rows = [{"quantity": what, "order": o, "removing attention": d["attention"],
+             "removing the MLP": d["MLP"]}
+            for what, od in orders.items() for o, d in od.items()]
+    return Table(rows, caption="Change when a part is removed",
+                 formats={"removing attention": "+", "removing the MLP": "+"},
+                 note="mean ± sd over seeds")
+
+
 def _take(docs, n: int) -> list:
     out, total = [], 0
     for d in docs:
@@ -209,6 +255,55 @@ def mixture_docs(docs_a, docs_b, alpha: float, n_tokens: int | None = None) -> l
         raise ValueError(f"n_tokens ({n}) exceeds the smaller corpus ({min(sizes)} tokens)")
     n_a = int(round(float(alpha) * n))
     return _take(docs_a, n_a) + _take(docs_b, n - n_a)
+
+
+def mixture_alignment(runs_by_alpha: dict, Phi, tokens, *, which: str = "W_E") -> np.ndarray:
+    """R_cos of each mixture's trained matrix ``which`` (``"W_E"``, or ``"W_E0"`` at
+    initialisation) against the signatures ``Phi`` over ``tokens``: ``runs_by_alpha`` maps a
+    mixture proportion to its results (one per seed). Returns seeds x mixtures, in the order
+    of ``runs_by_alpha``.
+
+    Book: chapter 11 (a dose-response: mixing two corpora)."""
+    from ..metrics import r_cos
+    n_seeds = len(next(iter(runs_by_alpha.values())))
+    return np.array([[r_cos(getattr(rs[i], which), Phi, tokens) for rs in runs_by_alpha.values()]
+                     for i in range(n_seeds)])
+
+
+def gamma_table(runs_by_gamma: dict, grad: dict, key: str = "E~next/top"):
+    """A :class:`psbook.display.Table` of the runs at several init scales (``{gamma:
+    [TrainResult per seed]}``): the final ``key`` (seed mean ± sd), the final training loss
+    and the flow's agreement with autograd at initialisation (``grad``:
+    :func:`psbook.lm.gradient_check`'s result; NaN for a scale it did not check).
+
+    Book: chapter 10 (three initialisation scales)."""
+    from ..display import Table
+    rows = [{"γ": g, "final R_cos(W^E, φ^next)": [r.history[key][-1] for r in rs],
+             "loss": float(np.mean([r.history["loss"][-1] for r in rs])),
+             "flow agreement at init": (float(np.median(grad[g]["cos_E"])) if g in grad
+                                        else float("nan"))}
+            for g, rs in runs_by_gamma.items()]
+    return Table(rows, caption="The same model at three initialisation scales",
+                 formats={"γ": ".2f", "final R_cos(W^E, φ^next)": "+", "loss": ".2f",
+                          "flow agreement at init": "+.3f"},
+                 note="R_cos: mean ± sd over seeds; loss: seed mean")
+
+
+def equal_loss_table(at_equal_loss: dict, loss: float):
+    """A :class:`psbook.display.Table` of runs read at an equal training loss
+    (``{gamma: array seeds x (step, value)}`` from :func:`at_loss`): the value and the step
+    where it is reached, mean ± sd over seeds.
+
+    Book: chapter 10 (three initialisation scales)."""
+    from ..display import Table
+    rows = []
+    for g, v in at_equal_loss.items():
+        m, sd = mean_sd(v[:, 0])
+        rows.append({"γ": g, "R_cos(W^E, φ^next)": v[:, 1],
+                     "reached at step": f"{m:.0f} ± {sd:.0f}"})
+    return Table(rows, caption=f"At equal training loss {loss:.2f}",
+                 formats={"γ": ".2f", "R_cos(W^E, φ^next)": "+"},
+                 note="mean ± sd over seeds")
 
 
 def at_loss(history: dict, loss: float, key: str) -> tuple[float, float]:

@@ -45,6 +45,60 @@ def token_labels(tokenizer, ids) -> list[str]:
     return [token_label(tokenizer.id_to_token(int(i))) for i in ids]
 
 
+def tokenization_table(tokenizer, texts):
+    """A :class:`psbook.display.Table`: each text of ``texts`` (a string or several) with its
+    number of tokens and the tokens in their readable form (:func:`token_label`), ``|``
+    between them.
+
+    Book: chapter 09 (a tokenizer)."""
+    from ..display import Table
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    rows = []
+    for t in texts:
+        ids = tokenizer.encode(t)
+        rows.append({"text": t, "tokens": len(ids),
+                     "as tokens": " | ".join(token_labels(tokenizer, ids))})
+    return Table(rows, caption=f"Text cut into tokens by {tokenizer.name}",
+                 note="␣ marks a leading space")
+
+
+def token_set_table(tokenizer, sets: dict, sigs=None, *, first: int = 12):
+    """A :class:`psbook.display.Table` of named token sets: each set's size, its first
+    ``first`` tokens (readable) and, with ``sigs`` (NextTokenSignatures), how often the set's
+    tokens occur in that corpus.
+
+    Book: chapters 09 and 10 (digits, months, weekdays; the tokens measured)."""
+    from ..display import Table
+    cut = any(len(ids) > first for ids in sets.values())
+    shown = f"the first {first} (readable)" if cut else "readable"
+    rows = []
+    for name, ids in sets.items():
+        ids = [int(i) for i in ids]
+        row = {"set": name, "tokens": len(ids)}
+        if sigs is not None:
+            row["occurrences"] = int(sigs.counts[ids].sum()) if ids else 0
+        row[shown] = (" ".join(token_labels(tokenizer, ids[:first]))
+                      + (" …" if len(ids) > first else ""))
+        rows.append(row)
+    return Table(rows, caption="Token sets",
+                 formats={"occurrences": ",d"} if sigs is not None else None)
+
+
+def top_next_table(sigs_by_corpus: dict, tokenizer, token: int, k: int = 4):
+    """A :class:`psbook.display.Table`: in each corpus, the ``k`` most probable next tokens
+    after ``token`` with their probabilities (:func:`psbook.corpus.top_next`).
+
+    Book: chapter 09 (why the months are so alike)."""
+    from ..corpus import top_next
+    from ..display import Table
+    after = token_label(tokenizer.id_to_token(int(token)))
+    rows = [{"corpus": src,
+             f"next tokens after {after}": ", ".join(
+                 f"{token_label(t)} {p:.2f}" for t, p in top_next(sig, tokenizer, token, k=k))
+             or "(absent)"} for src, sig in sigs_by_corpus.items()]
+    return Table(rows, caption=f"The {k} most probable tokens after {after}, by corpus")
+
+
 def _group_lines(ax, sizes: Sequence[int] | None):
     if not sizes:
         return
@@ -258,6 +312,40 @@ def mismatch_scatter(similarity, cost, pairs: Sequence[str], *, ax=None):
         ax.set_ylabel(r"drop in $R_{cos}$ with mismatched signatures")
         ax.set_title("more different corpora, larger mismatch cost")
     return ax
+
+
+def cross_domain_panels(M_E, M_U, domains: Sequence[str]):
+    """Chapter 11: the cross-domain matrices side by side, :math:`R_{cos}(W^E_A,
+    \\phi^{next}_B)` and :math:`R_{cos}(W^U_A, \\varphi^{pre}_B)` (seed means), as
+    :func:`domain_matrix` draws them. Returns the figure.
+
+    Book: chapter 11 (the cross-domain matrix)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    domain_matrix(M_E, domains, domains, ax=axes[0],
+                  title=r"$R_{cos}(W^E_{A}, \phi^{next}_{B})$ (seed mean)",
+                  cbar_label=r"$R_{cos}$")
+    domain_matrix(M_U, domains, domains, ax=axes[1],
+                  title=r"$R_{cos}(W^U_{A}, \varphi^{pre}_{B})$ (seed mean)",
+                  cbar_label=r"$R_{cos}$")
+    fig.tight_layout()
+    return fig
+
+
+def corpus_similarity_panels(S, cost, pairs: Sequence[str], domains: Sequence[str]):
+    """Chapter 11: how alike the corpora's signatures are (:func:`domain_matrix` of ``S``)
+    beside the mismatch cost of each pair against that similarity
+    (:func:`mismatch_scatter`). Returns the figure.
+
+    Book: chapter 11 (how different are the corpora?)."""
+    S = np.asarray(S, dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    domain_matrix(S, domains, domains, ax=axes[0], ylabel="signatures counted on",
+                  title=r"$R_{cos}(\phi^{next}_{A}, \phi^{next}_{B})$",
+                  cbar_label=r"$R_{cos}$ between signatures")
+    iu = np.triu_indices(len(domains), 1)
+    mismatch_scatter(S[iu], cost, pairs, ax=axes[1])
+    fig.tight_layout()
+    return fig
 
 
 # ======================================================================================
