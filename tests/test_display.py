@@ -6,13 +6,13 @@ import pytest
 from psbook.display import WIDTH, Table, count, spread
 
 
-def test_spread_shows_two_significant_digits_of_the_sd():
-    assert spread(0.41234, 0.0031) == "0.4123 ± 0.0031"
-    assert spread(0.41234, 0.031) == "0.412 ± 0.031"
+def test_spread_shows_the_first_significant_digit_of_the_sd():
+    assert spread(0.41234, 0.0031) == "0.412 ± 0.003"
+    assert spread(0.41234, 0.031) == "0.41 ± 0.03"
     assert spread(0.41234, 0.31) == "0.41 ± 0.31"
     assert spread(0.5, None) == "0.50"
     assert spread(0.5, 0.0) == "0.50 ± 0"   # exactly equal runs: no rounded-away "± 0.00"
-    assert spread(0.25, 0.001, signed=True) == "+0.2500 ± 0.0010"
+    assert spread(0.25, 0.001, signed=True) == "+0.250 ± 0.001"
 
 
 def test_spread_of_per_seed_values_is_mean_and_sample_sd():
@@ -39,7 +39,7 @@ def test_table_text_and_html():
               caption="Final geometry.", formats={"R_cos": "+.3f"}, note="± over 3 seeds")
     text = str(t)
     assert text.splitlines()[0] == "Final geometry."
-    assert "+0.912" in text and "-0.050" in text and "0.2000 ± 0.0040" in text
+    assert "+0.912" in text and "-0.050" in text and "0.200 ± 0.004" in text
     assert max(len(x) for x in text.splitlines()) <= WIDTH
     h = t._repr_html_()
     assert '<th scope="col">R_cos</th>' in h and 'data-label="model">linear<' in h

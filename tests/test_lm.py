@@ -391,3 +391,30 @@ def test_mixture_docs():
         LM.mixture_docs(A, B, 0.5, 1000)
     with pytest.raises(TypeError, match="docs_b"):
         LM.mixture_docs(A, [], 0.5)
+
+
+def test_own_corpus_gap_and_its_placebos():
+    """The own-corpus gap is 0 for models whose rows are equal (shared initialisation), the
+    permuted-label null reads a strong diagonal as a loss, and untrained embeddings drawn
+    afresh per corpus give gaps that vary (a placebo that could pass or fail)."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    equal_rows = np.repeat(rng.normal(size=(4, 1, 3)), 3, axis=1)
+    assert np.allclose(LM.own_corpus_gap(equal_rows), 0)
+    M = 0.1 * rng.normal(size=(4, 3, 3)) + 0.5 * np.eye(3)
+    assert np.all(LM.own_corpus_gap(M) > 0.4)
+    assert np.all(LM.own_corpus_gap(M, [1, 2, 0]) < 0)
+    with pytest.raises(ValueError, match="assignment must be a permutation"):
+        LM.own_corpus_gap(M, [0, 0, 1])
+    with pytest.raises(ValueError, match="seeds x models x signatures"):
+        LM.own_corpus_gap(M[0])
+    streams = {c: rng.integers(0, 12, size=2000) for c in ("a", "b", "c")}
+    sigs = {c: next_token_signatures(s, 12) for c, s in streams.items()}
+    init = rng.normal(size=(12, 8))
+    runs = {c: [SimpleNamespace(W_E0=init) for _ in range(4)] for c in sigs}
+    nulls = LM.own_corpus_nulls(M, runs, sigs, np.arange(12), seed=1)
+    assert nulls["permuted"].shape == (4,) and np.all(nulls["permuted"] < 0)
+    drawn = nulls["random init"]
+    assert drawn.shape == (4,) and np.ptp(drawn) > 0 and np.all(np.abs(drawn) < 0.5)
+    assert nulls["random init matrix"].shape == (4, 3, 3)

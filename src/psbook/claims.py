@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .display import spread
+
 __all__ = ["Claim", "LEDGER", "claim", "explain", "format_stat", "KEY_PATTERN", "chapter_claims",
            "ledger_html", "math_html", "glue_ledger", "ledger_key", "held_words", "OVER_WORDS"]
 
@@ -98,7 +100,10 @@ def format_stat(value, fmt: str = "{:+.2f}") -> str:
     if arr.size == 1:
         return fmt.format(mean)
     sd = float(arr.std(ddof=1))
-    return f"{fmt.format(mean)} ± {sd:.2f}"
+    plain = re.fullmatch(r"\{:(\+?)\.(\d)f\}", fmt)
+    if plain:  # the spread at a precision that shows it (never a rounded "± 0.00")
+        return spread(mean, sd, signed=bool(plain.group(1)), minimum=int(plain.group(2)))
+    return f"{fmt.format(mean)} ± {sd:.2g}"
 
 
 #: what a spread can be over; a row's "±" names one of these (a product such as

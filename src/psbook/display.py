@@ -29,15 +29,15 @@ WIDTH = 80
 
 
 def _decimals_for(sd: float, minimum: int = 2, maximum: int = 6) -> int:
-    """Decimals that show two significant digits of ``sd`` (at least ``minimum``)."""
+    """Decimals that show the first significant digit of ``sd`` (at least ``minimum``)."""
     if not sd or not math.isfinite(sd):
         return minimum
-    return int(min(maximum, max(minimum, 1 - math.floor(math.log10(abs(sd))))))
+    return int(min(maximum, max(minimum, -math.floor(math.log10(abs(sd))))))
 
 
 def spread(mean, sd=None, *, signed: bool = False, minimum: int = 2) -> str:
-    """``"mean ± sd"`` with as many decimals as the spread needs to show two significant
-    digits (at least ``minimum``): ``spread(0.4123, 0.0031) == "0.4123 ± 0.0031"``.
+    """``"mean ± sd"`` with as many decimals as the spread needs to show its first significant
+    digit (at least ``minimum``): ``spread(0.4123, 0.0031) == "0.412 ± 0.003"``.
 
     ``mean`` may be a sequence of values (one per seed): then its mean and sample standard
     deviation (ddof=1) are used and ``sd`` must be None. A single value, or ``sd=None``,

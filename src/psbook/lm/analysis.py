@@ -31,7 +31,7 @@ from ..metrics import binned_alignment, cosine_matrix, r_cos
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 
-__all__ = ["top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
+__all__ = ["own_corpus_gap", "own_corpus_nulls", "top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
            "gradient_check_table", "flow_by_seed", "binned_runs", "binned_table", "BINNED_PANELS",
            "cross_domain_matrix", "cross_domain_by_seed", "mismatch_costs"]
 
@@ -297,6 +297,61 @@ def cross_domain_by_seed(runs: dict, signatures: dict, tokens, *, attr: str = "p
     return np.stack([cross_domain_matrix({d: getattr(rs[i], which) for d, rs in runs.items()},
                                          signatures, tokens, attr=attr)
                      for i in range(n_seeds)])
+
+
+def own_corpus_gap(M, assignment=None) -> np.ndarray:
+    """Per seed, the mean over models of R_cos against the corpus each model is *assigned*
+    minus the mean against the other corpora; ``M``: seeds x models x signatures
+    (:func:`cross_domain_by_seed`). ``assignment[i]`` is the corpus model ``i`` is read against
+    (default: its own, ``i``); a derangement gives the permuted-label null of
+    :func:`own_corpus_nulls`.
+
+    Book: chapter 11 (which corpus a model reflects)."""
+    M = np.asarray(M, dtype=float)
+    if M.ndim != 3 or M.shape[1] != M.shape[2]:
+        raise ValueError(f"M must be seeds x models x signatures with as many models as "
+                         f"signatures; got shape {M.shape}")
+    n = M.shape[1]
+    a = np.arange(n) if assignment is None else np.asarray(assignment)
+    if sorted(a.tolist()) != list(range(n)):
+        raise ValueError(f"assignment must be a permutation of 0..{n - 1}; got {a.tolist()}")
+    mine = M[:, np.arange(n), a]
+    return (mine - (M.sum(2) - mine) / (n - 1)).mean(1)
+
+
+def own_corpus_nulls(M, runs: dict, signatures: dict, tokens, *, attr: str = "phi_next",
+                     seed: int = 0) -> dict:
+    """Two placebos for "each model matches its own corpus best", one gap
+    (:func:`own_corpus_gap`) per seed each:
+
+    * ``"permuted"``: the trained matrices ``M`` (seeds x models x signatures) read with the
+      corpus labels permuted -- per seed the largest gap over every derangement: the statistic
+      when models and corpora are paired wrongly;
+    * ``"random init"``: untrained embeddings, a *fresh random draw per corpus* (Gaussian at
+      the scale of each run's initial ``W_E0``, seeded by ``seed``), against the same
+      signatures. The models of one seed share their initialisation, so their untrained
+      matrices have equal rows and a gap of exactly zero by construction -- a placebo that can
+      neither pass nor fail; independent draws give one that can.
+
+    ``runs``, ``signatures``, ``tokens``, ``attr``: as for :func:`cross_domain_by_seed`.
+    Returns ``{"permuted": gaps, "random init": gaps, "random init matrix": the drawn
+    embeddings' seeds x models x signatures matrix}`` (to apply the claim's own verdict).
+
+    Book: chapter 11 (which corpus a model reflects)."""
+    from itertools import permutations
+
+    M = np.asarray(M, dtype=float)
+    n = M.shape[1]
+    derangements = [p for p in permutations(range(n)) if all(i != j for i, j in enumerate(p))]
+    permuted = np.max([own_corpus_gap(M, p) for p in derangements], axis=0)
+    rng = np.random.default_rng(seed)
+    n_seeds = len(next(iter(runs.values())))
+    drawn = np.stack([
+        cross_domain_matrix({d: rng.standard_normal(rs[i].W_E0.shape) * float(rs[i].W_E0.std())
+                             for d, rs in runs.items()}, signatures, tokens, attr=attr)
+        for i in range(n_seeds)])
+    return {"permuted": permuted, "random init": own_corpus_gap(drawn),
+            "random init matrix": drawn}
 
 
 def mismatch_costs(M, names) -> tuple[list[str], np.ndarray]:
