@@ -20,5 +20,9 @@ rm -rf _build/html/reports          # only this build's execution reports are sh
 part book      $BIN/jupyter-book build . -W -n --keep-going
 part browser   env PSBOOK_BROWSER_REQUIRED=1 $BIN/python -m pytest -n 2 --tb=short -rfE tests/test_browser.py \
                  tests/test_colab.py::test_numbers_match_the_built_html \
+                 tests/test_page_metrics.py::test_built_pages_hold_the_html_limits \
+                 tests/test_figures.py::test_every_figure_a_chapter_shows_is_legible_at_the_column \
+                 tests/test_figures.py::test_every_figure_a_chapter_shows_has_alt_text \
+                 tests/test_figures.py::test_every_img_in_the_built_html_has_alt_text \
                  tests/test_colab.py::test_every_notebook_link_resolves_against_the_built_html
 echo "=== all parts passed in $((SECONDS - t_all)) s"

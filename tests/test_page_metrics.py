@@ -91,3 +91,34 @@ def test_built_pages_hold_the_html_limits():
            if line.startswith("_build/html/")]
     assert not bad, ("the built pages break issue 26's limits (tools/page_metrics.py --check):\n"
                      + "\n".join(bad))
+
+
+def test_chapter_sources_hold_the_source_limits():
+    """Every chapter's source holds the limits of tools/page_metrics.py: visible cells short
+    (book median, none over the maximum), few lines that are only a bracket, no cell that ends
+    in print, paragraphs short with few numbers. The message lists file:line of each break."""
+    broken = page_metrics.violations(page_metrics.measure(None), source_only=True)
+    assert not broken, "\n".join(broken)
+
+
+def test_the_source_checks_find_each_defect(tmp_path):
+    """A planted chapter with a long cell, an exploded list, a print ending, a long paragraph
+    and a paragraph of numbers breaks each source limit; its fixed twin breaks none."""
+    long_cell = "\n".join(f"x{i} = {i}" for i in range(25))
+    exploded = "values = [\n    0,\n    1,\n]\n" * 3 + "values"
+    words = " ".join(["word"] * 130) + "."
+    numbers = "The values were 0.11, 0.22, 0.33, 0.44, 0.55, 0.66 and 0.77 in turn."
+    bad = (f"# T\n\n{words}\n\n{numbers}\n\n```{{code-cell}} ipython3\n{long_cell}\n```\n\n"
+           f"```{{code-cell}} ipython3\n{exploded}\n```\n\n"
+           "```{code-cell} ipython3\nprint(f'{1 + 1}')\n```\n")
+    path = tmp_path / "99-bad.md"
+    path.write_text(bad)
+    found = "\n".join(page_metrics.violations(page_metrics.measure(None, [path]),
+                                              source_only=True))
+    for what in ("visible cell of 25 lines", "bracket_line_share", "cell ends in print",
+                 "paragraph of 130 words", "paragraph with 7 numbers"):
+        assert what in found, (what, found)
+    good = path.with_name("98-good.md")
+    good.write_text("# T\n\nA short paragraph with 0.11 in it.\n\n"
+                    "```{code-cell} ipython3\nvalues = [0, 1]\nvalues\n```\n")
+    assert not page_metrics.violations(page_metrics.measure(None, [good]), source_only=True)
