@@ -104,6 +104,17 @@ class Answer:
         self.value = value
 
 
+def _ch11_costs():
+    rng = np.random.default_rng(5)
+    return {"ME": np.eye(3) + 0.1 * rng.normal(size=(3, 3, 3))}
+
+
+def _my_costs_loop(M):              # another correct implementation: loops, i > j read as j < i
+    n = len(M)
+    return [((M[j][j] - M[j][i]) + (M[i][i] - M[i][j])) / 2
+            for j in range(n) for i in range(j + 1, n)]
+
+
 def _my_pearson_rcos(W, Phi):       # another correct implementation: scipy, both triangles
     from scipy.stats import pearsonr
 
@@ -253,9 +264,12 @@ CASES = {
     "ex-11-mixture": dict(refs={"pre_mid_A": np.array([0.4, 0.42]), "pre_mid_B": np.array([0.3, 0.33])},
                           wrong={"pre_mid_A": np.array([0.3, 0.33])},
                           alt={"pre_mid_B": (0.3, 0.33)}),
-    "ex-11-costs": dict(refs={"costs_by_seed": np.array([[0.1, 0.2, 0.3], [0.12, 0.19, 0.33]])},
-                        wrong={"costs_by_seed": np.array([[0.1, 0.2, 0.3], [0.12, 0.19, 0.33]]).T},
-                        alt={"costs_by_seed": [[0.1, 0.2, 0.3], [0.12, 0.19, 0.33]]}),
+    "ex-11-costs": dict(ns=_ch11_costs,
+                        wrong={"costs_by_seed": lambda r, ns: r["costs_by_seed"].T,
+                               "my_mismatch_cost": lambda r, ns: lambda M: np.array(
+                                   [M[i, i] - M[i, j] for i, j in zip(*np.triu_indices(len(M), 1))])},
+                        alt={"costs_by_seed": lambda r, ns: r["costs_by_seed"].tolist(),
+                             "my_mismatch_cost": lambda r, ns: _my_costs_loop}),
     "ex-11-domain": dict(ns=dict, wrong={"domain_answer": "b"}, alt={"domain_answer": "A"}),
     "ex-12-ppmi": dict(ns=_ch12_ppmi, wrong={"ppmi_small": lambda r, ns: np.where(
                            r["ppmi_small"] > 0, r["ppmi_small"] * 1.7, 0.0)},

@@ -156,7 +156,7 @@ FUNCTION_EXERCISES = {   # implement-then-test: the check calls the student's fu
     "ex-13-share": "an intervention", "ex-neighbours": "", "ex-predict-collapse": "",
     "ex-04-c2": "", "ex-04-delay": "", "ex-05-zipf": "", "ex-05-anchors": "a control",
     "ex-06-partial": "", "ex-06-direction": "", "ex-07-energy": "", "ex-08-matched": "",
-    "ex-13-chains": ""}
+    "ex-13-chains": "", "ex-11-costs": ""}
 
 
 def test_function_exercises_ask_for_a_function_and_compare_it_on_own_inputs():
@@ -166,4 +166,4 @@ def test_function_exercises_ask_for_a_function_and_compare_it_on_own_inputs():
         chk = checks_[label]
         fns = [n for n in chk.answers if n.startswith("my_")]
         assert fns, f"{label} asks for no function"
-    assert len(FUNCTION_EXERCISES) >= 19
+    assert len(FUNCTION_EXERCISES) >= 20

@@ -11,7 +11,7 @@ from _helpers import course_env, tiny_f_add_namespace  # noqa: F401  (fixture)
 from scipy.stats import spearmanr
 
 from psbook.synthetic import experiments, tasks
-from psbook.course.checks import _base, ch02, ch03, ch04, ch05, ch06, ch07, ch09, ch12
+from psbook.course.checks import _base, ch02, ch03, ch04, ch05, ch06, ch07, ch09, ch11, ch12
 from psbook.metrics import r_cos, r_order, shuffled_r_cos
 
 
@@ -223,6 +223,11 @@ def _delay_ns():
             "ocfg": {"steps": 600}}
 
 
+def _costs_ns():
+    rng = np.random.default_rng(3)
+    return {"ME": np.eye(3) + 0.1 * rng.normal(size=(2, 3, 3))}
+
+
 # (check, namespace, answer, the mistake's value (or f(ns) -> value), words that name it)
 TA = {
     "ex-02-count j = i": (ch02.count, _count_ns, "my_count", _count_self, "counted itself"),
@@ -278,6 +283,12 @@ TA = {
                                "column-normalised"),
     "ex-09-next-sig across the end": (ch09.next_sig, dict, "my_next_signatures", _next_wrap,
                                       "across the text's end"),
+    "ex-11-costs one direction": (ch11.costs, _costs_ns, "my_mismatch_cost",
+                                  ch11._one_direction, "only one direction"),
+    "ex-11-costs not halved": (ch11.costs, _costs_ns, "my_mismatch_cost", ch11._not_halved,
+                               "summed, not averaged"),
+    "ex-11-costs sign": (ch11.costs, _costs_ns, "my_mismatch_cost", ch11._sign_flipped,
+                         "sign is flipped"),
     "ex-12-ppmi negative": (ch12.ppmi_by_hand, lambda: {"C_small": np.array(
         [[10, 0, 3, 1], [2, 8, 0, 0], [1, 1, 1, 1], [0, 5, 5, 0]], float)}, "my_ppmi",
         _ppmi_negative, "negative PMI kept"),

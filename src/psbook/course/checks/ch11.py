@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import choice, exercise
+from ._base import choice, exercise, function_compare
 
 
 @exercise("ex-11-mixture",
@@ -24,17 +24,55 @@ def mixture_pre(ns):
                                    for r in ns["mix"][0.5]])}
 
 
-@exercise("ex-11-costs", answers={"costs_by_seed": "mismatch costs, seeds x pairs"},
-          rtol=1e-6, atol=1e-9,
-          hint=["the chapter computes the mismatch costs for the mean over seeds; do it seed "
-                "by seed, one row per seed",
-                "lm.mismatch_costs takes one seed's matrix and the domains and returns more "
-                "than one thing: which part are the costs?"])
-def costs(ns):
+def _costs_ref(M):
+    """The reference of ``my_mismatch_cost``: one cost per pair of corpora (i < j, in
+    ``np.triu_indices`` order), ``((M_ii - M_ij) + (M_jj - M_ji)) / 2``."""
     from psbook import lm
-    ME, domains = ns["ME"], ns["domains"]
-    return {"costs_by_seed": np.array([lm.mismatch_costs(ME[i], domains)[1]
-                                       for i in range(ME.shape[0])])}
+    M = np.asarray(M, dtype=float)
+    return lm.mismatch_costs(M, [str(i) for i in range(M.shape[0])])[1]
+
+
+def _costs_cases(ns):
+    """Matrices of the check's own: four corpora with an asymmetric pattern, and three with a
+    strong diagonal (the chapter's matrix is never used)."""
+    rng = np.random.default_rng(11)
+    return {"a 4 x 4 matrix of the check's own (no symmetry)": (rng.normal(size=(4, 4)),),
+            "a 3 x 3 matrix with a strong diagonal": (np.eye(3) + 0.2 * rng.normal(size=(3, 3)),)}
+
+
+def _one_direction(M):
+    M = np.asarray(M, dtype=float)
+    i, j = np.triu_indices(M.shape[0], 1)
+    return M[i, i] - M[i, j]
+
+
+def _not_halved(M):
+    return 2 * _costs_ref(M)
+
+
+def _sign_flipped(M):
+    return -_costs_ref(M)
+
+
+@exercise("ex-11-costs",
+          answers={"my_mismatch_cost": "your function M -> one cost per pair (i < j)",
+                   "costs_by_seed": "mismatch costs, seeds x pairs"},
+          rtol=1e-6, atol=1e-9,
+          compare={"my_mismatch_cost": function_compare(
+              _costs_cases, _costs_ref, "my_mismatch_cost", rtol=1e-9, atol=1e-12,
+              variants={"only one direction of each pair: the model of corpus j read against "
+                        "corpus i's signatures counts too": _one_direction,
+                        "the two directions are summed, not averaged": _not_halved,
+                        "the sign is flipped: a cost is how much *lower* the other corpus's "
+                        "entry is than the model's own": _sign_flipped})},
+          hint=["a mismatch puts model A against corpus B's signatures: how much lower is that "
+                "entry than model A against its own? Do the same from B's side",
+                "the pairs i < j in the order np.triu_indices(n, 1) gives; average the two "
+                "directions' drops"])
+def costs(ns):
+    ME = ns["ME"]
+    return {"my_mismatch_cost": _costs_ref,
+            "costs_by_seed": np.array([_costs_ref(ME[i]) for i in range(ME.shape[0])])}
 
 
 @choice('ex-11-domain', 'domain_answer', 'your answer, one letter',
