@@ -542,6 +542,39 @@ def noisy_frequency_values(ffn_n: ExperimentResult, lin_n: ExperimentResult,
             "bayes_loss": float(-(q * np.log(q)).sum())}
 
 
+def mantel_alignment(res: "ExperimentResult", n_perm: int = 999, seed: int = 0) -> dict:
+    """:math:`R_{cos}(W^E,\phi^y-\mathbf u)` over the ordered tokens with its Mantel null
+    (:func:`psbook.metrics.mantel_r_cos`: the signature's tokens relabelled, rows and columns
+    together, ``n_perm`` times): ``{"R_cos": r, "null": the n_perm values, "p": p}``.
+
+    Book: chapter 5 (negative controls)."""
+    from ..metrics import mantel_r_cos
+
+    if not isinstance(res, ExperimentResult):
+        raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
+    t = np.asarray(res.task.ordered_tokens)
+    phi_c = res.signatures.dense("phi_y", t) - 1.0 / res.task.label_size
+    r, null, p = mantel_r_cos(res.W_E[t], phi_c, n_perm=n_perm, seed=seed)
+    return {"R_cos": r, "null": null, "p": p}
+
+
+def mantel_table(by_seed: dict) -> Table:
+    """One row per seed of :func:`mantel_alignment` results: R_cos, the null's 99th percentile
+    and largest value, and p.
+
+    Book: chapter 5 (negative controls)."""
+    rows = [(s, m["R_cos"], float(np.quantile(m["null"], 0.99)), float(m["null"].max()),
+             m["p"]) for s, m in by_seed.items()]
+    n = len(next(iter(by_seed.values()))["null"]) if by_seed else 0
+    return Table(rows, ["seed", "R_cos", "null, 99th pct", "null, largest", "p"],
+                 caption=f"R_cos(W^E, φ^y − u) against {n} relabellings of the keys",
+                 formats={"R_cos": "+.3f", "null, 99th pct": "+.3f", "null, largest": "+.3f",
+                          "p": ".3f"})
+
+
+__all__ += ["mantel_alignment", "mantel_table"]
+
+
 def key_geometry(res: ExperimentResult, *, n_shuffles: int = 20, seed: int = 0,
                  order_threshold: float = -0.9) -> dict:
     r"""The chapter-05 numbers of one run, each beside its negative control.
