@@ -130,8 +130,8 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
     check_environment()           # every PSBOOK_* variable, once, before any work
     name = settings.preset_name() if name is None else name
     dev = settings.device()
-    if name == "gpu" and dev != "cuda":
-        _warn_gpu_preset_on_cpu()
+    if name == "gpu" and dev != "cuda" and "device" not in overrides:
+        _warn_gpu_preset_on_cpu()  # not when the caller names the device (e.g. to read sizes)
     from .parallel import limit_threads
     limit_threads()               # never more torch threads than usable cores
     table = copy.deepcopy(_SECTIONS[name])
