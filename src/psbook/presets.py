@@ -128,10 +128,13 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         raise ValueError(f"name must be one of {PRESET_NAMES}; got {name!r}")
     from ._validate import check_environment
     check_environment()           # every PSBOOK_* variable, once, before any work
+    chosen = name is None         # the preset this run uses (PSBOOK_PRESET), not one named
     name = settings.preset_name() if name is None else name
     dev = settings.device()
-    if name == "gpu" and dev != "cuda" and "device" not in overrides:
-        _warn_gpu_preset_on_cpu()  # not when the caller names the device (e.g. to read sizes)
+    if name == "gpu" and dev != "cuda" and chosen and "device" not in overrides:
+        # only for the preset a notebook runs: code that names presets reads their sizes
+        # (chapter 01's table, lm.model_sizes for the Compute notes)
+        _warn_gpu_preset_on_cpu()
     from .parallel import limit_threads
     limit_threads()               # never more torch threads than usable cores
     table = copy.deepcopy(_SECTIONS[name])
