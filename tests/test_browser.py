@@ -677,3 +677,69 @@ def _record_knob_time(page: Path, width: int, took: float) -> None:
     (SHOTS / f"knob-load-time@{page.stem}@{width}.json").write_text(json.dumps(
         {"seconds": round(took, 3),
          "loadavg_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)}) + "\n")
+
+
+# ---- the first screen reaches prose (issue 26.8) ---------------------------------------------
+
+#: a laptop and a phone, as a reader first sees a chapter (CSS px)
+FIRST_SCREENS = [(WIDE, 900), (PHONE, 844)]
+
+# The first paragraph a reader can read: visible text, not a block's title ("Definition 5.1"),
+# code, an output, or the chapter's Learning goals and Compute notes (what the issue found
+# first on the screen; folded, they are not visible anyway).
+_FIRST_PROSE = """() => {
+  const main = document.querySelector('article.bd-article') || document.querySelector('main');
+  const notProse = e => {
+    if (e.closest('.admonition-title, .cell, .cell_output, .output, nav, figure, table')) return true;
+    const box = e.closest('.admonition');
+    const title = box && box.querySelector('.admonition-title');
+    return !!title && /^(Learning goals|Compute)\\b/.test(title.textContent.trim());
+  };
+  const p = Array.from(main.querySelectorAll('p'))
+      .find(e => !notProse(e) && e.innerText.trim() && e.checkVisibility());
+  if (!p) return null;
+  const r = p.getBoundingClientRect();
+  return {top: r.top + window.scrollY, line: parseFloat(getComputedStyle(p).lineHeight) || 24,
+          height: window.innerHeight, text: p.innerText.slice(0, 60)};
+}"""
+
+
+def first_prose(browser, page: Path, width: int, height: int) -> dict | None:
+    """Where the first paragraph of prose starts on ``page`` opened at ``width`` x ``height``."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    tab = ctx.new_page()
+    try:
+        tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
+        if tab.evaluate("() => document.querySelectorAll('span.math, div.math').length"):
+            tab.evaluate(_MATHJAX_DONE)   # typeset math changes the heights above the prose
+        return tab.evaluate(_FIRST_PROSE)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("size", FIRST_SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("page", [p for p in PAGES if re.match(r"\d\d-", p.stem)],
+                         ids=lambda p: p.stem)
+def test_the_first_screen_reaches_prose(browser, page: Path, size):
+    """A chapter's first sentence of prose is on its first screen, without scrolling: the title,
+    the folded Learning goals and Compute notes and the setup cell's one line come first."""
+    at = first_prose(browser, page, *size)
+    assert at, f"{page.name}: no paragraph of prose found"
+    assert at["top"] + at["line"] <= at["height"], (
+        f"{page.name} at {size[0]} x {size[1]}: the first paragraph ({at['text']!r}...) starts "
+        f"{at['top']:.0f} px down, below the first screen: fold or move what comes before it")
+
+
+def test_the_first_screen_check_fails_prose_below_a_tall_box(browser, tmp_path):
+    """Negative control: prose under open Learning goals taller than a phone's screen is not
+    on the first screen (the goals are not the prose); folded, the same goals let it through."""
+    box = ('<div class="admonition tip"><p class="admonition-title">Learning goals</p>'
+           + "<p>A goal that takes room.</p>" * 40 + "</div>")
+    page = tmp_path / "99-tall.html"
+    page.write_text(f'<!DOCTYPE html><html><body><main><article class="bd-article"><h1>T</h1>'
+                    f'{box}<p>The first sentence.</p></article></main></body></html>')
+    at = first_prose(browser, page, PHONE, 844)
+    assert at["text"] == "The first sentence." and at["top"] + at["line"] > at["height"], at
+    page.write_text(page.read_text().replace(box, f"<details>{box}</details>"))
+    at = first_prose(browser, page, PHONE, 844)
+    assert at["text"] == "The first sentence." and at["top"] + at["line"] <= at["height"], at

@@ -211,6 +211,7 @@ def test_no_planted_payload_runs_and_the_value_is_recomputed(cache_root, tmp_pat
         assert not entry.with_suffix(".pkl").exists()   # replaced by a data entry
     else:
         assert "ignoring unreadable entry" in out
+    assert str(tmp_path) not in out                   # the entry by its name, not its path
     assert cache.load_or_compute("ns", {"n": 1}, lambda: 3, verbose=False) == 2
 
 

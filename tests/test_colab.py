@@ -139,29 +139,62 @@ def test_raw_myst_detector_catches_what_it_must():
 
 # ---- numbers: what the converter derives equals what Sphinx printed
 
+_NUMBER = r"\d+(?:\.\d+)?"   # "5.3" in a numbered chapter (a plain count elsewhere)
+
+
 def _html_numbers() -> dict:
     out = {}
     for page in (HTML / "book").glob("[0-9][0-9]-*.html"):
         t = page.read_text()
-        for m in re.finditer(r'id="equation-([^"]+)">\s*<span class="eqno">(\(\d+\))', t):
+        for m in re.finditer(r'id="equation-([^"]+)">\s*<span class="eqno">(\(' + _NUMBER
+                             + r'\))', t):
             out[m.group(1)] = m.group(2)
         for m in re.finditer(r'<div class="[^"]*admonition[^"]*" id="([^"]+)">\s*'
                              r'<p class="admonition-title"><span class="caption-number">'
-                             r'([A-Za-z]+ \d+) </span>', t):
+                             r'([A-Za-z]+ ' + _NUMBER + r') </span>', t):
             out[m.group(1)] = m.group(2)
     return out
+
+
+def _html_chapter_numbers() -> dict:
+    """doc stem -> the number the built sidebar shows before its title ("5. ")."""
+    page = next((HTML / "book").glob("[0-9][0-9]-*.html"))
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'<a class="reference internal" href="(?:\.\./book/)?([0-9][0-9]-[\w-]+)\.html">'
+        r'(\d+)\. ', page.read_text())}
+
+
+def test_numbers_are_chapter_local_and_chapters_are_their_file_numbers(book):
+    """Exercise 5.3, Definition 2.1, equation (5.2): chapter N's blocks are numbered N.1, N.2,
+    ..., and chapter N is the file book/NN-*.md (the front page takes no number)."""
+    chapters = colab.chapter_numbers()
+    assert chapters and all(int(doc[:2]) == n for doc, n in chapters.items()), chapters
+    assert {p.stem for p in CHAPTERS} <= set(chapters), "a chapter without a number"
+    numbered = [(k, t) for k, t in book.targets.items() if re.match(r"^(\(\d|[A-Z]\w+ \d)",
+                                                                      t.text)]
+    assert numbered
+    for label, t in numbered:
+        n = re.search(_NUMBER, t.text).group(0)
+        assert n.startswith(f"{int(t.doc[:2])}."), (label, t.doc, t.text)
+    firsts = {t.text for t in book.targets.values() if t.doc == "05-composite-addition"}
+    assert "(5.1)" in firsts and "Definition 5.1" in firsts, sorted(firsts)
+    assert {n for n, _, d in book.exercises.values() if d == "05-composite-addition"} >= {"5.1"}
 
 
 @pytest.mark.skipif(not (HTML / "book").is_dir(), reason="no built book in _build/html")
 def test_numbers_match_the_built_html(book):
     html = _html_numbers()
     assert html, "found no numbered equations or blocks in _build/html"
-    mine = {k: t.text for k, t in book.targets.items() if re.match(r"^(\(\d+\)|[A-Z]\w+ \d+)$",
-                                                                     t.text)}
+    mine = {k: t.text for k, t in book.targets.items()
+            if re.match(r"^(\(" + _NUMBER + r"\)|[A-Z]\w+ " + _NUMBER + ")$", t.text)}
     common = set(html) & set(mine)
     assert len(common) >= 0.9 * len(mine), f"labels not found in the HTML: {set(mine) - set(html)}"
     wrong = {k: (mine[k], html[k]) for k in common if mine[k] != html[k]}
     assert not wrong, f"numbers differ from the HTML (converter, html): {wrong}"
+    # the sidebar's chapter numbers are the converter's (and the files')
+    sidebar = _html_chapter_numbers()
+    assert sidebar and sidebar == {d: n for d, n in colab.chapter_numbers().items()
+                                   if d in sidebar}, sidebar
 
 
 # ---- glue: silent, stored, formatted as the HTML formats it

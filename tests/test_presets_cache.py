@@ -155,10 +155,31 @@ def test_seed_everything_reproducible():
     assert a[0] != c[0] and a[1] != c[1] and a[2] != c[2]
 
 
-def test_describe_mentions_preset():
+def test_describe_is_one_short_line_without_a_path(monkeypatch, tmp_path):
+    """The setup cell's line: preset, device, seeds, version, the data folder by its variable
+    (never a path of the machine), within 80 characters whatever the seed."""
+    import re
+
+    from psbook import __version__
+
     p = get_preset("tiny")
+    monkeypatch.setenv("PSBOOK_DATA", str(tmp_path))
     line = presets.describe(p)
-    assert "psbook" in line and "preset=tiny" in line and "torch" in line
+    assert line == (f"preset tiny ({p.device}, seeds 0-2) | psbook {__version__} | "
+                    "data: PSBOOK_DATA (found)"), line
+    monkeypatch.setenv("PSBOOK_DATA", str(tmp_path / "absent"))
+    assert presets.describe(p).endswith("data: PSBOOK_DATA (not found)")
+    monkeypatch.delenv("PSBOOK_DATA")
+    assert presets.describe(p).endswith("data: no PSBOOK_DATA")
+    monkeypatch.setenv("PSBOOK_DATA", str(tmp_path / "absent"))
+    big = get_preset("cpu", seed=2**32 - 2**10 - 5)
+    for q in (p, big, get_preset("tiny", n_seeds=1)):
+        line = presets.describe(q)
+        assert "\n" not in line and len(line) <= 80, line
+        assert str(tmp_path) not in line and not re.search(r"/\w", line), line
+    assert "(cpu, seed 0)" in presets.describe(get_preset("tiny", n_seeds=1, device="cpu"))
+    # the preset itself shows no path of the machine either
+    assert str(tmp_path) not in repr(big) and str(tmp_path) not in str(big)
 
 
 def test_size_table_shows_each_presets_sizes_within_the_page():

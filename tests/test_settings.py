@@ -146,6 +146,12 @@ def test_the_gpu_preset_on_a_cpu_machine_warns_once(clean_env):
     assert p.name == "gpu" and p.device == "cpu"
     assert len(msgs) == 1 and "PSBOOK_PRESET=cpu" in msgs[0]
     clean_env.setattr(presets, "_WARNED_GPU", False)
+    with warnings.catch_warnings(record=True) as got:   # code that names the preset reads its
+        warnings.simplefilter("always")                # sizes (chapter 01, the Compute notes)
+        presets.get_preset("gpu", device="cpu")
+        presets.get_preset("gpu")
+        presets.get_preset(device="cpu")
+    assert not [w for w in got if "gpu preset" in str(w.message)]
     clean_env.setenv("PSBOOK_PRESET", "cpu")
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")

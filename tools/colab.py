@@ -4,7 +4,7 @@ The `.md` is the source of truth; the `.ipynb` next to it is what a reader opens
 book's launch button) and what nbmake executes in CI. Colab renders Jupyter markdown, not MyST,
 so every markdown cell is converted:
 
-- `prf:` blocks, exercises -> a bold heading with the number the HTML shows ("**Definition 6
+- `prf:` blocks, exercises -> a bold heading with the number the HTML shows ("**Definition 5.1
   (Composite addition)**"); proofs -> "*Proof.* ... ∎";
 - solutions -> folded `<details>` blocks; admonitions -> block quotes;
 - labelled display equations -> `\\tag{N}`, `{eq}` -> "(N)", `{prf:ref}`/`{ref}` -> "Definition N";
@@ -20,8 +20,10 @@ so every markdown cell is converted:
 - math spans are rewritten so that a Markdown renderer without math protection (Colab's)
   leaves them intact (`protect_math`).
 
-Numbers are derived as Sphinx derives them for this book (no numbered toc): one counter per kind
-(equation, each prf type, exercise) running over the chapters in `_toc.yml` order.
+Numbers are derived as Sphinx derives them for this book: the parts of `_toc.yml` are
+`numbered`, so chapter N's blocks are numbered N.1, N.2, ... (one counter per kind: equation,
+each prf type, exercise; `numfig_secnum_depth` 1), as the HTML shows them ("Exercise 5.3",
+"(5.2)"); the chapter numbers are those of the sidebar (`chapter_numbers`).
 tests/test_colab.py compares them with the built HTML when `_build/html` exists.
 
 Code cells are copied with their metadata. Cells hidden in the book (`remove-cell`) get a first
@@ -153,7 +155,7 @@ _TARGET = re.compile(r"^\((?P<label>[\w.:-]+)\)=\s*$")
 @dataclass
 class Target:
     doc: str          # chapter stem, e.g. "05-composite-addition"
-    text: str         # how the HTML names it: "(19)", "Definition 6", a section title
+    text: str         # how the HTML names it: "(5.2)", "Definition 5.1", a section title
     anchor: str       # the HTML anchor
 
 
@@ -164,7 +166,7 @@ class Book:
     branch: str
     titles: dict = field(default_factory=dict)     # doc stem -> page title
     targets: dict = field(default_factory=dict)    # label -> Target
-    exercises: dict = field(default_factory=dict)  # label -> (number or None, title, doc)
+    exercises: dict = field(default_factory=dict)  # label -> ("5.3" or None, title, doc)
     bib: dict = field(default_factory=dict)        # key -> (authors text, year)
 
     cite_id: str = "cite-{key}"                    # sphinx bibtex_cite_id (_config.yml)
@@ -227,6 +229,23 @@ def toc_docs() -> list[str]:
     return [Path(f).stem for f in toc_files()]
 
 
+def chapter_numbers() -> dict[str, int]:
+    """doc stem -> the chapter number the HTML shows ("5. Composite addition" in the sidebar):
+    the chapters of the parts that _toc.yml marks ``numbered``, counted 1, 2, ... in book order
+    across those parts (Jupyter Book's multitoc numbering: one sequence, not one per part). The
+    root page is in no part, so it takes no number; a chapter's sections share its number."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    out, n = {}, 0
+    for part in toc.get("parts", []):
+        if not part.get("numbered"):
+            continue
+        for ch in part.get("chapters", []):
+            n += 1
+            for f in [ch["file"]] + [s["file"] for s in ch.get("sections", [])]:
+                out[Path(f).stem] = n
+    return out
+
+
 def _title(text: str) -> str:
     for line in text.split("\n"):
         if line.startswith("# "):
@@ -268,11 +287,16 @@ def load_book() -> Book:
                         f"citation links; got {cite_id!r}")
     book = Book(site=site_url(cfg), repo=cfg["repository"]["url"].rstrip("/"),
                 branch=str(cfg["repository"].get("branch", "main")), cite_id=cite_id)
-    counters: dict[str, int] = {}
+    chapters = chapter_numbers()
+    counters: dict[tuple, int] = {}
 
-    def number(kind: str) -> int:
-        counters[kind] = counters.get(kind, 0) + 1
-        return counters[kind]
+    def number(kind: str, doc: str) -> str:
+        """The next number of ``kind`` in ``doc``: chapter-local ("5.3") in a numbered chapter
+        (Sphinx's numfig with numfig_secnum_depth 1), one book-wide count elsewhere."""
+        chapter = chapters.get(doc)
+        key = (kind, chapter)
+        counters[key] = counters.get(key, 0) + 1
+        return f"{chapter}.{counters[key]}" if chapter else str(counters[key])
 
     docs = toc_docs()
     # chapters not (yet) in _toc.yml come last: the HTML does not number them at all
@@ -286,7 +310,7 @@ def load_book() -> Book:
         if not re.match(r"\d\d-", doc):
             continue
         for cell in _markdown_of(path):
-            _scan(parse_blocks(cell, path.name), doc, book, number)
+            _scan(parse_blocks(cell, path.name), doc, book, lambda kind, d=doc: number(kind, d))
     book.bib = _bib()
     return book
 

@@ -1,38 +1,34 @@
-"""Reformat the code a reader sees in the chapters so that it fits the page's column.
+"""Check that the code a reader sees in the chapters reads on the page: no line too long for
+the page's column, no code exploded into lines that are only a closing bracket.
 
-The HTML page's code column at a 1280 px wide window holds 81 characters of code
-(measured in Chromium on the built book: see ``COLUMN`` below; ``WIDTH`` = 80); a longer line needs horizontal
-scrolling, which hides the end of the line (tests/test_browser.py fails on it). This tool rewrites
-the code cells of ``book/NN-*.md`` that the reader sees (not ``remove-cell`` / ``remove-input``),
-and the ```` ```python ```` blocks of the prose (solutions), so that no line is longer than ``WIDTH``
-(blocks in other languages, e.g. ``bash``, are checked but left to the author):
+The HTML page's code column at a 1280 px wide window holds 81 characters of code (measured in
+Chromium on the built book: see ``COLUMN`` below; ``WIDTH`` = 80); a longer line needs
+horizontal scrolling, which hides the end of the line (tests/test_browser.py fails on it). The
+check reads the code cells of ``book/NN-*.md`` that the reader sees (not ``remove-cell`` /
+``remove-input``) and the code blocks of the prose (solutions) and fails on
 
-* only the top-level statements that hold a line over ``WIDTH`` are touched (the rest of a cell
-  keeps its author's layout); each is reformatted with ``black --line-length WIDTH``, and with
-  black's string splitting where a string literal is what is too long; black checks that the
-  code means the same (AST-equivalent) before it is used;
-* a comment line too long is re-wrapped; a trailing comment that makes a line too long moves
-  onto its own line above the statement;
-* cell headers (``:tags:``, MyST options), the setup cell's head (above
-  ``# --- chapter imports below ---``: ``tools/release.py`` owns it) and everything outside code
-  are left as they are.
+* a line over ``WIDTH`` characters (the setup cell's head, above
+  ``# --- chapter imports below ---``, excepted: ``tools/release.py`` owns it);
+* lines that are only a closing bracket (``)``, ``],``) beyond 5 % of a chapter's visible code
+  lines: code reflowed to fit (one argument or one list item per line) instead of shortened.
+  What counts as a visible line and as a bracket line is tools/page_metrics.py's definition
+  (``measure_cells``, ``LIMITS["bracket_line_share"]``): the two tools agree by construction.
 
-    python tools/fit_code.py            # rewrite the chapters in place; list what still does not fit
-    python tools/fit_code.py --check    # exit 1 and list the lines over WIDTH (no rewrite)
+It rewrites nothing: a line that does not fit is shortened by its author -- by naming things,
+moving bookkeeping into psbook, or splitting the cell (CONTRIBUTING.md, "Anatomy of a
+chapter") -- never by reflowing it.
 
-``tests/test_fit_code.py`` fails when a visible code line of a chapter is too long.
-Needs black (``pip install black``; in requirements.txt).
+    python tools/fit_code.py                   # list what breaks a limit; exit 1 if anything
+    python tools/fit_code.py book/05-*.md      # only these chapters
+
+``tests/test_fit_code.py`` holds every chapter to it.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import io
 import re
 import sys
-import textwrap
-import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,179 +130,63 @@ def long_lines(block: Block, width: int = WIDTH) -> list[tuple[int, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Formatting
+# Exploded code: lines that are only a closing bracket (tools/page_metrics.py measures them)
 
-def _black():
-    try:
-        import black
-    except ImportError as exc:  # pragma: no cover - a message, not a traceback
-        raise SystemExit("tools/fit_code.py needs black: pip install black") from exc
-    return black
+def _metrics():
+    """tools/page_metrics.py (imported here, not at the top: it imports this module)."""
+    import page_metrics
 
-
-def _black_segment(src: str, width: int) -> str:
-    """``src`` (complete top-level statements) formatted by black; with string splitting when
-    the plain pass leaves a line too long. Returns ``src`` unchanged when black fails."""
-    black = _black()
-    modes = [black.Mode(line_length=width)]
-    try:  # string splitting is one of black's preview features
-        modes.append(black.Mode(line_length=width, preview=True, unstable=True))
-    except TypeError:  # pragma: no cover - older black
-        pass
-    best = src
-    for mode in modes:
-        try:
-            out = black.format_str(src, mode=mode)
-            black.assert_equivalent(src, out)
-        except Exception:  # noqa: BLE001 - keep the author's code when black cannot help
-            continue
-        best = out
-        if max((len(x) for x in out.splitlines()), default=0) <= width:
-            break
-    return best
+    return page_metrics
 
 
-def _comment_of(line: str) -> int | None:
-    """Column where a trailing ``#`` comment starts in a line of code (None: no comment)."""
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(line + "\n").readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return None
-    for t in toks:
-        if t.type == tokenize.COMMENT:
-            return t.start[1]
-    return None
+def bracket_lines(path: Path) -> tuple[int, int, list[tuple[int, str]]]:
+    """``(bracket lines, visible lines, where)`` of a chapter: the visible code lines that are
+    only a closing bracket (``)``, ``],``), counted as tools/page_metrics.py counts them (the
+    visible cells of its ``measure_cells``: no setup cell, no one-line self-checks, no blank
+    lines or magics), and ``(file line, text)`` of each."""
+    pm = _metrics()
+    ch = pm.Chapter(path.stem)
+    pm.measure_cells(path, ch)
+    where = []
+    for b in blocks(path):
+        if b.kind != "code-cell" or not b.visible or _frozen_lines(b.code):
+            continue  # hidden cells and the setup cell are not measured
+        where += [(b.line + i, line) for i, line in enumerate(b.code.splitlines())
+                  if pm._ONLY_CLOSING.match(line.strip())]
+    return ch.bracket_lines, ch.code_lines, where
 
 
-def _wrap_comment(indent: str, comment: str, width: int) -> list[str]:
-    text = comment.lstrip("#").strip()
-    if text.upper().startswith(("BEGIN SOLUTION", "END SOLUTION")) or comment.startswith("###"):
-        return [indent + comment]  # nbgrader markers stay as they are
-    lines = textwrap.wrap(text, width=max(20, width - len(indent) - 2),
-                          break_long_words=False, break_on_hyphens=False)
-    return [f"{indent}# {x}" for x in lines] or [indent + "#"]
+def exploded(path: Path) -> list[tuple[int, str]]:
+    """The bracket-only lines of a chapter when they are more than
+    ``page_metrics.LIMITS["bracket_line_share"]`` (5 %) of its visible lines, else []."""
+    n, total, where = bracket_lines(path)
+    return where if n > _metrics().LIMITS["bracket_line_share"] * total else []
 
 
-def _fix_comments(lines: list[str], width: int, frozen: int) -> list[str]:
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        if i < frozen or len(line) <= width:
-            out.append(line)
-            continue
-        s = line.lstrip()
-        indent = line[:len(line) - len(s)]
-        if s.startswith("#"):
-            out.extend(_wrap_comment(indent, s, width))
-            continue
-        col = _comment_of(line)
-        if col is not None and not line[col:].startswith(("# noqa", "# type:")):
-            code = line[:col].rstrip()
-            if len(code) + 2 + len(line[col:]) <= width:  # aligned comments: less space
-                out.append(f"{code}  {line[col:]}")
-                continue
-            # the comment goes above the line, at the indentation of the line
-            out.extend(_wrap_comment(indent, line[col:], width))
-            out.append(code)
-            continue
-        out.append(line)
+def problems(path: Path, width: int = WIDTH) -> list[str]:
+    """What the check reports for one chapter, one line each (empty: the chapter passes)."""
+    name = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    out = [f"{name}:{line}: {len(s)} > {width} characters: {s.strip()[:70]}"
+           for b in blocks(path) for line, s in long_lines(b, width)]
+    where = exploded(path)
+    if where:
+        n, total, _ = bracket_lines(path)
+        limit = _metrics().LIMITS["bracket_line_share"]
+        out.append(f"{name}: {n} of {total} visible code lines ({n / total:.0%}) are only a "
+                   f"closing bracket (limit {limit:.0%}): name the pieces instead, e.g.")
+        out += [f"{name}:{line}: {s.strip()}" for line, s in where[:5]]
     return out
-
-
-def _statement_spans(tree: ast.Module) -> list[tuple[int, int]]:
-    """0-based inclusive line spans of the top-level statements, overlapping ones merged."""
-    spans = []
-    for node in tree.body:
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        spans.append([first - 1, node.end_lineno - 1])
-    merged: list[list[int]] = []
-    for s in sorted(spans):
-        if merged and s[0] <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], s[1])
-        else:
-            merged.append(s)
-    return [tuple(s) for s in merged]
-
-
-def fit(code: str, width: int = WIDTH) -> str:
-    """``code`` (one block) with its too-long lines reformatted; unchanged when all fit or when
-    it is not plain Python (IPython magics, shell escapes, a syntax error)."""
-    lines = code.splitlines()
-    frozen = _frozen_lines(code)
-    if all(len(x) <= width for x in lines[frozen:]):
-        return code
-    # IPython magics and shell escapes (`%pip ...`, `!ls`) become placeholders while black runs
-    magics = {}
-    for i, x in enumerate(lines):
-        if x.lstrip().startswith(("%", "!")):
-            key = f"__fit_code_magic_{i}__"
-            magics[key] = x
-            lines[i] = x[:len(x) - len(x.lstrip())] + f"{key} = None"
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
-        return code
-    # comments first (a trailing comment moved above its line lets the code fit as it is),
-    # then black on the statements that are still too long
-    lines = _fix_comments(lines, width, frozen)
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
-        return code
-    for a, b in reversed(_statement_spans(tree)):
-        if b < frozen or all(len(x) <= width for x in lines[a:b + 1]):
-            continue
-        seg = "\n".join(lines[a:b + 1]) + "\n"
-        lines[a:b + 1] = _black_segment(seg, width).rstrip("\n").split("\n")
-    lines = _fix_comments(lines, width, frozen)  # comments black left too long
-    try:
-        ast.parse("\n".join(lines))
-    except SyntaxError:  # never write code that does not parse
-        return code
-    for i, x in enumerate(lines):
-        key = x.strip().split(" = ")[0]
-        if key in magics:
-            lines[i] = x[:len(x) - len(x.lstrip())] + magics[key].lstrip()
-    if len(magics) != sum(1 for x in lines if x.lstrip().startswith(("%", "!"))):
-        return code  # a magic got lost: keep the author's code
-    return "\n".join(lines) + ("\n" if code.endswith("\n") else "")
-
-
-def fit_file(path: Path, width: int = WIDTH, write: bool = True) -> list[tuple[int, str]]:
-    """Reformat the visible blocks of a chapter; returns the lines still over ``width``."""
-    text = path.read_text()
-    new = text
-    for b in reversed(blocks(path)):
-        if b.visible and b.kind in ("code-cell", "python"):
-            new = new[:b.start] + fit(b.code, width) + new[b.end:]
-    if write and new != text:
-        path.write_text(new)
-    left = []
-    for b in blocks(path) if write else []:
-        left += long_lines(b, width)
-    return left
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="list the lines over the width; no rewrite")
+    ap.add_argument("--check", action="store_true", help="(the default; kept for old scripts)")
     ap.add_argument("--width", type=int, default=WIDTH, help=f"characters (default {WIDTH})")
     ap.add_argument("files", nargs="*", type=Path, help="chapters (default: book/NN-*.md)")
     args = ap.parse_args(argv)
-    files = args.files or chapters()
-    bad = 0
-    for f in files:
-        if args.check:
-            left = [x for b in blocks(f) for x in long_lines(b, args.width)]
-        else:
-            left = fit_file(f, args.width)
-        for line, s in left:
-            name = f.resolve().relative_to(ROOT) if f.resolve().is_relative_to(ROOT) else f
-            print(f"{name}:{line}: {len(s)} > "
-                  f"{args.width}: {s.strip()[:70]}")
-        bad += len(left)
-    if bad:
-        print(f"{bad} visible code lines over {args.width} characters", file=sys.stderr)
-    return 1 if (bad and args.check) else 0
+    bad = [x for f in (args.files or chapters()) for x in problems(f, args.width)]
+    print("\n".join(bad) or "visible code within the limits")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

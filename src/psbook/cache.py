@@ -284,9 +284,9 @@ def _note_old_entry(path: Path) -> None:
     global _said_old
     if not _said_old:
         _said_old = True
-        print(f"[psbook.cache] {path.parent.parent} holds entries written by an older psbook "
-              f"(*.pkl, pickled): they are not read (a pickle can carry code); each is "
-              f"recomputed and replaced when needed")
+        print(f"[psbook.cache] the cache folder (PSBOOK_CACHE) holds entries written by an "
+              f"older psbook (*.pkl, pickled, e.g. {path.parent.name}/{path.name}): they are not "
+              f"read (a pickle can carry code); each is recomputed and replaced when needed")
 
 
 _swept_ns: set = set()
@@ -348,10 +348,12 @@ def load_or_compute(namespace: str, config: dict, compute: Callable[[], Any], *,
         try:
             out = _read_entry(path, expect)
             if verbose and progress_enabled():
-                print(f"[psbook.cache] loaded {namespace} from {path}")
+                print(f"[psbook.cache] loaded {namespace} from the cache ({path.name})")
             return out
         except Exception as exc:  # a corrupt or untrusted entry is recomputed, not fatal
-            print(f"[psbook.cache] ignoring unreadable entry {path}: "
+            # the entry by its place in the cache folder: no path of the machine in an output
+            print(f"[psbook.cache] ignoring unreadable entry {namespace}/{path.name} of the "
+                  f"cache folder (PSBOOK_CACHE): "
                   f"{type(exc).__name__}: {str(exc)[:200]}")
     elif old.exists():
         _note_old_entry(old)

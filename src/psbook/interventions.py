@@ -18,7 +18,7 @@ and returns the same form: new arrays of the same lengths, the input untouched.
   of successors of ``a`` and of ``b`` are pooled, but ``a``'s with a partner token ``c`` and
   ``b``'s with a partner ``d``, so each signature moves by the same mass without ``a`` and
   ``b`` coming to share successors.
-* :func:`predicted_share_cosine` -- Proposition 4's prediction of a pair's signature cosine
+* :func:`predicted_share_cosine` -- Proposition 13.1's prediction of a pair's signature cosine
   after sharing, from the pair's own counts.
 
 Precedents for retraining on counterfactual corpora: Misra & Mahowald 2024, Kallini et al.
@@ -296,7 +296,7 @@ def sham_share_successors(docs, a: int, b: int, p: float, seed: int = 0, *, part
 
 def predicted_share_cosine(docs, a: int, b: int, p: float, *, vocab_size: int | None = None,
                            keep=()) -> float:
-    r"""Proposition 4's prediction of cos(:math:`\phi^{next}_a`, :math:`\phi^{next}_b`) after
+    r"""Proposition 13.1's prediction of cos(:math:`\phi^{next}_a`, :math:`\phi^{next}_b`) after
     :func:`share_successors` ``(docs, a, b, p, keep=keep)``, from the pair's own counts: the
     cosine of the *expected* successor counts, :math:`F_a + (1 - p) M_a + p\,k_a/(k_a + k_b)
     (M_a + M_b)` for ``a`` (``M`` the movable successors' counts, ``F`` the unmovable ones)
@@ -560,7 +560,7 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     embedding / unembedding rows after training), ``cos_E0`` (at initialisation) and
     ``sig_cos`` (cosine of the pair's :math:`\phi^{next}` in the corpus trained on), for
     ``"treated"`` and ``"control"``; plus ``p``, ``seeds`` and ``loss`` ``[p, seed]``, and
-    ``sig_pred_treated`` ``[p, pair]``: Proposition 4's prediction of the treated pairs'
+    ``sig_pred_treated`` ``[p, pair]``: Proposition 13.1's prediction of the treated pairs'
     signature cosine under sharing (:func:`predicted_share_cosine`).
 
     ``sham_partners`` (an ``(n_treated, 2)`` array, see :func:`sham_partners`): run the

@@ -128,9 +128,12 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         raise ValueError(f"name must be one of {PRESET_NAMES}; got {name!r}")
     from ._validate import check_environment
     check_environment()           # every PSBOOK_* variable, once, before any work
+    chosen = name is None         # the preset this run uses (PSBOOK_PRESET), not one named
     name = settings.preset_name() if name is None else name
     dev = settings.device()
-    if name == "gpu" and dev != "cuda":
+    if name == "gpu" and dev != "cuda" and chosen and "device" not in overrides:
+        # only for the preset a notebook runs: code that names presets reads their sizes
+        # (chapter 01's table, lm.model_sizes for the Compute notes)
         _warn_gpu_preset_on_cpu()
     from .parallel import limit_threads
     limit_threads()               # never more torch threads than usable cores
@@ -247,17 +250,21 @@ def seed_everything(seed: int = 0) -> None:
 
 
 def describe(preset: Preset | None = None) -> str:
-    """Two short lines for a chapter's setup cell: versions, then preset, device and seeds
-    (each fits a printed line of the book's page)."""
-    import platform
+    """One short line for a chapter's setup cell: the preset with its device and seeds, the
+    psbook version and whether the data folder was found, e.g. ``preset tiny (cpu, seeds 0-2)
+    | psbook 0.2.0 | data: PSBOOK_DATA (found)``.
 
+    At most 80 characters (the version is left out before the line gets longer), and no path
+    of the machine: the data folder is named by its variable, never by where it is.
+    """
     p = get_preset() if preset is None else preset
-    try:
-        import torch
-        tv = torch.__version__
-        threads = torch.get_num_threads()
-    except ImportError:  # pragma: no cover
-        tv, threads = "absent", 0
+    seeds = p.seeds()
+    seeds = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    folder = os.path.expanduser(os.environ.get("PSBOOK_DATA", "").strip())
+    if not folder:
+        data = "data: no PSBOOK_DATA"
+    else:
+        data = f"data: PSBOOK_DATA ({'found' if os.path.isdir(folder) else 'not found'})"
     from . import __version__
-    return (f"psbook {__version__} | torch {tv} ({threads} thread{'s' if threads != 1 else ''}) "
-            f"| Python {platform.python_version()}\n{p}")
+    line = f"preset {p.name} ({p.device}, {seeds}) | psbook {__version__} | {data}"
+    return line if len(line) <= 80 else f"preset {p.name} ({p.device}, {seeds}) | {data}"

@@ -11,9 +11,9 @@ Order is counted in powers of the initialisation scale :math:`\varepsilon` (std
 
 * :func:`label_matrix` ``M[nu, x] = r_x (phi^y_x(nu) - 1/V_out)`` and :func:`cooccurrence_matrix`
   ``K[x, x'] = r_x (delta_{xx'} + (L-1) phi^X_x(x'))`` -- the signatures as the flows use them.
-* :func:`linear_velocity` -- Corollaries 1-2 (order 1: ``W_U^T M``, ``M W_E^T``; order 3 adds
+* :func:`linear_velocity` -- Corollaries 3.1-3.2 (order 1: ``W_U^T M``, ``M W_E^T``; order 3 adds
   the :math:`\phi^X` term of the linearised softmax).
-* :func:`ffn_velocity` -- Corollaries 3-4 for ``f = W_U sigma(sum_i W_E[:, x_i])`` (order 1,
+* :func:`ffn_velocity` -- Corollaries 4.1-4.2 for ``f = W_U sigma(sum_i W_E[:, x_i])`` (order 1,
   and order 2 with :math:`\phi^{X|y}`).
 * :func:`predicted_velocity` -- dispatch on a :mod:`psbook.synthetic.models` model;
   :func:`autograd_velocity` -- the exact negative full-batch gradient, for comparison.
@@ -117,7 +117,7 @@ def label_pair_signature(sig: TaskSignatures) -> np.ndarray:
     r"""``Psi[nu, b, b'] = P(x_I = b, x_J = b' | y = nu)``, I and J independent and uniform over
     the L positions (``V_out x V x V``; zero for labels that never occur).
 
-    A second-order signature of the *label* token, introduced by this book for Corollary 4
+    A second-order signature of the *label* token, introduced by this book for Corollary 4.2
     (the unembedding's :math:`C_2` term): :math:`\mathbb E[h\odot h\mid y=\nu] =
     L^2\,\mathrm{diag}(W^E\Psi_\nu W^{E\top})`.
     """
@@ -144,7 +144,7 @@ def label_pair_signature(sig: TaskSignatures) -> np.ndarray:
 def linear_velocity(W_E, W_U, sig: TaskSignatures, order: int = 1) -> dict:
     r"""Predicted :math:`\dot W^E, \dot W^U` of the linear model ``f = W_U sum_i W_E[:, x_i]``.
 
-    ``order=1`` (Corollaries 1-2, leading :math:`O(\varepsilon)`): ``W_U^T M`` and ``M W_E^T``.
+    ``order=1`` (Corollaries 3.1-3.2, leading :math:`O(\varepsilon)`): ``W_U^T M`` and ``M W_E^T``.
     ``order=2`` is the same (the linear model has no :math:`O(\varepsilon^2)` term).
     ``order=3`` adds the linearised-softmax term :math:`-\frac1{V_{out}}W^{U\top}PFK` and
     :math:`-\frac1{V_{out}}PFKW^{E\top}`, with ``F = W_U W_E``, ``P = I - 11^T/V_out``: the only
@@ -164,7 +164,7 @@ def linear_velocity(W_E, W_U, sig: TaskSignatures, order: int = 1) -> dict:
 
 def ffn_velocity(W_E, W_U, sig: TaskSignatures, activation: str = "gelu", order: int = 1,
                  *, phi_Xy=None, psi=None) -> dict:
-    r"""Predicted velocities of the FFN ``f = W_U sigma(sum_i W_E[:, x_i])`` (Corollaries 3-4).
+    r"""Predicted velocities of the FFN ``f = W_U sigma(sum_i W_E[:, x_i])`` (Corollaries 4.1-4.2).
 
     ``order=1``: :math:`C_1` times the linear model's leading terms. ``order=2`` adds the
     :math:`O(\varepsilon^2)` terms of :math:`\sigma'(h) = C_1 + 2C_2h + \dots` and

@@ -144,7 +144,7 @@ def flow_step(ns):
 
 @choice("ex-03-shrink", "shrink_answer", "how much the order-1 residual shrinks when sigma "
         "is halved", right="c", wrong={
-            "a": "that would be a residual proportional to sigma; Corollary 1's neglected "
+            "a": "that would be a residual proportional to sigma; Corollary 3.1's neglected "
                  "terms are two orders higher than the kept ones",
             "b": "a factor 2 per halving is a slope of 1 on the log-log plot; read the "
                  "fitted slopes printed above",
