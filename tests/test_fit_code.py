@@ -31,16 +31,8 @@ def test_visible_code_fits_the_column(path):
                       + "\n".join(f"  {path.name}:{n}: {s.strip()[:70]}" for n, s in long[:10]))
 
 
-# Issue 26.1: the chapters' cells are being shortened on other branches; until they are merged
-# every chapter breaks the bracket limit. Set this to True after that merge: the test then holds
-# every chapter (the negative controls below run either way).
-HOLD_THE_CHAPTERS_TO_THE_BRACKET_LIMIT = False
-
-
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_visible_code_is_not_exploded(path):
-    if not HOLD_THE_CHAPTERS_TO_THE_BRACKET_LIMIT:
-        pytest.skip("issue 26.1: enabled once the shortened chapters are merged")
     bad = fit_code.problems(path)
     assert not bad, ("visible code exploded into bracket-only lines (shorten it: name things, "
                      "move bookkeeping into psbook, split the cell):\n" + "\n".join(bad[:12]))

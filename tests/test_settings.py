@@ -13,7 +13,7 @@ from psbook._validate import check_environment
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "psbook"
 FOUNDATIONS = {"settings", "presets", "_validate", "cache", "cache_format", "atomic", "parallel",
-               "progress"}
+               "progress", "display"}
 
 
 @pytest.fixture

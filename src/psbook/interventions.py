@@ -664,7 +664,7 @@ def _over_seeds(x) -> str:
 
 def signature_move_table(dose: dict, sham: dict, names):
     """A :class:`psbook.display.Table`: per treated pair (``names``), its signature cosine at
-    ``p = 0`` and ``p = 1`` when shared, as Proposition 4 predicts, and under the sham
+    ``p = 0`` and ``p = 1`` when shared, as Proposition 13.1 (chapter 13) predicts, and under the sham
     (means over seeds).
 
     Book: chapter 13."""
