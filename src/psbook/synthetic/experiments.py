@@ -542,10 +542,15 @@ def noisy_frequency_values(ffn_n: ExperimentResult, lin_n: ExperimentResult,
             "bayes_loss": float(-(q * np.log(q)).sum())}
 
 
-def mantel_alignment(res: "ExperimentResult", n_perm: int = 999, seed: int = 0) -> dict:
-    """:math:`R_{cos}(W^E,\phi^y-\mathbf u)` over the ordered tokens with its Mantel null
+def mantel_alignment(res: "ExperimentResult", n_perm: int = 999, seed: int = 0,
+                     relabelled: bool = False) -> dict:
+    r""":math:`R_{cos}(W^E,\phi^y-\mathbf u)` over the ordered tokens with its Mantel null
     (:func:`psbook.metrics.mantel_r_cos`: the signature's tokens relabelled, rows and columns
     together, ``n_perm`` times): ``{"R_cos": r, "null": the n_perm values, "p": p}``.
+
+    ``relabelled=True`` is the placebo: the signature's keys are first relabelled once at
+    random (seeded by ``seed + 1``) and that draw is tested as if it were the data -- its ``p``
+    is uniform, so it passes a test at level ``1 / (1 + n_perm)`` by chance that often.
 
     Book: chapter 5 (negative controls)."""
     from ..metrics import mantel_r_cos
@@ -554,6 +559,8 @@ def mantel_alignment(res: "ExperimentResult", n_perm: int = 999, seed: int = 0) 
         raise TypeError(f"res must be an ExperimentResult; got {type(res).__name__}")
     t = np.asarray(res.task.ordered_tokens)
     phi_c = res.signatures.dense("phi_y", t) - 1.0 / res.task.label_size
+    if relabelled:
+        phi_c = phi_c[np.random.default_rng(seed + 1).permutation(len(t))]
     r, null, p = mantel_r_cos(res.W_E[t], phi_c, n_perm=n_perm, seed=seed)
     return {"R_cos": r, "null": null, "p": p}
 
