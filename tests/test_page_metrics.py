@@ -45,6 +45,9 @@ R_cos over 1 seeds: 0.41 ± 0.00</pre></div></div>
 _GOOD_PAGE = """<html><body><main>
 <div class="cell_output"><pre>R_cos over 1 seed: 0.412 ± 0.003 (data: the wikitext-2 corpus)
 </pre></div><p>Prose may say /tmp/ or 1 seeds; only outputs count.</p>
+<div class="cell_output"><div class="output text_html"><table><tr><td>a table row</td><td>a table row</td><td>a table row</td>
+</tr><tr><td>wider than eighty characters when its cells are read as one line of text</td><td>wider than eighty characters when its cells are read as one line of text</td>
+</tr></table></div></div>
 <div class="exercise admonition"><p class="admonition-title">Exercise 5.3 (a sum)</p></div>
 </main></body></html>"""
 
