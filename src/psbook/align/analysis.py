@@ -17,7 +17,8 @@ from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_p
 
 __all__ = ["alignment", "alignment_over_seeds", "align", "alignment_grid", "grid_table",
            "disjoint_halves", "topical_placebo", "svd_baseline", "binned_null", "binned_table",
-           "proxy_cost", "proxy_table", "online_alignment", "PYTHIA_STEPS"]
+           "proxy_cost", "proxy_table", "online_alignment", "PYTHIA_STEPS", "sensitivity",
+           "sensitivity_table"]
 
 
 def _matrix_for(model, signature: str) -> tuple[np.ndarray, str]:
@@ -158,6 +159,42 @@ def grid_table(grid: dict):
                  formats={"R_cos": f, "shuffled": f, "freq-shuf": f, "freq-ctrl": f},
                  note="R_cos: mean ± sd over token subsamples; controls: means. freq-shuf: "
                       "frequency-matched shuffle; freq-ctrl: frequency-controlled R_cos.")
+
+
+def sensitivity(models: dict, counts: dict, seeds, *, tops, alphas=(0.75, 1.0),
+                skip: int = 100, source: str = "wikipedia") -> list[dict]:
+    """The window-PPMI alignment under the analyst's choices that the page fixes: how many
+    tokens (``tops``: ranks ``skip .. skip + top``) and the context smoothing ``alpha`` of PPMI
+    (``1.0``: none). One row per model and setting: R_cos (mean, sd over token subsamples),
+    its frequency-controlled value and the frequency-matched shuffle (means). The window
+    itself is the one the counts were made with (counting again per window is left to
+    ``psbook align --window``).
+
+    Book: chapter 12 (how much the choices matter)."""
+    rows = []
+    for name, m in models.items():
+        c = counts[(name, source)]
+        for top in tops:
+            toks = select_tokens(c.unigram, top=top, skip=skip)
+            for a in alphas:
+                t = alignment_over_seeds(m, c, "window", "ppmi", seeds, tokens=toks, alpha=a)
+                rows.append({"model": name, "tokens": len(toks), "alpha": a,
+                             "R_cos": t["r_cos"],
+                             "freq-ctrl": t["r_cos_freq_controlled"][0],
+                             "freq-shuf": t["r_cos_freq_shuffle"][0]})
+    return rows
+
+
+def sensitivity_table(rows: list[dict]):
+    """The :class:`psbook.display.Table` of :func:`sensitivity`.
+
+    Book: chapter 12."""
+    from ..display import Table
+
+    f = "+.3f"
+    return Table(rows, caption="R_cos (window PPMI) by number of tokens and smoothing alpha.",
+                 formats={"alpha": ".2f", "R_cos": f, "freq-ctrl": f, "freq-shuf": f},
+                 note="R_cos: mean ± sd over token subsamples; the others: means.")
 
 
 def disjoint_halves(models: dict, counts: dict, *, top: int, max_chars: int | None,
