@@ -172,3 +172,12 @@ def test_bad_names():
         pretrained.load(3)
     with pytest.raises(ValueError, match="revision"):
         pretrained.load("glove-6b-50d", revision="step1")
+
+
+def test_sensitivity_table_shows_each_choice_with_its_spread():
+    from psbook import align
+    rows = [{"model": "GloVe", "tokens": 250, "alpha": a, "R_cos": (0.48, 0.03),
+             "freq-ctrl": 0.47, "freq-shuf": 0.04} for a in (0.75, 1.0)]
+    text = str(align.sensitivity_table(rows))
+    assert "+0.48 ± 0.03" in text and "0.75" in text and "1.00" in text
+    assert max(len(x) for x in text.splitlines()) <= 80
