@@ -101,10 +101,11 @@ def test_show_displays_the_png_with_alt_and_closes_the_figure(monkeypatch):
     import IPython
     import IPython.display
 
+    fig, ax = plt.subplots()  # before the fake IPython: pyplot's first figure of a process
+    # resolves the backend and registers a display hook on the running IPython
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())
     monkeypatch.setattr(IPython.display, "display",
                         lambda data, raw, metadata: shown.append((data, metadata)))
-    fig, ax = plt.subplots()
     ax.plot([0, 1, 2], [0, 1, 4])
     ax.set_xlabel("x")
     ax.set_ylabel("y")
