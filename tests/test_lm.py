@@ -418,3 +418,8 @@ def test_own_corpus_gap_and_its_placebos():
     drawn = nulls["random init"]
     assert drawn.shape == (4,) and np.ptp(drawn) > 0 and np.all(np.abs(drawn) < 0.5)
     assert nulls["random init matrix"].shape == (4, 3, 3)
+
+
+def test_derangements_move_every_index():
+    assert LM.derangements(3) == [(1, 2, 0), (2, 0, 1)]
+    assert len(LM.derangements(4)) == 9 and LM.derangements(1) == []

@@ -31,7 +31,7 @@ from ..metrics import binned_alignment, cosine_matrix, r_cos
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
 
-__all__ = ["own_corpus_gap", "own_corpus_nulls", "top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
+__all__ = ["derangements", "own_corpus_gap", "own_corpus_nulls", "top_tokens", "shared_top_tokens", "predicted_gradients", "gradient_check", "binned",
            "gradient_check_table", "flow_by_seed", "binned_runs", "binned_table", "BINNED_PANELS",
            "cross_domain_matrix", "cross_domain_by_seed", "mismatch_costs"]
 
@@ -319,6 +319,16 @@ def own_corpus_gap(M, assignment=None) -> np.ndarray:
     return (mine - (M.sum(2) - mine) / (n - 1)).mean(1)
 
 
+def derangements(n: int) -> list[tuple]:
+    """Every permutation of ``0..n-1`` that moves every index: the wrong pairings of ``n``
+    models with ``n`` corpora.
+
+    Book: chapter 11 (the permuted-label placebo)."""
+    from itertools import permutations
+
+    return [p for p in permutations(range(n)) if all(i != j for i, j in enumerate(p))]
+
+
 def own_corpus_nulls(M, runs: dict, signatures: dict, tokens, *, attr: str = "phi_next",
                      seed: int = 0) -> dict:
     """Two placebos for "each model matches its own corpus best", one gap
@@ -338,12 +348,8 @@ def own_corpus_nulls(M, runs: dict, signatures: dict, tokens, *, attr: str = "ph
     embeddings' seeds x models x signatures matrix}`` (to apply the claim's own verdict).
 
     Book: chapter 11 (which corpus a model reflects)."""
-    from itertools import permutations
-
     M = np.asarray(M, dtype=float)
-    n = M.shape[1]
-    derangements = [p for p in permutations(range(n)) if all(i != j for i, j in enumerate(p))]
-    permuted = np.max([own_corpus_gap(M, p) for p in derangements], axis=0)
+    permuted = np.max([own_corpus_gap(M, p) for p in derangements(M.shape[1])], axis=0)
     rng = np.random.default_rng(seed)
     n_seeds = len(next(iter(runs.values())))
     drawn = np.stack([
