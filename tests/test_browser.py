@@ -609,19 +609,14 @@ def _set_control(tab, i: int, control: str, value) -> None:
 @pytest.mark.parametrize("width", [WIDE, PHONE], ids=lambda w: f"{w}px")
 @pytest.mark.parametrize("page", KNOB_PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
 def test_knobs_draw_the_state_of_each_setting(browser, page: Path, width: int):
-    """Every knob on the page: loads with no network request (in under 2 s from disk, asserted
-    under PSBOOK_BROWSER_TIMED=1); for each control, two of
+    """Every knob on the page: loads with no network request, in under 2 s from disk (see
+    :func:`_load_knob_page`); for each control, two of
     its values (others at their defaults) draw exactly the readout of the state computed for
     that setting, and the picture changes with it; at 390 px it fits the screen and the
     controls can be clicked."""
-    import time
-
     ctx, tab, net, errors = _open_offline(browser, page, width)
     try:
-        t0 = time.perf_counter()
-        tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
-        tab.wait_for_function(_KNOBS_READY, timeout=30_000)
-        took = time.perf_counter() - t0
+        took = _load_knob_page(browser, page, width, tab)
         figs = tab.locator("figure.psbook-knob")
         assert figs.count() > 0
         for i in range(figs.count()):
@@ -662,14 +657,43 @@ def test_knobs_draw_the_state_of_each_setting(browser, page: Path, width: int):
     assert not net, f"{page.name}: the page requested the network: {net[:5]}"
     assert not errors, f"{page.name}: JavaScript errors: {errors[:3]}"
     _record_knob_time(page, width, took)
-    if TIMED:
-        assert took < 2.0, f"{page.name} took {took:.2f} s to load and draw its knobs (limit 2 s)"
+    assert took < KNOB_LOAD_LIMIT_S, (
+        f"{page.name} took {took:.2f} s (best of {KNOB_LOAD_TRIES} loads) to load and draw its "
+        f"knobs at {width} px; the limit is {KNOB_LOAD_LIMIT_S} s")
 
 
-# The issue's budget: a knob page loads and draws in under 2 s from disk. A wall-clock limit
-# only means something on a quiet machine, so it is asserted where PSBOOK_BROWSER_TIMED=1 (a
-# timing run); every run writes its time to _build/screenshots/knob-load-time@PAGE@WIDTH.json.
-TIMED = os.environ.get("PSBOOK_BROWSER_TIMED", "") == "1"
+# The issue's budget: a knob page loads and draws in under 2 s from disk. CI loads pages in two
+# browsers at once on 2 cores, so one load can be slowed by the other's work for a moment: a
+# page over the limit is loaded again in a fresh tab, and the best of KNOB_LOAD_TRIES loads
+# counts (a page that is slow every time still fails). Every run writes the time it counted to
+# _build/screenshots/knob-load-time@PAGE@WIDTH.json, with the load average.
+KNOB_LOAD_LIMIT_S = 2.0
+KNOB_LOAD_TRIES = 3
+
+
+def _timed_load(tab, page: Path) -> float:
+    """Seconds from navigating ``tab`` to ``page`` until every knob on it is drawn."""
+    import time
+    t0 = time.perf_counter()
+    tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
+    tab.wait_for_function(_KNOBS_READY, timeout=30_000)
+    return time.perf_counter() - t0
+
+
+def _load_knob_page(browser, page: Path, width: int, tab) -> float:
+    """Load ``page`` in ``tab`` and return its load time: the first load's, or where that is
+    over the limit, the best of up to KNOB_LOAD_TRIES loads (the extra ones in fresh offline
+    tabs, closed again)."""
+    best = _timed_load(tab, page)
+    for _ in range(KNOB_LOAD_TRIES - 1):
+        if best < KNOB_LOAD_LIMIT_S:
+            break
+        ctx, extra, _net, _err = _open_offline(browser, page, width)
+        try:
+            best = min(best, _timed_load(extra, page))
+        finally:
+            ctx.close()
+    return best
 
 
 def _record_knob_time(page: Path, width: int, took: float) -> None:
@@ -678,6 +702,22 @@ def _record_knob_time(page: Path, width: int, took: float) -> None:
         {"seconds": round(took, 3),
          "loadavg_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)}) + "\n")
 
+
+def test_the_knob_load_limit_fails_a_slow_page_and_passes_a_fast_one(browser, tmp_path):
+    """Controls for the 2 s limit: a page whose knob is ready only after 2.2 s is over the limit
+    on every try (so the retries cannot hide a slow page); one that is ready at once is under."""
+    body = ('<html><body><figure class="psbook-knob"></figure><script>'
+            'setTimeout(() => document.querySelector("figure").dataset.ready = "1", {ms});'
+            '</script></body></html>')
+    for name, ms, slow in [("slow", 2200, True), ("fast", 0, False)]:
+        page = tmp_path / f"{name}.html"
+        page.write_text(body.format(ms=ms))
+        ctx, tab, _net, _err = _open_offline(browser, page, WIDE)
+        try:
+            took = _load_knob_page(browser, page, WIDE, tab)
+        finally:
+            ctx.close()
+        assert (took >= KNOB_LOAD_LIMIT_S) == slow, f"{name} page: {took:.2f} s"
 
 # ---- the first screen reaches prose (issue 26.8) ---------------------------------------------
 
