@@ -13,6 +13,9 @@ def test_spread_shows_the_first_significant_digit_of_the_sd():
     assert spread(0.5, None) == "0.50"
     assert spread(0.5, 0.0) == "0.50 ± 0"   # exactly equal runs: no rounded-away "± 0.00"
     assert spread(0.25, 0.001, signed=True) == "+0.250 ± 0.001"
+    # rounding noise is shown as its size, never as "0.000000 ± 0.000000"
+    assert spread(3.3e-16, 1.1e-16, signed=True) == "+3.3e-16 ± 1.1e-16"
+    assert spread(0.5, 2e-6) == "0.500000 ± 0.000002"
 
 
 def test_spread_of_per_seed_values_is_mean_and_sample_sd():

@@ -28,7 +28,11 @@ __all__ = ["Table", "spread", "count", "WIDTH"]
 WIDTH = 80
 
 
-def _decimals_for(sd: float, minimum: int = 2, maximum: int = 6) -> int:
+#: the most decimals a spread is printed with; a smaller spread is printed as 1.1e-16
+_MAX_DECIMALS = 6
+
+
+def _decimals_for(sd: float, minimum: int = 2, maximum: int = _MAX_DECIMALS) -> int:
     """Decimals that show the first significant digit of ``sd`` (at least ``minimum``)."""
     if not sd or not math.isfinite(sd):
         return minimum
@@ -59,6 +63,9 @@ def spread(mean, sd=None, *, signed: bool = False, minimum: int = 2) -> str:
         raise ValueError(f"sd must be a number >= 0 or None; got {sd!r}")
     if sd == 0:  # exactly equal in every run: say so, not "± 0.00" (a spread too small to show)
         return f"{float(mean):{sign}.{minimum}f} ± 0"
+    if float(sd) < 10.0 ** -_MAX_DECIMALS:  # rounding noise (1e-16): fixed decimals would
+        # print "0.000000 ± 0.000000"; say its size instead
+        return f"{float(mean):{sign}.1e} ± {float(sd):.1e}"
     d = _decimals_for(float(sd), minimum)
     return f"{float(mean):{sign}.{d}f} ± {float(sd):.{d}f}"
 
