@@ -80,8 +80,11 @@ def neighbours(ns):
 @exercise("ex-anchor-order", answers={
     "order_anchors": "R_order of the anchors' phi^y",
     "order_anchors_shuffled": "the same with rows shuffled among the anchors (any seed)"},
-    rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order "
-                                "(any shuffle seed is fine)")
+    rtol=1e-9, atol=1e-9,
+    hint=["the control may move rows only among the anchors: every other token's row stays "
+          "where it is",
+          "metrics.shuffled_rows and r_order both take the tokens to work on: give both the "
+          "anchors (any shuffle seed is fine)"])
 def anchor_order(ns):
     need(ns, "sig", "task")
     a = ns["task"].groups["anchors"]
@@ -241,8 +244,11 @@ _RCOS_VARIANTS = {
 @exercise("ex-02-rcos", answers={"my_r_cos": "your R_cos(W, Phi), a function"},
           compare={"my_r_cos": _fn_compare(r_cos, [(_W, _PHI), (_ORD, _ORD ** 2)],
                                            _RCOS_VARIANTS)},
-          hint="cosine matrices of the rows of W and of Phi; keep the pairs a < b "
-               "(np.triu_indices(n, 1)); Pearson correlation of the two vectors")
+          hint=["which pairs of tokens does R_cos correlate over, and which correlation is it? "
+                "(the definition in the chapter)",
+                "cosine matrices of the rows of W and of Phi; keep the pairs a < b only (the "
+                "upper triangle without its diagonal); Pearson correlation of the two vectors "
+                "of pair cosines"])
 def rcos(ns):
     return {"my_r_cos": r_cos}
 

@@ -52,7 +52,7 @@ def collapse(ns):
     hint=["the chapter's width sweep already calls jl_alignment(seed, d) for every seed; "
           "run it at d = 8",
           "experiments.run_seeds runs a function of the seed over preset.seeds(); its result "
-          "has a mean(...) per metric"])
+          "averages each metric over the seeds (look at its methods)"])
 def width(ns):
     need(ns, "jl_alignment", "preset")
     from ...synthetic.experiments import run_seeds

@@ -28,7 +28,10 @@ def _ratio_compare(given, ref):
     "relu_ratio": "|v_E| at gamma=1.5 over |v_E| at gamma=0.9 (ReLU, same draw)",
     "sigma_ratio": "d**-1.5 / d**-0.9"}, rtol=1e-6, atol=1e-9,
     compare={"relu_ratio": _ratio_compare, "sigma_ratio": _ratio_compare},
-    hint="use hidden=None, seed=0 for both models and np.linalg.norm of the 'W_E' velocity")
+    hint=["the two models may differ in gamma only: what else must stay the same between "
+          "them?",
+          "the same seed for both; the size of the embedding's velocity is the norm of the "
+          "'W_E' entry of theory.autograd_velocity"])
 def relu(ns):
     need(ns, "task", "cfg")
     task, d = ns["task"], ns["cfg"]["d"]
@@ -82,7 +85,9 @@ _DELAY_MISTAKES = {
                                           atol=1e-9, variants=_DELAY_MISTAKES),
              "delay_mod": lambda g, r, ns: _delay_compare(g, r, ns, "f_mod"),
              "delay_add": lambda g, r, ns: _delay_compare(g, r, ns, "f_add")},
-    hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
+    hint=["one ratio per seed, then the mean over seeds: which onset goes on top?",
+          "the onsets hold one number per seed for each activation; a tanh run still on the "
+          "plateau (nan) counts as the last step, so the ratio is a lower bound"])
 def delay(ns):
     need(ns, "onset", "ocfg")
     o, steps = ns["onset"], ns["ocfg"]["steps"]
@@ -119,8 +124,8 @@ def _c2_one_sided(sigma, h: float = 1e-3) -> float:
                   "sigma''(0) itself: C_2 is half the second derivative":
                   lambda sg: 2 * _c2_ref(sg)})},
     hint=["C_2 is the coefficient of z^2 in the Taylor expansion of sigma at 0",
-          "a second difference approximates sigma''(0): combine sigma(h), sigma(0) and "
-          "sigma(-h), then halve"])
+          "a central second difference approximates sigma''(0) from three values of sigma, "
+          "at -h, 0 and +h (h about 1e-3); C_2 is half of it"])
 def c2(ns):
     return {"my_c2": _c2_ref, "c2_silu": theory.TAYLOR["silu"][1]}
 

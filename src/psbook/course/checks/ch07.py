@@ -16,7 +16,10 @@ __all__ = ["spectrum", "energy", "silent"]
                    "spec_n": "measured spectrum of the noisy task",
                    "k_first": "frequency the noisy data rank first"},
           rtol=1e-6, atol=1e-9,
-          hint="fourier_spectrum(task) takes the Task; frequency k is entry k - 1.")
+          hint=["the spectrum is a property of the data, not of a model: build the two tasks "
+                "with the parameters the exercise gives",
+                "signatures.fourier_spectrum takes a Task and returns one value per frequency; "
+                "frequency k is entry k - 1"])
 def spectrum(ns):
     sc = fourier_spectrum(tasks.f_mod(p=13, test_frac=0.3, seed=1))
     sn = fourier_spectrum(tasks.f_mod_noisy(p=13, freq=4, seed=1))

@@ -12,8 +12,10 @@ __all__ = ["adam", "matched", "gamma"]
 
 @exercise("ex-08-adam", answers={"rcos_adam": "final R_cos with Adam at (g_big, 0.8)"},
           rtol=1e-5, atol=1e-6,
-          hint="merge the optimiser settings into one dict: {**syn['init_train'], 'optimizer': "
-               "'adam', 'lr': 1e-2, 'steps': fixed}")
+          hint=["the chapter's runs train with syn['init_train']: change only the optimiser, "
+                "its learning rate and the number of steps",
+                "one dict that starts from the chapter's training settings and then overrides "
+                "the optimiser, the learning rate and the steps (later keys win)"])
 def adam(ns):
     syn, preset = ns["preset"].synthetic, ns["preset"]
     kw = {**syn["init_train"], "optimizer": "adam", "lr": 1e-2, "steps": ns["fixed"]}

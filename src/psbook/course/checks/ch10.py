@@ -15,8 +15,8 @@ from ._base import choice, exercise
           rtol=1e-6, atol=1e-9,
           hint=["the history starts with the evaluation before any training: which entry is "
                 "the first one after training started?",
-                "r.history['E~next/top'] holds one value per evaluation; collect it over the "
-                "runs of each gamma"])
+                "each run's history holds one value of E~next/top per evaluation; collect the "
+                "first one after training started, over the runs of each gamma"])
 def early_alignment(ns):
     return {"early_12": np.array([r.history["E~next/top"][1] for r in ns["gam"][1.2]]),
             "early_08": np.array([r.history["E~next/top"][1] for r in ns["runs"]["untied"]])}
@@ -26,7 +26,10 @@ def early_alignment(ns):
           answers={"cos_both": "median cos_W (both terms vs autograd)",
                    "cos_input": "median cos_E (input term alone vs autograd)"},
           rtol=1e-4, atol=1e-6,
-          hint="lm.predicted_gradients(model, ids) returns cos_W and cos_E for a tied model")
+          hint=["a tied model shares one matrix between input and output: build it from the "
+                "chapter's model settings with tying switched on, at gamma = 1.2",
+                "lm.predicted_gradients takes a model and token ids and returns cos_W and "
+                "cos_E, one per batch; report their medians"])
 def tied_flow(ns):
     from psbook import lm
     m = lm.QwenLM(replace(ns["mcfg"], tie_embeddings=True, gamma=1.2), seed=ns["preset"].seed)

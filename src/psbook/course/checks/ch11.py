@@ -13,8 +13,8 @@ from ._base import choice, exercise, function_compare
           rtol=1e-6, atol=1e-9,
           hint=["the alpha = 0.5 models were trained on a mixture: measure each against the "
                 "previous-token signature of each corpus, over the shared tokens",
-                "metrics.r_cos(W, Phi, tokens) for each model in mix[0.5]; the signatures of a "
-                "corpus are sigs[name]"])
+                "metrics.r_cos takes an embedding, a signature and the tokens to compare on; "
+                "the signatures of each corpus are in sigs, keyed by the corpus's name"])
 def mixture_pre(ns):
     from psbook.metrics import r_cos
     sigs, shared = ns["sigs"], ns["shared_ab"]

@@ -31,8 +31,8 @@ def _chains_cases(ns):
               _chains_cases, _chains_ref, "my_chain_cosines", rtol=1e-6, atol=1e-6,
               outputs=("cos_01", "cos_02"))},
           hint=["the predicted geometry is the cosine geometry of the keys' label signatures",
-                "tasks.f_add_designed(..., test_frac=0.0) builds the task; cosine_matrix of "
-                "its phi^y rows over the keys"])
+                "tasks.f_add_designed builds the task (keep every example: no held-out test "
+                "set); then the cosine matrix of its phi^y rows over the keys"])
 def chains(ns):
     preset = ns["preset"]
     c01, c02 = _chains_ref(preset.synthetic["f_add"]["n_keys"],
