@@ -9,10 +9,28 @@ import numpy as np
 from ._base import choice, exercise
 
 
+def _first_eval_compare(runs_of):
+    """The TA table's "index 0 (step 0, before training) instead of the first evaluation"."""
+    def cmp(given, ref, ns):
+        from ._base import default_compare
+        problem = default_compare(given, ref, 1e-6, 1e-9)
+        try:
+            at0 = np.array([r.history["E~next/top"][0] for r in runs_of(ns)])
+        except (KeyError, IndexError, TypeError):
+            return problem
+        if problem and not default_compare(given, at0, 1e-6, 1e-9):
+            return ("index 0 is the evaluation at step 0, before any training: the first "
+                    "evaluation after training started is index 1")
+        return problem
+    return cmp
+
+
 @exercise("ex-10-gamma",
           answers={"early_12": "R_cos(W^E, phi_next) at the first evaluation, gamma = 1.2, per seed",
                    "early_08": "the same at gamma = 0.8, per seed"},
           rtol=1e-6, atol=1e-9,
+          compare={"early_12": _first_eval_compare(lambda ns: ns["gam"][1.2]),
+                   "early_08": _first_eval_compare(lambda ns: ns["runs"]["untied"])},
           hint=["the history starts with the evaluation before any training: which entry is "
                 "the first one after training started?",
                 "each run's history holds one value of E~next/top per evaluation; collect the "
