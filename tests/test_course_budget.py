@@ -72,3 +72,49 @@ def test_no_week_is_over_the_limit():
     for s in budget.budget(ROOT):
         required = sum(mins[lab][1] for lab in s.homework) + s.problem_set_minutes
         assert required <= limit and (s.stated_homework or 0) <= limit, s
+
+
+# ------------------------------------------------------------------ 29.7: importance, pace
+
+
+def test_placement_reads_the_schedule():
+    placed = budget.placement(ROOT)
+    assert placed["ex-predict-collapse"] == (3, "in class")
+    assert placed["ex-03-width"] == (2, "homework")
+    assert placed["ex-06-direction"] == (3, "optional")
+    assert set(placed) <= set(budget.exercise_minutes(ROOT))
+    assert budget.importance("optional", 3) == "importance ●○○ (optional, session 3)"
+    assert budget.importance(None) == "importance: not in the schedule"
+
+
+def _markdown(nb):
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_course_notebooks_show_importance_and_time_to_here():
+    """Every exercise of the generated notebooks shows its importance beside its difficulty,
+    the "time to here" markers grow through the chapter, and the last one is the sum of the
+    chapter's exercise minutes (generated from them, never typed)."""
+    import re
+    from psbook.course import build as cb
+    placed = budget.placement(ROOT)
+    mins = budget.exercise_minutes(ROOT)
+    md = ROOT / "book" / "03-gradient-flow.md"
+    labels = re.findall(r":label:\s*(ex-[\w.-]+)", md.read_text())
+    text = _markdown(cb.notebooks_for(md, placement=placed)["student"])
+    for lab in labels:
+        session, where = placed[lab]
+        assert budget.importance(where, session) in text, lab
+    marks = [int(m) for m in re.findall(r"Estimated time to here: about (\d+) min", text)]
+    assert marks == sorted(set(marks)) and marks
+    end = re.search(r"this chapter's exercises: about (\d+) min", text)
+    assert int(end[1]) == sum(mins[lab][1] for lab in labels)
+
+
+def test_an_exercise_the_schedule_does_not_place_says_so():
+    from psbook.course import build as cb
+    md = ROOT / "book" / "03-gradient-flow.md"
+    placed = {k: v for k, v in budget.placement(ROOT).items() if k != "ex-03-width"}
+    text = _markdown(cb.notebooks_for(md, placement=placed)["student"])
+    assert text.count("importance: not in the schedule") == 1
+    assert "importance" not in _markdown(cb.notebooks_for(md)["student"])   # no placement

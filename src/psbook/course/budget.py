@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["exercise_minutes", "Session", "budget", "week_limit", "problems", "render",
-           "BUDGET_FILE"]
+__all__ = ["exercise_minutes", "Session", "budget", "week_limit", "placement", "importance",
+           "problems", "render", "BUDGET_FILE"]
 
 BUDGET_FILE = "course/_time-budget.md"
 CLASS_MINUTES = 90
@@ -110,6 +110,35 @@ def budget(root: Path) -> list:
         for s in weeks:
             s.problem_set_minutes += minutes // len(weeks)
     return sessions
+
+
+def placement(root: Path) -> dict:
+    """``{label: (session, where)}`` of every exercise the schedule places, ``where`` one of
+    ``"in class"``, ``"homework"``, ``"optional"``."""
+    out = {}
+    for s in budget(root):
+        for where, labels in (("in class", [x for r in s.rows for x in r[1]]),
+                              ("homework", s.homework), ("optional", s.optional)):
+            for lab in labels:
+                out.setdefault(lab, (s.number, where))
+    return out
+
+
+# ARENA-style importance, read off the schedule: what the sessions are built on comes first
+_IMPORTANCE = {"in class": ("●●●", "core, in class"), "homework": ("●●○", "required homework"),
+               "optional": ("●○○", "optional")}
+
+
+def importance(where: str | None, session: int | None = None) -> str:
+    """The importance of an exercise placed ``where`` (see :func:`placement`) in words, e.g.
+    ``"importance ●●○ (required homework, session 2)"``; "not in the schedule" when unplaced.
+    Book: course notebooks of every chapter with exercises."""
+    if where is None:
+        return "importance: not in the schedule"
+    if where not in _IMPORTANCE:
+        raise ValueError(f"where must be one of {sorted(_IMPORTANCE)} or None; got {where!r}")
+    dots, words = _IMPORTANCE[where]
+    return f"importance {dots} ({words}{f', session {session}' if session else ''})"
 
 
 def _row_need(row, mins) -> int:
