@@ -14,11 +14,13 @@ def _first_eval_compare(runs_of):
     def cmp(given, ref, ns):
         from ._base import default_compare
         problem = default_compare(given, ref, 1e-6, 1e-9)
+        if not problem:
+            return None
         try:
             at0 = np.array([r.history["E~next/top"][0] for r in runs_of(ns)])
         except (KeyError, IndexError, TypeError):
             return problem
-        if problem and not default_compare(given, at0, 1e-6, 1e-9):
+        if not default_compare(given, at0, 1e-6, 1e-9):
             return ("index 0 is the evaluation at step 0, before any training: the first "
                     "evaluation after training started is index 1")
         return problem
