@@ -6,11 +6,12 @@ session, in class (a row ``| minutes | ... (`ex-...`) ... |`` of the session's t
 homework (the session's ``**Homework:**`` paragraph; what follows ``optional:`` is optional), and
 states each session's homework time in its summary table. ``course/assessment.md`` says when
 each problem set is handed out and due and how long it takes; its time is spread evenly over
-the weeks in between.
+the weeks in between. The schedule states one limit for every week, "Required homework is at most
+**N minutes** a week" (:func:`week_limit`).
 
 :func:`budget` sums all of it per session; :func:`problems` lists every session over its stated
 time (an in-class row shorter than the exercises it holds, a class over 90 minutes, required
-homework over the stated homework time); ``python -m psbook.course budget`` writes the table
+homework over the stated homework time or over the weekly limit); ``python -m psbook.course budget`` writes the table
 ``course/_time-budget.md`` that the schedule includes (``--check``: exit 1 when it is stale).
 """
 
@@ -20,7 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["exercise_minutes", "Session", "budget", "problems", "render", "BUDGET_FILE"]
+__all__ = ["exercise_minutes", "Session", "budget", "week_limit", "placement", "importance",
+           "problems", "render", "BUDGET_FILE"]
 
 BUDGET_FILE = "course/_time-budget.md"
 CLASS_MINUTES = 90
@@ -65,6 +67,14 @@ def _summary(text: str) -> dict:
     return out
 
 
+def week_limit(root: Path) -> int | None:
+    """The schedule's limit on a week's required homework, in minutes ("Required homework is
+    at most **N minutes** a week"), or None when the schedule states none."""
+    text = Path(root, "course", "schedule.md").read_text()
+    m = re.search(r"Required homework is at most \*\*(\d+) minutes\*\* a week", text)
+    return int(m[1]) if m else None
+
+
 def _problem_sets(root: Path) -> list:
     """``[(handed out in session, due before session, minutes)]`` from assessment.md."""
     text = Path(root, "course", "assessment.md").read_text()
@@ -102,6 +112,35 @@ def budget(root: Path) -> list:
     return sessions
 
 
+def placement(root: Path) -> dict:
+    """``{label: (session, where)}`` of every exercise the schedule places, ``where`` one of
+    ``"in class"``, ``"homework"``, ``"optional"``."""
+    out = {}
+    for s in budget(root):
+        for where, labels in (("in class", [x for r in s.rows for x in r[1]]),
+                              ("homework", s.homework), ("optional", s.optional)):
+            for lab in labels:
+                out.setdefault(lab, (s.number, where))
+    return out
+
+
+# ARENA-style importance, read off the schedule: what the sessions are built on comes first
+_IMPORTANCE = {"in class": ("●●●", "core, in class"), "homework": ("●●○", "required homework"),
+               "optional": ("●○○", "optional")}
+
+
+def importance(where: str | None, session: int | None = None) -> str:
+    """The importance of an exercise placed ``where`` (see :func:`placement`) in words, e.g.
+    ``"importance ●●○ (required homework, session 2)"``; "not in the schedule" when unplaced.
+    Book: course notebooks of every chapter with exercises."""
+    if where is None:
+        return "importance: not in the schedule"
+    if where not in _IMPORTANCE:
+        raise ValueError(f"where must be one of {sorted(_IMPORTANCE)} or None; got {where!r}")
+    dots, words = _IMPORTANCE[where]
+    return f"importance {dots} ({words}{f', session {session}' if session else ''})"
+
+
 def _row_need(row, mins) -> int:
     """Minutes the chapters give the exercises of an in-class row ("half the room each": every
     student does one of them, so the longest)."""
@@ -122,7 +161,9 @@ def write(root: Path) -> bool:
 def problems(root: Path) -> list[str]:
     """Every way a session is over its stated time, as sentences (empty: the budget holds)."""
     mins = exercise_minutes(root)
-    out = []
+    limit = week_limit(root)
+    out = [] if limit else ["course/schedule.md states no weekly limit on required homework "
+                            "(\"Required homework is at most **N minutes** a week\")"]
     for s in budget(root):
         for minutes, labels, text in s.rows:
             need = _row_need((minutes, labels, text), mins)
@@ -137,6 +178,13 @@ def problems(root: Path) -> list[str]:
             out.append(f"session {s.number}: required homework {required} min (exercises "
                        f"{required - s.problem_set_minutes}, problem set "
                        f"{s.problem_set_minutes}) over the stated {s.stated_homework} min")
+        if limit and max(required, s.stated_homework or 0) > limit:
+            out.append(f"session {s.number}: {max(required, s.stated_homework or 0)} min of "
+                       f"required homework (stated or summed), over the weekly limit of "
+                       f"{limit} min")
+        if s.homework and s.stated_homework is None:
+            out.append(f"session {s.number}: required homework exercises but no stated "
+                       f"homework time in the summary table")
         unknown = [lab for r in s.rows for lab in r[1]] + s.homework + s.optional
         out += [f"session {s.number}: {lab} is not an exercise of the chapters"
                 for lab in unknown if lab not in mins]

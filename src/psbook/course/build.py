@@ -295,11 +295,57 @@ def _cell_id(stem: str, kind: str, i: int, source: str) -> str:
     return hashlib.sha1(f"{stem}/{kind}/{i}/{source}".encode()).hexdigest()[:12]
 
 
+_DIFFICULTY_RE = re.compile(r"\*Difficulty (?P<d>[123])/3 · about (?P<m>\d+) minutes\.\*")
+
+
+class _Pace:
+    """Issue 29.7: beside each exercise's difficulty, its importance (where the schedule puts
+    it), and before each ``## `` section after the first exercise an "estimated time to here"
+    marker: the chapter's exercise minutes up to that point (Neuromatch's markers)."""
+
+    def __init__(self, placement: dict | None):
+        self.placement = placement
+        self.total = 0
+        self.marked = 0            # the total at the last marker (no repeated markers)
+
+    def text(self, text: str) -> str:
+        if self.placement is None:
+            return text
+        out = []
+        label = None
+        for line in text.split("\n"):
+            m = re.match(r"^\s*:label:\s*([\w.-]+)", line)
+            label = m[1] if m else label
+            if line.startswith("## ") and self.total > self.marked:
+                out += [self.marker(), ""]
+                self.marked = self.total
+            d = _DIFFICULTY_RE.search(line)
+            if d:
+                session, where = self.placement.get(label, (None, None))
+                from .budget import importance
+                line = line.replace(d[0], f"*Difficulty {d['d']}/3 · "
+                                          f"{importance(where, session)} · about {d['m']} "
+                                          f"minutes.*")
+                self.total += int(d["m"])
+            out.append(line)
+        return "\n".join(out)
+
+    def marker(self, end: bool = False) -> str:
+        if end:
+            return (f"*Estimated time for this chapter's exercises: about {self.total} min "
+                    f"(the exercises' own minutes; reading and running the cells come on "
+                    f"top).*")
+        return f"*Estimated time to here: about {self.total} min of exercises.*"
+
+
 def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
-                  colab: Callable[[str], str] | None = None) -> dict:
+                  colab: Callable[[str], str] | None = None,
+                  placement: dict | None = None) -> dict:
     """``{"student": nb, "solutions": nb}`` generated from chapter ``md``.
 
     ``colab(path)`` gives the Colab URL of a repository path (for the header cell's badge).
+    ``placement`` (``budget.placement``) adds each exercise's importance beside its difficulty
+    and "estimated time to here" markers before the sections (:class:`_Pace`).
     """
     import jupytext
     src = jupytext.read(md)
@@ -362,10 +408,12 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
                   f"Probability Signatures.* Generated from `book/{md.name}` by "
                   f"`python -m psbook.course build`: do not edit it, edit the chapter.\n\n{what}")
         cells = [nbformat.v4.new_markdown_cell(header)]
+        pace = _Pace(placement)
         for i, cell in enumerate(src.cells):
             tags = _tags(cell)
             if cell.cell_type == "markdown":
                 text = cell.source if kind == "solutions" else remove_solutions(cell.source)
+                text = pace.text(text)
                 if hasattr(converter, "set_cell"):
                     converter.set_cell(i)
                 if hasattr(converter, "cells"):  # Markdown + live prose cells (tools/colab.py)
@@ -388,6 +436,8 @@ def notebooks_for(md: Path, converter: Callable[[str], str] = myst_to_markdown,
                 cells.append(new)
             else:
                 cells.append(nbformat.v4.new_raw_cell(cell.source))
+        if pace.total:
+            cells.append(nbformat.v4.new_markdown_cell(pace.marker(end=True)))
         for j, c in enumerate(cells):
             c.id = _cell_id(stem, kind, j, c.source)
         nb.cells = cells
@@ -462,6 +512,11 @@ def generate(root: Path, converter=None) -> dict:
     except (FileNotFoundError, KeyError):
         colab = None
     files = {}
+    try:
+        from .budget import placement
+        placed = placement(root)
+    except FileNotFoundError:          # a root without the course's schedule
+        placed = None
     for md in sorted((root / "book").glob(CHAPTER_GLOB)):
         if not _has_exercises(md):
             continue
@@ -470,7 +525,7 @@ def generate(root: Path, converter=None) -> dict:
             code = [(k, c.source) for k, c in enumerate(jupytext.read(md).cells)
                     if c.cell_type == "code"]
             conv = _BookConverter(mod, book, md, code)
-        for kind, nb in notebooks_for(md, conv, colab).items():
+        for kind, nb in notebooks_for(md, conv, colab, placed).items():
             files[f"course/notebooks/{kind}/{md.stem}.ipynb"] = _render(nb)
     return files
 

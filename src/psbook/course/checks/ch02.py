@@ -15,6 +15,9 @@ __all__ = ["neighbours", "anchor_order", "count", "rcos", "rorder", "merge"]
 
 
 
+QUERY = "January"      # ex-neighbours' query word
+
+
 def _same_list(given, ref):
     given = list(given) if isinstance(given, (tuple, np.ndarray)) else given
     if not isinstance(given, list) or not all(isinstance(w, str) for w in given):
@@ -23,6 +26,9 @@ def _same_list(given, ref):
         return f"expected {len(ref)} words, got {len(given)}"
     if given == ref:
         return None
+    if QUERY in given:
+        return (f"{QUERY} is among its own neighbours: leave the query out of the "
+                f"candidates")
     if sorted(given) == sorted(ref):
         return "the right words, in the wrong order (closest first)"
     n = len(set(given) & set(ref))
@@ -77,11 +83,25 @@ def neighbours(ns):
             "january_neighbours": [tok.id_to_token[cand[b]] for b in np.argsort(-S[-1, :-1])[:8]]}
 
 
+def _anchor_shuffle_compare(given, ref):
+    """Any order of the anchors' own rows passes; a value no such order gives is the TA
+    table's mistake, every row shuffled (other tokens' rows moved into the anchors' places)."""
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-9, 1e-9)
+    if problem and problem.startswith("not a value"):
+        return ("not a value that reordering the anchors' own rows gives: shuffle only the "
+                "anchors' rows among themselves (tokens=...); every other row must stay put")
+    return problem
+
+
 @exercise("ex-anchor-order", answers={
     "order_anchors": "R_order of the anchors' phi^y",
     "order_anchors_shuffled": "the same with rows shuffled among the anchors (any seed)"},
-    rtol=1e-9, atol=1e-9, hint="tokens=task.groups['anchors'] for both shuffled_rows and r_order "
-                                "(any shuffle seed is fine)")
+    rtol=1e-9, atol=1e-9, compare={"order_anchors_shuffled": _anchor_shuffle_compare},
+    hint=["the control may move rows only among the anchors: every other token's row stays "
+          "where it is",
+          "metrics.shuffled_rows and r_order both take the tokens to work on: give both the "
+          "anchors (any shuffle seed is fine)"])
 def anchor_order(ns):
     need(ns, "sig", "task")
     a = ns["task"].groups["anchors"]
@@ -233,6 +253,9 @@ _RCOS_VARIANTS = {
     "the pairs a = b are included (the diagonal is 1 for every token and inflates the "
     "correlation): use a < b": lambda W, P: _pearson(cosine_matrix(W).ravel(),
                                                      cosine_matrix(P).ravel()),
+    "the pairs a = b are included with the upper triangle (a <= b: the diagonal is 1 for "
+    "every token and inflates the correlation): use a < b, np.triu_indices(n, 1)":
+        lambda W, P: _pearson(*(cosine_matrix(M)[np.triu_indices(len(M))] for M in (W, P))),
     "dot products instead of cosines (normalise the rows first)": lambda W, P: _pearson(
         _pairs(np.asarray(W) @ np.asarray(W).T), _pairs(np.asarray(P) @ np.asarray(P).T)),
 }
@@ -241,8 +264,11 @@ _RCOS_VARIANTS = {
 @exercise("ex-02-rcos", answers={"my_r_cos": "your R_cos(W, Phi), a function"},
           compare={"my_r_cos": _fn_compare(r_cos, [(_W, _PHI), (_ORD, _ORD ** 2)],
                                            _RCOS_VARIANTS)},
-          hint="cosine matrices of the rows of W and of Phi; keep the pairs a < b "
-               "(np.triu_indices(n, 1)); Pearson correlation of the two vectors")
+          hint=["which pairs of tokens does R_cos correlate over, and which correlation is it? "
+                "(the definition in the chapter)",
+                "cosine matrices of the rows of W and of Phi; keep the pairs a < b only (the "
+                "upper triangle without its diagonal); Pearson correlation of the two vectors "
+                "of pair cosines"])
 def rcos(ns):
     return {"my_r_cos": r_cos}
 
@@ -266,12 +292,22 @@ def _with_diagonal(W):
     return (min(values), max(values))
 
 
+def _signed_all_pairs(W):
+    """Spearman of the cosines and the signed i - j over every ordered pair i != j."""
+    n = len(W)
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    return _spearman(cosine_matrix(W)[i, j], (i - j).astype(float))
+
+
 _RORDER_VARIANTS = {
     "Pearson's correlation instead of Spearman's (R_order ranks the cosines and the "
     "distances)": lambda W: _pearson(_pairs(cosine_matrix(W)), _pairs(_dist(len(W)))),
     "the pairs i = j are included: use i < j": _with_diagonal,
     "the sign is flipped: correlate with the distance |i - j| itself, not with -|i - j| or "
     "the signed i - j": lambda W: -r_order(W),
+    "the signed difference i - j over every ordered pair: it is symmetric in sign and "
+    "correlates with nothing; use the distance |i - j| over the pairs i < j":
+        lambda W: _signed_all_pairs(W),
 }
 
 

@@ -30,6 +30,23 @@ def _collapse_cases(ns):
     return {"another design (9 keys, 3 anchors, * with anchor 1 only)": (9, 3, [1])}
 
 
+_NOT_CENTRED = ("the second list is not centred: subtract u, the uniform distribution over "
+                "every label (1/13 here), from both signatures before the cosine")
+
+
+def _not_centred(n_keys, n_anchors, star_anchors):
+    cos = _collapse_ref(n_keys, n_anchors, star_anchors)[0]
+    return cos, cos
+
+
+def _centred_compare(given, ref):
+    from ._base import default_compare
+    problem = default_compare(given, ref, 1e-6, 1e-9)
+    if problem and not default_compare(given, _collapse_ref(10, 4, [0, 1])[0], 1e-6, 1e-9):
+        return _NOT_CENTRED
+    return problem
+
+
 @exercise("ex-predict-collapse", answers={
     "my_star_cosines": "your function (n_keys, n_anchors, star_anchors) -> (cosines, centred)",
     "cos_star": "cos(phi^y_7*, phi^y_z) for z = 0..9",
@@ -37,7 +54,8 @@ def _collapse_cases(ns):
     rtol=1e-6, atol=1e-9,
     compare={"my_star_cosines": function_compare(
         _collapse_cases, _collapse_ref, "my_star_cosines", rtol=1e-6, atol=1e-9,
-        outputs=("cosines", "centred cosines"))},
+        outputs=("cosines", "centred cosines"), variants={_NOT_CENTRED: _not_centred}),
+        "cos_star_centred": _centred_compare},
     hint=["phi^y_z is uniform on the labels z + a for the anchors a",
           "phi^y_7* is uniform on 7 + its anchors; centre both by the uniform distribution "
           "over every label"])
@@ -46,13 +64,37 @@ def collapse(ns):
     return {"my_star_cosines": _collapse_ref, "cos_star": cos, "cos_star_centred": centred}
 
 
+def _seeds_compare(metric):
+    """The TA table's "averaging over the wrong seeds": one seed's value, or the mean over
+    seeds 0.. that ignore PSBOOK_SEED, each named."""
+    def cmp(given, ref, ns):
+        from ._base import default_compare
+        problem = default_compare(given, ref, 1e-6, 1e-9)
+        if not problem or "jl_alignment" not in ns or "preset" not in ns:
+            return problem
+        preset, fn = ns["preset"], ns["jl_alignment"]
+        seeds = preset.seeds()
+        one = {s: float(fn(s, 8)[metric]) for s in seeds}
+        if any(not default_compare(given, v, 1e-6, 1e-9) for v in one.values()):
+            return (f"one seed's value, not the mean over preset.seeds() (the {len(seeds)} "
+                    f"seeds the chapter reports)")
+        zero = list(range(len(seeds)))
+        if zero != seeds and not default_compare(
+                given, float(np.mean([fn(s, 8)[metric] for s in zero])), 1e-6, 1e-9):
+            return ("the mean over seeds 0, 1, ...: preset.seeds() starts at the preset's seed "
+                    "(PSBOOK_SEED moves it)")
+        return problem
+    return cmp
+
+
 @exercise("ex-03-width", answers={
     "jl8": "mean R_cos(W_U^T M, phi^y - u) at d = 8 over preset.seeds()",
     "jl8_shuffled": "mean shuffled-signature control at d = 8"}, rtol=1e-6, atol=1e-9,
+    compare={"jl8": _seeds_compare("R_cos"), "jl8_shuffled": _seeds_compare("shuffled")},
     hint=["the chapter's width sweep already calls jl_alignment(seed, d) for every seed; "
           "run it at d = 8",
           "experiments.run_seeds runs a function of the seed over preset.seeds(); its result "
-          "has a mean(...) per metric"])
+          "averages each metric over the seeds (look at its methods)"])
 def width(ns):
     need(ns, "jl_alignment", "preset")
     from ...synthetic.experiments import run_seeds

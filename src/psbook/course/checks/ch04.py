@@ -24,20 +24,40 @@ def _ratio_compare(given, ref):
     return problem
 
 
+def _relu_norm(ns, gamma, seed):
+    task, d = ns["task"], ns["cfg"]["d"]
+    m = FFN(task.vocab_size, task.label_size, d=d, hidden=None, activation="relu",
+            gamma=gamma, seed=seed)
+    return np.linalg.norm(theory.autograd_velocity(m, task.X_train, task.y_train)["W_E"])
+
+
+def _relu_compare(given, ref, ns):
+    """The TA table's "different random draws for the two models" is named: the ratio of
+    two models of different seeds (0 and 1, either way round)."""
+    problem = _ratio_compare(given, ref)
+    if problem and "task" in ns and "cfg" in ns:
+        from ._base import default_compare
+        for s_big, s_small in ((0, 1), (1, 0)):
+            other = _relu_norm(ns, 1.5, s_big) / _relu_norm(ns, 0.9, s_small)
+            if not default_compare(given, other, 1e-6, 1e-9):
+                return ("the two models come from different random draws: use the same seed "
+                        "for both, so that only gamma changes")
+    return problem
+
+
 @exercise("ex-04-relu", answers={
     "relu_ratio": "|v_E| at gamma=1.5 over |v_E| at gamma=0.9 (ReLU, same draw)",
     "sigma_ratio": "d**-1.5 / d**-0.9"}, rtol=1e-6, atol=1e-9,
-    compare={"relu_ratio": _ratio_compare, "sigma_ratio": _ratio_compare},
-    hint="use hidden=None, seed=0 for both models and np.linalg.norm of the 'W_E' velocity")
+    compare={"relu_ratio": _relu_compare, "sigma_ratio": _ratio_compare},
+    hint=["the two models may differ in gamma only: what else must stay the same between "
+          "them?",
+          "the same seed for both; the size of the embedding's velocity is the norm of the "
+          "'W_E' entry of theory.autograd_velocity"])
 def relu(ns):
     need(ns, "task", "cfg")
-    task, d = ns["task"], ns["cfg"]["d"]
-
-    def v(g):
-        m = FFN(task.vocab_size, task.label_size, d=d, hidden=None, activation="relu",
-                gamma=g, seed=0)
-        return np.linalg.norm(theory.autograd_velocity(m, task.X_train, task.y_train)["W_E"])
-    return {"relu_ratio": v(1.5) / v(0.9), "sigma_ratio": d ** -1.5 / d ** -0.9}
+    d = ns["cfg"]["d"]
+    return {"relu_ratio": _relu_norm(ns, 1.5, 0) / _relu_norm(ns, 0.9, 0),
+            "sigma_ratio": d ** -1.5 / d ** -0.9}
 
 
 def _delay_compare(given, ref, ns, task):
@@ -82,7 +102,9 @@ _DELAY_MISTAKES = {
                                           atol=1e-9, variants=_DELAY_MISTAKES),
              "delay_mod": lambda g, r, ns: _delay_compare(g, r, ns, "f_mod"),
              "delay_add": lambda g, r, ns: _delay_compare(g, r, ns, "f_add")},
-    hint="onset['f_mod']['tanh'] / onset['f_mod']['GELU'] is one ratio per seed; average it")
+    hint=["one ratio per seed, then the mean over seeds: which onset goes on top?",
+          "the onsets hold one number per seed for each activation; a tanh run still on the "
+          "plateau (nan) counts as the last step, so the ratio is a lower bound"])
 def delay(ns):
     need(ns, "onset", "ocfg")
     o, steps = ns["onset"], ns["ocfg"]["steps"]
@@ -119,8 +141,8 @@ def _c2_one_sided(sigma, h: float = 1e-3) -> float:
                   "sigma''(0) itself: C_2 is half the second derivative":
                   lambda sg: 2 * _c2_ref(sg)})},
     hint=["C_2 is the coefficient of z^2 in the Taylor expansion of sigma at 0",
-          "a second difference approximates sigma''(0): combine sigma(h), sigma(0) and "
-          "sigma(-h), then halve"])
+          "a central second difference approximates sigma''(0) from three values of sigma, "
+          "at -h, 0 and +h (h about 1e-3); C_2 is half of it"])
 def c2(ns):
     return {"my_c2": _c2_ref, "c2_silu": theory.TAYLOR["silu"][1]}
 

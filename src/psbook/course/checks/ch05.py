@@ -161,8 +161,9 @@ def _anchor_stats_compare(given, ref, ns):
                  lambda ns: (ns["res"], ns["task"].groups["anchors"], 0), "its third number "
                  "at seed=0", pick=2)},
     hint=["the same three numbers as the chapter reports for the keys, on other tokens",
-          "res.W_E[tokens] and res.signatures.dense('phi_y', tokens); the control is "
-          "metrics.shuffled_r_cos with n_shuffles=20 and the given seed"])
+          "the rows of the embedding and the dense phi^y rows of the same tokens (the "
+          "signatures are in res); the control is metrics.shuffled_r_cos with n_shuffles=20 "
+          "and the given seed"])
 def anchors(ns):
     need(ns, "res", "task")
     a = ns["task"].groups["anchors"]
@@ -262,8 +263,8 @@ def _keys_W_phi(ns):
              "rcos_control": _control_compare},
     hint=["a control keeps everything of the claim except the link between each key and its "
           "own signature; which of W and phi does your kind replace or reorder?",
-          "np.random.default_rng(seed) inside the function; 'shuffled' permutes the rows of "
-          "phi, 'random' draws W of the same shape"])
+          "draw inside the function, from a generator seeded by its seed argument; "
+          "'shuffled' permutes the rows of phi, 'random' draws W of the same shape"])
 def control(ns):
     need(ns, "res", "task")
     W, phi, _ = _keys_W_phi(ns)

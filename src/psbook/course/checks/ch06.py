@@ -60,6 +60,19 @@ def _block_cases(ns):
             (rng.normal(size=(10, 4)), [1, 4, 6], [0, 7, 8, 9])}
 
 
+_BLOCK_TRANSPOSED = ("anchors x keys: the block is transposed; rows are the keys "
+                     "(groups['keys']), columns the anchors")
+
+
+def _block_compare(given, ref):
+    from ._base import default_compare, plain
+    problem = default_compare(given, ref, 1e-6, 1e-8)
+    g = np.asarray(plain(given), dtype=float) if problem else None
+    if g is not None and g.shape == ref.T.shape and np.allclose(g, ref.T, rtol=1e-6, atol=1e-8):
+        return _BLOCK_TRANSPOSED
+    return problem
+
+
 @exercise("ex-06-direction",
           answers={"my_key_anchor_block": "your function (W, keys, anchors) -> keys x anchors "
                                           "cosines",
@@ -67,7 +80,9 @@ def _block_cases(ns):
                    "small_key_prefers_small": "key 0 closer to the smallest than the largest anchor"},
           rtol=1e-6, atol=1e-8,
           compare={"my_key_anchor_block": function_compare(
-              _block_cases, _block_ref, "my_key_anchor_block", rtol=1e-6, atol=1e-8)},
+              _block_cases, _block_ref, "my_key_anchor_block", rtol=1e-6, atol=1e-8,
+              variants={_BLOCK_TRANSPOSED: lambda W, k, a: _block_ref(W, k, a).T}),
+              "C_ka": _block_compare},
           hint=["rows are keys (groups['keys']), columns anchors",
                 "the cosines of every pair of tokens first, then the rows of the keys and the "
                 "columns of the anchors (np.ix_)"])

@@ -11,12 +11,26 @@ from ._base import choice, exercise, function_compare
 __all__ = ["spectrum", "energy", "silent"]
 
 
+_INDEX_K = "frequency k at index k: frequency 1 is entry 0, so frequency k is entry k - 1"
+
+
+def _k_first_compare(given, ref):
+    from ._base import default_compare
+    problem = default_compare(given, ref, 0, 0)
+    if problem and not default_compare(given, ref - 1, 0, 0):
+        return _INDEX_K + " (the index of the largest entry is one less than its frequency)"
+    return problem
+
+
 @exercise("ex-07-spectrum",
           answers={"spec_c": "measured spectrum of the clean task",
                    "spec_n": "measured spectrum of the noisy task",
                    "k_first": "frequency the noisy data rank first"},
-          rtol=1e-6, atol=1e-9,
-          hint="fourier_spectrum(task) takes the Task; frequency k is entry k - 1.")
+          rtol=1e-6, atol=1e-9, compare={"k_first": _k_first_compare},
+          hint=["the spectrum is a property of the data, not of a model: build the two tasks "
+                "with the parameters the exercise gives",
+                "signatures.fourier_spectrum takes a Task and returns one value per frequency; "
+                "frequency k is entry k - 1"])
 def spectrum(ns):
     sc = fourier_spectrum(tasks.f_mod(p=13, test_frac=0.3, seed=1))
     sn = fourier_spectrum(tasks.f_mod_noisy(p=13, freq=4, seed=1))

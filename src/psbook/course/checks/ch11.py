@@ -7,14 +7,44 @@ import numpy as np
 from ._base import choice, exercise, function_compare
 
 
+def _corpus_compare(other):
+    """The TA table's "signatures of the wrong corpus": the models measured against the other
+    corpus's varphi_pre (A and B swapped), or against a signature other than varphi_pre."""
+    def cmp(given, ref, ns):
+        from ._base import default_compare
+        from psbook.metrics import r_cos
+        problem = default_compare(given, ref, 1e-6, 1e-9)
+        if not problem or not all(k in ns for k in ("sigs", "shared_ab", "mix", other)):
+            return problem
+        s = ns["sigs"][ns[other]]
+        if not default_compare(given, np.array([r_cos(r.W_E, s.varphi_pre, ns["shared_ab"])
+                                                for r in ns["mix"][0.5]]), 1e-6, 1e-9):
+            return ("signatures of the wrong corpus: A and B swapped (pre_mid_A is measured "
+                    "against corpus A's varphi_pre)")
+        return problem
+    return cmp
+
+
+def _seeds_pairs_compare(given, ref):
+    """The TA table's "seeds and pairs transposed" for costs_by_seed."""
+    from ._base import default_compare, plain
+    problem = default_compare(given, ref, 1e-6, 1e-9)
+    g = np.asarray(plain(given)) if problem else None
+    if g is not None and g.shape == ref.T.shape and ref.ndim == 2 and np.allclose(
+            g, ref.T, rtol=1e-6, atol=1e-9):
+        return "seeds and pairs transposed: one row per seed, one column per pair"
+    return problem
+
+
 @exercise("ex-11-mixture",
           answers={"pre_mid_A": "R_cos(W^E, varphi_pre of A) of the alpha=0.5 models, per seed",
                    "pre_mid_B": "R_cos(W^E, varphi_pre of B) of the alpha=0.5 models, per seed"},
           rtol=1e-6, atol=1e-9,
+          compare={"pre_mid_A": _corpus_compare("B_"), "pre_mid_B": _corpus_compare("A_")},
           hint=["the alpha = 0.5 models were trained on a mixture: measure each against the "
                 "previous-token signature of each corpus, over the shared tokens",
-                "metrics.r_cos(W, Phi, tokens) for each model in mix[0.5]; the signatures of a "
-                "corpus are sigs[name]"])
+                "metrics.r_cos takes an embedding, a signature and the tokens to compare on; "
+                "the signatures of each corpus are in sigs, keyed by the corpus's name"])
 def mixture_pre(ns):
     from psbook.metrics import r_cos
     sigs, shared = ns["sigs"], ns["shared_ab"]
@@ -64,7 +94,8 @@ def _sign_flipped(M):
                         "corpus i's signatures counts too": _one_direction,
                         "the two directions are summed, not averaged": _not_halved,
                         "the sign is flipped: a cost is how much *lower* the other corpus's "
-                        "entry is than the model's own": _sign_flipped})},
+                        "entry is than the model's own": _sign_flipped}),
+              "costs_by_seed": _seeds_pairs_compare},
           hint=["a mismatch puts model A against corpus B's signatures: how much lower is that "
                 "entry than model A against its own? Do the same from B's side",
                 "the pairs i < j in the order np.triu_indices(n, 1) gives; average the two "

@@ -63,8 +63,11 @@ def _ppmi_small_compare(given, ref, ns):
 @exercise("ex-12-pre", answers={"rcos_pre_ppmi": "R_cos of GloVe against the PPMI previous-token "
                                                  "signature on `tokens`"},
           rtol=1e-6, atol=1e-9,
-          hint="weighted_signature(counts['wikipedia'].next, 'pre', 'ppmi') gives the signature; "
-               "r_cos(glove.W_E, Phi, tokens) the correlation.")
+          hint=["the previous-token signature comes from the same bigram counts as phi^next, "
+                "normalised the other way; weight it by PPMI as the chapter does for phi^next",
+                "cooccurrence.weighted_signature takes the next-token counts, the kind ('pre') "
+                "and the weighting ('ppmi', with the chapter's smoothing); then metrics.r_cos "
+                "on `tokens`"])
 def pre_ppmi(ns):
     sigs = ns["wiki_glove"].next
     Phi = weighted_signature(sigs, "pre", "ppmi", 0.75)

@@ -18,8 +18,23 @@ def _chains_ref(n_keys, anchor_values):
     return float(C[0, 1]), float(C[0, 2])
 
 
+def _chains_held_out(n_keys, anchor_values):
+    """The TA table's mistake: the task's default held-out test fraction kept."""
+    from psbook.synthetic import tasks
+    from psbook.metrics import cosine_matrix
+    t = tasks.f_add_designed(n_keys=n_keys, anchor_values=anchor_values)
+    C = cosine_matrix(t.signatures().dense("phi_y", t.ordered_tokens))
+    return float(C[0, 1]), float(C[0, 2])
+
+
+_HELD_OUT = ("a held-out test fraction: the predicted geometry is that of the full table "
+             "(test_frac=0.0); a test split drops examples and changes the signatures")
+
+
 def _chains_cases(ns):
-    return {"another design (8 keys, anchors 0, 3, 6)": (8, (0, 3, 6))}
+    # the first design's two cosines are 0 whatever the split; the second's are not
+    return {"another design (8 keys, anchors 0, 3, 6)": (8, (0, 3, 6)),
+            "a third design (7 keys, anchors 0, 1, 3)": (7, (0, 1, 3))}
 
 
 @exercise("ex-13-chains",
@@ -29,10 +44,10 @@ def _chains_cases(ns):
           rtol=1e-6, atol=1e-6,
           compare={"my_chain_cosines": function_compare(
               _chains_cases, _chains_ref, "my_chain_cosines", rtol=1e-6, atol=1e-6,
-              outputs=("cos_01", "cos_02"))},
+              outputs=("cos_01", "cos_02"), variants={_HELD_OUT: _chains_held_out})},
           hint=["the predicted geometry is the cosine geometry of the keys' label signatures",
-                "tasks.f_add_designed(..., test_frac=0.0) builds the task; cosine_matrix of "
-                "its phi^y rows over the keys"])
+                "tasks.f_add_designed builds the task (keep every example: no held-out test "
+                "set); then the cosine matrix of its phi^y rows over the keys"])
 def chains(ns):
     preset = ns["preset"]
     c01, c02 = _chains_ref(preset.synthetic["f_add"]["n_keys"],
@@ -61,6 +76,31 @@ def _share_cases(ns):
             "seed 1": (docs[::2], a, b, V, 1)}
 
 
+_OTHER_TOKENS = ("the counts before and after are compared on different token sets (or in "
+                 "different orders): count both with np.bincount(..., minlength=vocab_size), "
+                 "so that entry t is token t in both")
+
+
+def _share_other_tokens(docs, a, b, vocab_size, seed=0):
+    """The TA table's mistake: the counts of the distinct tokens before (np.unique) against
+    the counts of every token id after -- misaligned entries."""
+    from psbook import interventions as iv
+    from psbook.signatures import next_token_signatures
+    new = iv.share_successors(docs, a, b, 1.0, seed=seed, vocab_size=vocab_size)
+    before = np.unique(np.concatenate(docs), return_counts=True)[1]
+    after = np.bincount(np.concatenate(new), minlength=vocab_size)[:before.size]
+    return (int(np.abs(after - before).max()),
+            iv.shared_signature_cosine(next_token_signatures(new, vocab_size), a, b))
+
+
+def _count_change_compare(given, ref):
+    from ._base import default_compare
+    problem = default_compare(given, ref, 0, 0)
+    if problem and ref == 0:
+        return _OTHER_TOKENS + " (sharing only moves successors: no count can change)"
+    return problem
+
+
 @exercise("ex-13-share",
           answers={"my_share_effect": "your function (docs, a, b, vocab_size, seed) -> "
                                       "(count change, signature cosine)",
@@ -69,7 +109,9 @@ def _share_cases(ns):
           rtol=1e-9, atol=1e-9,
           compare={"my_share_effect": function_compare(
               _share_cases, _share_ref, "my_share_effect", rtol=1e-9, atol=1e-9,
-              outputs=("count change", "signature cosine"))},
+              outputs=("count change", "signature cosine"),
+              variants={_OTHER_TOKENS: _share_other_tokens}),
+              "count_change": _count_change_compare},
           hint=["sharing moves successors between two tokens: what can it change about how "
                 "often each token occurs?",
                 "count every token before and after (np.bincount over the concatenated "
