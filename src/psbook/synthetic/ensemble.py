@@ -23,6 +23,13 @@ Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
   weights, padded to a common length with rows of weight 0 (which add exactly 0);
 * the logged curves are those of :class:`psbook.synthetic.fitting.MetricRef` computed for several
   members at once: equal to rounding (~1e-15).
+* with ``merge_inputs=True`` (a :func:`psbook.synthetic.train.fit` argument, part of the cache
+  key only when set) members train on their distinct inputs with their labels' weights
+  (:func:`psbook.synthetic.fitting.merged_rows`), as their single runs with that option do
+  (bitwise, for members with equally many inputs; ``tests/test_merge_inputs.py``). That is the
+  per-row loss and gradient summed in another order (equal to rounding, not bitwise), and
+  several times cheaper where inputs carry several labels (chapter 06's label-permuted
+  placebo).
 
 So in the tested configurations (members with equally many distinct training rows, on the
 CPU: the linear model with GD and with AdamW, the FFN) the losses, accuracies and weights
