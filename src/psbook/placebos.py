@@ -100,13 +100,17 @@ def flat_task_values(flat, *, threshold: float, seed: int) -> dict:
     :func:`best_index_kernel` placebo against the embedding; ``perm_final`` /
     ``perm_rcos_X``: the same model trained on the same rows with their labels permuted across
     rows (permutation drawn from ``seed``: :math:`\phi^X` kept, the label's joint dependence on
-    the tokens broken). Book: chapter 06.
+    the tokens broken). That run trains on its distinct inputs with their label weights
+    (``merge_inputs``: the same loss, several times fewer rows once the labels are permuted),
+    logs only its first and last step, and inside
+    :func:`psbook.synthetic.experiments.run_seeds` trains together with the other seeds'.
+    Book: chapter 06.
     """
     from dataclasses import replace
 
     from .metrics import crossing_step, r_cos, r_order
     from .synthetic.tasks import signature_contrast
-    from .synthetic.train import fit
+    from .synthetic.ensemble import fit
 
     c = signature_contrast(flat.task)
     h = flat.history
@@ -121,7 +125,7 @@ def flat_task_values(flat, *, threshold: float, seed: int) -> dict:
     pt = replace(ft, y_train=ft.y_train[perm], _sig=None)
     cfg = {k: flat.config[k] for k in ("d", "gamma", "seed", "optimizer", "lr", "steps",
                                        "weight_decay", "device")}
-    pr = fit(pt, model="linear", **cfg)
+    pr = fit(pt, model="linear", merge_inputs=True, log_every=cfg["steps"], **cfg)
     out["perm_final"] = float(r_order(pr.W_E, kf))
     out["perm_rcos_X"] = r_cos(pr.W_E[kf], ft.signatures().dense("phi_X", kf))
     return out

@@ -43,11 +43,16 @@ def _run(preset, model, gamma, dist, steps):
 
 def grid_results(preset=None, model: str = "ffn") -> list:
     """Every state of :func:`synthetic_panel` for one model, as ``[(settings, result), ...]``:
-    what the static small-multiples figure beside the panel shows (and what warms its cache)."""
+    what the static small-multiples figure beside the panel shows (and what warms its cache).
+    The states of one model train together (:func:`psbook.synthetic.ensemble.batched_map`)."""
+    from .synthetic import ensemble
+
     p = get_preset(preset) if preset is None or isinstance(preset, str) else preset
     syn = p.synthetic
-    return [({"data": d, "gamma": g}, _run(p, model, g, d, syn["widget_steps"]))
-            for d in syn["widget_dists"] for g in syn["widget_gammas"]]
+    states = [{"data": d, "gamma": g} for d in syn["widget_dists"] for g in syn["widget_gammas"]]
+    # the states train together as one batched model (each as its single run, to rounding)
+    return ensemble.batched_map(
+        lambda s: (s, _run(p, model, s["gamma"], s["data"], syn["widget_steps"])), states)
 
 
 def grid_knob(*grids, preset=None):

@@ -23,6 +23,13 @@ Equivalence with the single runs (tested in ``tests/test_ensemble.py``):
   weights, padded to a common length with rows of weight 0 (which add exactly 0);
 * the logged curves are those of :class:`psbook.synthetic.fitting.MetricRef` computed for several
   members at once: equal to rounding (~1e-15).
+* with ``merge_inputs=True`` (a :func:`psbook.synthetic.train.fit` argument, part of the cache
+  key only when set) members train on their distinct inputs with their labels' weights
+  (:func:`psbook.synthetic.fitting.merged_rows`), as their single runs with that option do
+  (bitwise, for members with equally many inputs; ``tests/test_merge_inputs.py``). That is the
+  per-row loss and gradient summed in another order (equal to rounding, not bitwise), and
+  several times cheaper where inputs carry several labels (chapter 06's label-permuted
+  placebo).
 
 So in the tested configurations (members with equally many distinct training rows, on the
 CPU: the linear model with GD and with AdamW, the FFN) the losses, accuracies and weights
@@ -67,7 +74,7 @@ from .._validate import check_choice, check_positive_float, check_positive_int
 from .models import ACTIVATIONS, FFN, LinearModel, make_model
 from ..progress import progress_bar
 from .fitting import (MAX_COUNT_ENTRIES, NAMESPACE, DivergenceError, FitSpec, History, MetricRef,
-                      TrainResult, fit_spec, snapshot_list, to_numpy, train_rows)
+                      TrainResult, fit_spec, merged_rows, snapshot_list, to_numpy, train_rows)
 from .tasks import Task
 from .train import fit as train_fit
 from .train import train_spec
@@ -157,7 +164,7 @@ def _per_member(name, value, K, check):
 def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, steps: int = 2000,
                    weight_decay: float = 0.0, log_every=None, snapshot_steps=(),
                    progress: bool = True, max_loss_factor: float = 50.0, device=None,
-                   return_model: bool = False):
+                   return_model: bool = False, merge_inputs: bool = False):
     """Train ``models`` (K psbook models of one kind and size) on ``tasks`` (one per model, or
     one task for all) as one batched model; returns one :class:`psbook.synthetic.fitting.History`
     per member -- or, for a member whose loss diverged, the
@@ -173,6 +180,8 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     hand-written gradient of :func:`_counts_grads` (:class:`_CountsPath`; unless the counts
     would be too large: then it gathers embeddings, as the FFN does, and autograd
     differentiates); every model takes the optimiser step of :class:`_Update`.
+    ``merge_inputs``: each member trains on its distinct inputs with their label weights
+    (:func:`psbook.synthetic.fitting.merged_rows`), as its single run with that option does.
     """
     models = list(models)
     K = len(models)
@@ -195,7 +204,8 @@ def train_ensemble(models, tasks, *, optimizer: str = "gd", lr: float = 0.5, ste
     stack.to(dev)
     hists = _train_stack(stack, tasks, optimizer=optimizer, lr=lr, steps=steps,
                          weight_decay=weight_decay, log_every=log_every, snaps=snaps,
-                         progress=progress, max_loss_factor=max_loss_factor, dev=dev)
+                         progress=progress, max_loss_factor=max_loss_factor, dev=dev,
+                         merge_inputs=bool(merge_inputs))
     return (hists, stack) if return_model else hists
 
 
@@ -221,13 +231,19 @@ def _check_tasks(tasks, stack: StackedModel, K: int) -> list:
 
 
 def _train_stack(stack, tasks, *, optimizer, lr, steps, weight_decay, log_every, snaps,
-                 progress, max_loss_factor, dev) -> list:
+                 progress, max_loss_factor, dev, merge_inputs=False) -> list:
     """The training loop of :func:`train_ensemble` (arguments validated): one History or
     DivergenceError per member."""
     K = len(tasks)
-    rows = [train_rows(t) for t in tasks]
-    Xtr, ytr, wtr = _padded_rows(rows, tasks[0].seq_len, dev)
-    counts = _CountsPath.build(stack, rows, Xtr, ytr, wtr)
+    if merge_inputs:
+        rows = [merged_rows(t) for t in tasks]
+        Xtr, Qtr = _padded_merged(rows, tasks[0].seq_len, dev)
+        ytr, wtr = None, Qtr.sum(dim=2)          # an input's weight; 0 on padding
+    else:
+        rows = [train_rows(t) for t in tasks]
+        Xtr, ytr, wtr = _padded_rows(rows, tasks[0].seq_len, dev)
+        Qtr = None
+    counts = _CountsPath.build(stack, rows, Xtr, ytr, wtr, Q=Qtr)
     tests = [(torch.from_numpy(t.X_test).to(dev), torch.from_numpy(t.y_test).to(dev))
              for t in tasks]
     metrics = _MetricBatch([MetricRef(t, t.signatures()) for t in tasks])
@@ -239,7 +255,7 @@ def _train_stack(stack, tasks, *, optimizer, lr, steps, weight_decay, log_every,
     recs = [{"steps": [], "loss": [], "train_acc": [], "test_acc": [], "curves": {},
              "snapshots": {}} for _ in range(K)]
     watch = _Divergence(K, max_loss_factor, optimizer, lr, Xtr.device)
-    y_flat = ytr.reshape(-1)
+    y_flat = None if ytr is None else ytr.reshape(-1)
 
     bar = progress_bar(range(steps + 1), desc=f"ensemble of {K} {stack.kind} {optimizer}",
                        enabled=progress)
@@ -247,13 +263,13 @@ def _train_stack(stack, tasks, *, optimizer, lr, steps, weight_decay, log_every,
         if counts is not None:
             logits, logp, per = counts.forward()
         else:
-            logits, logp, per = _gathered_forward(stack, Xtr, y_flat, wtr)
+            logits, logp, per = _gathered_forward(stack, Xtr, y_flat, wtr, Qtr)
         pred = logits.detach().argmax(-1) if step in log_any else None
         lv_all = per.detach().cpu().tolist()
         logging = watch.check(step, lv_all, log_at)
         if logging:
-            _log_step(step, logging, lv_all, pred, ytr, wtr, stack, tests, metrics, recs,
-                      snap_at)
+            _log_step(step, logging, lv_all, pred, ytr, wtr if Qtr is None else Qtr, stack,
+                      tests, metrics, recs, snap_at)
         watch.retire_diverged()
         if step == steps or not watch.alive:
             break
@@ -279,11 +295,25 @@ def _padded_rows(rows: list, seq_len: int, dev):
     return tuple(torch.from_numpy(a).to(dev) for a in (Xp, yp, wp))
 
 
-def _gathered_forward(stack, Xtr, y_flat, wtr):
+def _padded_merged(rows: list, seq_len: int, dev):
+    """Each member's distinct inputs and label weights (:func:`merged_rows`), padded with
+    all-zero rows to a common length, as tensors on ``dev``: ``(K, N, L)``, ``(K, N, V_out)``."""
+    K, n_max = len(rows), max(r[0].shape[0] for r in rows)
+    Xp = np.zeros((K, n_max, seq_len), dtype=np.int64)
+    Qp = np.zeros((K, n_max, rows[0][1].shape[1]), dtype=np.float32)
+    for k, (X, Q) in enumerate(rows):
+        Xp[k, :X.shape[0]], Qp[k, :X.shape[0]] = X, Q
+    return torch.from_numpy(Xp).to(dev), torch.from_numpy(Qp).to(dev)
+
+
+def _gathered_forward(stack, Xtr, y_flat, wtr, Q=None):
     """The FFN's (and the large linear model's) forward pass: ``(logits, None, per-member
-    losses)``; the model gathers embeddings, as its single run does."""
+    losses)``; the model gathers embeddings, as its single run does (``Q``: merged inputs'
+    label weights, in place of the labels ``y_flat``)."""
     K, n_max = wtr.shape
     logits = stack(Xtr)                                                # (K, N, V_out)
+    if Q is not None:
+        return logits, None, -(Q * torch.log_softmax(logits, 2)).sum(dim=(1, 2))
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, stack.label_size), y_flat,
                                            reduction="none").view(K, n_max)
     return logits, None, (ce * wtr).sum(dim=1)
@@ -296,26 +326,33 @@ class _CountsPath:
     loss, without building and walking a graph each step."""
 
     @classmethod
-    def build(cls, stack, rows, Xtr, ytr, wtr):
-        """The path for ``stack``, or None (an FFN, or counts too large: autograd instead)."""
+    def build(cls, stack, rows, Xtr, ytr, wtr, Q=None):
+        """The path for ``stack``, or None (an FFN, or counts too large: autograd instead).
+        ``Q``: merged inputs' label weights (``ytr`` is then None)."""
         V = stack.vocab_size
         if stack.kind != "linear" or not all(r[0].shape[0] * V <= _MAX_COUNT_ENTRIES
                                              for r in rows):
             return None
-        return cls(stack, Xtr, ytr, wtr)
+        return cls(stack, Xtr, ytr, wtr, Q)
 
-    def __init__(self, stack, Xtr, ytr, wtr):
+    def __init__(self, stack, Xtr, ytr, wtr, Q=None):
         K, n_max = wtr.shape
         V_out = stack.label_size
         C = torch.zeros(K, n_max, stack.vocab_size, device=Xtr.device)
         C.scatter_add_(2, Xtr, torch.ones(Xtr.shape, device=Xtr.device))
         C[wtr == 0] = 0.0                 # padding rows read nothing (their weight is 0 too)
         self.C, self.C_T, self.K, self.n_max, self.V_out = C, C.transpose(1, 2), K, n_max, V_out
-        self.y_flat, self.wtr = ytr.reshape(-1), wtr
-        # d(loss)/d(log-probabilities): -w at each row's label, 0 elsewhere (what nll_loss's
-        # backward gives for the weights w; the same every step)
-        self.neg_yw = torch.zeros(K * n_max, V_out, device=Xtr.device).scatter_(
-            1, self.y_flat[:, None], -wtr.reshape(-1, 1))
+        self.wtr, self.Q = wtr, Q
+        if Q is not None:
+            # merged inputs: d(loss)/d(log-probabilities) = -Q (what the single run's
+            # -(Q * logp).sum() gives its backward)
+            self.y_flat, self.neg_yw = None, -Q.reshape(K * n_max, V_out)
+        else:
+            self.y_flat = ytr.reshape(-1)
+            # d(loss)/d(log-probabilities): -w at each row's label, 0 elsewhere (what
+            # nll_loss's backward gives for the weights w; the same every step)
+            self.neg_yw = torch.zeros(K * n_max, V_out, device=Xtr.device).scatter_(
+                1, self.y_flat[:, None], -wtr.reshape(-1, 1))
         W_E, W_U = stack.W_E.detach(), stack.W_U.detach()     # aliases of the trained parameters
         self.W_Et, self.W_Ut = W_E.transpose(1, 2), W_U.transpose(1, 2)   # views, kept current
 
@@ -324,6 +361,8 @@ class _CountsPath:
         cross_entropy's two halves."""
         logits = torch.bmm(self.C, torch.bmm(self.W_Et, self.W_Ut))       # (K, N, V_out)
         logp = torch.log_softmax(logits.view(-1, self.V_out), 1)
+        if self.Q is not None:
+            return logits, logp, -(self.Q * logp.view(self.K, self.n_max, -1)).sum(dim=(1, 2))
         ce = torch.nn.functional.nll_loss(logp, self.y_flat,
                                           reduction="none").view(self.K, self.n_max)
         return logits, logp, (ce * self.wtr).sum(dim=1)
@@ -425,10 +464,14 @@ def _counts_grads(neg_yw, logp, C_T, W_Et, W_Ut, K):
 
 def _log_step(step, members, lv_all, pred, ytr, wtr, stack, tests, metrics, recs, snap_at):
     """Record step ``step`` for ``members`` (alive, logging now): loss, accuracies, curves
-    (computed for the members together) and snapshots."""
-    idx = torch.tensor(members, device=ytr.device, dtype=torch.long)
+    (computed for the members together) and snapshots. ``ytr`` None: merged inputs, and
+    ``wtr`` their label weights ``Q``."""
+    idx = torch.tensor(members, device=wtr.device, dtype=torch.long)
     with torch.no_grad():
-        acc = ((pred[idx] == ytr[idx]).float() * wtr[idx]).sum(dim=1).cpu().tolist()
+        if ytr is None:
+            acc = wtr[idx].gather(2, pred[idx].unsqueeze(2)).sum(dim=(1, 2)).cpu().tolist()
+        else:
+            acc = ((pred[idx] == ytr[idx]).float() * wtr[idx]).sum(dim=1).cpu().tolist()
         WE = stack.W_E.detach()[idx].transpose(1, 2).cpu().numpy()      # (m, V, d)
         WU = stack.W_U.detach()[idx].cpu().numpy()                      # (m, V_out, w)
         test_acc = []
@@ -630,7 +673,7 @@ def _group_key(spec: FitSpec) -> tuple:
     mk, tk, t = spec.model_kw, spec.train_kw, spec.task
     return (spec.model, mk["d"], mk.get("hidden"), mk.get("activation"), t.vocab_size,
             t.label_size, t.seq_len, tk["optimizer"], float(tk["lr"]), tk["steps"],
-            float(tk["weight_decay"]), spec.device)
+            float(tk["weight_decay"]), spec.device, bool(tk.get("merge_inputs", False)))
 
 
 def _key(spec: FitSpec) -> str:
@@ -666,7 +709,8 @@ def _train_specs(specs: list, progress: bool = False) -> list:
         steps=tk["steps"], weight_decay=tk["weight_decay"],
         log_every=[s.train_kw["log_every"] for s in specs],
         snapshot_steps=[s.train_kw["snapshot_steps"] for s in specs], progress=progress,
-        device=specs[0].device, return_model=True)
+        device=specs[0].device, return_model=True,
+        merge_inputs=bool(tk.get("merge_inputs", False)))
     out = []
     for k, (s, h) in enumerate(zip(specs, hists)):
         if isinstance(h, Exception):

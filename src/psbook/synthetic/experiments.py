@@ -18,7 +18,7 @@ here for older code.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -169,11 +169,13 @@ class SeedRuns:
 
     ``values[name]`` has shape ``(n_seeds, ...)`` (a scalar metric gives ``(n_seeds,)``, a
     curve ``(n_seeds, n_steps)``); ``outputs`` holds each seed's full dict, non-numeric
-    entries (e.g. an :class:`ExperimentResult`) included.
+    entries (e.g. an :class:`ExperimentResult`) included; ``beside`` what the ``beside``
+    callables of :func:`run_seeds` returned (runs trained in the seeds' batches).
     """
     seeds: list
     values: dict
     outputs: list
+    beside: list = field(default_factory=list)
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self.values:
@@ -265,7 +267,7 @@ def _numeric(v) -> bool:
     return isinstance(v, np.ndarray) and v.dtype.kind in "iuf"
 
 
-def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
+def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True, beside=()) -> SeedRuns:
     """Call ``fn(seed)`` for every seed and collect what it returns.
 
     ``fn`` returns a dict ``{name: value}``; numeric values (numbers, numeric arrays of the
@@ -278,9 +280,18 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
     together as one ensemble, each member matching its single run within floating-point
     tolerance and cached under its single run's key. ``fn`` may then be called more than once
     per seed, so it must be free of side effects (``batch=False`` calls it once per seed).
+
+    ``beside``: zero-argument callables (e.g. ``lambda: run(...)`` of a figure's extra state)
+    whose fits train in the same batches as the seeds' (a run of the same shapes costs almost
+    nothing there, alone a whole training); what they return is :attr:`SeedRuns.beside`.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(seed) -> dict; got {type(fn).__name__}")
+    beside = list(beside)
+    for i, b in enumerate(beside):
+        if not callable(b):
+            raise TypeError(f"beside[{i}] must be a callable taking no argument; got "
+                            f"{type(b).__name__}")
     if seeds is None:
         seeds = _preset(preset).seeds()
     seeds = list(seeds)
@@ -289,7 +300,13 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
     for s in seeds:
         check_positive_int("seeds[i]", s, minimum=0)
     outputs, values = [], {}
-    raw = ensemble.batched_map(fn, [int(s) for s in seeds]) if batch else [fn(int(s)) for s in seeds]
+    items = [(fn, int(s)) for s in seeds] + [(b, None) for b in beside]
+
+    def call(item):
+        f, s = item
+        return f() if s is None else f(s)
+    raw = ensemble.batched_map(call, items) if batch else [call(it) for it in items]
+    raw, extra = raw[:len(seeds)], raw[len(seeds):]
     for out in raw:
         if _numeric(out):
             out = {"value": out}
@@ -305,17 +322,18 @@ def run_seeds(fn, seeds=None, preset=None, *, batch: bool = True) -> SeedRuns:
                 raise ValueError(f"value {k!r} has different shapes across seeds: "
                                  f"{[a.shape for a in arrs]}")
             values[k] = np.stack(arrs)
-    return SeedRuns(seeds=[int(s) for s in seeds], values=values, outputs=outputs)
+    return SeedRuns(seeds=[int(s) for s in seeds], values=values, outputs=outputs,
+                    beside=extra)
 
 
 def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
-                   metrics=None, batch: bool = True, **overrides) -> SeedRuns:
+                   metrics=None, batch: bool = True, beside=(), **overrides) -> SeedRuns:
     """:func:`run` at every seed (task split *and* initialisation) and collect ``metrics``.
 
     ``metrics(res) -> dict`` picks what to keep (default: every final curve value plus
     ``train_accuracy`` and ``test_accuracy``); the result itself is kept in each output
     under ``"result"``. With ``batch`` (default) the seeds train together as one ensemble
-    (:mod:`psbook.synthetic.ensemble`; see :func:`run_seeds`).
+    (:mod:`psbook.synthetic.ensemble`; see :func:`run_seeds`, also for ``beside``).
     """
     if metrics is not None and not callable(metrics):
         raise TypeError(f"metrics must be callable as metrics(result) -> dict; got "
@@ -330,7 +348,7 @@ def run_over_seeds(name: str, model: str = "linear", preset=None, *, seeds=None,
             "test_accuracy": res.test_accuracy}
         return {**m, "result": res}
 
-    return run_seeds(one, seeds=seeds, preset=preset, batch=batch)
+    return run_seeds(one, seeds=seeds, preset=preset, batch=batch, beside=beside)
 
 
 # ----------------------------------------------------------------------------------------

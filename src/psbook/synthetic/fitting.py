@@ -20,7 +20,8 @@ from .._validate import check_choice, check_seed
 from .tasks import Task
 
 __all__ = ["DivergenceError", "History", "TrainResult", "FitSpec", "fit_spec", "snapshot_list",
-           "accuracy", "to_numpy", "train_rows", "MetricRef", "MAX_COUNT_ENTRIES", "bag_counts",
+           "accuracy", "to_numpy", "train_rows", "merged_rows", "MetricRef", "MAX_COUNT_ENTRIES",
+           "bag_counts",
            "log_metrics", "check_device", "NAMESPACE"]
 
 NAMESPACE = "synthetic_train"     # the cache namespace of one synthetic training
@@ -109,6 +110,22 @@ def train_rows(task: Task):
                              axis=0, return_counts=True)
     return (np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, -1]),
             (counts / counts.sum()).astype(np.float32))
+
+
+def merged_rows(task: Task):
+    r"""The distinct training *inputs* and the weights of their labels, ``(X, Q)`` as numpy:
+    ``Q[i, y]`` = (number of training rows with input ``X[i]`` and label ``y``) / N, a
+    ``(rows, label_size)`` float32 matrix.
+
+    The full-batch loss over the rows, :math:`-\sum_i \sum_y Q_{iy}\log p(y\mid X_i)`, and
+    its gradient equal those of :func:`train_rows` (the rows of one input share its logits);
+    a task whose inputs carry several labels (noisy labels, a label-permuted placebo) has
+    several times fewer inputs than rows. The sums run in another order: equal to float
+    rounding, not bitwise (``fit(..., merge_inputs=True)``). Book: chapter 06."""
+    X, inv = np.unique(task.X_train, axis=0, return_inverse=True)
+    Q = np.zeros((X.shape[0], task.label_size), dtype=np.float64)
+    np.add.at(Q, (inv.reshape(-1), task.y_train), 1.0)
+    return np.ascontiguousarray(X), (Q / task.y_train.shape[0]).astype(np.float32)
 
 
 class MetricRef:
@@ -203,8 +220,12 @@ def check_device(device) -> str:
 def fit_spec(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 128,
              activation: str = "relu", gamma: float = 0.8, seed: int = 0, optimizer: str = "gd",
              lr: float = 0.5, steps: int = 2000, weight_decay: float = 0.0,
-             log_every: int | None = None, snapshot_steps=(), device=None) -> FitSpec:
-    """The :class:`FitSpec` of ``psbook.synthetic.train.fit(task, ...)`` with the same arguments (validated)."""
+             log_every: int | None = None, snapshot_steps=(), device=None,
+             merge_inputs: bool = False) -> FitSpec:
+    """The :class:`FitSpec` of ``psbook.synthetic.train.fit(task, ...)`` with the same arguments (validated).
+
+    ``merge_inputs``: train on :func:`merged_rows` (the rows of one input as one, with its
+    label weights) instead of :func:`train_rows`; only then is it part of the cache config."""
     if not isinstance(task, Task):
         raise TypeError(f"task must be a psbook.synthetic.tasks.Task (from psbook.synthetic.tasks.make); got "
                         f"{type(task).__name__}")
@@ -215,6 +236,10 @@ def fit_spec(task: Task, *, model: str = "linear", d: int = 64, hidden: int | No
         model_kw.update(hidden=hidden, activation=activation)
     train_kw = dict(optimizer=optimizer, lr=lr, steps=steps, weight_decay=weight_decay,
                     log_every=log_every, snapshot_steps=snapshot_list(snapshot_steps))
+    if not isinstance(merge_inputs, bool):
+        raise TypeError(f"merge_inputs must be True or False; got {merge_inputs!r}")
+    if merge_inputs:
+        train_kw["merge_inputs"] = True
     device = check_device(device)
     config = {"task": task.config(), "model": model, **model_kw, **train_kw, "device": device}
     return FitSpec(task=task, model=model, model_kw=model_kw, train_kw=train_kw, device=device,

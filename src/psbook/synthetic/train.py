@@ -27,7 +27,7 @@ from .._validate import check_choice, check_positive_float, check_positive_int
 from ..progress import progress_bar
 from .fitting import (NAMESPACE, DivergenceError, FitSpec, History, MetricRef, TrainResult,
                       accuracy, bag_counts, fit_spec, log_metrics, snapshot_list, to_numpy,
-                      train_rows)
+                      merged_rows, train_rows)
 from .models import make_model
 from .tasks import Task
 
@@ -77,10 +77,14 @@ class _Recorder:
         self.snapshots: dict = {}
 
     def log(self, step: int, model, logits, loss: float, y, w) -> None:
+        """``y``, ``w``: the rows' labels and weights, or (merged inputs) ``y`` None and ``w``
+        the label-weight matrix ``Q`` of :func:`~psbook.synthetic.fitting.merged_rows`."""
         self.rec["steps"].append(step)
         self.rec["loss"].append(loss)
         with torch.no_grad():
-            self.rec["train_acc"].append(float(((logits.argmax(-1) == y).float() * w).sum()))
+            pred = logits.argmax(-1)
+            self.rec["train_acc"].append(float(((pred == y).float() * w).sum()) if y is not None
+                                         else float(w.gather(1, pred[:, None]).sum()))
         self.rec["test_acc"].append(accuracy(model, self.X_test, self.y_test))
         WE, WU = to_numpy(model.W_E.T), to_numpy(model.W_U)
         for k, v in log_metrics(WE, WU, self.task, self.sig, self.ref).items():
@@ -99,7 +103,7 @@ class _Recorder:
 def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: float = 0.5,
           steps: int = 2000, weight_decay: float = 0.0, log_every: int | None = None,
           snapshot_steps=(), progress: bool = True, max_loss_factor: float = 50.0,
-          device=None) -> History:
+          device=None, merge_inputs: bool = False) -> History:
     """Train ``model`` full-batch on ``task.X_train``; returns the :class:`History`.
 
     ``optimizer``: ``"gd"`` (plain gradient descent) or ``"adam"`` (AdamW when
@@ -108,13 +112,20 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
     logged). Raises :class:`DivergenceError` if the loss becomes NaN/inf or exceeds
     ``max_loss_factor`` times its initial value. ``device`` (``"cpu"``, ``"cuda"``, ...):
     where to train; the model is moved there (default: where its parameters are).
+    ``merge_inputs``: train on the distinct inputs with their label weights
+    (:func:`~psbook.synthetic.fitting.merged_rows`): the same loss and gradient, summed in
+    another order, and several times fewer rows where inputs carry several labels.
     """
     lr, steps, weight_decay, log_every, snaps, max_loss_factor = _checked(
         model, task, optimizer, lr, steps, weight_decay, log_every, snapshot_steps,
         max_loss_factor)
     dev = model.W_E.device if device is None else torch.device(device)
     model.to(dev)
-    Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in train_rows(task))
+    if merge_inputs:
+        Xtr, wtr = (torch.from_numpy(a).to(dev) for a in merged_rows(task))
+        ytr = None                                   # wtr is the label-weight matrix Q
+    else:
+        Xtr, ytr, wtr = (torch.from_numpy(a).to(dev) for a in train_rows(task))
     recorder = _Recorder(task, snaps, torch.from_numpy(task.X_test).to(dev),
                          torch.from_numpy(task.y_test).to(dev))
     C = bag_counts(model, Xtr)
@@ -127,7 +138,10 @@ def train(model: torch.nn.Module, task: Task, *, optimizer: str = "gd", lr: floa
                        enabled=progress)
     for step in bar:
         logits = model(Xtr) if C is None else C @ (model.W_E.T @ model.W_U.T)
-        loss = (torch.nn.functional.cross_entropy(logits, ytr, reduction="none") * wtr).sum()
+        if merge_inputs:
+            loss = -(wtr * torch.log_softmax(logits, 1)).sum()
+        else:
+            loss = (torch.nn.functional.cross_entropy(logits, ytr, reduction="none") * wtr).sum()
         lv = float(loss.detach())
         loss0 = lv if loss0 is None else loss0
         if not np.isfinite(lv) or lv > max_loss_factor * max(loss0, 1e-3):
@@ -153,12 +167,13 @@ def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 
         activation: str = "relu", gamma: float = 0.8, seed: int = 0, optimizer: str = "gd",
         lr: float = 0.5, steps: int = 2000, weight_decay: float = 0.0,
         log_every: int | None = None, snapshot_steps=(), progress: bool = True,
-        cache: bool = True, device=None) -> TrainResult:
+        cache: bool = True, device=None, merge_inputs: bool = False) -> TrainResult:
     """Build a model for ``task``, train it and cache the result under the full config.
 
     ``model``: ``"linear"`` or ``"ffn"`` (``hidden``/``activation`` are used by the FFN only).
     A second call with the same configuration loads the stored result instead of training.
-    ``device``: where to train (default :func:`psbook.presets.device`).
+    ``device``: where to train (default :func:`psbook.presets.device`). ``merge_inputs``: see
+    :func:`train` (cached under its own key).
 
     To train several configurations of one shape together (seeds, gamma values) use
     :func:`psbook.synthetic.ensemble.fit_many` or :func:`psbook.synthetic.ensemble.batched_map`
@@ -168,7 +183,7 @@ def fit(task: Task, *, model: str = "linear", d: int = 64, hidden: int | None = 
     spec = fit_spec(task, model=model, d=d, hidden=hidden, activation=activation, gamma=gamma,
                     seed=seed, optimizer=optimizer, lr=lr, steps=steps,
                     weight_decay=weight_decay, log_every=log_every,
-                    snapshot_steps=snapshot_steps, device=device)
+                    snapshot_steps=snapshot_steps, device=device, merge_inputs=merge_inputs)
     if not cache:
         return train_spec(spec, progress)
     from ..cache import load_or_compute
