@@ -391,28 +391,31 @@ def _tight(fig, **pads) -> bool:
     return True
 
 
-def _relayout(fig) -> None:
+def _relayout(fig, pads: dict | None = None) -> dict | None:
     """tight_layout, with more space between panels while their labels collide (at most three
-    tries; the padding that leaves the least overlap wins). Constrained layout: just draw."""
+    tries; the padding that leaves the least overlap wins), starting from ``pads`` (default
+    1.08 each); returns the padding used (None where nothing was laid out). Constrained
+    layout: just draw."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # laid out at draw time
         fig.draw_without_rendering()
-        return
+        return None
     size = mpl.rcParams["font.size"] * fig.dpi / 72
-    pads = {"w_pad": 1.08, "h_pad": 1.08}
+    pads = dict(pads or {"w_pad": 1.08, "h_pad": 1.08})
     best = None
     for _ in range(4):
         if not _tight(fig, **pads):
-            return
+            return None
         dx, dy = _overlaps(fig)
         if best is None or dx + dy < best[0]:
             best = (dx + dy, dict(pads))
         if not (dx or dy):
-            return
+            return pads
         pads["w_pad"] += min(dx / size + 0.5, 3.0) if dx else 0
         pads["h_pad"] += min(dy / size + 0.5, 3.0) if dy else 0
     _tight(fig, **best[1])
+    return best[1]
 
 
 def _wrap_axis_labels(fig) -> bool:
@@ -442,13 +445,14 @@ def _wrap_to_fit(artist, length: float, room: float) -> bool:
     return True
 
 
-def _thin_categorical_ticks(ax) -> None:
+def _thin_categorical_ticks(ax) -> bool:
     """Drop every k-th categorical tick label (set with set_xticklabels) where they would
-    overlap at their font size (heatmaps of many tokens)."""
+    overlap at their font size (heatmaps of many tokens); True if any label was dropped."""
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
     fig = ax.figure
     box = ax.get_window_extent()
+    thinned = False
     for axis, length in ((ax.xaxis, box.width), (ax.yaxis, box.height)):
         # set_xticks + set_xticklabels: a FixedLocator (matplotlib >= 3.5 pairs it with a
         # FuncFormatter over a dict of labels, older ones with a FixedFormatter)
@@ -468,6 +472,8 @@ def _thin_categorical_ticks(ax) -> None:
             keep = list(range(0, len(ticks), step))
             texts = [lab.get_text() for lab in labels]
             axis.set_ticks([ticks[i] for i in keep], [texts[i] for i in keep])
+            thinned = True
+    return thinned
 
 
 def _wrap(text: str, chars: int) -> str:
@@ -590,12 +596,14 @@ def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
         fig.draw_without_rendering()
     _wrap_titles(fig)
     _wrap_axis_labels(fig)
-    _relayout(fig)
+    pads = _relayout(fig)
     if _move_legends_off_data(fig):
-        _relayout(fig)
-    for ax in fig.get_axes():
-        _thin_categorical_ticks(ax)
-    _relayout(fig)
+        pads = _relayout(fig, pads)
+    # lay out again only where labels were dropped, from the padding already found (each
+    # search is up to 5 layouts): otherwise the figure is as the last layout left it
+    thinned = [_thin_categorical_ticks(ax) for ax in fig.get_axes()]
+    if any(thinned):
+        _relayout(fig, pads)
     return fig
 
 
