@@ -26,14 +26,14 @@ from .analysis import (binned, binned_runs, binned_table, cross_domain_by_seed,
 from .controls import (ablation_configs, ablation_table, equal_loss_table, frequency_controls,
                        gamma_table, history_frame, mean_sd, mixture_alignment, mixture_docs,
                        removal_effects,
-                       removal_table, token_counts, train_grid, train_seeds, at_loss)
+                       removal_table, token_counts, train_grid, train_seeds, at_loss, probes)
 
 __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "from_hf_state_dict", "TrainConfig", "TrainResult", "TrainingDiverged", "DivergenceError",
            "AlignmentProbe", "train_lm", "as_stream", "sample_windows", "configs_from_preset", "model_sizes",
            "train_cached", "train_many", "train_grid", "predicted_gradients", "gradient_check",
            "top_tokens", "shared_top_tokens", "cross_domain_matrix", "mismatch_costs", "binned", "fingerprint",
-           "train_seeds", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
+           "train_seeds", "probes", "history_frame", "mean_sd", "frequency_controls", "ablation_configs",
            "mixture_docs", "token_counts", "at_loss", "model_sizes_table", "run_table",
            "gradient_check_table", "flow_by_seed", "binned_runs", "binned_table",
            "ablation_table", "removal_effects", "removal_table", "gamma_table",
