@@ -380,6 +380,26 @@ def test_probes_let_chapters_10_and_11_share_their_wikipedia_runs(stream, tmp_pa
         LM.probes(sig, {"lm": {}})
 
 
+def test_order_null_equals_the_loop_over_listings():
+    """lm.order_null is chapter 10's loop of r_order over random listings, computed at once.
+    Control: the same matrices with the listing ignored give another answer."""
+    from psbook.metrics import r_order
+    rng = np.random.default_rng(0)
+    Ws = [rng.normal(size=(30, 6)) for _ in range(3)]
+    toks = np.array([3, 7, 1, 12, 20, 5, 9, 28, 14, 0])
+    Ws[0][toks] += np.linspace(0, 3, 10)[:, None]            # one matrix ordered
+    orders = [rng.permutation(10) for _ in range(40)]
+    loop = np.array([np.mean([r_order(W, toks[p]) for W in Ws]) for p in orders])
+    fast = LM.order_null(Ws, toks, orders)
+    np.testing.assert_allclose(fast, loop, atol=1e-12)
+    unlisted = np.mean([r_order(W, toks) for W in Ws])
+    assert not np.allclose(fast, unlisted)                   # the listing matters
+    with pytest.raises(ValueError, match="orders"):
+        LM.order_null(Ws, toks, [np.arange(9)])
+    with pytest.raises(ValueError, match="orders"):
+        LM.order_null(Ws, toks, [np.zeros(10, dtype=int)])
+
+
 def test_mean_sd():
     assert LM.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2)))
     assert LM.mean_sd([5.0]) == (5.0, 0.0)

@@ -19,7 +19,7 @@ from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainingDiverg
 from .config import configs_from_preset, model_sizes, model_sizes_table, run_table
 from .runs import fingerprint, train_cached, train_many
 from .analysis import (binned, binned_runs, binned_table, cross_domain_by_seed,
-                       derangements, own_corpus_gap, own_corpus_nulls,
+                       derangements, own_corpus_gap, own_corpus_nulls, order_null,
                        cross_domain_matrix, flow_by_seed,
                        gradient_check, gradient_check_table, mismatch_costs,
                        predicted_gradients, shared_top_tokens, top_tokens)
@@ -38,4 +38,4 @@ __all__ = ["LMConfig", "QwenLM", "hf_config", "hf_model", "to_hf_state_dict",
            "gradient_check_table", "flow_by_seed", "binned_runs", "binned_table",
            "ablation_table", "removal_effects", "removal_table", "gamma_table",
            "equal_loss_table", "cross_domain_by_seed", "mixture_alignment", "own_corpus_gap",
-           "own_corpus_nulls", "derangements"]
+           "own_corpus_nulls", "derangements", "order_null"]
