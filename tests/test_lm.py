@@ -347,6 +347,59 @@ def test_train_seeds_cached_and_distinct(stream, tmp_path, monkeypatch):
         LM.train_seeds(stream, CFG, TCFG, [])
 
 
+def test_probes_let_chapters_10_and_11_share_their_wikipedia_runs(stream, tmp_path,
+                                                                   monkeypatch):
+    """Chapters 10 and 11 train the same untied model on the same corpus; with one definition
+    of what is logged (lm.probes) the second chapter loads the first one's runs. Control: the
+    old chapter 11 probe (an extra token set) is a different cache entry, trained again."""
+    import re
+    from pathlib import Path
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    preset = get_preset("tiny")
+    sig = next_token_signatures(stream, V)
+    pr = LM.probes(sig, preset)
+    np.testing.assert_array_equal(pr["token_sets"]["top"],
+                                  top_tokens(sig, preset.lm["train_top_k"]))
+    t = replace(TCFG, steps=4)
+    a = LM.train_cached(stream, CFG, t, **pr, progress=False)
+    b = LM.train_cached(stream, CFG, t, **LM.probes(next_token_signatures(stream, V), preset),
+                        progress=False)
+    assert b.seconds == a.seconds                            # loaded, not retrained
+    other = {"signatures": sig, "token_sets": {**pr["token_sets"], "shared": np.arange(5)}}
+    c = LM.train_cached(stream, CFG, t, **other, progress=False)
+    assert c.seconds != a.seconds                            # the control: trained again
+    np.testing.assert_array_equal(a.W_E, c.W_E)              # ... to the same weights
+    book = Path(__file__).resolve().parents[1] / "book"
+    for ch in ("10-training-a-small-qwen.md", "11-data-domain.md"):
+        src = (book / ch).read_text()
+        assert re.search(r"train_grid\([^`]*lm\.probes\(", src), ch
+        assert "token_sets=" not in src, f"{ch} logs another probe: its runs are not shared"
+    with pytest.raises(TypeError, match="signatures"):
+        LM.probes("sig", preset)
+    with pytest.raises(TypeError, match="preset"):
+        LM.probes(sig, {"lm": {}})
+
+
+def test_order_null_equals_the_loop_over_listings():
+    """lm.order_null is chapter 10's loop of r_order over random listings, computed at once.
+    Control: the same matrices with the listing ignored give another answer."""
+    from psbook.metrics import r_order
+    rng = np.random.default_rng(0)
+    Ws = [rng.normal(size=(30, 6)) for _ in range(3)]
+    toks = np.array([3, 7, 1, 12, 20, 5, 9, 28, 14, 0])
+    Ws[0][toks] += np.linspace(0, 3, 10)[:, None]            # one matrix ordered
+    orders = [rng.permutation(10) for _ in range(40)]
+    loop = np.array([np.mean([r_order(W, toks[p]) for W in Ws]) for p in orders])
+    fast = LM.order_null(Ws, toks, orders)
+    np.testing.assert_allclose(fast, loop, atol=1e-12)
+    unlisted = np.mean([r_order(W, toks) for W in Ws])
+    assert not np.allclose(fast, unlisted)                   # the listing matters
+    with pytest.raises(ValueError, match="orders"):
+        LM.order_null(Ws, toks, [np.arange(9)])
+    with pytest.raises(ValueError, match="orders"):
+        LM.order_null(Ws, toks, [np.zeros(10, dtype=int)])
+
+
 def test_mean_sd():
     assert LM.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2)))
     assert LM.mean_sd([5.0]) == (5.0, 0.0)

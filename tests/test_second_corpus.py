@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["09-signatures-of-real-text", "11-data-domain", "12-pretrained-models",
-            "13-interventions"]
+CHAPTERS = ["09-signatures-of-real-text", "10-training-a-small-qwen", "11-data-domain",
+            "12-pretrained-models", "13-interventions"]
 OPT_IN = os.environ.get("PSBOOK_SECOND_CORPUS", "")
 
 pytestmark = [

@@ -232,6 +232,46 @@ def binned_runs(runs: dict, signatures: NextTokenSignatures, tokens, bins: int, 
             for label, (which, mat, sig) in BINNED_PANELS.items()}
 
 
+def order_null(matrices, tokens, orders) -> np.ndarray:
+    """The seed mean of :func:`psbook.metrics.r_order` of ``matrices`` (one token-vector
+    matrix per seed) with ``tokens`` listed in each of ``orders`` (permutations of
+    ``range(len(tokens))``): one value per order -- the random-listing null of chapter 10's
+    digit order, ``[np.mean([r_order(W, tokens[p]) for W in matrices]) for p in orders]``.
+
+    Computed at once: a listing only moves the pairs' cosines between pairs, so their ranks
+    are computed once per matrix (the loop spent 7,500 rank computations in the cpu preset).
+
+    Book: chapter 10 (are the digits ordered?)."""
+    from scipy.stats import rankdata
+    from ..metrics import pair_values
+    t = np.asarray(tokens, dtype=np.int64).ravel()
+    k = t.size
+    if k < 3:
+        raise ValueError(f"tokens must name at least 3 tokens; got {k}")
+    P = np.asarray(orders)
+    if P.ndim != 2 or P.shape[1] != k or not np.all(np.sort(P, axis=1) == np.arange(k)):
+        raise ValueError(f"orders must be permutations of range({k}), one per row; got an "
+                         f"array of shape {P.shape}")
+    mats = list(matrices)
+    if not mats:
+        raise ValueError("matrices must hold at least one matrix (one per seed)")
+    iu = np.triu_indices(k, 1)
+    rd = rankdata(np.abs(iu[0] - iu[1])).astype(float)
+    rd -= rd.mean()
+    out = np.zeros(len(P))
+    for W in mats:
+        vals = np.round(pair_values(cosine_matrix(W, t)), 12)  # as r_order rounds them
+        if np.all(vals == vals[0]):
+            return np.full(len(P), np.nan)
+        R = np.zeros((k, k))
+        R[iu] = rankdata(vals)
+        R = R + R.T
+        X = R[P[:, iu[0]], P[:, iu[1]]]
+        X = X - X.mean(axis=1, keepdims=True)
+        out += (X @ rd) / np.sqrt((X * X).sum(axis=1) * (rd * rd).sum())
+    return out / len(mats)
+
+
 def _plain(label: str) -> str:
     """A figure label's TeX as plain text: ``untied $W^E$ vs $\\phi^{next}$`` ->
     ``untied W^E vs φ^next``."""

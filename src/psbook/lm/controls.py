@@ -4,6 +4,8 @@ r"""Seeds, controls and ablations for the language-model chapters (10-11).
   claim can be reported as mean +- sd over seeds and a re-run only redraws;
   :func:`train_grid` -- several such runs (labels x seeds) at once, side by side on several
   cores (:func:`psbook.lm.train_many`).
+* :func:`probes` -- what the training loop logs along training in chapters 10 and 11 (one
+  definition, so that their runs on the same corpus share one cache entry).
 * :func:`history_frame` -- the alignment histories of several runs as one long table (the
   input of ``seaborn.lineplot`` with a band over seeds).
 * :func:`mean_sd` -- mean and sample standard deviation of a list of numbers.
@@ -28,7 +30,7 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig
 from .train import TrainConfig
 
-__all__ = ["train_seeds", "train_grid", "history_frame", "mean_sd", "frequency_controls",
+__all__ = ["train_seeds", "train_grid", "probes", "history_frame", "mean_sd", "frequency_controls",
            "ablation_configs", "mixture_docs", "token_counts", "at_loss",
            "ablation_table", "removal_effects", "removal_table", "gamma_table",
            "equal_loss_table", "mixture_alignment"]
@@ -81,6 +83,29 @@ def train_grid(runs: dict, seeds, *, progress: bool = True, **kwargs) -> dict:
     for label, r in zip(labels, results):
         out[label].append(r)
     return out
+
+
+def probes(signatures: NextTokenSignatures, preset) -> dict:
+    """The :func:`psbook.lm.train_cached` arguments that say what is logged along training:
+    ``{"signatures": signatures, "token_sets": {"top": the preset's train_top_k most frequent
+    tokens}}``.
+
+    Chapters 10 and 11 log only this (their figures read nothing else along training; other
+    token sets are measured on the final matrices). A cached training is keyed by what it logs,
+    so one definition lets the two chapters' identical runs -- the untied model on the book's
+    English corpus, every seed -- share one cache entry: ``make book`` trains them once.
+
+    Book: chapters 10 and 11."""
+    if not isinstance(signatures, NextTokenSignatures):
+        raise TypeError(f"signatures must be NextTokenSignatures; got "
+                        f"{type(signatures).__name__}")
+    lm = getattr(preset, "lm", None)
+    if not isinstance(lm, dict) or "train_top_k" not in lm:
+        raise TypeError(f"preset must be a psbook preset (with lm['train_top_k']); got "
+                        f"{type(preset).__name__}")
+    from .analysis import top_tokens
+    return {"signatures": signatures,
+            "token_sets": {"top": top_tokens(signatures, lm["train_top_k"])}}
 
 
 def history_frame(runs: dict, keys=None):
