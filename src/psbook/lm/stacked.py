@@ -73,8 +73,8 @@ def stack_key(model_cfg: LMConfig, train_cfg: TrainConfig) -> tuple:
 class _UnembedCrossEntropy(torch.autograd.Function):
     r"""Per member, the mean cross-entropy of ``logits = h W^T`` against ``y``.
 
-    ``h``: (K, N, d), ``W``: (K, V, d), ``y``: (K, N) -> (K,). ``buf``: a (K, N, V) float32
-    workspace, written over: the logits, then their softmax ``P`` in place (so no array of
+    ``h``: (K, N, d), ``W``: (K, V, d), ``y``: (K, N) -> (K,). ``buf``: a (K, N, V)
+    workspace of ``h``'s dtype, written over: the logits, then their softmax ``P`` in place (so no array of
     that size is allocated per step: fresh pages cost as much as the arithmetic). Backward
     turns ``P`` into ``P - onehot(y)`` in place and multiplies it by ``W`` and ``h``, scaling
     the small products by ``grad / N``. The loss is ``-log P[y]`` (equal to log-sum-exp minus
@@ -205,8 +205,9 @@ class StackedLM(torch.nn.Module):
         h = self.hidden(ids[:, :, :-1])
         y = ids[:, :, 1:].reshape(self.K, -1)
         shape = (self.K, y.shape[1], self.cfg.vocab_size)
-        if self._buf is None or self._buf.shape != shape or self._buf.device != h.device:
-            self._buf = torch.empty(shape, dtype=torch.float32, device=h.device)
+        if self._buf is None or self._buf.shape != shape or self._buf.device != h.device \
+                or self._buf.dtype != h.dtype:
+            self._buf = torch.empty(shape, dtype=h.dtype, device=h.device)
         return _UnembedCrossEntropy.apply(h, self.W_U, y, self._buf)
 
     def member_state(self, k: int) -> dict:
