@@ -49,13 +49,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import LMConfig, QwenLM, _rotate_half
-from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainResult,
-                    _check_training_inputs, _MAX_WEIGHT, sample_windows)
+from ..signatures import NextTokenSignatures
+from .model import LMConfig, QwenLM
+from .runs import fingerprint
+from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainResult, as_stream,
+                    sample_windows)
 
 __all__ = ["stack_key", "StackedLM", "train_stacked", "train_stacked_cached"]
 
 STACKED = {"trainer": "stacked"}     # added to the cache key of a stacked member
+_MAX_WEIGHT = 1e3    # a weight this large means a run-away run (the limit train_lm uses)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """Rotary positions' pair rotation, in the single model's "rotate_half" layout."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
 
 
 def stack_key(model_cfg: LMConfig, train_cfg: TrainConfig) -> tuple:
@@ -249,9 +258,8 @@ def train_stacked(jobs, *, device: str = "cpu", keep_state: bool = False,
                          "seed (psbook.lm.stacked.stack_key); group them with "
                          "train_stacked_cached")
     streams, probes = [], []
-    for j in jobs:
-        s, probe = _check_training_inputs(j["tokens"], j["model_cfg"], j["train_cfg"],
-                                          j.get("signatures"), j.get("token_sets"), None)
+    for i, j in enumerate(jobs):
+        s, probe = _member_inputs(i, j)
         streams.append(torch.from_numpy(s))
         probes.append(probe)
     cfg = jobs[0]["train_cfg"]
@@ -343,6 +351,30 @@ def train_stacked(jobs, *, device: str = "cpu", keep_state: bool = False,
     return out
 
 
+def _member_inputs(i: int, job: dict):
+    """Member ``i``'s token stream (checked against its model) and probe (None without
+    signatures)."""
+    m, t = job["model_cfg"], job["train_cfg"]
+    if not isinstance(m, LMConfig) or not isinstance(t, TrainConfig):
+        raise TypeError(f"jobs[{i}] needs an LMConfig model_cfg and a TrainConfig train_cfg")
+    stream = as_stream(job["tokens"], m.vocab_size)
+    if t.seq_len > m.max_seq_len:
+        raise ValueError(f"jobs[{i}]: train_cfg.seq_len ({t.seq_len}) exceeds the model's "
+                         f"max_seq_len ({m.max_seq_len})")
+    if stream.size < t.seq_len + 1:
+        raise ValueError(f"jobs[{i}]: tokens holds {stream.size} ids, fewer than one training "
+                         f"window of seq_len + 1 = {t.seq_len + 1}")
+    sig, sets = job.get("signatures"), job.get("token_sets")
+    if (sig is None) != (sets is None):
+        raise ValueError(f"jobs[{i}]: pass signatures and token_sets together (or neither)")
+    if sig is None:
+        return stream, None
+    if not isinstance(sig, NextTokenSignatures) or sig.vocab_size != m.vocab_size:
+        raise ValueError(f"jobs[{i}]: signatures must be NextTokenSignatures over the model's "
+                         f"{m.vocab_size} tokens")
+    return stream, AlignmentProbe(sig, sets, tied=m.tie_embeddings)
+
+
 def _divergence(job, step, lv, gnorm, wmax, limit, cfg):
     """The DivergenceError member ``job``'s single run raises at ``step``, or None."""
     if math.isfinite(lv) and math.isfinite(gnorm) and wmax <= _MAX_WEIGHT \
@@ -365,9 +397,13 @@ _JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "de
 
 
 def _config(job: dict) -> dict:
-    from .runs import _train_config
-    return {**_train_config(job["tokens"], job["model_cfg"], job["train_cfg"],
-                            job.get("signatures"), job.get("token_sets")), **STACKED}
+    """A member's cache key: what its single run's key holds, plus ``"trainer": "stacked"``."""
+    sig, sets = job.get("signatures"), job.get("token_sets")
+    return {"model": job["model_cfg"].to_dict(), "train": job["train_cfg"].to_dict(),
+            "tokens": fingerprint(job["tokens"]),
+            "signatures": fingerprint(sig) if sig is not None else None,
+            "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
+                           for k, v in (sets or {}).items()}, **STACKED}
 
 
 def _train_and_store(jobs: list, device: str):
