@@ -478,9 +478,11 @@ def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_n
                 prev, nxt = stream[succ - 1], stream[succ]
                 prot = np.zeros(V, dtype=bool)
                 prot[protect] = True
+                # movable successors of every token at once: after t, neither t nor protected
+                n_mov = np.bincount(prev[~prot[nxt] & (nxt != prev)], minlength=V)
 
             def n_movable(t):
-                return int(np.count_nonzero((prev == t) & ~prot[nxt] & (nxt != t)))
+                return int(n_mov[t])
             # a partner must be able to give what the pair token it stands in for moves at p = 1
             enough = {j: [t for t in near[j] if n_movable(t) >= n_movable(int(target))]
                       for j, target in ((0, b), (1, a))}
@@ -621,12 +623,24 @@ def dose_arms(docs, treated, control, p_values, seeds, model_cfg, train_cfg, arm
                              "desc": f"p={p:g} seed={s}", "namespace": "lm-intervention"})
         corpora.append(cor)
     results = iter(train_stacked_cached(jobs, progress=progress, desc="dose-response"))
-    return [_arm_result(docs, treated, control, p_values, seeds, V, pt, cor, results)
+    preds = {}                  # Proposition 13.1 per set of protected partners (draws share)
+    for pt, _ in arms:
+        k = None if pt is None else tuple(pt.ravel().tolist())
+        if k not in preds:
+            protect = control.ravel() if pt is None else np.concatenate([control.ravel(),
+                                                                         pt.ravel()])
+            preds[k] = np.array([[predicted_share_cosine(
+                docs, int(a), int(b), p, vocab_size=V,
+                keep=np.concatenate([treated.ravel(), protect])) for a, b in treated]
+                for p in p_values])
+    return [_arm_result(treated, control, p_values, seeds, V, cor, results,
+                        preds[None if pt is None else tuple(pt.ravel().tolist())])
             for (pt, _), cor in zip(arms, corpora)]
 
 
-def _arm_result(docs, treated, control, p_values, seeds, V, partners, corpora, results):
-    """One arm's :func:`dose_response` dict from its corpora and the next trained models."""
+def _arm_result(treated, control, p_values, seeds, V, corpora, results, pred):
+    """One arm's :func:`dose_response` dict from its corpora, the next trained models and
+    Proposition 13.1's prediction ``pred`` ``[p, pair]``."""
     from .signatures import next_token_signatures
 
     shape = (len(p_values), len(seeds))
@@ -635,12 +649,7 @@ def _arm_result(docs, treated, control, p_values, seeds, V, partners, corpora, r
     for grp, pr in (("treated", treated), ("control", control)):
         for k in ("cos_E", "cos_U", "cos_E0", "sig_cos"):
             out[f"{k}_{grp}"] = np.zeros(shape + (len(pr),))
-    protect = control.ravel()
-    if partners is not None:
-        protect = np.concatenate([protect, partners.ravel()])
-    out["sig_pred_treated"] = np.array([[predicted_share_cosine(
-        docs, int(a), int(b), p, vocab_size=V, keep=np.concatenate([treated.ravel(), protect]))
-        for a, b in treated] for p in p_values])
+    out["sig_pred_treated"] = pred.copy()
     for i in range(len(p_values)):
         for j in range(len(seeds)):
             res = next(results)
