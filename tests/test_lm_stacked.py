@@ -100,6 +100,17 @@ def test_stacked_training_follows_the_single_runs():
     assert not np.allclose(stacked[0].history["loss"], stacked[1].history["loss"], rtol=1e-4)
 
 
+def test_a_member_does_not_depend_on_its_stack_mates():
+    # bitwise on the CPUs tried (the batched kernels treat each member alone); asserted to
+    # float32 rounding, since another BLAS may block a batch differently
+    jobs = _jobs(3)
+    three = S.train_stacked(jobs)
+    one = S.train_stacked(jobs[:1])
+    np.testing.assert_allclose(three[0].W_E, one[0].W_E, rtol=0,
+                               atol=16 * 2 ** -23 * np.abs(one[0].W_E).max())
+    np.testing.assert_allclose(three[0].history["loss"], one[0].history["loss"], rtol=1e-6)
+
+
 def test_stack_refuses_members_of_different_shapes_or_training():
     jobs = _jobs(2)
     jobs[1]["model_cfg"] = replace(CFG, d_model=32)

@@ -25,6 +25,11 @@ What each member gets is what :func:`psbook.lm.train_lm` gives it alone:
   float32 rounding error, measured against a float64 run), not bitwise; over a whole training
   such last-bit differences grow as they would between two BLAS libraries.
 
+A member does not depend on its stack-mates: each batched product and the loss treat each
+member alone (bitwise the same result in a stack of one or of three on the CPU of the tests;
+asserted to float32 rounding there). So how many worker processes split the stacks does not
+change a result.
+
 Because a stacked member is not bitwise its single run, its cache entry has its own key
 (the single run's key plus ``"trainer": "stacked"``): a stacked result never answers a
 :func:`psbook.lm.train_cached` call, and the other way round.
@@ -455,8 +460,9 @@ def train_stacked_cached(jobs, *, progress: bool = True, desc: str = "training",
                            str(j.get("device", "cpu"))), []).append(i)
     stacks = []
     for (_, dev), idx in groups.items():
-        # at least one stack per worker process, none over max_stack members
-        n = max(math.ceil(len(idx) / max(1, int(max_stack))), workers(len(idx), dev))
+        # a multiple of the worker processes (they finish together), none over max_stack
+        w = workers(len(idx), dev)
+        n = min(len(idx), w * math.ceil(math.ceil(len(idx) / max(1, int(max_stack))) / w))
         stacks += [(dev, part.tolist()) for part in np.array_split(np.asarray(idx), n)]
     if stacks:
         n_workers = workers(len(stacks), stacks[0][0])
