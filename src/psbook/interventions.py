@@ -42,7 +42,7 @@ __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_p
            "pairs_table", "moved_tokens", "dose_slopes", "signature_move_table",
            "slope_table", "dose_summary_table", "row_permutation_null", "alignment_at_stop",
            "stops_table", "designed_table", "designed_gap_table", "model_size_table",
-           "stop_reading_table"]
+           "stop_reading_table", "dose_arms", "sham_draw_null"]
 
 
 # --------------------------------------------------------------------------------------
@@ -478,9 +478,11 @@ def sham_partners(sig: NextTokenSignatures, pairs, candidates, *, docs=None, n_n
                 prev, nxt = stream[succ - 1], stream[succ]
                 prot = np.zeros(V, dtype=bool)
                 prot[protect] = True
+                # movable successors of every token at once: after t, neither t nor protected
+                n_mov = np.bincount(prev[~prot[nxt] & (nxt != prev)], minlength=V)
 
             def n_movable(t):
-                return int(np.count_nonzero((prev == t) & ~prot[nxt] & (nxt != t)))
+                return int(n_mov[t])
             # a partner must be able to give what the pair token it stands in for moves at p = 1
             enough = {j: [t for t in near[j] if n_movable(t) >= n_movable(int(target))]
                       for j, target in ((0, b), (1, a))}
@@ -549,12 +551,14 @@ def model_size_table(presets=("tiny", "cpu", "gpu", "full")):
 
 
 def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg, *,
-                  device: str = "cpu", progress: bool = False, sham_partners=None) -> dict:
+                  device: str = "cpu", progress: bool = False, sham_partners=None,
+                  draw: int = 0) -> dict:
     r"""Train the language model on corpora where each ``treated`` pair shares a fraction
     ``p`` of its successors (:func:`share_many`), for every ``p`` and seed; ``control`` pairs
-    are left untouched (and protected). Each training goes through
-    :func:`psbook.lm.train_cached` (all of them through :func:`psbook.lm.train_many`, side by
-    side on several cores); seed ``s`` drives both the intervention and training.
+    are left untouched (and protected). The trainings go through
+    :func:`psbook.lm.stacked.train_stacked_cached` (cached; same-shape models trained as one
+    stack, stacks side by side on several cores); seed ``s`` drives both the intervention and
+    training.
 
     Returns arrays indexed ``[p, seed, pair]``: ``cos_E`` / ``cos_U`` (cosine of the pair's
     embedding / unembedding rows after training), ``cos_E0`` (at initialisation) and
@@ -566,11 +570,29 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     ``sham_partners`` (an ``(n_treated, 2)`` array, see :func:`sham_partners`): run the
     placebo instead -- :func:`sham_many` moves the same successor mass of the same tokens
     without making the pairs share successors (partners are protected, like the controls).
+    ``draw``: which draw of the intervention's random positions (0: the seed's own; another
+    ``draw`` gives another corpus at the same ``p`` and the same training seed).
+    :func:`dose_arms` trains several such arms at once.
     """
+    return dose_arms(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
+                     [(sham_partners, draw)], device=device, progress=progress)[0]
+
+
+_DRAW_STRIDE = 1_000_003    # draw r of seed s permutes with seed s + r * _DRAW_STRIDE
+
+
+def dose_arms(docs, treated, control, p_values, seeds, model_cfg, train_cfg, arms, *,
+              device: str = "cpu", progress: bool = False) -> list:
+    """:func:`dose_response` for each arm of ``arms`` (pairs ``(sham_partners, draw)``:
+    ``(None, 0)`` is the sharing itself, ``(partners, r)`` the sham's draw ``r``), all
+    trainings in one :func:`psbook.lm.stacked.train_stacked_cached` call (so they stack and
+    share the cores; the ``p = 0`` corpus is the untouched corpus in every arm and is
+    trained once per seed). Returns one :func:`dose_response` dict per arm, in order.
+
+    Book: chapter 13 (the dose-response, its sham, and the null over sham draws)."""
     from dataclasses import replace
 
-    from . import lm
-    from .signatures import next_token_signatures
+    from .lm.stacked import train_stacked_cached
 
     treated = as_token_array("treated", treated, model_cfg.vocab_size).reshape(-1, 2)
     control = as_token_array("control", control, model_cfg.vocab_size,
@@ -579,36 +601,57 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
     seeds = [_check_seed(s) for s in seeds]
     if not p_values or not seeds:
         raise ValueError("p_values and seeds must each hold at least one value")
+    arms = [(None if pt is None else np.asarray(pt, dtype=np.int64).reshape(-1, 2),
+             _check_seed(r)) for pt, r in arms]
+    if not arms:
+        raise ValueError("arms must hold at least one (sham_partners, draw) pair")
     V = model_cfg.vocab_size
+    corpora, jobs = [], []
+    for pt, r in arms:
+        cor = {}
+        for i, p in enumerate(p_values):
+            for j, s in enumerate(seeds):
+                d = s + r * _DRAW_STRIDE
+                if pt is None:
+                    cor[i, j] = share_many(docs, treated, p, d, vocab_size=V,
+                                           keep=control.ravel())
+                else:
+                    cor[i, j] = sham_many(docs, treated, pt, p, d, vocab_size=V,
+                                          keep=control.ravel())
+                jobs.append({"tokens": cor[i, j], "model_cfg": model_cfg,
+                             "train_cfg": replace(train_cfg, seed=s), "device": device,
+                             "desc": f"p={p:g} seed={s}", "namespace": "lm-intervention"})
+        corpora.append(cor)
+    results = iter(train_stacked_cached(jobs, progress=progress, desc="dose-response"))
+    preds = {}                  # Proposition 13.1 per set of protected partners (draws share)
+    for pt, _ in arms:
+        k = None if pt is None else tuple(pt.ravel().tolist())
+        if k not in preds:
+            protect = control.ravel() if pt is None else np.concatenate([control.ravel(),
+                                                                         pt.ravel()])
+            preds[k] = np.array([[predicted_share_cosine(
+                docs, int(a), int(b), p, vocab_size=V,
+                keep=np.concatenate([treated.ravel(), protect])) for a, b in treated]
+                for p in p_values])
+    return [_arm_result(treated, control, p_values, seeds, V, cor, results,
+                        preds[None if pt is None else tuple(pt.ravel().tolist())])
+            for (pt, _), cor in zip(arms, corpora)]
+
+
+def _arm_result(treated, control, p_values, seeds, V, corpora, results, pred):
+    """One arm's :func:`dose_response` dict from its corpora, the next trained models and
+    Proposition 13.1's prediction ``pred`` ``[p, pair]``."""
+    from .signatures import next_token_signatures
+
     shape = (len(p_values), len(seeds))
     out = {"p": np.asarray(p_values), "seeds": np.asarray(seeds), "loss": np.zeros(shape),
            "treated": treated, "control": control}
     for grp, pr in (("treated", treated), ("control", control)):
         for k in ("cos_E", "cos_U", "cos_E0", "sig_cos"):
             out[f"{k}_{grp}"] = np.zeros(shape + (len(pr),))
-    protect = control.ravel()
-    if sham_partners is not None:
-        sham_partners = np.asarray(sham_partners, dtype=np.int64).reshape(-1, 2)
-        protect = np.concatenate([protect, sham_partners.ravel()])
-    out["sig_pred_treated"] = np.array([[predicted_share_cosine(
-        docs, int(a), int(b), p, vocab_size=V, keep=np.concatenate([treated.ravel(), protect]))
-        for a, b in treated] for p in p_values])
-    corpora, jobs = {}, []
-    for i, p in enumerate(p_values):
-        for j, s in enumerate(seeds):
-            if sham_partners is None:
-                corpus = share_many(docs, treated, p, s, vocab_size=V, keep=protect)
-            else:
-                corpus = sham_many(docs, treated, sham_partners, p, s, vocab_size=V,
-                                   keep=control.ravel())
-            corpora[i, j] = corpus
-            jobs.append({"tokens": corpus, "model_cfg": model_cfg,
-                         "train_cfg": replace(train_cfg, seed=s), "device": device,
-                         "desc": f"p={p:g} seed={s}", "namespace": "lm-intervention"})
-    # the trainings are independent: lm.train_many runs them side by side on several cores
-    results = iter(lm.train_many(jobs, progress=progress, desc="dose-response"))
-    for i, p in enumerate(p_values):
-        for j, s in enumerate(seeds):
+    out["sig_pred_treated"] = pred.copy()
+    for i in range(len(p_values)):
+        for j in range(len(seeds)):
             res = next(results)
             sig = next_token_signatures(corpora[i, j], V)
             out["loss"][i, j] = res.history["loss"][-1]
@@ -618,6 +661,32 @@ def dose_response(docs, treated, control, p_values, seeds, model_cfg, train_cfg,
                 out[f"cos_E0_{grp}"][i, j] = _row_cos(res.W_E0, pr)
                 out[f"sig_cos_{grp}"][i, j] = [shared_signature_cosine(sig, a, b) for a, b in pr]
     return out
+
+
+def sham_draw_null(sham_slopes) -> np.ndarray:
+    """The null of the dose-vs-sham statistic from several sham draws: ``sham_slopes``
+    ``[draw, seed, pair]`` (slopes of cos(W^E) against ``p``, :func:`dose_slopes` of each
+    draw). At every seed two different draws ``a != b`` are taken, and the mean over seeds of
+    (pair-mean slope of ``a`` - that of ``b``) is one null value -- the statistic
+    slope(shared) - slope(sham) with one sham draw standing in for the sharing, paired by
+    training seed as the statistic is. Returns all ``(R (R - 1)) ** n_seeds`` values (``R``
+    draws), one per combination.
+
+    Book: chapter 13 (the threshold of dose vs sham)."""
+    import itertools
+
+    S = np.asarray(sham_slopes, dtype=float)
+    if S.ndim != 3 or S.shape[0] < 2 or S.shape[1] < 1:
+        raise ValueError(f"sham_slopes must be [draw, seed, pair] with at least 2 draws; got "
+                         f"shape {S.shape}")
+    v = S.mean(axis=2)                                          # [draw, seed]
+    R, n = v.shape
+    diffs = [[v[a, s] - v[b, s] for a in range(R) for b in range(R) if a != b]
+             for s in range(n)]
+    if (R * (R - 1)) ** n > 200_000:
+        raise ValueError(f"{R} draws at {n} seeds make {(R * (R - 1)) ** n} combinations; "
+                         f"use fewer draws or seeds")
+    return np.array([np.mean(c) for c in itertools.product(*diffs)])
 
 
 def swap_exchange(W, W_swapped, a: int, b: int) -> dict:

@@ -12,6 +12,8 @@ INTERVENTIONS = {
         lm_model=dict(n_layers=1, d_model=32, n_heads=2, n_kv_heads=1, d_ff=64),
         lm_train=dict(steps=150, batch_size=8, warmup=20, eval_every=10, checkpoint_every=150),
         band=[20, 200], n_treated=3, n_control=3, p_values=[0.0, 0.5, 1.0], n_seeds=2,
+        # sham draws (the page's sham and more draws at the same p and seeds): the null
+        sham_draws=3,
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=500, traj_snapshots=10, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=8, lm_traj_windows=32,
@@ -25,6 +27,8 @@ INTERVENTIONS = {
                       checkpoint_every=200),
         band=[20, 300], n_treated=4, n_control=4, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
         n_seeds=3,
+        # sham draws (the page's sham and more draws at the same p and seeds): the null
+        sham_draws=2,
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=1500, traj_snapshots=14, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=10, lm_traj_windows=64,
@@ -38,6 +42,8 @@ INTERVENTIONS = {
                       checkpoint_every=400),
         band=[20, 400], n_treated=6, n_control=6, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
         n_seeds=3,
+        # sham draws (the page's sham and more draws at the same p and seeds): the null
+        sham_draws=3,
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=2000, traj_snapshots=16, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=12, lm_traj_windows=64,
@@ -51,6 +57,8 @@ INTERVENTIONS = {
                       checkpoint_every=500),
         band=[20, 600], n_treated=8, n_control=8, p_values=[0.0, 0.25, 0.5, 0.75, 1.0],
         n_seeds=5,
+        # sham draws (the page's sham and more draws at the same p and seeds): the null
+        sham_draws=3,
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=3000, traj_snapshots=20, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=14, lm_traj_windows=64,

@@ -1,0 +1,173 @@
+"""Tests of psbook.lm.stacked: K same-shape language models trained as one batched model.
+
+A stacked member must be its single run: bitwise where the operations are the same (the
+initialisation, the batches), and within float32 rounding where they are not (batched
+products and the fused cross-entropy sum in another order). "Within rounding" is measured,
+not assumed: a float64 run of the same model is the reference, and the stacked float32
+gradient must be as close to it as the single float32 gradient is (a small multiple of that
+error), on whatever CPU and thread count the test runs.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from psbook import interventions as iv
+from psbook.lm import LMConfig, QwenLM, TrainConfig, train_lm
+from psbook.lm import stacked as S
+
+V = 40
+CFG = LMConfig(vocab_size=V, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=24,
+               max_seq_len=16)
+TCFG = TrainConfig(steps=6, batch_size=4, seq_len=16, warmup=2, eval_every=3,
+                   checkpoint_every=6)
+
+
+def _tokens(seed, n=3000):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, V, n)
+    t[1::2] = (t[::2][: t[1::2].size] * 7 + 3) % V       # some next-token structure
+    return t
+
+
+def _jobs(k=3):
+    return [dict(tokens=_tokens(i), model_cfg=replace(CFG, gamma=0.8 + 0.2 * (i == 2)),
+                 train_cfg=replace(TCFG, seed=10 + i)) for i in range(k)]
+
+
+def test_members_start_from_their_single_initialisation_bitwise():
+    cfgs = [replace(CFG, gamma=g) for g in (0.8, 1.2)]
+    model = S.StackedLM(cfgs, [3, 4])
+    for k, (c, s) in enumerate(zip(cfgs, (3, 4))):
+        single = dict(QwenLM(c, seed=s).named_parameters())
+        for name in model.names:
+            assert torch.equal(model.p(name)[k], single[name].detach()), name
+
+
+def _grads_single(cfg, seed, ids, dtype):
+    m = QwenLM(cfg, seed=seed).to(dtype)
+    m.loss(ids).backward()
+    return {n: p.grad.double() for n, p in m.named_parameters()}
+
+
+def test_a_member_gradient_is_its_single_run_within_float32_rounding():
+    torch.manual_seed(0)
+    cfgs, seeds = [CFG, replace(CFG, gamma=1.2), CFG], [1, 2, 3]
+    ids = torch.randint(0, V, (3, 4, 17))
+    model = S.StackedLM(cfgs, seeds)
+    model.loss(ids).sum().backward()
+    for k, (c, s) in enumerate(zip(cfgs, seeds)):
+        ref = _grads_single(c, s, ids[k], torch.float64)        # the exact gradient (to 1e-16)
+        one = _grads_single(c, s, ids[k], torch.float32)        # the single run's rounding
+        for name in model.names:
+            g = model.p(name).grad[k].double()
+            err_single = (one[name] - ref[name]).abs().max().item()
+            err_stack = (g - ref[name]).abs().max().item()
+            scale = ref[name].abs().max().item()
+            # as close to the exact gradient as the single float32 run is, up to a factor
+            # (another summation order), plus a floor of a few float32 ulps of the scale
+            assert err_stack <= 8 * err_single + 8 * 2 ** -23 * scale, (name, err_stack,
+                                                                      err_single, scale)
+
+
+def test_the_control_a_wrong_member_fails_the_gradient_check():
+    # planted failure: member 0 is compared with the single run of ANOTHER seed
+    torch.manual_seed(0)
+    ids = torch.randint(0, V, (2, 4, 17))
+    model = S.StackedLM([CFG, CFG], [1, 2])
+    model.loss(ids).sum().backward()
+    ref = _grads_single(CFG, 2, ids[0], torch.float64)
+    one = _grads_single(CFG, 2, ids[0], torch.float32)
+    name = "embed_tokens.weight"
+    err_single = (one[name] - ref[name]).abs().max().item()
+    err_stack = (model.p(name).grad[0].double() - ref[name]).abs().max().item()
+    assert err_stack > 8 * err_single + 8 * 2 ** -23 * ref[name].abs().max().item()
+
+
+def test_stacked_training_follows_the_single_runs():
+    jobs = _jobs()
+    stacked = S.train_stacked(jobs)
+    for j, r in zip(jobs, stacked):
+        single = train_lm(j["tokens"], j["model_cfg"], j["train_cfg"], progress=False)
+        np.testing.assert_array_equal(r.W_E0, single.W_E0)      # same initialisation
+        np.testing.assert_array_equal(r.history["step"], single.history["step"])
+        # 6 AdamW steps from gradients equal to rounding: the curves agree to ~1e-6
+        np.testing.assert_allclose(r.history["loss"], single.history["loss"], rtol=1e-4)
+        np.testing.assert_allclose(r.W_E, single.W_E, atol=1e-4 * np.abs(single.W_E).max())
+    # control: the members are not the same model (their curves differ)
+    assert not np.allclose(stacked[0].history["loss"], stacked[1].history["loss"], rtol=1e-4)
+
+
+def test_a_member_does_not_depend_on_its_stack_mates():
+    # bitwise on the CPUs tried (the batched kernels treat each member alone); asserted to
+    # float32 rounding, since another BLAS may block a batch differently
+    jobs = _jobs(3)
+    three = S.train_stacked(jobs)
+    one = S.train_stacked(jobs[:1])
+    np.testing.assert_allclose(three[0].W_E, one[0].W_E, rtol=0,
+                               atol=16 * 2 ** -23 * np.abs(one[0].W_E).max())
+    np.testing.assert_allclose(three[0].history["loss"], one[0].history["loss"], rtol=1e-6)
+
+
+def test_stack_refuses_members_of_different_shapes_or_training():
+    jobs = _jobs(2)
+    jobs[1]["model_cfg"] = replace(CFG, d_model=32)
+    with pytest.raises(ValueError, match="stack_key"):
+        S.train_stacked(jobs)
+    jobs = _jobs(2)
+    jobs[1]["train_cfg"] = replace(TCFG, lr=1e-2)
+    with pytest.raises(ValueError, match="stack_key"):
+        S.train_stacked(jobs)
+    with pytest.raises(ValueError, match="jobs is empty"):
+        S.train_stacked([])
+    with pytest.raises(ValueError, match="cfgs"):
+        S.StackedLM([CFG, replace(CFG, n_heads=4, n_kv_heads=2)], [0, 1])
+
+
+def test_a_diverging_member_is_reported_as_its_single_run_would():
+    cfg = TCFG
+    err = S._divergence({"model_cfg": CFG, "desc": "p=1 seed=0"}, 5, float("nan"), 1.0, 1.0,
+                        10.0, cfg)
+    assert isinstance(err, S.DivergenceError) and "p=1 seed=0" in str(err)
+    assert S._divergence({"model_cfg": CFG}, 5, 3.0, 1.0, 1.0, 10.0, cfg) is None
+    big = S._divergence({"model_cfg": CFG}, 5, 3.0, 1.0, 2e3, 10.0, cfg)
+    assert "|w|" in str(big)
+
+
+def test_cached_stacks_train_each_distinct_job_once_under_their_own_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    monkeypatch.setenv("PSBOOK_WORKERS", "1")
+    jobs = _jobs(2)
+    calls = []
+    real = S.train_stacked
+
+    def counting(js, **kw):
+        calls.append(len(js))
+        return real(js, **kw)
+
+    monkeypatch.setattr(S, "train_stacked", counting)
+    out = S.train_stacked_cached(jobs + [dict(jobs[0])], progress=False)
+    assert sum(calls) == 2                                  # the repeated job trained once
+    np.testing.assert_array_equal(out[0].W_E, out[2].W_E)
+    again = S.train_stacked_cached(jobs, progress=False)
+    assert sum(calls) == 2                                  # from the cache
+    np.testing.assert_array_equal(again[1].W_E, out[1].W_E)
+    # a stacked result never answers a single run's cache lookup (another key)
+    from psbook.lm.runs import _cached_result
+    assert _cached_result({**jobs[0], "namespace": "lm-train"}) is None
+
+
+def test_sham_draw_null_counts_and_values():
+    rng = np.random.default_rng(0)
+    sl = rng.normal(size=(3, 2, 4))                         # 3 draws, 2 seeds, 4 pairs
+    null = iv.sham_draw_null(sl)
+    assert null.size == (3 * 2) ** 2
+    np.testing.assert_allclose(np.sort(null), np.sort(-null))   # a against b and b against a
+    v = sl.mean(2)
+    assert np.isclose(null, ((v[1, 0] - v[0, 0]) + (v[2, 1] - v[1, 1])) / 2).any()
+    # control: identical draws give a null of zeros
+    assert np.all(iv.sham_draw_null(np.repeat(sl[:1], 3, axis=0)) == 0)
+    with pytest.raises(ValueError, match="sham_slopes"):
+        iv.sham_draw_null(sl[:1])
