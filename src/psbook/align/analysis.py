@@ -371,10 +371,15 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     Returns ``n`` (shared tokens), ``matched`` / ``mismatched`` ((mean, sd) of R_cos with the
     source's / the proxy's window PPMI over subsamples), ``thinned`` (per seed: the source's
     signature thinned to the proxy's counts, :func:`matched_count_signature`),
-    ``full_runs`` / ``mis_runs`` (per-seed R_cos) and ``control`` (the proxy's shuffled
-    control).
+    ``full_runs`` / ``mis_runs`` (per-seed R_cos), ``control`` (the proxy's shuffled
+    control) and ``control_q99``: the 99th percentile of |R_cos| under a Mantel token
+    permutation of the proxy's signature on the shared tokens (200 relabellings,
+    :func:`psbook.metrics.mantel_r_cos`) -- how far from 0 a shuffle may land by chance with
+    this few tokens.
 
     Book: chapter 12 (proxy mismatch)."""
+    from ..metrics import mantel_r_cos
+
     wiki, other = counts[(name, source)], counts[(name, proxy)]
     base = select_tokens(wiki.unigram, top=top, skip=100)
     shared = base[other.unigram[base] >= min_count]
@@ -385,11 +390,15 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     thin = np.array([alignment(model, wiki, "window", "ppmi", tokens=shared, subsample=0.8,
                                seed=sd, Phi=matched_count_signature(wiki, other, shared, seed=sd)
                                ).r_cos for sd in seeds])
+    Phi = weighted_signature(other.window, "window", "ppmi")
+    _, null, _ = mantel_r_cos(np.asarray(model.W_E, dtype=np.float64), Phi, shared,
+                              n_perm=200, seed=int(list(seeds)[0]))
     return dict(n=int(shared.size), matched=res[source]["r_cos"],
                 mismatched=res[proxy]["r_cos"], thinned=thin,
                 full_runs=np.array([r.r_cos for r in res[source]["runs"]]),
                 mis_runs=np.array([r.r_cos for r in res[proxy]["runs"]]),
-                control=res[proxy]["r_cos_control"][0])
+                control=res[proxy]["r_cos_control"][0],
+                control_q99=float(np.quantile(np.abs(null), 0.99)))
 
 
 def proxy_table(proxy: dict):
