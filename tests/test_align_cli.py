@@ -156,6 +156,21 @@ def test_sensitivity_counts_each_window_and_the_shuffled_text(glove, tmp_path, m
         A.cached_window_counts(glove, "pydoc", shuffle_seed="a", **kw)
 
 
+def test_proxy_cost_control_threshold_comes_from_a_permutation_null(glove, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    kw = dict(kinds=("next", "window"), max_chars=200_000, progress=False)
+    counts = {("GloVe", s): A.cached_counts(glove, s, **kw) for s in ("pydoc", "code")}
+    p = A.proxy_cost(glove, counts, "GloVe", "code", [0, 1], top=150, source="pydoc")
+    assert p is not None and p["n"] >= 10
+    # a shuffle lands inside the null; the real alignment (the planted failure) does not
+    assert abs(p["control"]) < p["control_q99"] < 0.5
+    assert p["mismatched"][0] > p["control_q99"]
+    # fewer shared tokens: a wider null
+    few = A.proxy_cost(glove, counts, "GloVe", "code", [0, 1], top=15, source="pydoc")
+    assert few is not None and few["n"] < p["n"] and few["control_q99"] > p["control_q99"]
+
+
 def test_select_tokens_and_frequency_permutation():
     u = np.array([50, 0, 40, 3, 30, 20, 10, 9, 8])
     np.testing.assert_array_equal(A.select_tokens(u, top=3, skip=1), [2, 4, 5])
