@@ -72,6 +72,105 @@ def test_count_corpus_window_alone_equals_window_with_next(window):
     assert (both.next.counts != next_token_signatures(ids, 128).counts).nnz == 0
 
 
+def test_count_windows_gives_each_width_as_count_corpus_does():
+    docs = ["abcabd", "", "xyz" * 50, "a", "the cat sat on the mat " * 9]
+    tok = _CharTok()
+    got = A.count_windows(tok, iter(docs), windows=(5, 1, 2), chunk_pairs=7)
+    assert sorted(got) == [1, 2, 5]
+    for w, c in got.items():
+        ref = A.count_corpus(tok, iter(docs), kinds=("window",), window=w, progress=False)
+        assert (c.window.counts != ref.window.counts).nnz == 0 and c.window.window == w
+        np.testing.assert_array_equal(c.unigram, ref.unigram)
+        assert c.n_docs == ref.n_docs
+    # control: the widths really differ, so the equality above could fail
+    assert (got[2].window.counts != got[5].window.counts).nnz > 0
+    for bad in ((), (0, 2), (2.5,), 5, ("a",)):
+        with pytest.raises(ValueError, match="windows must list"):
+            A.count_windows(tok, iter(docs), windows=bad)
+
+
+def test_window_ppmi_rows_are_the_rows_of_the_whole_ppmi():
+    from psbook.align.stats import window_ppmi_rows
+    from psbook.cooccurrence import ppmi, weighted_signature
+    docs = ["the cat sat on the mat and the dog sat on the log " * 5, "abcabd" * 20]
+    c = A.count_windows(_CharTok(), iter(docs), windows=(3,))[3]
+    rows = np.array([ord(ch) for ch in "tacs o"])
+    for alpha in (0.75, 1.0, None):
+        full = weighted_signature(c.window, "window", "ppmi", alpha)[rows]
+        part = window_ppmi_rows(c.window, rows, alpha)
+        np.testing.assert_allclose(part.toarray(), full.toarray(), atol=1e-12)
+    # control: PPMI of the rows alone (their own marginals) is not the same thing
+    alone = ppmi(c.window.counts[rows], 0.75)
+    assert not np.allclose(alone.toarray(), window_ppmi_rows(c.window, rows).toarray())
+    with pytest.raises(ValueError, match="alpha"):
+        window_ppmi_rows(c.window, rows, 1.5)
+    with pytest.raises(ValueError, match="rows"):
+        window_ppmi_rows(c.window, [10**6])
+
+
+def test_sensitivity_null_is_a_quantile_of_the_pooled_sham_differences():
+    rows = [{"sham": [0.01, 0.03]}, {"sham": [0.02]}, {"margin": 0.2}]
+    got = A.sensitivity_null(rows, q=0.5)
+    np.testing.assert_allclose(got["values"], [0.01, 0.03, 0.02])
+    assert got["threshold"] == pytest.approx(0.02) and got["max"] == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="q must be"):
+        A.sensitivity_null(rows, q=1.0)
+    with pytest.raises(ValueError, match="shuffles >= 2"):
+        A.sensitivity_null([{"margin": 0.2}])
+
+
+def test_sensitivity_counts_each_window_and_the_shuffled_text(glove, tmp_path, monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    kw = dict(max_chars=60_000)
+    counts = {("GloVe", "pydoc"): A.cached_counts(glove, "pydoc", progress=False, **kw)}
+    seeds = [0, 1]
+    rows = A.sensitivity({"GloVe": glove}, counts, seeds, tops=(30, 60), alphas=(0.75, 1.0),
+                         windows=(2, 5), shuffles=2, shuffle_seed=3, source="pydoc", **kw)
+    assert len(rows) == 2 * 2 * 2 and {r["window"] for r in rows} == {2, 5}
+    c5 = counts[("GloVe", "pydoc")]
+    by_size = {len(t): t for t in (A.select_tokens(c5.unigram, top=k) for k in (30, 60))}
+    assert len(by_size) == 2
+    for r in rows:
+        assert len(r["topical"]) == 2 and len(r["sham"]) == 1
+        assert r["sham"][0] == pytest.approx(abs(r["topical"][0] - r["topical"][1]))
+        if r["window"] != 5:
+            continue
+        # the ±5 rows are what alignment_over_seeds gives on the page's own counts
+        toks = by_size[r["tokens"]]
+        ao = A.alignment_over_seeds(glove, c5, "window", "ppmi", seeds, tokens=toks,
+                                    alpha=r["alpha"])
+        np.testing.assert_allclose(r["R_cos"], ao["r_cos"], atol=1e-12)
+        assert r["freq-shuf"] == pytest.approx(ao["r_cos_freq_shuffle"][0], abs=1e-12)
+        real = A.alignment(glove, c5, "window", "ppmi", tokens=toks, alpha=r["alpha"]).r_cos
+        assert r["margin"] == pytest.approx(real - max(r["topical"]), abs=1e-9)
+    # the shuffled text is counted, not copied: same words, other neighbours
+    sh = A.cached_window_counts(glove, "pydoc", windows=(2, 5), shuffle_seed=3, **kw)
+    real = A.cached_window_counts(glove, "pydoc", windows=(2, 5), **kw)
+    np.testing.assert_array_equal(sh[5].unigram, real[5].unigram)
+    assert (sh[5].window.counts != real[5].window.counts).nnz > 0
+    assert (real[5].window.counts != c5.window.counts).nnz == 0
+    with pytest.raises(ValueError, match="shuffles must be 0 or at least 2"):
+        A.sensitivity({"GloVe": glove}, counts, seeds, tops=(30,), shuffles=1,
+                      source="pydoc", **kw)
+    with pytest.raises(ValueError, match="shuffle_seed"):
+        A.cached_window_counts(glove, "pydoc", shuffle_seed="a", **kw)
+
+
+def test_proxy_cost_control_threshold_comes_from_a_permutation_null(glove, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    kw = dict(kinds=("next", "window"), max_chars=200_000, progress=False)
+    counts = {("GloVe", s): A.cached_counts(glove, s, **kw) for s in ("pydoc", "code")}
+    p = A.proxy_cost(glove, counts, "GloVe", "code", [0, 1], top=150, source="pydoc")
+    assert p is not None and p["n"] >= 10
+    # a shuffle lands inside the null; the real alignment (the planted failure) does not
+    assert abs(p["control"]) < p["control_q99"] < 0.5
+    assert p["mismatched"][0] > p["control_q99"]
+    # fewer shared tokens: a wider null
+    few = A.proxy_cost(glove, counts, "GloVe", "code", [0, 1], top=15, source="pydoc")
+    assert few is not None and few["n"] < p["n"] and few["control_q99"] > p["control_q99"]
+
+
 def test_select_tokens_and_frequency_permutation():
     u = np.array([50, 0, 40, 3, 30, 20, 10, 9, 8])
     np.testing.assert_array_equal(A.select_tokens(u, top=3, skip=1), [2, 4, 5])

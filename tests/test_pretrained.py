@@ -176,8 +176,15 @@ def test_bad_names():
 
 def test_sensitivity_table_shows_each_choice_with_its_spread():
     from psbook import align
-    rows = [{"model": "GloVe", "tokens": 250, "alpha": a, "R_cos": (0.48, 0.03),
-             "freq-ctrl": 0.47, "freq-shuf": 0.04} for a in (0.75, 1.0)]
+    rows = [{"model": "GloVe", "window": w, "tokens": 250, "alpha": a, "R_cos": (0.48, 0.03),
+             "freq-shuf": 0.04, "topical": [0.25, 0.27], "margin": 0.21, "sham": [0.02]}
+            for w in (2, 10) for a in (0.75, 1.0)]
     text = str(align.sensitivity_table(rows))
     assert "+0.48 ± 0.03" in text and "0.75" in text and "1.00" in text
+    assert "±2" in text and "±10" in text and "+0.270" in text and "+0.210" in text
+    assert "sham" not in text
     assert max(len(x) for x in text.splitlines()) <= 80
+    # without the placebo columns (shuffles=0) the table still shows
+    plain = [{k: v for k, v in r.items() if k not in ("topical", "margin", "sham")}
+             for r in rows]
+    assert "margin" not in str(align.sensitivity_table(plain))

@@ -109,8 +109,8 @@ def format_stat(value, fmt: str = "{:+.2f}") -> str:
 #: what a spread can be over; a row's "±" names one of these (a product such as
 #: "p values × pairs" joins two with " × ")
 OVER_WORDS = ("seeds", "pairs", "subsamples", "resamples", "draws", "gammas", "p values",
-              "models", "corpora", "cells", "tokens", "groups", "layers", "steps", "runs", "thresholds",
-              "one run")
+              "models", "corpora", "cells", "settings", "tokens", "groups", "layers", "steps",
+              "runs", "thresholds", "one run")
 
 
 def _check_over(over) -> str:

@@ -39,10 +39,11 @@ Every public name is importable from ``psbook.align`` as before the split.
 from __future__ import annotations
 
 from .analysis import (PYTHIA_STEPS, align, alignment, alignment_grid, alignment_over_seeds,
-                       sensitivity, sensitivity_table,
+                       sensitivity, sensitivity_null, sensitivity_table,
                        binned_null, binned_table, disjoint_halves, grid_table, online_alignment,
                        proxy_cost, proxy_table, svd_baseline, topical_placebo)
-from .counting import CorpusCounts, cached_counts, count_corpus, count_sources
+from .counting import (CorpusCounts, cached_counts, cached_window_counts, count_corpus,
+                       count_sources, count_windows)
 from .reading import (check_corpus, corpus_documents, corpus_fingerprint,
                       shuffled_within_articles, source_table)
 from .result import AlignResult
@@ -55,6 +56,6 @@ __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
            "copula_null", "matched_count_signature", "check_corpus", "count_sources",
            "source_table", "shuffled_within_articles", "frequency_only_signature",
            "alignment_grid", "grid_table", "disjoint_halves", "topical_placebo", "sensitivity",
-           "sensitivity_table",
+           "sensitivity_null", "sensitivity_table", "count_windows", "cached_window_counts",
            "svd_baseline", "binned_null", "binned_table", "proxy_cost", "proxy_table",
            "online_alignment", "PYTHIA_STEPS"]

@@ -9,16 +9,16 @@ import numpy as np
 from .._validate import as_token_array, check_choice
 from ..cooccurrence import SIGNATURES, WEIGHTINGS, weighted_signature
 from ..metrics import binned_alignment, correlation, cosine_matrix, pair_values
-from .counting import CorpusCounts, cached_counts, count_corpus
-from .reading import corpus_documents, shuffled_within_articles
+from .counting import CorpusCounts, cached_counts, cached_window_counts, count_corpus
+from .reading import corpus_documents
 from .result import AlignResult
 from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_permutation,
-                    matched_count_signature, select_tokens)
+                    matched_count_signature, select_tokens, window_ppmi_rows)
 
 __all__ = ["alignment", "alignment_over_seeds", "align", "alignment_grid", "grid_table",
            "disjoint_halves", "topical_placebo", "svd_baseline", "binned_null", "binned_table",
            "proxy_cost", "proxy_table", "online_alignment", "PYTHIA_STEPS", "sensitivity",
-           "sensitivity_table"]
+           "sensitivity_null", "sensitivity_table"]
 
 
 def _matrix_for(model, signature: str) -> tuple[np.ndarray, str]:
@@ -99,17 +99,18 @@ def align(model, corpus, signature: str = "window", *, window: int = 5,
 
 def alignment_over_seeds(model, counts: CorpusCounts, signature: str, weighting: str, seeds,
                          *, subsample: float = 0.8, alpha: float | None = 0.75, tokens=None,
-                         top: int = 1000, skip: int = 100) -> dict:
+                         top: int = 1000, skip: int = 100, Phi=None) -> dict:
     """:func:`alignment` on a random ``subsample`` of the tokens for each seed of ``seeds``.
 
     Returns ``{field: (mean, sd)}`` for ``r_cos``, ``r_cos_spearman``, ``r_cos_control``,
     ``r_cos_freq_shuffle``, ``r_cos_freq_controlled``, plus ``"runs"``: the AlignResults.
-    The weighted signature is computed once.
+    The weighted signature is computed once (or passed as ``Phi``).
     """
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must list at least one seed")
-    Phi = weighted_signature(counts.signatures_for(signature), signature, weighting, alpha)
+    if Phi is None:
+        Phi = weighted_signature(counts.signatures_for(signature), signature, weighting, alpha)
     if tokens is None:
         tokens = select_tokens(counts.unigram, top, skip)
     runs = [alignment(model, counts, signature, weighting, alpha=alpha, tokens=tokens,
@@ -162,27 +163,86 @@ def grid_table(grid: dict):
 
 
 def sensitivity(models: dict, counts: dict, seeds, *, tops, alphas=(0.75, 1.0),
-                skip: int = 100, source: str = "wikipedia") -> list[dict]:
+                windows=(5,), max_chars: int | None = None, shuffles: int = 0,
+                shuffle_seed: int = 0, skip: int = 100, source: str = "wikipedia") -> list[dict]:
     """The window-PPMI alignment under the analyst's choices that the page fixes: how many
-    tokens (``tops``: ranks ``skip .. skip + top``) and the context smoothing ``alpha`` of PPMI
-    (``1.0``: none). One row per model and setting: R_cos (mean, sd over token subsamples),
-    its frequency-controlled value and the frequency-matched shuffle (means). The window
-    itself is the one the counts were made with (counting again per window is left to
-    ``psbook align --window``).
+    tokens (``tops``: ranks ``skip .. skip + top``), the context smoothing ``alpha`` of PPMI
+    (``1.0``: none) and the window width (``windows``: ±w, counted again on the same first
+    ``max_chars`` characters of ``source``, cached: :func:`cached_window_counts`).
+
+    One row per model and setting: ``R_cos`` (mean, sd over the token subsamples ``seeds``,
+    the subsamples :func:`alignment_over_seeds` draws) and the frequency-matched shuffle
+    (mean). With
+    ``shuffles`` > 0 the strongest placebo too: the same window counted on ``shuffles`` copies
+    of the text with the words shuffled within each document (seeds ``shuffle_seed``, +1, ...),
+    each compared on all the tokens (``topical``: their R_cos), ``margin`` = R_cos of the real
+    text on all the tokens minus the largest of them, and ``sham``: |difference| of every two
+    shuffled copies -- what a margin is between two draws of the placebo
+    (:func:`sensitivity_null`).
 
     Book: chapter 12 (how much the choices matter)."""
+    if isinstance(shuffles, bool) or not isinstance(shuffles, (int, np.integer)) or shuffles < 0:
+        raise ValueError(f"shuffles must be a non-negative int; got {shuffles!r}")
+    if shuffles == 1:
+        raise ValueError("shuffles must be 0 or at least 2 (the sham null compares two copies)")
     rows = []
     for name, m in models.items():
-        c = counts[(name, source)]
-        for top in tops:
-            toks = select_tokens(c.unigram, top=top, skip=skip)
+        base = counts[(name, source)]
+        real = cached_window_counts(m, source, windows=windows, max_chars=max_chars)
+        shuf = [cached_window_counts(m, source, windows=windows, max_chars=max_chars,
+                                     shuffle_seed=shuffle_seed + j) for j in range(shuffles)]
+        token_sets = [select_tokens(base.unigram, top=top, skip=skip) for top in tops]
+        T = np.unique(np.concatenate(token_sets))       # every token of every setting, once
+        E = cosine_matrix(np.asarray(m.W_E[T], dtype=np.float64))
+        for w in sorted(real):
             for a in alphas:
-                t = alignment_over_seeds(m, c, "window", "ppmi", seeds, tokens=toks, alpha=a)
-                rows.append({"model": name, "tokens": len(toks), "alpha": a,
-                             "R_cos": t["r_cos"],
-                             "freq-ctrl": t["r_cos_freq_controlled"][0],
-                             "freq-shuf": t["r_cos_freq_shuffle"][0]})
+                # the signature's cosines on T, once per text; each setting reads a block
+                S = [cosine_matrix(window_ppmi_rows(c[w].window, T, a)) for c in [real] + shuf]
+                for toks in token_sets:
+                    pos = np.searchsorted(T, toks)
+                    runs = np.array([_subsample_r_cos(E, S[0], pos, base.unigram[T], s)
+                                     for s in seeds])
+                    sd = float(runs[:, 0].std(ddof=1)) if len(seeds) > 1 else 0.0
+                    row = {"model": name, "window": w, "tokens": len(toks), "alpha": a,
+                           "R_cos": (float(runs[:, 0].mean()), sd),
+                           "freq-shuf": float(runs[:, 1].mean())}
+                    if shuffles:
+                        e = pair_values(E[np.ix_(pos, pos)])
+                        r = [correlation(e, pair_values(Sk[np.ix_(pos, pos)])) for Sk in S]
+                        row.update(topical=r[1:], margin=r[0] - max(r[1:]),
+                                   sham=[abs(x - y) for i, x in enumerate(r[1:])
+                                         for y in r[i + 2:]])
+                    rows.append(row)
     return rows
+
+
+def _subsample_r_cos(E, S, pos, freq, seed: int, subsample: float = 0.8) -> tuple:
+    """``(R_cos, frequency-matched shuffle)`` on the subsample of the tokens at ``pos`` that
+    :func:`alignment` draws for ``seed``, read from the cosine matrices ``E`` and ``S`` of all
+    the tokens (``freq``: their counts, in the same order)."""
+    rng = np.random.default_rng(seed)
+    k = rng.choice(pos.size, size=max(3, int(round(subsample * pos.size))), replace=False)
+    p = np.sort(pos[k])     # alignment() sorts the token ids; T is sorted, so positions follow
+    e = pair_values(E[np.ix_(p, p)])
+    fperm = frequency_matched_permutation(np.asarray(freq, dtype=np.float64)[p], seed=seed + 1)
+    Ss = S[np.ix_(p, p)]
+    return (correlation(e, pair_values(Ss)),
+            correlation(e, pair_values(Ss[np.ix_(fperm, fperm)])))
+
+
+def sensitivity_null(rows: list[dict], q: float = 0.99) -> dict:
+    """The null of :func:`sensitivity`'s ``margin``: every ``sham`` value (the |difference|
+    between two within-document shuffles of the text, at every setting and model) pooled.
+    Returns ``values``, ``q``, ``threshold`` (their ``q`` quantile) and ``max``.
+
+    Book: chapter 12 (the margin's threshold, from a null computed on the page)."""
+    if not 0 < float(q) < 1:
+        raise ValueError(f"q must be a quantile in (0, 1); got {q!r}")
+    vals = np.array([v for r in rows for v in r.get("sham", ())], dtype=float)
+    if vals.size < 2:
+        raise ValueError("rows carry fewer than 2 sham values: run sensitivity with shuffles >= 2")
+    return {"values": vals, "q": float(q), "threshold": float(np.quantile(vals, q)),
+            "max": float(vals.max())}
 
 
 def sensitivity_table(rows: list[dict]):
@@ -192,9 +252,21 @@ def sensitivity_table(rows: list[dict]):
     from ..display import Table
 
     f = "+.3f"
-    return Table(rows, caption="R_cos (window PPMI) by number of tokens and smoothing alpha.",
-                 formats={"alpha": ".2f", "R_cos": f, "freq-ctrl": f, "freq-shuf": f},
-                 note="R_cos: mean ± sd over token subsamples; the others: means.")
+    keep = ("model", "window", "tokens", "alpha", "R_cos", "freq-shuf", "topical", "margin")
+    shown = [{k: (max(r[k]) if k == "topical" else r[k]) for k in keep if k in r}
+             for r in rows]
+    for r in shown:
+        if "window" in r:
+            r["window"] = f"±{r['window']}"
+    return Table(shown, caption="R_cos (window PPMI) by window, number of tokens and "
+                                "smoothing alpha.",
+                 formats={k: v for k, v in {"alpha": ".2f", "R_cos": f, "freq-shuf": f,
+                                            "topical": f, "margin": f}.items()
+                          if k in shown[0]},
+                 note="R_cos: mean ± sd over token subsamples; freq-shuf: mean." + (
+                     " topical: the largest R_cos of the text with words shuffled within "
+                     "articles; margin: R_cos minus it, both on all the tokens."
+                     if "margin" in shown[0] else ""))
 
 
 def disjoint_halves(models: dict, counts: dict, *, top: int, max_chars: int | None,
@@ -228,9 +300,8 @@ def topical_placebo(models: dict, counts: dict, *, top: int, max_chars: int | No
     out = {}
     for name, m in models.items():
         toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
-        _, docs = corpus_documents(source, max_chars)
-        c_sh = count_corpus(m.tokenizer, shuffled_within_articles(docs, seed), m.vocab_size,
-                            kinds=("window",), window=5, progress=False)
+        c_sh = cached_window_counts(m, source, windows=(5,), max_chars=max_chars,
+                                    shuffle_seed=seed)[5]
         out[name] = alignment(m, c_sh, "window", "ppmi", tokens=toks, seed=seed).r_cos
     return out
 
@@ -300,10 +371,15 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     Returns ``n`` (shared tokens), ``matched`` / ``mismatched`` ((mean, sd) of R_cos with the
     source's / the proxy's window PPMI over subsamples), ``thinned`` (per seed: the source's
     signature thinned to the proxy's counts, :func:`matched_count_signature`),
-    ``full_runs`` / ``mis_runs`` (per-seed R_cos) and ``control`` (the proxy's shuffled
-    control).
+    ``full_runs`` / ``mis_runs`` (per-seed R_cos), ``control`` (the proxy's shuffled
+    control) and ``control_q99``: the 99th percentile of |R_cos| under a Mantel token
+    permutation of the proxy's signature on the shared tokens (200 relabellings,
+    :func:`psbook.metrics.mantel_r_cos`) -- how far from 0 a shuffle may land by chance with
+    this few tokens.
 
     Book: chapter 12 (proxy mismatch)."""
+    from ..metrics import mantel_r_cos
+
     wiki, other = counts[(name, source)], counts[(name, proxy)]
     base = select_tokens(wiki.unigram, top=top, skip=100)
     shared = base[other.unigram[base] >= min_count]
@@ -314,11 +390,15 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     thin = np.array([alignment(model, wiki, "window", "ppmi", tokens=shared, subsample=0.8,
                                seed=sd, Phi=matched_count_signature(wiki, other, shared, seed=sd)
                                ).r_cos for sd in seeds])
+    Phi = weighted_signature(other.window, "window", "ppmi")
+    _, null, _ = mantel_r_cos(np.asarray(model.W_E, dtype=np.float64), Phi, shared,
+                              n_perm=200, seed=int(list(seeds)[0]))
     return dict(n=int(shared.size), matched=res[source]["r_cos"],
                 mismatched=res[proxy]["r_cos"], thinned=thin,
                 full_runs=np.array([r.r_cos for r in res[source]["runs"]]),
                 mis_runs=np.array([r.r_cos for r in res[proxy]["runs"]]),
-                control=res[proxy]["r_cos_control"][0])
+                control=res[proxy]["r_cos_control"][0],
+                control_q99=float(np.quantile(np.abs(null), 0.99)))
 
 
 def proxy_table(proxy: dict):

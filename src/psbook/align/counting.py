@@ -16,7 +16,8 @@ from ..progress import progress_bar
 from ..signatures import NextTokenSignatures
 from .reading import corpus_documents, corpus_fingerprint
 
-__all__ = ["CorpusCounts", "count_corpus", "cached_counts", "count_sources"]
+__all__ = ["CorpusCounts", "count_corpus", "cached_counts", "count_sources", "count_windows",
+           "cached_window_counts"]
 
 
 @dataclass
@@ -91,6 +92,49 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
     return out
 
 
+def count_windows(tokenizer, docs: Iterable[str], vocab_size: int | None = None, *,
+                  windows=(2, 5, 10), corpus: str = "", batch_docs: int = 64,
+                  chunk_pairs: int = 1 << 23, progress: bool = False) -> dict:
+    """``{w: CorpusCounts}``: the symmetric ±``w`` window counts of ``docs`` for every ``w`` of
+    ``windows``, from one tokenization and one pass (each band of offsets between two widths
+    is counted once; a wider window adds the next band). Each entry equals
+    ``count_corpus(..., kinds=("window",), window=w)``.
+
+    Book: chapter 12 (the window width as an analyst's choice)."""
+    ws = _window_list(windows)
+    V = check_positive_int("vocab_size", int(vocab_size if vocab_size is not None
+                                             else tokenizer.vocab_size))
+    bands = [PairCounter(V, range(lo + 1, hi + 1), chunk_pairs=chunk_pairs)
+             for lo, hi in zip([0] + ws[:-1], ws)]
+    unigram = np.zeros(V, dtype=np.int64)
+    bar = progress_bar(total=None, desc=f"counting {corpus or 'corpus'}", unit="tok",
+                       enabled=progress, unit_scale=True)
+    try:
+        n_docs = _count_stream(tokenizer, docs, V, None, batch_docs, unigram, bands, bar)
+    finally:
+        bar.close()
+    name = getattr(tokenizer, "name", type(tokenizer).__name__)
+    out, S = {}, None
+    for w, band in zip(ws, bands):
+        S = band.counts() if S is None else sp.csr_matrix(S + band.counts())
+        out[w] = CorpusCounts(corpus, name, unigram, n_docs=n_docs,
+                              window=WindowSignatures(S, unigram.copy(), w))
+    return out
+
+
+def _window_list(windows) -> list[int]:
+    """The distinct widths of ``windows``, sorted; ValueError naming ``windows`` otherwise."""
+    try:
+        ws = sorted({int(w) for w in windows if float(w).is_integer()
+                     and not isinstance(w, bool)})
+        ok = bool(ws) and ws[0] >= 1 and len(ws) == len(set(windows))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"windows must list distinct positive ints; got {windows!r}")
+    return ws
+
+
 def _count_stream(tokenizer, docs, V: int, budget: int | None, batch_docs: int,
                   unigram: np.ndarray, counters: list, bar) -> int:
     """The pass of :func:`count_corpus`: tokenize ``docs`` ``batch_docs`` at a time, add each
@@ -155,6 +199,36 @@ def cached_counts(model, corpus, *, kinds=("next", "window"), window: int = 5,
 
     return load_or_compute("align_counts", cfg, compute, verbose=verbose)
 
+
+
+def cached_window_counts(model, corpus, *, windows=(2, 5, 10), max_chars: int | None = None,
+                         shuffle_seed: int | None = None) -> dict:
+    """``{w: CorpusCounts}``: :func:`count_windows` of ``corpus`` (its first ``max_chars``
+    characters) in ``model``'s tokenizer, through :func:`psbook.cache.load_or_compute`.
+    ``shuffle_seed``: count instead each document with its words shuffled
+    (:func:`~psbook.align.reading.shuffled_within_articles`, the topical placebo).
+
+    Book: chapter 12 (the window width, and the within-article shuffle at each width)."""
+    from ..cache import load_or_compute
+    from .reading import shuffled_within_articles
+
+    if shuffle_seed is not None and (isinstance(shuffle_seed, bool)
+                                     or not isinstance(shuffle_seed, (int, np.integer))):
+        raise ValueError(f"shuffle_seed must be an int or None; got {shuffle_seed!r}")
+    ws = _window_list(windows)
+    desc, docs = corpus_documents(corpus, max_chars)
+    if shuffle_seed is not None:
+        docs = shuffled_within_articles(docs, int(shuffle_seed))
+        desc = f"{desc} [words shuffled within documents, seed {int(shuffle_seed)}]"
+    cfg = dict(model=model.name, vocab=model.vocab_size, corpus=desc, windows=ws,
+               max_chars=max_chars, data=corpus_fingerprint(corpus))
+
+    def compute():
+        got = count_windows(model.tokenizer, docs, model.vocab_size, windows=ws, corpus=desc)
+        return {str(w): c for w, c in got.items()}
+
+    got = load_or_compute("align_counts", cfg, compute, verbose=False)
+    return {int(w): c for w, c in got.items()}
 
 
 def count_sources(models: dict, sources, *, max_chars: int | None = None,

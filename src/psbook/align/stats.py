@@ -14,7 +14,8 @@ from ..metrics import correlation, pair_values
 from .counting import CorpusCounts
 
 __all__ = ["select_tokens", "frequency_matched_permutation", "frequency_controlled_r_cos",
-           "copula_null", "matched_count_signature", "frequency_only_signature"]
+           "copula_null", "matched_count_signature", "frequency_only_signature",
+           "window_ppmi_rows"]
 
 
 def select_tokens(unigram, top: int = 1000, skip: int = 100, min_count: int = 5,
@@ -141,6 +142,36 @@ def copula_null(S_emb, S_sig, draws: int = 20, seed: int = 0) -> np.ndarray:
     for k in range(draws):
         z2 = rho * z_e + np.sqrt(max(0.0, 1 - rho ** 2)) * rng.standard_normal(n)
         out[k] = s_sorted[np.argsort(np.argsort(z2, kind="stable"), kind="stable")]
+    return out
+
+
+def window_ppmi_rows(window, rows, alpha: float | None = 0.75) -> sp.csr_matrix:
+    """The rows ``rows`` of the window-PPMI signature of ``window`` (a
+    :class:`~psbook.cooccurrence.WindowSignatures`): equal to
+    ``weighted_signature(window, "window", "ppmi", alpha)[rows]`` (the marginals are those of
+    the whole matrix), at the cost of those rows only.
+
+    Book: chapter 12 (the sensitivity table weights many countings)."""
+    C = window.counts
+    t = as_token_array("rows", rows, C.shape[0], ndim=1)
+    if alpha is not None and (isinstance(alpha, bool) or not 0 < float(alpha) <= 1):
+        raise ValueError(f"alpha must be a number in (0, 1] or None; got {alpha!r}")
+    total = float(C.sum())
+    col = np.asarray(C.sum(axis=0), dtype=np.float64).ravel()
+    if alpha is not None and float(alpha) != 1.0:
+        ca = np.power(col, float(alpha))
+        col = ca * (total / ca.sum())
+    R = sp.csr_matrix(C[t], dtype=np.float64)
+    R.sum_duplicates()
+    R.eliminate_zeros()
+    if total <= 0 or R.nnz == 0:
+        return sp.csr_matrix(R.shape, dtype=np.float64)
+    row = np.asarray(R.sum(axis=1)).ravel()
+    r = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+    vals = np.log(R.data) + np.log(total) - np.log(row[r]) - np.log(col[R.indices])
+    out = sp.csr_matrix((np.maximum(vals, 0.0), R.indices.copy(), R.indptr.copy()),
+                        shape=R.shape)
+    out.eliminate_zeros()
     return out
 
 
