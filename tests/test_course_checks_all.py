@@ -104,6 +104,22 @@ class Answer:
         self.value = value
 
 
+def _ch09_matched():
+    from psbook.signatures import next_token_signatures
+    rng = np.random.default_rng(2)
+    ids = np.minimum(rng.zipf(1.3, size=20000), 80) - 1
+    return {"sigs": {"code": next_token_signatures(ids, 80)}, "sets": {"digits": [4, 6, 9, 12]}}
+
+
+def _my_matched_loop(sig, group, seed):   # another correct implementation: a loop
+    from psbook import corpus
+    values = corpus.matched_baseline(sig, group, draws=100, seed=seed)
+    total = 0.0
+    for v in values:
+        total += float(v)
+    return total / len(values)
+
+
 def _ch11_costs():
     rng = np.random.default_rng(5)
     return {"ME": np.eye(3) + 0.1 * rng.normal(size=(3, 3, 3))}
@@ -246,11 +262,12 @@ CASES = {
                          wrong={"months_cos": {"phi_next": 0.47, "varphi_pre": 0.61, "tied": 0.58}},
                          alt={"months_cos": {"tied": np.float32(0.58), "phi_next": 0.61,
                                              "varphi_pre": 0.47}}),
-    "ex-09-matched": dict(refs={"digits_matched_code": Spread((0.21, 0.22, 0.2), continuous=True,
-                                                              margin=0.5),
-                                "digits_cos_code": 0.43},
-                          wrong={"digits_matched_code": 0.43},
-                          alt={"digits_matched_code": 0.215}),
+    "ex-09-matched": dict(ns=_ch09_matched,
+                          wrong={"digits_matched_code": lambda r, ns: r["digits_cos_code"],
+                                 "my_matched_baseline": lambda r, ns: lambda sig, g, seed: 0.2},
+                          alt={"my_matched_baseline": lambda r, ns: _my_matched_loop,
+                               "digits_matched_code": lambda r, ns: np.float64(
+                                   r["digits_matched_code"])}),
     "ex-09-next-sig": dict(ns=dict, wrong={"varphi_pre_small": lambda r, ns: r["varphi_pre_small"].T},
                            alt={"vocab_small": lambda r, ns: tuple(r["vocab_small"]),
                                 "B_small": lambda r, ns: r["B_small"].astype(int)}),

@@ -156,7 +156,7 @@ FUNCTION_EXERCISES = {   # implement-then-test: the check calls the student's fu
     "ex-13-share": "an intervention", "ex-neighbours": "", "ex-predict-collapse": "",
     "ex-04-c2": "", "ex-04-delay": "", "ex-05-zipf": "", "ex-05-anchors": "a control",
     "ex-06-partial": "", "ex-06-direction": "", "ex-07-energy": "", "ex-08-matched": "",
-    "ex-13-chains": "", "ex-11-costs": ""}
+    "ex-13-chains": "", "ex-11-costs": "", "ex-09-matched": "a control"}
 
 
 def test_function_exercises_ask_for_a_function_and_compare_it_on_own_inputs():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Spread, choice, exercise, function_compare
+from ._base import choice, exercise, function_compare
 
 
 def _dict_compare(given, ref):
@@ -40,35 +40,72 @@ def months(ns):
                            for name in corpus.SIGNATURE_NAMES}}
 
 
-def _baseline_compare(given, ref):
-    """The TA table's "one draw of the baseline presented as the baseline": a value outside
-    what the mean of 100 draws takes over 30 seeds is most often one draw (or a few), whose
-    spread is about ten times larger. (A single draw near the mean cannot be told apart by
-    its value alone.)"""
+def _matched_ref(sig, group, seed):
+    """The baseline the exercise asks for: the mean over 100 frequency-matched draws."""
+    from psbook import corpus
+    return float(corpus.matched_baseline(sig, group, draws=100, seed=seed).mean())
+
+
+def _one_draw(sig, group, seed):
+    """The TA table's "one draw of the baseline presented as the baseline"."""
+    from psbook import corpus
+    return float(corpus.matched_baseline(sig, group, draws=1, seed=seed).mean())
+
+
+def _ten_draws(sig, group, seed):
+    from psbook import corpus
+    return float(corpus.matched_baseline(sig, group, draws=10, seed=seed).mean())
+
+
+def _matched_cases(ns):
+    """The check's own inputs: another seed, and another group in another corpus."""
+    sigs, sets = ns["sigs"], ns["sets"]
+    cases = {"the code corpus's digits with seed 7": (sigs["code"], sets["digits"], 7)}
+    if "wikipedia" in sigs and "months" in sets:
+        cases["Wikipedia's months with seed 11"] = (sigs["wikipedia"], sets["months"], 11)
+    return cases
+
+
+_MATCHED_MISTAKES = {
+    "one draw of the baseline, not the mean of 100: one draw varies about ten times more than "
+    "the mean of 100 (ask matched_baseline for draws=100)": _one_draw,
+    "the mean of 10 draws, not 100 (ask matched_baseline for draws=100)": _ten_draws}
+
+
+def _matched_value_compare(given, ref, ns):
+    """``digits_matched_code`` must be the function's value for the code corpus's digits at
+    seed 0 (a typed number near it does not pass: the tolerance is float rounding)."""
     from ._base import default_compare
-    problem = default_compare(given, ref, 1e-6, 1e-9)
-    if problem and problem.startswith("not a value"):
-        return ("not a value the mean of 100 frequency-matched draws takes with any seed: one "
-                "draw (or a few) varies about ten times more than that mean; average 100 "
-                "draws")
-    return problem
+    problem = default_compare(given, ref, 1e-9, 1e-12)
+    if not problem:
+        return None
+    args = (ns["sigs"]["code"], ns["sets"]["digits"], 0)
+    for words, fn in _MATCHED_MISTAKES.items():
+        if not default_compare(given, fn(*args), 1e-9, 1e-12):
+            return words
+    return ("not the mean of 100 frequency-matched draws for the code corpus's digits at "
+            f"seed 0: {problem}")
 
 
 @exercise("ex-09-matched",
-          answers={"digits_matched_code": "mean of 100 frequency-matched random groups (any seed)",
+          answers={"my_matched_baseline": "your function (sig, group, seed) -> the baseline",
+                   "digits_matched_code": "your function's baseline for the code corpus's "
+                                          "digits, seed 0",
                    "digits_cos_code": "the digits' own mean pairwise cosine in the code corpus"},
-          rtol=1e-6, atol=1e-9, compare={"digits_matched_code": _baseline_compare},
-          hint=["a baseline is a group of random tokens as frequent as the digits; its mean "
-                "over many draws is what the digits are compared with",
+          rtol=1e-6, atol=1e-9,
+          compare={"my_matched_baseline": function_compare(
+              _matched_cases, _matched_ref, "my_matched_baseline", rtol=1e-9, atol=1e-12,
+              variants=_MATCHED_MISTAKES),
+              "digits_matched_code": _matched_value_compare},
+          hint=["a baseline is a group of random tokens as frequent as the group; one such "
+                "group is noisy, so the baseline is an average over many draws",
                 "corpus.matched_baseline returns one value per draw (ask for 100); average "
                 "them. The digits' own value comes from corpus.set_similarity"])
 def matched(ns):
     from psbook import corpus
     s, d = ns["sigs"]["code"], ns["sets"]["digits"]
-    # the control passes with any seed: the means of 100 draws over 30 seeds, and a margin
-    spread = Spread(tuple(float(corpus.matched_baseline(s, d, draws=100, seed=k).mean())
-                          for k in range(30)), continuous=True, margin=0.5)
-    return {"digits_matched_code": spread,
+    return {"my_matched_baseline": _matched_ref,
+            "digits_matched_code": _matched_ref(s, d, 0),
             "digits_cos_code": float(corpus.set_similarity(s, {"digits": d})["digits"])}
 
 
