@@ -159,6 +159,46 @@ def test_cached_stacks_train_each_distinct_job_once_under_their_own_key(tmp_path
     assert _cached_result({**jobs[0], "namespace": "lm-train"}) is None
 
 
+def test_chapter_10s_variants_stack_and_follow_their_single_runs():
+    # tied, attention-free, attention-only and zero-layer models (lm.ablation_configs): each
+    # its own stack, each member its single run to float32 rounding over 6 steps
+    from psbook.lm import ablation_configs
+    variants = ablation_configs(CFG) | {"tied": replace(CFG, tie_embeddings=True)}
+    t = _tokens(0)
+    singles = {}
+    for name, cfg in variants.items():
+        jobs = [dict(tokens=t, model_cfg=cfg, train_cfg=replace(TCFG, seed=s)) for s in (1, 2)]
+        for j, r in zip(jobs, S.train_stacked(jobs)):
+            one = train_lm(t, cfg, j["train_cfg"], progress=False)
+            np.testing.assert_allclose(r.history["loss"], one.history["loss"], rtol=1e-4,
+                                       err_msg=name)
+            np.testing.assert_allclose(r.W_U, one.W_U, atol=1e-4 * np.abs(one.W_U).max(),
+                                       err_msg=name)
+            singles[name] = one
+    # control: the variants are different models (a member is not another variant's run)
+    assert not np.allclose(singles["zero-layer"].history["loss"],
+                           singles["full"].history["loss"], rtol=1e-4)
+
+
+def test_train_grid_trains_through_the_stacked_trainer(tmp_path, monkeypatch):
+    # chapters 10 and 11 train through lm.train_grid: stacked by default, one stack per shape
+    from psbook.lm import train_grid
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    monkeypatch.setenv("PSBOOK_WORKERS", "1")
+    calls = []
+    real = S.train_stacked
+    monkeypatch.setattr(S, "train_stacked", lambda js, **kw: calls.append(len(js)) or real(js, **kw))
+    t = _tokens(0)
+    out = train_grid({0.8: (t, CFG, TCFG), 1.2: (t, replace(CFG, gamma=1.2), TCFG)}, [1, 2],
+                     progress=False)
+    assert calls == [4]                          # two gammas x two seeds: one stack
+    assert [r.train_cfg["seed"] for r in out[1.2]] == [1, 2]
+    single = train_grid({0.8: (t, CFG, TCFG)}, [2], progress=False, trainer="single")
+    assert calls == [4]                          # the single trainer did not stack
+    np.testing.assert_allclose(out[0.8][1].history["loss"], single[0.8][0].history["loss"],
+                               rtol=1e-4)
+
+
 def test_sham_draw_null_counts_and_values():
     rng = np.random.default_rng(0)
     sl = rng.normal(size=(3, 2, 4))                         # 3 draws, 2 seeds, 4 pairs

@@ -91,6 +91,8 @@ def test_train_grid_labels_seeds_and_bad_specs(stream, tmp_path, monkeypatch):
         LM.train_grid({"x": (stream, CFG, {})}, [0])
     with pytest.raises(ValueError, match="unknown keys"):
         LM.train_many([{"tokens": stream, "model_cfg": CFG, "train_cfg": TCFG, "lr": 1}])
+    with pytest.raises(ValueError, match="trainer must be"):
+        LM.train_grid({"a": (stream, CFG, TCFG)}, [0], trainer="batched")
 
 
 # ---- cores, threads, and workers that die with their parent (issues 30.4, 32.3) -------------
@@ -216,7 +218,9 @@ tcfg = TrainConfig(steps=10**7, batch_size=2, seq_len=8, lr=3e-3, warmup=2, eval
                    checkpoint_every=10**7)
 stream = np.random.default_rng(0).integers(0, 40, size=3000)
 print("parent", os.getpid(), flush=True)
-LM.train_grid({"a": (stream, cfg, tcfg), "b": (stream, cfg, tcfg)}, [0], progress=False)
+# trainer="single": two trainings on two worker processes (stacked, they would be one model)
+LM.train_grid({"a": (stream, cfg, tcfg), "b": (stream, cfg, tcfg)}, [0], progress=False,
+              trainer="single")
 """
 
 

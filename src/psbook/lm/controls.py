@@ -1,9 +1,10 @@
 r"""Seeds, controls and ablations for the language-model chapters (10-11).
 
-* :func:`train_seeds` -- one cached training per seed (:func:`psbook.lm.train_cached`), so a
-  claim can be reported as mean +- sd over seeds and a re-run only redraws;
-  :func:`train_grid` -- several such runs (labels x seeds) at once, side by side on several
-  cores (:func:`psbook.lm.train_many`).
+* :func:`train_seeds` -- one cached training per seed, so a claim can be reported as mean +-
+  sd over seeds and a re-run only redraws; :func:`train_grid` -- several such runs (labels x
+  seeds) at once: the runs of one shape as one stacked model
+  (:func:`psbook.lm.stacked.train_stacked_cached`), the stacks side by side on several cores
+  (``trainer="single"``: one :func:`psbook.lm.train_cached` per run).
 * :func:`probes` -- what the training loop logs along training in chapters 10 and 11 (one
   definition, so that their runs on the same corpus share one cache entry).
 * :func:`history_frame` -- the alignment histories of several runs as one long table (the
@@ -37,22 +38,35 @@ __all__ = ["train_seeds", "train_grid", "probes", "history_frame", "mean_sd", "f
 
 
 def train_seeds(tokens, model_cfg: LMConfig, train_cfg: TrainConfig, seeds, **kwargs) -> list:
-    """:func:`psbook.lm.train_cached` once per seed in ``seeds`` (the seed sets both the
-    initialisation and the data order); ``kwargs`` go to ``train_cached``. Returns the
-    :class:`TrainResult` list, in the order of ``seeds``. The seeds train side by side on
-    several cores where :func:`psbook.lm.train_many` can."""
+    """The :class:`TrainResult` list of one cached training per seed in ``seeds`` (the seed
+    sets both the initialisation and the data order), in the order of ``seeds``: one
+    :func:`train_grid` label (``kwargs`` go there: ``trainer``, or the
+    :func:`psbook.lm.train_cached` arguments)."""
     return train_grid({None: (tokens, model_cfg, train_cfg)}, seeds, **kwargs)[None]
 
 
-def train_grid(runs: dict, seeds, *, progress: bool = True, **kwargs) -> dict:
+def train_grid(runs: dict, seeds, *, progress: bool = True, trainer: str = "stacked",
+               **kwargs) -> dict:
     """Every run of ``runs`` once per seed: ``{label: (tokens, model_cfg, train_cfg)}`` or
     ``{label: (tokens, model_cfg, train_cfg, extra)}`` with ``extra`` a dict of
     :func:`psbook.lm.train_cached` arguments for that run alone (e.g. its own
     ``signatures``); ``kwargs`` go to every run. Returns ``{label: [TrainResult per seed]}``.
 
-    All ``len(runs) x len(seeds)`` trainings go to :func:`psbook.lm.train_many` at once, so
-    on a CPU with several cores they run side by side (``PSBOOK_WORKERS``)."""
+    All ``len(runs) x len(seeds)`` trainings are handed over at once. ``trainer="stacked"``
+    (the default): :func:`psbook.lm.stacked.train_stacked_cached` -- the runs of one shape
+    (every seed; labels that differ only in ``gamma``, their tokens or probes) train as one
+    batched model with a fused unembedding + cross-entropy, each member equal to its single
+    run to float32 rounding, cached under its own key; the stacks run side by side on several
+    cores (``PSBOOK_WORKERS``). ``trainer="single"``: one :func:`psbook.lm.train_cached` per
+    run through :func:`psbook.lm.train_many` (resumable from checkpoints; its own cache key).
+    Chapters 10 and 11 share their identical runs through the cache only if they use the same
+    trainer.
+
+    Book: chapters 10 and 11."""
     from .runs import train_many
+    from .stacked import train_stacked_cached
+    if trainer not in ("stacked", "single"):
+        raise ValueError(f"trainer must be 'stacked' or 'single'; got {trainer!r}")
     if not isinstance(runs, dict) or not runs:
         raise ValueError(f"runs must be a non-empty dict label -> (tokens, model_cfg, "
                          f"train_cfg[, extra]); got {runs!r:.80}")
@@ -78,7 +92,8 @@ def train_grid(runs: dict, seeds, *, progress: bool = True, **kwargs) -> dict:
                          "train_cfg": replace(t_cfg, seed=s), "desc": f"{name} seed {s}",
                          **extra})
             labels.append(label)
-    results = train_many(jobs, progress=progress, desc=desc)
+    train = train_stacked_cached if trainer == "stacked" else train_many
+    results = train(jobs, progress=progress, desc=desc)
     out = {label: [] for label in runs}
     for label, r in zip(labels, results):
         out[label].append(r)
