@@ -293,7 +293,15 @@ def _map_on_pool(fn: Callable, jobs: list, n: int, desc: str, progress: bool) ->
                 errors[i] = exc
             bar.update(1)
     except KeyboardInterrupt:
-        _interrupted(futures, desc)
+        # a second Ctrl-C can land before _interrupted ignores SIGINT (two in quick succession,
+        # or one while this process waits for the CPU): finish the clean-up all the same, else
+        # the workers keep running and the interpreter's exit waits for them forever
+        while True:
+            try:
+                _interrupted(futures, desc)
+                break
+            except KeyboardInterrupt:
+                continue
         raise
     except BaseException:                      # any other way out: start no more jobs
         for fut in futures:
