@@ -236,6 +236,83 @@ def test_chapter_13_tables_and_readings():
     assert len(iv.slope_table(sl, {"treated": ["a/b", "c/d"], "control": ["e/f", "g/h"]})) == 4
 
 
+
+def _early_setup():
+    from psbook.lm.model import LMConfig
+    from psbook.lm.train import TrainConfig
+    m = LMConfig(vocab_size=40, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32,
+                 max_seq_len=16, gamma=1.2)
+    t = TrainConfig(steps=10, batch_size=4, seq_len=8, warmup=2, eval_every=5,
+                    checkpoint_every=10, seed=1)
+    rng = np.random.default_rng(0)
+    toks = (np.cumsum(rng.integers(1, 4, 3000)) % 40).astype(np.int64)  # successor structure
+    return m, t, toks
+
+
+def test_early_direction_runs_resume_exactly_and_scramble(monkeypatch, tmp_path):
+    """The continuation from the stop: unchanged (``real``, or the identity permutation) it is
+    the uninterrupted run; a scramble changes the final embedding (planted control)."""
+    from psbook.lm.train import train_lm
+
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    m, t, toks = _early_setup()
+    rows = np.arange(5, 15)
+    full = train_lm(toks, m, t, progress=False)
+    ident = np.arange(rows.size)
+    swap = ident.copy()
+    swap[[0, 1]] = [1, 0]
+    out = iv.early_direction_runs(toks, m, t, stop_step=4, rows=rows, perms=[ident, swap],
+                                  real=True)
+    assert out["W_E"].shape == (2, 40, 16) and out["loss"].shape == (2,)
+    assert np.abs(out["W_E_real"] - full.W_E).max() < 1e-5
+    assert np.abs(out["W_E"][0] - full.W_E).max() < 1e-5
+    assert np.abs(out["W_E"][1] - full.W_E).max() > 1e-3          # the scramble mattered
+    assert np.allclose(out["W_E0"], full.W_E0)
+    drawn = iv.early_direction_runs(toks, m, t, stop_step=4, rows=rows, draws=2, seed=3)
+    assert drawn["W_E_real"] is None and drawn["perms"].shape == (2, rows.size)
+    for kw, match in [(dict(stop_step=10), "stop_step must lie before"),
+                      (dict(stop_step=0), "stop_step"),
+                      (dict(stop_step=4, rows=[1, 1, 2]), "distinct"),
+                      (dict(stop_step=4, perms=[[0, 0, 1, 2, 3, 4, 5, 6, 7, 8]]), "perms")]:
+        with pytest.raises(ValueError, match=match):
+            iv.early_direction_runs(toks, m, t, **{"rows": rows, **kw})
+    with pytest.raises(TypeError, match="model_cfg"):
+        iv.early_direction_runs(toks, {}, t, stop_step=4, rows=rows)
+
+
+def test_early_direction_reading_finds_a_planted_trace():
+    """A final embedding that keeps the displacement it was given passes the trace check; the
+    real run (never given it) and a run that forgot it fail (planted controls)."""
+    from psbook.display import WIDTH
+
+    rng = np.random.default_rng(0)
+    n, d, V = 30, 8, 40
+    rows = np.arange(5, 5 + n)
+    W0 = 0.01 * rng.normal(size=(V, d))
+    W_stop = W0 + rng.normal(size=(V, d))
+    D = (W_stop - W0)[rows]
+    real = W0 + rng.normal(size=(V, d))
+    perms = np.array([rng.permutation(n) for _ in range(2)])
+    keeps = np.stack([real.copy() for _ in perms])
+    for k, pm in enumerate(perms):
+        keeps[k][rows] = W0[rows] + D[pm] + 0.3 * rng.normal(size=(n, d))
+    runs = {"W_E0": W0, "W_E_stop": W_stop, "perms": perms, "W_E": keeps}
+    phi = rng.random((V, 12))
+    r = iv.early_direction_reading([runs, runs], [real, real], phi, rows, n_perm=99)
+    assert r["trace"].shape == (2, 2) and r["null"].shape == (2, 2, 99)
+    assert r["trace"].mean() > r["thr"] and r["trace"].min() > 0.5
+    assert not r["trace_real"].mean() > r["thr_real"]              # the placebo fails
+    assert np.allclose(r["geometry_seeds"], 1.0)                 # the same real run twice
+    forgot = dict(runs, W_E=np.stack([real, real]))              # keeps nothing it was given
+    f = iv.early_direction_reading([forgot], [real], phi, rows, n_perm=99)
+    assert not f["trace"].mean() > f["thr"] and f["geometry_seeds"].size == 0
+    table = iv.early_direction_table(r, [0, 1])
+    assert len(table) == 2 and all(len(x) <= WIDTH for x in str(table).splitlines())
+    with pytest.raises(ValueError, match="equally long"):
+        iv.early_direction_reading([runs], [real, real], phi, rows)
+    with pytest.raises(ValueError, match="q must lie"):
+        iv.early_direction_reading([runs], [real], phi, rows, q=1.0)
+
 def test_period_contrast_signs():
     t = f_add_designed(n_keys=12, anchor_values=(0, 3), test_frac=0.0)
     phi = t.signatures().dense("phi_y", t.ordered_tokens)

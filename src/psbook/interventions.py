@@ -42,7 +42,8 @@ __all__ = ["share_successors", "shuffle_successors", "swap_tokens", "successor_p
            "pairs_table", "moved_tokens", "dose_slopes", "signature_move_table",
            "slope_table", "dose_summary_table", "row_permutation_null", "alignment_at_stop",
            "stops_table", "designed_table", "designed_gap_table", "model_size_table",
-           "stop_reading_table", "dose_arms", "sham_draw_null"]
+           "stop_reading_table", "dose_arms", "sham_draw_null", "early_direction_runs",
+           "early_direction_reading", "early_direction_table"]
 
 
 # --------------------------------------------------------------------------------------
@@ -844,6 +845,185 @@ def stop_reading_table(reading: dict, threshold: float, n_steps: int):
                           "loss stop": ".2f", "rise": ".0%", "loss drop": ".0%"},
                  note="rise / loss drop: the share of the R_cos rise and of the loss drop "
                       "reached at the stop.")
+
+
+def early_direction_runs(tokens, model_cfg, train_cfg, *, stop_step: int, rows,
+                         draws: int = 1, perms=None, seed: int = 0, real: bool = False,
+                         device: str = "cpu") -> dict:
+    r"""The language model continued from its own state at ``stop_step`` with the early
+    displacement of the tokens ``rows`` permuted among them: the causal test of whether the
+    direction written early shapes the final geometry.
+
+    The run of ``train_cfg`` is trained to ``stop_step`` (:func:`psbook.lm.train_lm` with a
+    checkpoint). In that state the displacement :math:`D = W^E(\text{stop}) - W^E(0)` of the
+    rows ``rows`` is replaced by ``D[rows[perm]]`` (same rows, same norms, token identities
+    scrambled), and the optimiser's moments of those rows are permuted the same way; every
+    other weight, the data order and the schedule are the run's own. The checkpoint is then
+    resumed to ``train_cfg.steps`` (exact resume: with the identity permutation the result is
+    the uninterrupted run). ``perms``: ``[draw, len(rows)]`` permutations; else ``draws`` of
+    them from ``seed``. ``real``: also continue the state unchanged (the uninterrupted run,
+    ``W_E_real``; for a seed whose run was not trained already). Cached. Returns ``W_E0``,
+    ``W_E_stop`` (V x d), ``perms``, ``W_E`` (the final embeddings, ``[draw, V, d]``),
+    ``loss`` (the final training loss per draw) and ``W_E_real`` (None unless ``real``).
+
+    Book: chapter 13 (does the early direction shape the final geometry?)."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from .atomic import write_file
+    from .cache import load_or_compute
+    from .cache_format import dumps
+    from .lm import fingerprint
+    from .lm.model import LMConfig, QwenLM
+    from .lm.train import CHECKPOINT, TrainConfig, read_checkpoint, train_lm
+
+    if not isinstance(model_cfg, LMConfig) or not isinstance(train_cfg, TrainConfig):
+        raise TypeError("model_cfg must be an LMConfig and train_cfg a TrainConfig (see "
+                        "psbook.lm.configs_from_preset)")
+    stop_step = check_positive_int("stop_step", stop_step)
+    if stop_step >= train_cfg.steps:
+        raise ValueError(f"stop_step must lie before the end of training "
+                         f"({train_cfg.steps} steps); got {stop_step}")
+    rows = as_token_array("rows", rows, model_cfg.vocab_size, ndim=1)
+    if rows.size < 3 or np.unique(rows).size != rows.size:
+        raise ValueError(f"rows must hold at least 3 distinct token ids; got {rows.size} "
+                         f"({np.unique(rows).size} distinct)")
+    if perms is None:
+        draws = check_positive_int("draws", draws)
+        rng = np.random.default_rng(_check_seed(seed))
+        perms = np.array([rng.permutation(rows.size) for _ in range(draws)])
+    perms = np.asarray(perms)
+    if perms.ndim != 2 or perms.shape[1] != rows.size or not all(
+            np.array_equal(np.sort(p), np.arange(rows.size)) for p in perms):
+        raise ValueError(f"perms must be [draw, {rows.size}] permutations of "
+                         f"range({rows.size}); got shape {perms.shape}")
+    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+              "tokens": fingerprint(tokens), "stop": stop_step, "rows": rows.tolist(),
+              "perms": perms.tolist(), "real": bool(real)}
+
+    def compute():
+        decay = [n for n, p in QwenLM(model_cfg, seed=0).named_parameters() if p.dim() >= 2]
+        i_emb = decay.index("embed_tokens.weight")   # its index in the optimiser's state
+        W_E, loss = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            train_lm(tokens, model_cfg, train_cfg, checkpoint_dir=tmp, stop_after=stop_step,
+                     device=device, progress=False)
+            state = read_checkpoint(Path(tmp) / CHECKPOINT)
+            W0 = np.asarray(state["W_E0"], dtype=np.float32)
+            W_stop = state["model"]["embed_tokens.weight"].numpy().copy()
+            ident = np.arange(rows.size)
+            for k, perm in enumerate(([ident] if real else []) + list(perms)):
+                st = read_checkpoint(Path(tmp) / CHECKPOINT)
+                W = st["model"]["embed_tokens.weight"]
+                W[rows] = torch.from_numpy(W0[rows] + (W_stop - W0)[rows[perm]])
+                for m in ("exp_avg", "exp_avg_sq"):
+                    M = st["opt"]["state"][i_emb][m]
+                    M[rows] = M[rows[perm]].clone()
+                run_dir = Path(tmp) / f"draw{k}"
+                run_dir.mkdir()
+                write_file(run_dir / CHECKPOINT, dumps(st), on_error="raise")
+                r = train_lm(tokens, model_cfg, train_cfg, checkpoint_dir=run_dir,
+                             device=device, progress=False)
+                W_E.append(r.W_E)
+                loss.append(float(r.history["loss"][-1]))
+        W_real = W_E.pop(0) if real else None
+        return {"W_E0": W0, "W_E_stop": W_stop, "perms": perms, "W_E": np.stack(W_E),
+                "loss": np.asarray(loss[1:] if real else loss), "W_E_real": W_real}
+
+    return load_or_compute("lm-early-direction", config, compute, verbose=False)
+
+
+def early_direction_reading(runs, W_E_real, phi, rows, *, n_perm: int = 200,
+                            seed: int = 0, q: float = 0.95) -> dict:
+    r"""What the continuations of :func:`early_direction_runs` say: ``runs`` and ``W_E_real``
+    (the uninterrupted run's final embedding) are lists over training seeds; over the tokens
+    ``rows``, per seed ``s`` and draw ``r`` (arrays ``[seed, draw]``):
+
+    * ``trace`` -- R_cos(final :math:`W^E` of the draw, the displacement it was given,
+      :math:`D[\pi_r]`): how much of the direction planted early the final geometry keeps;
+      ``null`` ``[seed, draw, n_perm]`` its Mantel null (the planted displacement's tokens
+      relabelled, rows and columns together, :func:`psbook.metrics.mantel_r_cos`), and
+      ``thr`` the ``q`` quantile of the null of the mean over seeds and draws (the nulls
+      averaged relabelling by relabelling);
+    * ``trace_real`` / ``thr_real`` -- the same for the real run, which never had
+      :math:`D[\pi_r]` (the placebo: it must not pass);
+    * ``R_next`` / ``R_next_real`` -- R_cos(final :math:`W^E`, ``phi``) of the draws and of
+      the real run (``[seed]``); ``geometry`` -- R_cos(final :math:`W^E` of the draw, the real
+      run's);
+    * ``keeps_real`` / ``keeps_real_real`` -- R_cos with the real early displacement
+      :math:`D` of the draws (which were not given it) and of the real run;
+    * ``geometry_seeds`` -- R_cos of the real runs' final geometries, for every two seeds
+      (empty for one seed): how far apart two independent runs end.
+
+    Book: chapter 13."""
+    from .metrics import mantel_r_cos, r_cos
+
+    runs, W_E_real = list(runs), list(W_E_real)
+    if not runs or len(runs) != len(W_E_real):
+        raise ValueError(f"runs and W_E_real must be equally long lists over seeds (not "
+                         f"empty); got {len(runs)} and {len(W_E_real)}")
+    if not 0 < q < 1:
+        raise ValueError(f"q must lie in (0, 1); got {q}")
+    rows = as_token_array("rows", rows, np.asarray(W_E_real[0]).shape[0], ndim=1)
+    ph = phi[rows]
+    ph = ph.toarray() if hasattr(ph, "toarray") else np.asarray(ph)
+    keys = ("trace", "null", "trace_real", "null_real", "R_next", "geometry", "keeps_real")
+    out = {k: [] for k in keys}
+    R_real, keeps_rr = [], []
+    for i, (run, Wr) in enumerate(zip(runs, W_E_real)):
+        D = run["W_E_stop"][rows] - run["W_E0"][rows]
+        Wr = np.asarray(Wr)[rows]
+        R_real.append(r_cos(Wr, ph))
+        keeps_rr.append(r_cos(Wr, D))
+        per = {k: [] for k in keys}
+        for k, (Wk, perm) in enumerate(zip(run["W_E"], run["perms"])):
+            Wk, Dp = Wk[rows], D[perm]
+            kw = dict(n_perm=n_perm, seed=seed + 1000 * i + k)
+            t, null, _ = mantel_r_cos(Wk, Dp, **kw)
+            t0, null0, _ = mantel_r_cos(Wr, Dp, **kw)
+            for key, v in zip(keys, (t, null, t0, null0, r_cos(Wk, ph), r_cos(Wk, Wr),
+                                     r_cos(Wk, D))):
+                per[key].append(v)
+        for key in keys:
+            out[key].append(per[key])
+    try:
+        out = {k: np.asarray(v, dtype=float) for k, v in out.items()}
+    except ValueError:
+        raise ValueError("every seed's runs must hold the same number of draws") from None
+    pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    W_r = [np.asarray(W)[rows] for W in W_E_real]
+    out.update(geometry_seeds=np.asarray([r_cos(W_r[i], W_r[j]) for i, j in pairs]),
+               thr=float(np.quantile(out["null"].mean(axis=(0, 1)), q)),
+               thr_real=float(np.quantile(out["null_real"].mean(axis=(0, 1)), q)),
+               R_next_real=np.asarray(R_real), keeps_real_real=np.asarray(keeps_rr),
+               q=q, n_perm=n_perm)
+    return out
+
+
+def early_direction_table(reading: dict, seeds):
+    """A :class:`psbook.display.Table` of :func:`early_direction_reading`, one row per seed
+    (``seeds``; means over draws): the trace of the planted early direction in the final
+    geometry, the same for the real run (which never had it), R_cos with phi^next of both,
+    and R_cos of the two final geometries.
+
+    Book: chapter 13."""
+    from .display import Table
+
+    r = reading
+    rows = [{"seed": int(s), "trace": r["trace"][i].mean(),
+             "trace, real run": r["trace_real"][i].mean(),
+             "R_cos, scrambled": r["R_next"][i].mean(), "R_cos, real": r["R_next_real"][i],
+             "geometry": r["geometry"][i].mean()} for i, s in enumerate(seeds)]
+    f = "+.3f"
+    return Table(rows, caption="The final geometry after the early direction was scrambled.",
+                 formats={"trace": f, "trace, real run": f, "R_cos, scrambled": "+.2f",
+                          "R_cos, real": "+.2f", "geometry": "+.2f"},
+                 note=f"trace: R_cos(final W^E, the scrambled early displacement); R_cos: "
+                      f"with phi^next; geometry: R_cos(scrambled run's final W^E, the real "
+                      f"run's). Mean over seeds and draws must beat {r['thr']:+.3f}, the "
+                      f"{r['q']:.0%} quantile of its Mantel null ({r['n_perm']} relabellings).")
 
 
 def stops_table(stops: dict):

@@ -17,6 +17,9 @@ INTERVENTIONS = {
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=500, traj_snapshots=10, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=8, lm_traj_windows=32,
+        # does the early direction shape the final geometry: continuations from the stop
+        # with the early displacement scrambled (seeds x scrambles; one training each)
+        early_seeds=2, early_draws=1,
     ),
     "cpu": dict(
         # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
@@ -32,6 +35,9 @@ INTERVENTIONS = {
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=1500, traj_snapshots=14, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=10, lm_traj_windows=64,
+        # does the early direction shape the final geometry: continuations from the stop
+        # with the early displacement scrambled (seeds x scrambles; one training each)
+        early_seeds=1, early_draws=1,
     ),
     "gpu": dict(
         # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
@@ -47,6 +53,9 @@ INTERVENTIONS = {
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=2000, traj_snapshots=16, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=12, lm_traj_windows=64,
+        # does the early direction shape the final geometry: continuations from the stop
+        # with the early displacement scrambled (seeds x scrambles; one training each)
+        early_seeds=3, early_draws=1,
     ),
     "full": dict(
         # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
@@ -62,5 +71,8 @@ INTERVENTIONS = {
         # trajectories: synthetic (task/d/lr of preset.theory) and language model
         traj_steps=3000, traj_snapshots=20, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=14, lm_traj_windows=64,
+        # does the early direction shape the final geometry: continuations from the stop
+        # with the early displacement scrambled (seeds x scrambles; one training each)
+        early_seeds=3, early_draws=2,
     ),
 }
