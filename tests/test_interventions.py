@@ -301,11 +301,15 @@ def test_early_direction_reading_finds_a_planted_trace():
     r = iv.early_direction_reading([runs, runs], [real, real], phi, rows, n_perm=99)
     assert r["trace"].shape == (2, 2) and r["null"].shape == (2, 2, 99)
     assert r["trace"].mean() > r["thr"] and r["trace"].min() > 0.5
-    assert not r["trace_real"].mean() > r["thr_real"]              # the placebo fails
+    assert not r["trace_real"].mean() > r["thr_real"]              # never had it: fails
+    assert r["memory"].mean() > r["thr_memory"] and np.allclose(
+        r["memory"], r["trace"] - r["trace_real"])
+    assert not r["memory_sham"].mean() > r["thr_memory"]           # the placebo fails
     assert np.allclose(r["geometry_seeds"], 1.0)                 # the same real run twice
     forgot = dict(runs, W_E=np.stack([real, real]))              # keeps nothing it was given
     f = iv.early_direction_reading([forgot], [real], phi, rows, n_perm=99)
     assert not f["trace"].mean() > f["thr"] and f["geometry_seeds"].size == 0
+    assert np.allclose(f["memory"], 0) and not f["memory"].mean() > f["thr_memory"]
     table = iv.early_direction_table(r, [0, 1])
     assert len(table) == 2 and all(len(x) <= WIDTH for x in str(table).splitlines())
     with pytest.raises(ValueError, match="equally long"):

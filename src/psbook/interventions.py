@@ -948,7 +948,11 @@ def early_direction_reading(runs, W_E_real, phi, rows, *, n_perm: int = 200,
       ``thr`` the ``q`` quantile of the null of the mean over seeds and draws (the nulls
       averaged relabelling by relabelling);
     * ``trace_real`` / ``thr_real`` -- the same for the real run, which never had
-      :math:`D[\pi_r]` (the placebo: it must not pass);
+      :math:`D[\pi_r]`;
+    * ``memory`` -- ``trace - trace_real``: how much more of the planted direction the draw
+      keeps than the run that never had it; ``thr_memory`` the ``q`` quantile of its Mantel
+      null (the same relabellings for both runs), mean over seeds and draws; ``memory_sham``
+      the same difference for a fresh scramble that neither run was given (the placebo);
     * ``R_next`` / ``R_next_real`` -- R_cos(final :math:`W^E`, ``phi``) of the draws and of
       the real run (``[seed]``); ``geometry`` -- R_cos(final :math:`W^E` of the draw, the real
       run's);
@@ -969,7 +973,8 @@ def early_direction_reading(runs, W_E_real, phi, rows, *, n_perm: int = 200,
     rows = as_token_array("rows", rows, np.asarray(W_E_real[0]).shape[0], ndim=1)
     ph = phi[rows]
     ph = ph.toarray() if hasattr(ph, "toarray") else np.asarray(ph)
-    keys = ("trace", "null", "trace_real", "null_real", "R_next", "geometry", "keeps_real")
+    keys = ("trace", "null", "trace_real", "null_real", "R_next", "geometry", "keeps_real",
+            "memory_sham")
     out = {k: [] for k in keys}
     R_real, keeps_rr = [], []
     for i, (run, Wr) in enumerate(zip(runs, W_E_real)):
@@ -983,8 +988,9 @@ def early_direction_reading(runs, W_E_real, phi, rows, *, n_perm: int = 200,
             kw = dict(n_perm=n_perm, seed=seed + 1000 * i + k)
             t, null, _ = mantel_r_cos(Wk, Dp, **kw)
             t0, null0, _ = mantel_r_cos(Wr, Dp, **kw)
+            sham = Dp[np.random.default_rng([seed, 7919, i, k]).permutation(rows.size)]
             for key, v in zip(keys, (t, null, t0, null0, r_cos(Wk, ph), r_cos(Wk, Wr),
-                                     r_cos(Wk, D))):
+                                     r_cos(Wk, D), r_cos(Wk, sham) - r_cos(Wr, sham))):
                 per[key].append(v)
         for key in keys:
             out[key].append(per[key])
@@ -994,7 +1000,10 @@ def early_direction_reading(runs, W_E_real, phi, rows, *, n_perm: int = 200,
         raise ValueError("every seed's runs must hold the same number of draws") from None
     pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
     W_r = [np.asarray(W)[rows] for W in W_E_real]
+    out["memory"] = out["trace"] - out["trace_real"]
+    memory_null = (out["null"] - out["null_real"]).mean(axis=(0, 1))
     out.update(geometry_seeds=np.asarray([r_cos(W_r[i], W_r[j]) for i, j in pairs]),
+               thr_memory=float(np.quantile(memory_null, q)),
                thr=float(np.quantile(out["null"].mean(axis=(0, 1)), q)),
                thr_real=float(np.quantile(out["null_real"].mean(axis=(0, 1)), q)),
                R_next_real=np.asarray(R_real), keeps_real_real=np.asarray(keeps_rr),
@@ -1022,8 +1031,9 @@ def early_direction_table(reading: dict, seeds):
                           "R_cos, real": "+.2f", "geometry": "+.2f"},
                  note=f"trace: R_cos(final W^E, the scrambled early displacement); R_cos: "
                       f"with phi^next; geometry: R_cos(scrambled run's final W^E, the real "
-                      f"run's). Mean over seeds and draws must beat {r['thr']:+.3f}, the "
-                      f"{r['q']:.0%} quantile of its Mantel null ({r['n_perm']} relabellings).")
+                      f"run's). Trace minus the real run's, mean over seeds and draws, must "
+                      f"beat {r['thr_memory']:+.3f}, the {r['q']:.0%} quantile of its Mantel "
+                      f"null ({r['n_perm']} relabellings).")
 
 
 def stops_table(stops: dict):
