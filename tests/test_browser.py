@@ -609,14 +609,15 @@ def _set_control(tab, i: int, control: str, value) -> None:
 @pytest.mark.parametrize("width", [WIDE, PHONE], ids=lambda w: f"{w}px")
 @pytest.mark.parametrize("page", KNOB_PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
 def test_knobs_draw_the_state_of_each_setting(browser, page: Path, width: int):
-    """Every knob on the page: loads with no network request, in under 2 s from disk (see
+    """Every knob on the page: loads with no network request, with under 2 s of CPU on the
+    page's main thread (and in under 2 s of wall-clock time from disk in a timing run; see
     :func:`_load_knob_page`); for each control, two of
     its values (others at their defaults) draw exactly the readout of the state computed for
     that setting, and the picture changes with it; at 390 px it fits the screen and the
     controls can be clicked."""
     ctx, tab, net, errors = _open_offline(browser, page, width)
     try:
-        took = _load_knob_page(browser, page, width, tab)
+        took, cpu = _load_knob_page(browser, page, width, tab)
         figs = tab.locator("figure.psbook-knob")
         assert figs.count() > 0
         for i in range(figs.count()):
@@ -656,71 +657,123 @@ def test_knobs_draw_the_state_of_each_setting(browser, page: Path, width: int):
         ctx.close()
     assert not net, f"{page.name}: the page requested the network: {net[:5]}"
     assert not errors, f"{page.name}: JavaScript errors: {errors[:3]}"
-    _record_knob_time(page, width, took)
-    # asserted only in a timing run: CI's browser part measured 2.07-2.35 s (best of 3) on
-    # 05 and 06 beside the other browser on 2 cores, 0.8-1.4 s the round before (see the note)
+    _record_knob_time(page, width, took, cpu)
+    # The page's own cost, which the machine's load barely changes: asserted in every run.
+    assert cpu < KNOB_LOAD_LIMIT_S, (
+        f"{page.name} spent {cpu:.2f} s of CPU on its main thread to load and draw its knobs at "
+        f"{width} px; the limit is {KNOB_LOAD_LIMIT_S} s")
+    # The wall-clock time, asserted only in a timing run (PSBOOK_BROWSER_TIMED=1, a quiet
+    # machine): under CI's load it measures the load more than the page. CI's browser part
+    # measured 2.07-2.35 s (best of 3) on 05 and 06 at 3.7-4.3 runnable tasks per core; the
+    # same pages with their knobs cut out cost nearly as much (the measures below).
     assert not TIMED or took < KNOB_LOAD_LIMIT_S, (
         f"{page.name} took {took:.2f} s (best of {KNOB_LOAD_TRIES} loads) to load and draw its "
         f"knobs at {width} px; the limit is {KNOB_LOAD_LIMIT_S} s")
 
 
-# The issue's budget: a knob page loads and draws in under 2 s from disk. CI loads pages in two
-# browsers at once on 2 cores, so one load can be slowed by the other's work for a moment: a
-# page over the limit is loaded again in a fresh tab, and the best of KNOB_LOAD_TRIES loads
-# counts (a page that is slow every time still fails). Every run writes the time it counted to
-# _build/screenshots/knob-load-time@PAGE@WIDTH.json, with the load average.
+# The issue's budget: a knob page loads and draws in under 2 s from disk. Two measures of it:
+# * CPU seconds of the page's main thread (Chromium's ThreadTime) from navigation until every
+#   knob is drawn: asserted in every run. Where they are over 2 s the page cannot load in
+#   under 2 s on this machine even when it is idle; the load of other processes changes them
+#   little (pages with knobs: 0.66-1.26 s at load 9-10 on 2 cores, wall 1.5-4.2 s).
+# * wall-clock seconds: asserted only where PSBOOK_BROWSER_TIMED=1. CI loads pages in two
+#   browsers at once on 2 cores, so a page over the limit is loaded again in a fresh tab and
+#   the best of KNOB_LOAD_TRIES loads counts (a page slow every time still fails).
+# Every run writes both to _build/screenshots/knob-load-time@PAGE@WIDTH.json, with the load.
+# What the knobs add: Measured on CI's build at 29d6d6d against the same pages with
+# the knob figures and Vega scripts cut out (1280 px, load 9-10): main-thread CPU 05 0.75-0.86 s
+# (0.63 without), 06 0.80-0.88 (0.70-0.80), 08 0.98-1.18 (0.95-0.99), 10 0.90-1.03
+# (0.85-0.89). Most of a page's cost is MathJax (05 without it: 0.37-0.44 s) and the theme.
 KNOB_LOAD_LIMIT_S = 2.0
 TIMED = os.environ.get("PSBOOK_BROWSER_TIMED", "") == "1"
 KNOB_LOAD_TRIES = 3
 
 
-def _timed_load(tab, page: Path) -> float:
-    """Seconds from navigating ``tab`` to ``page`` until every knob on it is drawn."""
+def _timed_load(tab, page: Path) -> tuple[float, float]:
+    """``(seconds, cpu)``: the wall-clock seconds from navigating ``tab`` to ``page`` until
+    every knob on it is drawn, and the CPU seconds its renderer's main thread spent meanwhile."""
     import time
-    t0 = time.perf_counter()
-    tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
-    tab.wait_for_function(_KNOBS_READY, timeout=30_000)
-    return time.perf_counter() - t0
+    cdp = tab.context.new_cdp_session(tab)
+    try:
+        cdp.send("Performance.enable")
+        before = _thread_time(cdp)
+        t0 = time.perf_counter()
+        tab.goto(page.as_uri(), wait_until="load", timeout=60_000)
+        tab.wait_for_function(_KNOBS_READY, timeout=30_000)
+        took = time.perf_counter() - t0
+        return took, max(0.0, _thread_time(cdp) - before)
+    finally:
+        cdp.detach()
 
 
-def _load_knob_page(browser, page: Path, width: int, tab) -> float:
-    """Load ``page`` in ``tab`` and return its load time: the first load's, or where that is
-    over the limit, the best of up to KNOB_LOAD_TRIES loads (the extra ones in fresh offline
-    tabs, closed again)."""
-    best = _timed_load(tab, page)
+def _thread_time(cdp) -> float:
+    """CPU seconds of the page's main thread so far (Chromium's Performance.getMetrics)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    assert "ThreadTime" in metrics, f"this Chromium reports no ThreadTime: {sorted(metrics)}"
+    return float(metrics["ThreadTime"])
+
+
+def _load_knob_page(browser, page: Path, width: int, tab) -> tuple[float, float]:
+    """Load ``page`` in ``tab``; return ``(seconds, cpu)`` (:func:`_timed_load`): the first
+    load's, or where its wall-clock time is over the limit, the best of up to KNOB_LOAD_TRIES
+    loads (the extra ones in fresh offline tabs, closed again) for each."""
+    best, cpu = _timed_load(tab, page)
     for _ in range(KNOB_LOAD_TRIES - 1):
         if best < KNOB_LOAD_LIMIT_S:
             break
         ctx, extra, _net, _err = _open_offline(browser, page, width)
         try:
-            best = min(best, _timed_load(extra, page))
+            took, spent = _timed_load(extra, page)
+            best, cpu = min(best, took), min(cpu, spent)
         finally:
             ctx.close()
-    return best
+    return best, cpu
 
 
-def _record_knob_time(page: Path, width: int, took: float) -> None:
+def _record_knob_time(page: Path, width: int, took: float, cpu: float) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / f"knob-load-time@{page.stem}@{width}.json").write_text(json.dumps(
-        {"seconds": round(took, 3),
+        {"seconds": round(took, 3), "cpu_seconds": round(cpu, 3),
          "loadavg_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)}) + "\n")
 
 
 def test_the_knob_load_limit_fails_a_slow_page_and_passes_a_fast_one(browser, tmp_path):
-    """Controls for the 2 s limit: a page whose knob is ready only after 2.2 s is over the limit
-    on every try (so the retries cannot hide a slow page); one that is ready at once is under."""
-    body = ('<html><body><figure class="psbook-knob"></figure><script>'
+    """Controls for the 2 s limits. Wall clock: a page whose knob is ready only after 2.2 s is
+    over the limit on every try (so the retries cannot hide a slow page); one that is ready at
+    once is under, and both spend almost no CPU. CPU: a page that computes for 1.5 x the limit
+    before its knob is ready (a loop sized on this machine by a short run of the same loop, less
+    the page's own cost) is over it, whatever the load."""
+    wait = ('<html><body><figure class="psbook-knob"></figure><script>'
             'setTimeout(() => document.querySelector("figure").dataset.ready = "1", {ms});'
             '</script></body></html>')
-    for name, ms, slow in [("slow", 2200, True), ("fast", 0, False)]:
+    busy = ('<html><body><figure class="psbook-knob"></figure><script>'
+            'let x = 1; for (let i = 0; i < {n}; i++) x = (x * 1103515245 + 12345) | 0;'
+            'document.querySelector("figure").dataset.ready = x ? "1" : "1";'
+            '</script></body></html>')
+
+    def load(name, html, retries=True):
         page = tmp_path / f"{name}.html"
-        page.write_text(body.format(ms=ms))
+        page.write_text(html)
         ctx, tab, _net, _err = _open_offline(browser, page, WIDE)
         try:
-            took = _load_knob_page(browser, page, WIDE, tab)
+            return (_load_knob_page(browser, page, WIDE, tab) if retries
+                    else _timed_load(tab, page))
         finally:
             ctx.close()
+
+    for name, ms, slow in [("slow", 2200, True), ("fast", 0, False)]:
+        took, cpu = load(name, wait.format(ms=ms))
         assert (took >= KNOB_LOAD_LIMIT_S) == slow, f"{name} page: {took:.2f} s"
+        assert cpu < 0.5, f"{name} page: {cpu:.2f} s of CPU for a timer"
+    # the loop's cost per turn on this machine: a short run less an empty one (page overhead)
+    n0 = 20_000_000
+    per_turn = (load("calibrate", busy.format(n=n0), False)[1]
+                - load("empty", busy.format(n=0), False)[1]) / n0
+    n = int(1.5 * KNOB_LOAD_LIMIT_S / max(per_turn, 1e-10))
+    _, cpu = load("busy", busy.format(n=n), False)   # one load: CPU time needs no retries
+    assert cpu >= KNOB_LOAD_LIMIT_S, (
+        f"a page that loops {n} times ({per_turn * 1e9:.1f} ns of CPU a turn) measured "
+        f"{cpu:.2f} s of CPU")
 
 # ---- the first screen reaches prose (issue 26.8) ---------------------------------------------
 

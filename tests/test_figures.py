@@ -372,3 +372,74 @@ def test_fit_to_column_leaves_a_legend_that_covers_no_data():
     plots.fit_to_column(fig)
     assert ax.get_legend().get_bbox_to_anchor().bounds == ax.bbox.bounds  # still inside
     plt.close(fig)
+
+
+def _count_calls(monkeypatch, owner, name: str) -> list:
+    """Count the calls of ``owner.name`` (a method), returning the list it appends to."""
+    calls, original = [], getattr(owner, name)
+
+    def counted(self, *a, **k):
+        calls.append(1)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_fit_to_column_lays_out_again_only_where_text_was_wrapped(monkeypatch):
+    """The first layout (default padding) is the padding search's first try: a figure whose
+    panels do not collide is drawn once by fit_to_column, not twice. Control: a title wrapped
+    to its panel changes the layout, so that figure is laid out and drawn again."""
+    from matplotlib.figure import Figure
+
+    draws = _count_calls(monkeypatch, Figure, "draw")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax in axes:
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("short")
+    plots.fit_to_column(fig)
+    assert len(draws) == 1, f"{len(draws)} draws for a figure with nothing to change"
+    plt.close(fig)
+    draws.clear()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax in axes:
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("a title much wider than its panel, which fit_to_column wraps to it")
+    plots.fit_to_column(fig)
+    assert "\n" in axes[0].get_title() and len(draws) == 2, (axes[0].get_title(), len(draws))
+    plt.close(fig)
+
+
+def test_figure_bundle_keeps_a_constrained_layout_it_has_just_made(monkeypatch):
+    """A constrained figure is laid out once by figure_bundle (the fit's draw), not again in
+    savefig (which lays it out to measure its tight box); its PNG is the one savefig makes with the layout redone, to a pixel or two.
+    Control: a figure changed after its last draw (stale) is laid out again when saved."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from psbook.plots import core
+
+    def grid():
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained")
+        for k, ax in enumerate(axes):
+            im = ax.imshow(np.eye(6) * (k + 1) / 3, vmin=0, vmax=1)
+            ax.set_title(f"panel {k}\nsecond line")
+        fig.colorbar(im, ax=axes, label="value")
+        fig.suptitle("three panels")
+        return fig
+
+    fig = grid()
+    plots.fit_to_column(fig)
+    redone = plots.core.png_size(core._render_png(fig, 130)[0])   # stale-free: kept
+    fig.set_layout_engine("constrained")                          # a fresh engine: stale
+    layouts = _count_calls(monkeypatch, ConstrainedLayoutEngine, "execute")
+    fig.stale = True
+    again = plots.core.png_size(core._render_png(fig, 130)[0])
+    assert len(layouts) == 1, f"a stale figure was laid out {len(layouts)} times, not once"
+    assert all(abs(a - b) <= 3 for a, b in zip(redone, again)), (redone, again)
+    plt.close(fig)
+    layouts.clear()
+    fig = grid()
+    plots.figure_bundle(fig)
+    assert len(layouts) == 1, f"figure_bundle laid the figure out {len(layouts)} times"
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)   # given back
+    plt.close(fig)

@@ -131,6 +131,20 @@ def test_result_states_carry_the_results_numbers():
     assert nums == {"R_cos(W^E, φ^y)": 0.42, "R_order": -0.9, "test accuracy": 0.75}
 
 
+def test_the_readout_prints_a_step_as_a_whole_number_and_keeps_words_whole_in_titles():
+    """A step (chapter 06's first step below a threshold) reads "168", not "168.0"; other
+    numbers keep their decimals (control: 168.5, 0.25, and a whole 1.0 under 10 as accuracy);
+    a long title breaks between words, never after a hyphen inside one."""
+    assert [knobs._fmt(v) for v in (168.0, 168, np.int64(7), 168.5, 0.25, 1.0)] == [
+        "168", "168", "7", "168.5", "0.250", "1.000"]
+    states = [({"g": g}, np.eye(3), {"first step": 168.0}) for g in (0.5, 1.0)]
+    k = knobs.heatmap_knob(states, {"g": "γ"}, name="s",
+                           title="Linear model on composite addition: key-embedding cosines")
+    assert k.states[0]["lines"][1] == "first step = 168"
+    lines = k.spec()["title"]["text"]
+    assert "key-embedding" in " ".join(lines) and not any(ln.endswith("-") for ln in lines)
+
+
 def test_the_books_html_container_cannot_be_closed_by_the_data():
     sys.path.insert(0, str(ROOT / "tools"))
     try:

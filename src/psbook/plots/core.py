@@ -391,30 +391,35 @@ def _tight(fig, **pads) -> bool:
     return True
 
 
-def _relayout(fig, pads: dict | None = None) -> dict | None:
+def _relayout(fig, pads: dict | None = None, *, laid_out: bool = False) -> dict | None:
     """tight_layout, with more space between panels while their labels collide (at most three
     tries; the padding that leaves the least overlap wins), starting from ``pads`` (default
     1.08 each); returns the padding used (None where nothing was laid out). Constrained
-    layout: just draw."""
+    layout: just draw. ``laid_out``: the figure is already laid out with ``pads`` and drawn
+    (nothing changed since), so the first try measures it as it is instead of laying it out
+    again, and a constrained figure is not drawn again."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # laid out at draw time
-        fig.draw_without_rendering()
+        if not laid_out:
+            fig.draw_without_rendering()
         return None
     size = mpl.rcParams["font.size"] * fig.dpi / 72
     pads = dict(pads or {"w_pad": 1.08, "h_pad": 1.08})
     best = None
-    for _ in range(4):
-        if not _tight(fig, **pads):
+    for k in range(4):
+        if not (k == 0 and laid_out) and not _tight(fig, **pads):
             return None
         dx, dy = _overlaps(fig)
         if best is None or dx + dy < best[0]:
             best = (dx + dy, dict(pads))
         if not (dx or dy):
             return pads
+        last = dict(pads)
         pads["w_pad"] += min(dx / size + 0.5, 3.0) if dx else 0
         pads["h_pad"] += min(dy / size + 0.5, 3.0) if dy else 0
-    _tight(fig, **best[1])
+    if best[1] != last:   # the figure is laid out with the last padding tried
+        _tight(fig, **best[1])
     return best[1]
 
 
@@ -591,12 +596,15 @@ def fit_to_column(fig, width: float = FIT_WIDTH, min_font: float = MIN_FONT):
         if t.get_text() and t.get_fontsize() < min_font:
             t.set_fontsize(min_font)
     if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
-        _tight(fig)  # first without extra padding: wrap text to the panels as they are
+        laid_out = _tight(fig)  # first without extra padding: wrap text to the panels as they are
     else:
         fig.draw_without_rendering()
-    _wrap_titles(fig)
-    _wrap_axis_labels(fig)
-    pads = _relayout(fig)
+        laid_out = True
+    wrapped = _wrap_titles(fig)
+    wrapped = _wrap_axis_labels(fig) or wrapped
+    # where no text was wrapped, the layout just made is the search's first try (the default
+    # padding): it is measured, not made again (a layout and a draw less per figure)
+    pads = _relayout(fig, laid_out=laid_out and not wrapped)
     if _move_legends_off_data(fig):
         pads = _relayout(fig, pads)
     # lay out again only where labels were dropped, from the padding already found (each
@@ -635,9 +643,23 @@ def figure_bundle(fig, alt: str | None = None, *, dpi: float | None = None, fit:
 
 
 def _render_png(fig, dpi: float) -> tuple[bytes, float]:
-    """The PNG of ``fig`` as the page shows it, and its smallest text in image pixels."""
+    """The PNG of ``fig`` as the page shows it, and its smallest text in image pixels.
+
+    A constrained layout that the last draw made (nothing changed since: the figure is not
+    stale) is kept as it is: savefig would make it again to measure the tight box, at a dpi
+    that scales every size alike."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    engine = fig.get_layout_engine()
+    keep = isinstance(engine, ConstrainedLayoutEngine) and not fig.stale
+    if keep:
+        fig.set_layout_engine("none")
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    finally:
+        if keep:
+            fig.set_layout_engine(engine)
     return buf.getvalue(), smallest_text_pt(fig) * dpi / 72
 
 

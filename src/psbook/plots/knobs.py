@@ -69,7 +69,10 @@ def _check_states(states, controls) -> None:
 
 
 def _fmt(v: float) -> str:
-    """One number as the readout shows it (tests/test_browser.py reads the same format)."""
+    """One number as the readout shows it (tests/test_browser.py reads the same format): a
+    whole number (a step, a count) without decimals, else three decimals under 10, one above."""
+    if isinstance(v, (int, np.integer)) or (abs(float(v)) >= 10 and float(v).is_integer()):
+        return str(int(v))
     return f"{float(v):.3f}" if abs(float(v)) < 10 else f"{float(v):.1f}"
 
 
@@ -129,7 +132,8 @@ def _title(alt, title: str):
     """The chart's title in lines that fit the drawing's width (a phone's column)."""
     import textwrap
 
-    return alt.Title(textwrap.wrap(title, 40) or [""], anchor="start", fontSize=14)
+    return alt.Title(textwrap.wrap(title, 40, break_on_hyphens=False) or [""], anchor="start",
+                     fontSize=14)
 
 
 class Knob:

@@ -102,26 +102,37 @@ def small_multiples(grid: list, row_key: str, col_key: str, *, signature: str = 
                     title: str = ""):
     """A grid of key-embedding cosine heatmaps: ``grid = [(settings, ExperimentResult), ...]``,
     rows by ``settings[row_key]``, columns by ``settings[col_key]``; each panel's title gives
-    R_cos, R_order and test accuracy."""
+    its column's setting, R_cos, R_order and test accuracy, the left column's axis label its
+    row's setting. Token indices are whole numbers; inner panels share the outer axes' labels,
+    so no title is wider than its panel (at the column's width, in a 4-column grid)."""
+    from matplotlib.ticker import MaxNLocator
+
     rows = list(dict.fromkeys(s[row_key] for s, _ in grid))
     cols = list(dict.fromkeys(s[col_key] for s, _ in grid))
     with styled():
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.0 * len(cols) + 0.8,
                                                                 3.3 * len(rows)), squeeze=False,
-                                 layout="constrained")
+                                 layout="constrained", sharex=True, sharey=True)
         for s, res in grid:
-            ax = axes[rows.index(s[row_key]), cols.index(s[col_key])]
+            r, c = rows.index(s[row_key]), cols.index(s[col_key])
+            ax = axes[r, c]
             t = res.task.ordered_tokens
             m = res.metrics
             im = ax.imshow(cosine_matrix(res.W_E[t]), cmap="RdBu_r", vmin=-1, vmax=1,
                            interpolation="nearest")
-            ax.set_title(f"{row_key}={s[row_key]}, {col_key}={s[col_key]}\n"
-                         f"$R_{{cos}}$={m['R_cos_phi_' + signature[4:]]:+.2f} "
-                         f"$R_{{order}}$={m['R_order']:+.2f} acc={res.test_accuracy:.2f}",
-                         fontsize=8)
-            ax.set_xlabel("key token", fontsize=7, labelpad=1)
-            ax.set_ylabel("key token", fontsize=7, labelpad=1)
-            ax.tick_params(labelsize=6)
+            ax.set_title(f"{col_key} = {s[col_key]}\n"
+                         f"$R_{{cos}}$={m['R_cos_phi_' + signature[4:]]:+.2f}  "
+                         f"acc={res.test_accuracy:.2f}\n"
+                         f"$R_{{order}}$={m['R_order']:+.2f}", fontsize=9)
+            if r == len(rows) - 1:
+                ax.set_xlabel("key token", labelpad=1)
+            if c == 0:
+                ax.set_ylabel(f"{row_key} = {s[row_key]}\nkey token", labelpad=1)
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+            ax.tick_params(labelsize=9)
+        for ax in axes.ravel():
+            ax.label_outer()
         cb = fig.colorbar(im, ax=axes, fraction=0.02, pad=0.02)
         cb.set_label("cosine similarity of $W^E$ rows")
         if title:
