@@ -167,8 +167,9 @@ def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
     assert got == [3, 3]
 
 
-def _script(tmp_path, body: str, guard: bool = True) -> Path:
+def _script(tmp_path, body: str, guard: bool = True, preamble: str = "") -> Path:
     code = "import os, sys\nsys.path.insert(0, %r)\n" % str(ROOT / "src")
+    code += textwrap.dedent(preamble)
     body = textwrap.dedent(body)
     if guard:
         code += "def main():\n" + textwrap.indent(body, "    ") + \
@@ -228,6 +229,14 @@ LM.train_grid({"a": (stream, cfg, tcfg), "b": (stream, cfg, tcfg)}, [0], progres
 """
 
 
+# run at the top of the script, so also in each worker (``spawn`` imports the main module
+# again): SIGUSR1 dumps every thread's stack to stderr -- what a hung test reports
+_DUMP_ON_SIGUSR1 = """
+import faulthandler, signal
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+"""
+
+
 def _children(pid: int) -> dict:
     """{pid: command line} of the live processes whose parent is ``pid``."""
     out = {}
@@ -245,6 +254,59 @@ def _children(pid: int) -> dict:
     return out
 
 
+def _descendants(pid: int) -> list:
+    """The live descendants of ``pid``, depth first."""
+    out = []
+    for kid in _children(pid):
+        out += [kid] + _descendants(kid)
+    return out
+
+
+def _signal_state(pid: int) -> str:
+    """State, signal masks (blocked, ignored, caught; hex bit n-1 = signal n) of a process and
+    of each of its threads, and the kernel function each thread sleeps in."""
+    lines = []
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+        lines.append(f"  {pid}: {cmd}")
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda d: int(d.name)):
+            st = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines()
+                      if ":" in line)
+            try:
+                wchan = (task / "wchan").read_text()
+            except OSError:
+                wchan = "?"
+            keys = ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+            lines.append(f"    thread {task.name} {st.get('Name', '').strip():15} " + " ".join(
+                f"{k}={st.get(k, '').strip()}" for k in keys) + f" wchan={wchan}")
+    except OSError as exc:
+        lines.append(f"  {pid}: gone ({exc})")
+    return "\n".join(lines)
+
+
+def _hung(proc, pids) -> str:
+    """What a parent that did not exit was doing: the signal state of the test process, of
+    the parent and of its descendants, then every thread's stack (SIGUSR1: faulthandler in the
+    parent and its workers) and the parent's stderr."""
+    report = ["the interrupted parent did not exit; the test process (its signal state is "
+              "inherited: ignored and blocked signals survive exec):", _signal_state(os.getpid()),
+              "the parent and its descendants:", _signal_state(proc.pid)]
+    kids = _descendants(proc.pid)
+    report += [_signal_state(k) for k in kids]
+    report.append(f"workers and tracker seen at the start: {pids}")
+    for p in [proc.pid] + [k for k in kids if k in pids]:
+        try:
+            os.kill(p, signal.SIGUSR1)
+        except OSError:
+            pass
+    time.sleep(3)
+    proc.kill()
+    out, err = proc.communicate()
+    report += ["stdout of the parent:", out[-2000:], "stderr of the parent (with the stacks):",
+               err[-12000:]]
+    return "\n".join(report)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text()
@@ -255,7 +317,8 @@ def _alive(pid: int) -> bool:
 
 def _start_parent(tmp_path):
     """A parent running train_grid on two workers; returns (process, worker pids, tracker)."""
-    proc = subprocess.Popen([sys.executable, str(_script(tmp_path, _LONG_TRAINING))],
+    proc = subprocess.Popen([sys.executable,
+                             str(_script(tmp_path, _LONG_TRAINING, preamble=_DUMP_ON_SIGUSR1))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env(tmp_path, PSBOOK_WORKERS="2"))
     deadline = time.monotonic() + 240
@@ -302,17 +365,16 @@ def test_killing_the_parent_leaves_no_worker_or_resource_tracker(tmp_path, sig):
 # landing before the clean-up ignored SIGINT: that left the workers running and the parent
 # hanging at exit (seen in CI on a loaded machine; reproduced with no delay)
 @pytest.mark.parametrize("second_after", [0.0, 0.3], ids=["at-once", "during-clean-up"])
-@pytest.mark.skipif(os.environ.get("CI") == "true", reason=(
-    "QUARANTINED (open defect, see the session note of 2026-12-07): inside CI's full parallel "
-    "run the interrupted parent still hangs at exit (3 runs of 3), while alone and in a "
-    "parallel subset it passes; reproduced outside CI when the test process ignores SIGINT"))
 def test_ctrl_c_stops_the_workers_says_so_and_leaks_nothing(tmp_path, second_after):
     proc, workers, tracker = _start_parent(tmp_path)
     try:
         proc.send_signal(signal.SIGINT)
         time.sleep(second_after)
         proc.send_signal(signal.SIGINT)          # a second Ctrl-C
-        out, err = proc.communicate(timeout=120)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(_hung(proc, workers + tracker), pytrace=False)
         left = _all_gone(workers + tracker)
     finally:
         for p in workers + tracker:
