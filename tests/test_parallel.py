@@ -284,24 +284,49 @@ def _signal_state(pid: int) -> str:
     return "\n".join(lines)
 
 
+def _holding(*files) -> dict:
+    """{pid: command line} of the processes with an open descriptor on one of ``files``
+    (pipes: the parent's stdout and stderr reach EOF only when every holder closed them)."""
+    inodes = {f"pipe:[{os.fstat(f.fileno()).st_ino}]" for f in files}
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (d / "fd").iterdir()):
+                out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return out
+
+
 def _hung(proc, pids) -> str:
     """What a parent that did not exit was doing: the signal state of the test process, of
     the parent and of its descendants, then every thread's stack (SIGUSR1: faulthandler in the
     parent and its workers) and the parent's stderr."""
-    report = ["the interrupted parent did not exit; the test process (its signal state is "
-              "inherited: ignored and blocked signals survive exec):", _signal_state(os.getpid()),
+    report = [f"the interrupted parent (exit status {proc.poll()}) or a process holding its "
+              f"stdout or stderr did not finish; the test process (its signal state is "
+              f"inherited: ignored and blocked signals survive exec):", _signal_state(os.getpid()),
               "the parent and its descendants:", _signal_state(proc.pid)]
     kids = _descendants(proc.pid)
     report += [_signal_state(k) for k in kids]
     report.append(f"workers and tracker seen at the start: {pids}")
-    for p in [proc.pid] + [k for k in kids if k in pids]:
+    report += [_signal_state(k) for k in pids if k not in kids]
+    report.append("processes holding the parent's stdout or stderr pipe: "
+                  + repr(_holding(proc.stdout, proc.stderr)))
+    for p in [proc.pid] + list(pids[:2]):          # the parent, its workers (faulthandler)
         try:
             os.kill(p, signal.SIGUSR1)
         except OSError:
             pass
     time.sleep(3)
     proc.kill()
-    out, err = proc.communicate()
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:            # another process holds the pipes: stop it
+        for p in _holding(proc.stdout, proc.stderr):
+            os.kill(p, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
     report += ["stdout of the parent:", out[-2000:], "stderr of the parent (with the stacks):",
                err[-12000:]]
     return "\n".join(report)
