@@ -28,10 +28,11 @@ returns their results in order.
   dies (``prctl(PR_SET_PDEATHSIG)``) and, on every system, watches its parent from a thread;
   so a parent killed by SIGKILL or SIGTERM leaves no worker behind, and then no
   ``multiprocessing`` resource tracker either (it exits when the last process using it does).
-* **Ctrl-C** (or "interrupt kernel") stops at once: it says how many jobs it stops and cancels,
-  terminates the running workers (their jobs' cached results so far stay; the rest is redone
-  on the next call) and raises ``KeyboardInterrupt``; a second Ctrl-C during that clean-up is
-  ignored, so no semaphore leaks.
+* **Ctrl-C** (or "interrupt kernel") stops at once, also while the pool starts and takes the
+  jobs: it says how many jobs it stops and cancels, terminates the running workers (their
+  jobs' cached results so far stay; the rest is redone on the next call) and raises
+  ``KeyboardInterrupt``; a second Ctrl-C during that clean-up is ignored, so no semaphore
+  leaks.
 * **A script without ``if __name__ == "__main__":``.** A worker (``spawn``) imports the main
   module again; without the guard the script would start its work again in every worker. When
   the main module is a file with no such guard, :func:`map_jobs` runs the jobs one after the
@@ -273,12 +274,18 @@ def _map_on_pool(fn: Callable, jobs: list, n: int, desc: str, progress: bool) ->
 
     from .progress import progress_bar
     env = {k: v for k, v in os.environ.items() if k.startswith("PSBOOK_")}
-    pool = _pool(n)
-    futures = {pool.submit(_run, env, fn, a, k): i for i, (a, k) in enumerate(jobs)}
+    futures: dict = {}
     results: list = [None] * len(jobs)
     errors: dict = {}
-    bar = progress_bar(total=len(jobs), desc=f"{desc} ({n} processes)", enabled=progress)
+    bar = None
     try:
+        # starting the pool, handing it the jobs and opening the bar are inside the try: a
+        # Ctrl-C landing there (the workers start while the jobs are handed over) must stop
+        # the workers too, else the interpreter's exit waits for every running job to finish
+        pool = _pool(n)
+        for i, (a, k) in enumerate(jobs):
+            futures[pool.submit(_run, env, fn, a, k)] = i
+        bar = progress_bar(total=len(jobs), desc=f"{desc} ({n} processes)", enabled=progress)
         for fut in as_completed(futures):
             i = futures[fut]
             try:
@@ -298,7 +305,7 @@ def _map_on_pool(fn: Callable, jobs: list, n: int, desc: str, progress: bool) ->
         # the workers keep running and the interpreter's exit waits for them forever
         while True:
             try:
-                _interrupted(futures, desc)
+                _interrupted(futures, desc, len(jobs))
                 break
             except KeyboardInterrupt:
                 continue
@@ -308,16 +315,18 @@ def _map_on_pool(fn: Callable, jobs: list, n: int, desc: str, progress: bool) ->
             fut.cancel()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if errors:
         raise errors[min(errors)]
     return results
 
 
-def _interrupted(futures: dict, desc: str) -> None:
-    """Ctrl-C while waiting: cancel the jobs not started, terminate the running ones, say so.
-    SIGINT is ignored meanwhile (a second Ctrl-C would otherwise leave the pool half-closed,
-    and its semaphores leaked)."""
+def _interrupted(futures: dict, desc: str, total: int) -> None:
+    """Ctrl-C while starting the pool, handing it jobs or waiting for them: cancel the jobs
+    not started (of ``total``; those not handed over yet count as not started), terminate the
+    running ones, say so. SIGINT is ignored meanwhile (a second Ctrl-C would otherwise leave
+    the pool half-closed, and its semaphores leaked)."""
     import signal
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
@@ -325,6 +334,7 @@ def _interrupted(futures: dict, desc: str) -> None:
         pending = sum(1 for f in futures if not f.done() and f.cancel())
         running = sum(1 for f in futures if not f.done())
         done = len(futures) - pending - running
+        pending += total - len(futures)
         print(f"psbook: interrupted: stopping {running} running job{'s' if running != 1 else ''}"
               f" of {desc}, cancelling {pending} not started ({done} finished, and cached); "
               f"running the same call again redoes only the rest", file=sys.stderr, flush=True)
