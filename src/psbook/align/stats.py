@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validate import as_token_array, check_choice, check_positive_int
-from ..cooccurrence import WEIGHTINGS
+from ..cooccurrence import WEIGHTINGS, ppmi
 from ..metrics import correlation, pair_values
 from .counting import CorpusCounts
 
@@ -152,27 +152,9 @@ def window_ppmi_rows(window, rows, alpha: float | None = 0.75) -> sp.csr_matrix:
     the whole matrix), at the cost of those rows only.
 
     Book: chapter 12 (the sensitivity table weights many countings)."""
-    C = window.counts
-    t = as_token_array("rows", rows, C.shape[0], ndim=1)
     if alpha is not None and (isinstance(alpha, bool) or not 0 < float(alpha) <= 1):
         raise ValueError(f"alpha must be a number in (0, 1] or None; got {alpha!r}")
-    total = float(C.sum())
-    col = np.asarray(C.sum(axis=0), dtype=np.float64).ravel()
-    if alpha is not None and float(alpha) != 1.0:
-        ca = np.power(col, float(alpha))
-        col = ca * (total / ca.sum())
-    R = sp.csr_matrix(C[t], dtype=np.float64)
-    R.sum_duplicates()
-    R.eliminate_zeros()
-    if total <= 0 or R.nnz == 0:
-        return sp.csr_matrix(R.shape, dtype=np.float64)
-    row = np.asarray(R.sum(axis=1)).ravel()
-    r = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
-    vals = np.log(R.data) + np.log(total) - np.log(row[r]) - np.log(col[R.indices])
-    out = sp.csr_matrix((np.maximum(vals, 0.0), R.indices.copy(), R.indptr.copy()),
-                        shape=R.shape)
-    out.eliminate_zeros()
-    return out
+    return ppmi(window.counts, None if alpha is None else float(alpha), rows=rows)
 
 
 def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
@@ -187,7 +169,7 @@ def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
     signature has the first cost and not the second. Returns the weighted matrix (sparse, rows
     = tokens), like :func:`psbook.cooccurrence.weighted_signature`.
     """
-    from ..cooccurrence import ppmi, row_normalize, signature_counts
+    from ..cooccurrence import row_normalize, signature_counts
 
     check_choice("signature", signature, {"next", "pre", "window"})
     check_choice("weighting", weighting, set(WEIGHTINGS))
