@@ -13,7 +13,8 @@ from ..cooccurrence import WEIGHTINGS, ppmi
 from ..metrics import correlation, pair_values
 from .counting import CorpusCounts
 
-__all__ = ["select_tokens", "frequency_matched_permutation", "frequency_controlled_r_cos",
+__all__ = ["select_tokens", "frequency_matched_permutation", "frequency_matched_groups",
+           "frequency_controlled_r_cos",
            "copula_null", "matched_count_signature", "frequency_only_signature",
            "window_ppmi_rows"]
 
@@ -72,6 +73,51 @@ def frequency_matched_permutation(freq, n_bins: int = 10, seed: int = 0) -> np.n
     for chunk in np.array_split(order, min(n_bins, f.size)):
         perm[chunk] = rng.permutation(chunk)
     return perm
+
+
+def frequency_matched_groups(unigram, groups: dict, *, draws: int = 200, seed: int = 0,
+                             near: int = 20, min_count: int = 5) -> list[dict]:
+    """``draws`` random stand-ins for ``groups`` (``{name: token ids}``): each draw gives every
+    group as many tokens, each token drawn among the ``near`` tokens closest to one group
+    word's count (log scale; tokens seen at least ``min_count`` times, never a group word, no
+    token twice in a draw). A null for a statistic of the groups: random groups of tokens as
+    frequent as the real ones.
+
+    Book: chapter 12 (the word groups against random frequency-matched groups)."""
+    u = np.asarray(unigram)
+    draws = check_positive_int("draws", draws)
+    near = check_positive_int("near", near)
+    if not isinstance(groups, dict) or not groups or any(len(v) == 0 for v in groups.values()):
+        raise ValueError(f"groups must be a non-empty dict of name -> token ids; got {groups!r}")
+    words = np.concatenate([as_token_array(f"groups[{k!r}]", v, u.size, ndim=1)
+                            for k, v in groups.items()])
+    pool = np.flatnonzero(u >= check_positive_int("min_count", min_count))
+    pool = pool[~np.isin(pool, words)]
+    if pool.size < words.size + near:
+        raise ValueError(f"only {pool.size} other tokens occur min_count={min_count} times: too "
+                         f"few to draw {words.size} frequency-matched stand-ins")
+    lf = np.log(u[pool].astype(np.float64))
+    order = np.argsort(lf, kind="stable")
+    pool, lf = pool[order], lf[order]
+    # for each group word: the positions (in pool) of the `near` tokens nearest its log count
+    cands = []
+    for w in words:
+        c = int(np.searchsorted(lf, np.log(max(u[w], 1))))
+        lo = min(max(0, c - near // 2), pool.size - near)
+        cands.append(np.arange(lo, lo + near))
+    rng = np.random.default_rng(seed)
+    sizes = [len(v) for v in groups.values()]
+    out = []
+    for _ in range(draws):
+        taken, ids = set(), []
+        for c in cands:
+            free = [i for i in rng.permutation(c) if i not in taken]
+            j = free[0] if free else next(i for i in rng.permutation(pool.size) if i not in taken)
+            taken.add(j)
+            ids.append(int(pool[j]))
+        parts = np.split(np.asarray(ids), np.cumsum(sizes)[:-1])
+        out.append({k: list(p) for k, p in zip(groups, parts)})
+    return out
 
 
 def _pair_covariates(freq) -> np.ndarray:
