@@ -350,9 +350,10 @@ def topical_margins(models: dict, counts: dict, grid: dict, halves: dict, seeds,
         copy = np.concatenate([sub[0], [whole[0]] * nh])
         others = (np.concatenate([np.max(sub[1:], axis=0), [max(whole[1:])] * nh])
                   if copies > 1 else np.full(copy.size, np.nan))
-        Phi_real = weighted_signature(counts[(name, source)].window, "window", "ppmi")
-        _, null, _ = mantel_r_cos(np.asarray(m.W_E, dtype=np.float64), Phi_real,
-                                  runs[0].tokens, n_perm=n_perm, seed=seed)
+        t0 = runs[0].tokens     # the rows only: no copy of the whole vocabulary's matrices
+        _, null, _ = mantel_r_cos(np.asarray(m.W_E[t0], dtype=np.float64),
+                                  window_ppmi_rows(counts[(name, source)].window, t0),
+                                  n_perm=n_perm, seed=seed)
         out[name] = dict(values=values, topical=topical, margin=values - topical,
                          copy=copy, sham=copy - others,
                          mantel=float(np.quantile(np.abs(null), q)))
@@ -483,9 +484,9 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     thin = np.array([alignment(model, wiki, "window", "ppmi", tokens=shared, subsample=0.8,
                                seed=sd, Phi=matched_count_signature(wiki, other, shared, seed=sd)
                                ).r_cos for sd in seeds])
-    Phi = weighted_signature(other.window, "window", "ppmi")
-    _, null, _ = mantel_r_cos(np.asarray(model.W_E, dtype=np.float64), Phi, shared,
-                              n_perm=200, seed=int(list(seeds)[0]))
+    _, null, _ = mantel_r_cos(np.asarray(model.W_E[shared], dtype=np.float64),
+                              window_ppmi_rows(other.window, shared), n_perm=200,
+                              seed=int(list(seeds)[0]))
     return dict(n=int(shared.size), matched=res[source]["r_cos"],
                 mismatched=res[proxy]["r_cos"], thinned=thin,
                 full_runs=np.array([r.r_cos for r in res[source]["runs"]]),
