@@ -335,14 +335,17 @@ def topical_margins(models: dict, counts: dict, grid: dict, halves: dict, seeds,
     for name, m in models.items():
         toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
         runs = grid[(name, "window", "ppmi")]["runs"]
+        # R_cos only, on the subsamples alignment() draws (_subsample_r_cos), from the cosine
+        # matrices of the analysed rows: no full AlignResult per copy and subsample
+        E, pos = cosine_matrix(np.asarray(m.W_E[toks], dtype=np.float64)), np.arange(toks.size)
+        freq = counts[(name, source)].unigram[toks]
         sub, whole = [], []
         for j in range(copies):
             c = cached_window_counts(m, source, windows=windows, max_chars=max_chars,
                                      shuffle_seed=seed + j)[5]
-            Phi = weighted_signature(c.window, "window", "ppmi")
-            sub.append([alignment(m, c, tokens=toks, subsample=0.8, seed=s, Phi=Phi).r_cos
-                        for s in seeds])
-            whole.append(alignment(m, c, tokens=toks, seed=seed, Phi=Phi).r_cos)
+            S = cosine_matrix(window_ppmi_rows(c.window, toks))
+            sub.append([_subsample_r_cos(E, S, pos, freq, s)[0] for s in seeds])
+            whole.append(correlation(pair_values(E), pair_values(S)))
         top_sub, top_all = np.max(sub, axis=0), max(whole)
         values = np.array([r.r_cos for r in runs] + [h[0] for h in halves[name]])
         nh = len(halves[name])
