@@ -171,6 +171,90 @@ def test_proxy_cost_control_threshold_comes_from_a_permutation_null(glove, tmp_p
     assert few is not None and few["n"] < p["n"] and few["control_q99"] > p["control_q99"]
 
 
+def test_topical_margins_compare_each_subsample_with_the_shuffled_text(glove, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path / "cache"))
+    kw = dict(max_chars=60_000)
+    models = {"GloVe": glove}
+    counts = {("GloVe", "pydoc"): A.cached_counts(glove, "pydoc", progress=False, **kw)}
+    seeds, top = [0, 1], 60
+    grid = A.alignment_grid(models, counts, ["window"], seeds, top=top, source="pydoc",
+                            weightings=("ppmi",))
+    halves, _ = A.disjoint_halves(models, counts, top=top, source="pydoc", **kw)
+    got = A.topical_margins(models, counts, grid, halves, seeds, top=top, seed=3,
+                            windows=(2, 5), source="pydoc", n_perm=50, **kw)["GloVe"]
+    n = len(seeds) + 2
+    assert all(len(got[k]) == n for k in ("values", "topical", "margin", "copy", "sham"))
+    np.testing.assert_allclose(got["margin"], got["values"] - got["topical"])
+    # the topical value of a subsample is the shuffled text's R_cos on the same tokens
+    toks = A.select_tokens(counts[("GloVe", "pydoc")].unigram, top=top)
+    copies = [A.cached_window_counts(glove, "pydoc", windows=(2, 5), shuffle_seed=3 + j,
+                                     **kw)[5] for j in (0, 1)]
+    sub0 = [A.alignment(glove, c, tokens=toks, subsample=0.8, seed=seeds[0]).r_cos
+            for c in copies]
+    assert got["topical"][0] == pytest.approx(max(sub0), abs=1e-12)
+    assert got["sham"][0] == pytest.approx(sub0[0] - sub0[1], abs=1e-12)
+    # the one-copy topical placebo reads the same cached counting
+    tp = A.topical_placebo(models, counts, top=top, seed=3, windows=(2, 5), source="pydoc", **kw)
+    assert tp["GloVe"] == pytest.approx(A.alignment(glove, copies[0], tokens=toks,
+                                                    seed=3).r_cos, abs=1e-12)
+    # the Mantel quantile bounds chance; the real subsamples (a planted pass) are above it
+    assert 0 < got["mantel"] < got["values"][:len(seeds)].min()
+    with pytest.raises(ValueError, match="copies"):
+        A.topical_margins(models, counts, grid, halves, seeds, top=top, copies=0,
+                          source="pydoc", **kw)
+
+
+def test_frequency_matched_groups_draw_stand_ins_as_frequent_as_the_group_words():
+    rng = np.random.default_rng(0)
+    u = rng.choice(np.arange(5, 10**6), size=3000, replace=False)     # no ties
+    groups = {"a": [10, 11, 12], "b": [20, 21, 22, 23]}
+    draws = A.frequency_matched_groups(u, groups, draws=30, seed=1, near=20)
+    words = {i for v in groups.values() for i in v}
+    lf = np.log(u)
+    order = np.sort(np.delete(lf, sorted(words)))
+    for d in draws:
+        assert [len(v) for v in d.values()] == [3, 4] and list(d) == ["a", "b"]
+        ids = [i for v in d.values() for i in v]
+        assert len(set(ids)) == len(ids) and not set(ids) & words
+        # each stand-in is among the ~20 tokens nearest its group word's count
+        for w, s in zip([i for v in groups.values() for i in v], ids):
+            rank = abs(np.searchsorted(order, lf[s]) - np.searchsorted(order, lf[w]))
+            assert rank <= 21
+    # control: tokens drawn without matching are often far in frequency
+    far = rng.choice(np.setdiff1d(np.arange(u.size), list(words)), size=7, replace=False)
+    assert max(abs(np.searchsorted(order, lf[s]) - np.searchsorted(order, lf[w]))
+               for w, s in zip(sorted(words), far)) > 21
+    assert draws != A.frequency_matched_groups(u, groups, draws=30, seed=2, near=20)
+    with pytest.raises(ValueError, match="groups"):
+        A.frequency_matched_groups(u, {}, draws=3)
+    with pytest.raises(ValueError, match="too few"):
+        A.frequency_matched_groups(u[:10], {"a": [1, 2]}, draws=3)
+
+
+def test_group_null_passes_a_signature_that_carries_the_groups_and_not_frequency():
+    rng = np.random.default_rng(0)
+    V, d = 600, 16
+    u = np.exp(rng.uniform(np.log(5), np.log(5000), size=V)).astype(np.int64)
+    groups = {"a": [10, 11, 12, 13], "b": [20, 21, 22, 23], "c": [30, 31, 32]}
+    centre = {k: rng.standard_normal(d) * 3 for k in groups}
+    W = rng.standard_normal((V, d))
+    for k, v in groups.items():
+        W[v] += centre[k]
+    Phi_good = W + 0.5 * rng.standard_normal((V, d))        # the groups, seen through noise
+    Phi_bad = rng.standard_normal((V, d))                    # planted failure: no groups
+    good = A.group_null(W, Phi_good, u, groups, draws=100, seed=0, q=0.99)
+    bad = A.group_null(W, Phi_bad, u, groups, draws=100, seed=0, q=0.99)
+    assert good["null"]["signature"].shape == (100, 2)
+    assert all(np.array(good["real"]["signature"]) > np.array(good["threshold"]["signature"]))
+    assert not all(np.array(bad["real"]["signature"]) > np.array(bad["threshold"]["signature"]))
+    # the threshold is the stated quantile of the null draws
+    np.testing.assert_allclose(good["threshold"]["signature"],
+                               np.quantile(good["null"]["signature"], 0.99, axis=0))
+    with pytest.raises(ValueError, match="q must be"):
+        A.group_null(W, Phi_good, u, groups, q=1.5)
+
+
 def test_select_tokens_and_frequency_permutation():
     u = np.array([50, 0, 40, 3, 30, 20, 10, 9, 8])
     np.testing.assert_array_equal(A.select_tokens(u, top=3, skip=1), [2, 4, 5])

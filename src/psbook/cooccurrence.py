@@ -209,12 +209,14 @@ def window_signatures(ids, vocab_size: int, window: int = 5, *,
     return WindowSignatures(S, unigram, k)
 
 
-def ppmi(counts, alpha: float | None = 0.75) -> sp.csr_matrix:
+def ppmi(counts, alpha: float | None = 0.75, rows=None) -> sp.csr_matrix:
     r"""Positive PMI of a (sparse, non-negative) count matrix, rows = tokens, columns = contexts.
 
     ``PPMI[a, b] = max(0, log(C[a,b] * sum(C) / (C[a,:].sum() * c_alpha(b))))`` with the
     smoothed context counts ``c_alpha(b) = C[:,b].sum()**alpha * sum(C) / sum_b' C[:,b'].sum()**alpha``
     (``alpha=None`` or 1: no smoothing). Zero counts stay zero (never -inf or NaN).
+    ``rows`` (token ids): only those rows, equal to ``ppmi(counts, alpha)[rows]`` (the
+    marginals are the whole matrix's) at the cost of those rows.
     """
     if alpha is not None:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
@@ -225,15 +227,20 @@ def ppmi(counts, alpha: float | None = 0.75) -> sp.csr_matrix:
         if arr.ndim != 2:
             raise ValueError(f"counts must be a 2-D count matrix; got shape {arr.shape}")
         counts = sp.csr_matrix(arr)
-    C = sp.csr_matrix(counts, dtype=np.float64)
-    C.eliminate_zeros()
+    if rows is None:
+        C = sp.csr_matrix(counts, dtype=np.float64)
+        C.eliminate_zeros()
+    else:   # only the selected rows are copied; the marginals come from the whole matrix
+        t = as_token_array("rows", rows, counts.shape[0], ndim=1)
+        C = sp.csr_matrix(sp.csr_matrix(counts)[t], dtype=np.float64)
+        C.eliminate_zeros()
     if C.nnz and C.data.min() < 0:
         raise ValueError("counts must be non-negative; found negative entries")
-    total = C.sum()
-    if total <= 0:
+    total = float(C.sum() if rows is None else counts.sum())
+    if total <= 0 or C.nnz == 0:
         return sp.csr_matrix(C.shape, dtype=np.float64)
     row = np.asarray(C.sum(axis=1)).ravel()
-    col = np.asarray(C.sum(axis=0)).ravel()
+    col = np.asarray((C if rows is None else counts).sum(axis=0), dtype=np.float64).ravel()
     if alpha is not None and float(alpha) != 1.0:
         ca = np.power(col, float(alpha))
         col = ca * (total / ca.sum())

@@ -41,13 +41,15 @@ from __future__ import annotations
 from .analysis import (PYTHIA_STEPS, align, alignment, alignment_grid, alignment_over_seeds,
                        sensitivity, sensitivity_null, sensitivity_table,
                        binned_null, binned_table, disjoint_halves, grid_table, online_alignment,
-                       proxy_cost, proxy_table, svd_baseline, topical_placebo)
+                       proxy_cost, proxy_table, svd_baseline, topical_placebo,
+                       topical_margins, group_null)
 from .counting import (CorpusCounts, cached_counts, cached_window_counts, count_corpus,
                        count_sources, count_windows)
 from .reading import (check_corpus, corpus_documents, corpus_fingerprint,
                       shuffled_within_articles, source_table)
 from .result import AlignResult
-from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_permutation,
+from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_groups,
+                    frequency_matched_permutation,
                     frequency_only_signature, matched_count_signature, select_tokens)
 
 __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
@@ -58,4 +60,5 @@ __all__ = ["corpus_documents", "CorpusCounts", "count_corpus", "select_tokens",
            "alignment_grid", "grid_table", "disjoint_halves", "topical_placebo", "sensitivity",
            "sensitivity_null", "sensitivity_table", "count_windows", "cached_window_counts",
            "svd_baseline", "binned_null", "binned_table", "proxy_cost", "proxy_table",
-           "online_alignment", "PYTHIA_STEPS"]
+           "online_alignment", "PYTHIA_STEPS", "topical_margins", "group_null",
+           "frequency_matched_groups"]

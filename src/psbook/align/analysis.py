@@ -16,7 +16,8 @@ from .stats import (copula_null, frequency_controlled_r_cos, frequency_matched_p
                     matched_count_signature, select_tokens, window_ppmi_rows)
 
 __all__ = ["alignment", "alignment_over_seeds", "align", "alignment_grid", "grid_table",
-           "disjoint_halves", "topical_placebo", "svd_baseline", "binned_null", "binned_table",
+           "disjoint_halves", "topical_placebo", "topical_margins", "group_null",
+           "svd_baseline", "binned_null", "binned_table",
            "proxy_cost", "proxy_table", "online_alignment", "PYTHIA_STEPS", "sensitivity",
            "sensitivity_null", "sensitivity_table"]
 
@@ -291,19 +292,115 @@ def disjoint_halves(models: dict, counts: dict, *, top: int, max_chars: int | No
 
 
 def topical_placebo(models: dict, counts: dict, *, top: int, max_chars: int | None,
-                    seed: int = 0, source: str = "wikipedia") -> dict:
-    """``{label: R_cos}`` of each model with the window-PPMI signature counted on ``source``
+                    seed: int = 0, source: str = "wikipedia", windows=(2, 5, 10)) -> dict:
+    """``{label: R_cos}`` of each model with the ±5 window-PPMI signature counted on ``source``
     with the words shuffled within each document (:func:`shuffled_within_articles`): topic
-    kept, word order gone.
+    kept, word order gone. ``windows``: the widths counted in the same pass (those of
+    :func:`sensitivity`, so that one cached counting serves both).
 
     Book: chapter 12 (the topical placebo)."""
     out = {}
     for name, m in models.items():
         toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
-        c_sh = cached_window_counts(m, source, windows=(5,), max_chars=max_chars,
+        c_sh = cached_window_counts(m, source, windows=windows, max_chars=max_chars,
                                     shuffle_seed=seed)[5]
         out[name] = alignment(m, c_sh, "window", "ppmi", tokens=toks, seed=seed).r_cos
     return out
+
+
+def topical_margins(models: dict, counts: dict, grid: dict, halves: dict, seeds, *, top: int,
+                    max_chars: int | None, seed: int = 0, copies: int = 2,
+                    source: str = "wikipedia", windows=(2, 5, 10), n_perm: int = 200,
+                    q: float = 0.99) -> dict:
+    """What each model's ±5 window-PPMI alignment beats, per subsample and half: for each
+    label, ``values`` (R_cos in the subsamples of ``grid`` (:func:`alignment_grid`), then in
+    the two ``halves`` (:func:`disjoint_halves`)), ``topical`` (the largest R_cos of
+    ``copies`` within-article shuffles of the text, shuffle seeds ``seed``, +1, ..., on the
+    same tokens: the same subsample; for a half, all the tokens of the whole shuffled text),
+    ``margin`` = ``values - topical``, ``copy`` (the first copy's R_cos, read as if it were
+    the text) and ``sham`` = ``copy`` minus the largest other copy (NaN for one copy): the
+    placebo put through the same check; ``mantel`` = the ``q`` quantile of |R_cos| under a
+    Mantel token permutation (rows and columns together, ``n_perm`` relabellings,
+    :func:`psbook.metrics.mantel_r_cos`) on the first subsample's tokens.
+
+    Book: chapter 12 (the alignment claim's nulls)."""
+    from ..metrics import mantel_r_cos
+
+    if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
+        raise ValueError(f"copies must be a positive int; got {copies!r}")
+    if not 0 < float(q) < 1:
+        raise ValueError(f"q must be a quantile in (0, 1); got {q!r}")
+    seeds = list(seeds)
+    out = {}
+    for name, m in models.items():
+        toks = select_tokens(counts[(name, source)].unigram, top=top, skip=100)
+        runs = grid[(name, "window", "ppmi")]["runs"]
+        # R_cos only, on the subsamples alignment() draws (_subsample_r_cos), from the cosine
+        # matrices of the analysed rows: no full AlignResult per copy and subsample
+        E, pos = cosine_matrix(np.asarray(m.W_E[toks], dtype=np.float64)), np.arange(toks.size)
+        freq = counts[(name, source)].unigram[toks]
+        sub, whole = [], []
+        for j in range(copies):
+            c = cached_window_counts(m, source, windows=windows, max_chars=max_chars,
+                                     shuffle_seed=seed + j)[5]
+            S = cosine_matrix(window_ppmi_rows(c.window, toks))
+            sub.append([_subsample_r_cos(E, S, pos, freq, s)[0] for s in seeds])
+            whole.append(correlation(pair_values(E), pair_values(S)))
+        top_sub, top_all = np.max(sub, axis=0), max(whole)
+        values = np.array([r.r_cos for r in runs] + [h[0] for h in halves[name]])
+        nh = len(halves[name])
+        topical = np.concatenate([top_sub, [top_all] * nh])
+        copy = np.concatenate([sub[0], [whole[0]] * nh])
+        others = (np.concatenate([np.max(sub[1:], axis=0), [max(whole[1:])] * nh])
+                  if copies > 1 else np.full(copy.size, np.nan))
+        t0 = runs[0].tokens     # the rows only: no copy of the whole vocabulary's matrices
+        _, null, _ = mantel_r_cos(np.asarray(m.W_E[t0], dtype=np.float64),
+                                  window_ppmi_rows(counts[(name, source)].window, t0),
+                                  n_perm=n_perm, seed=seed)
+        out[name] = dict(values=values, topical=topical, margin=values - topical,
+                         copy=copy, sham=copy - others,
+                         mantel=float(np.quantile(np.abs(null), q)))
+    return out
+
+
+def group_null(W, Phi, unigram, groups: dict, *, draws: int = 200, seed: int = 0,
+               q: float = 0.99) -> dict:
+    """The word-group check and its null. For the words of ``groups`` (``{name: ids}``):
+    ``real[kind]`` = (frequency-controlled R_cos of ``W`` with the signature, the signature's
+    group margin: mean within-group cosine minus between-group cosine) for ``kind``
+    ``"signature"`` (``Phi``, rows = token ids) and ``"frequency-only"``
+    (:func:`frequency_only_signature` of the same words); ``null[kind]``: the same two numbers
+    for ``draws`` random groups of frequency-matched tokens
+    (:func:`frequency_matched_groups`); ``threshold[kind]``: their ``q`` quantiles.
+
+    Book: chapter 12 (a token group you can see)."""
+    from .stats import frequency_matched_groups, frequency_only_signature
+
+    if not 0 < float(q) < 1:
+        raise ValueError(f"q must be a quantile in (0, 1); got {q!r}")
+    u = np.asarray(unigram)
+
+    def stats(g: dict) -> dict:
+        ids = np.concatenate([np.asarray(v, dtype=np.int64) for v in g.values()])
+        lab = np.repeat(np.arange(len(g)), [len(v) for v in g.values()])
+        same = lab[:, None] == lab[None, :]
+        e = pair_values(cosine_matrix(np.asarray(W[ids], dtype=np.float64)))
+        rows = {"signature": Phi[ids],
+                "frequency-only": frequency_only_signature(u[ids], np.arange(ids.size),
+                                                           ids.size)}
+        got = {}
+        for kind, R in rows.items():
+            S = cosine_matrix(R)
+            within = [pair_values(S[np.ix_(lab == k, lab == k)]).mean() for k in range(len(g))]
+            got[kind] = (frequency_controlled_r_cos(e, pair_values(S), u[ids].astype(float)),
+                         float(np.mean(within) - S[~same].mean()))
+        return got
+
+    real = stats(groups)
+    fake = [stats(g) for g in frequency_matched_groups(u, groups, draws=draws, seed=seed)]
+    null = {kind: np.array([f[kind] for f in fake]) for kind in real}
+    return dict(real=real, null=null, q=float(q),
+                threshold={k: tuple(np.quantile(v, q, axis=0)) for k, v in null.items()})
 
 
 def svd_baseline(model, counts: CorpusCounts, tokens, seed: int = 0) -> dict:
@@ -390,9 +487,9 @@ def proxy_cost(model, counts: dict, name: str, proxy: str, seeds, *, top: int,
     thin = np.array([alignment(model, wiki, "window", "ppmi", tokens=shared, subsample=0.8,
                                seed=sd, Phi=matched_count_signature(wiki, other, shared, seed=sd)
                                ).r_cos for sd in seeds])
-    Phi = weighted_signature(other.window, "window", "ppmi")
-    _, null, _ = mantel_r_cos(np.asarray(model.W_E, dtype=np.float64), Phi, shared,
-                              n_perm=200, seed=int(list(seeds)[0]))
+    _, null, _ = mantel_r_cos(np.asarray(model.W_E[shared], dtype=np.float64),
+                              window_ppmi_rows(other.window, shared), n_perm=200,
+                              seed=int(list(seeds)[0]))
     return dict(n=int(shared.size), matched=res[source]["r_cos"],
                 mismatched=res[proxy]["r_cos"], thinned=thin,
                 full_runs=np.array([r.r_cos for r in res[source]["runs"]]),

@@ -66,28 +66,21 @@ def count_corpus(tokenizer, docs: Iterable[str], vocab_size: int | None = None, 
     budget = None if max_tokens is None else check_positive_int("max_tokens", max_tokens)
     # The bigram counts are the offset-1 part of the window counts: count them once. Without
     # "next", one counter takes every offset 1..k (one sort of the pairs, no matrix sum).
-    c1 = PairCounter(V, (1,), chunk_pairs=chunk_pairs) if "next" in kinds else None
-    first = 1 if c1 is None else 2
-    crest = PairCounter(V, range(first, k + 1), chunk_pairs=chunk_pairs) \
-        if "window" in kinds and k >= first else None
-    counters = [c for c in (c1, crest) if c is not None]
-    unigram = np.zeros(V, dtype=np.int64)
-    bar = progress_bar(total=budget, desc=f"counting {corpus or 'corpus'}", unit="tok",
-                       enabled=progress, unit_scale=True)
-    try:
-        n_docs = _count_stream(tokenizer, docs, V, budget, batch_docs, unigram, counters, bar)
-    finally:
-        bar.close()
-    B = c1.counts() if c1 is not None else None
+    first = 2 if "next" in kinds else 1
+    bands = [(1,)] if "next" in kinds else []
+    if "window" in kinds and k >= first:
+        bands.append(range(first, k + 1))
+    unigram, n_docs, got = _count_bands(tokenizer, docs, V, bands, budget=budget,
+                                        batch_docs=batch_docs, chunk_pairs=chunk_pairs,
+                                        progress=progress, corpus=corpus)
+    B = got[0] if "next" in kinds else None
     out = CorpusCounts(corpus, getattr(tokenizer, "name", type(tokenizer).__name__), unigram,
                        n_docs=n_docs)
     if "next" in kinds:
         out.next = NextTokenSignatures(B)
     if "window" in kinds:
-        if crest is None:
-            S = B
-        else:
-            S = crest.counts() if B is None else sp.csr_matrix(B + crest.counts())
+        rest = got[-1] if len(got) > ("next" in kinds) else None
+        S = B if rest is None else rest if B is None else sp.csr_matrix(B + rest)
         out.window = WindowSignatures(S, unigram.copy(), k)
     return out
 
@@ -104,19 +97,13 @@ def count_windows(tokenizer, docs: Iterable[str], vocab_size: int | None = None,
     ws = _window_list(windows)
     V = check_positive_int("vocab_size", int(vocab_size if vocab_size is not None
                                              else tokenizer.vocab_size))
-    bands = [PairCounter(V, range(lo + 1, hi + 1), chunk_pairs=chunk_pairs)
-             for lo, hi in zip([0] + ws[:-1], ws)]
-    unigram = np.zeros(V, dtype=np.int64)
-    bar = progress_bar(total=None, desc=f"counting {corpus or 'corpus'}", unit="tok",
-                       enabled=progress, unit_scale=True)
-    try:
-        n_docs = _count_stream(tokenizer, docs, V, None, batch_docs, unigram, bands, bar)
-    finally:
-        bar.close()
+    unigram, n_docs, got = _count_bands(
+        tokenizer, docs, V, [range(lo + 1, hi + 1) for lo, hi in zip([0] + ws[:-1], ws)],
+        batch_docs=batch_docs, chunk_pairs=chunk_pairs, progress=progress, corpus=corpus)
     name = getattr(tokenizer, "name", type(tokenizer).__name__)
     out, S = {}, None
-    for w, band in zip(ws, bands):
-        S = band.counts() if S is None else sp.csr_matrix(S + band.counts())
+    for w, band in zip(ws, got):
+        S = band if S is None else sp.csr_matrix(S + band)
         out[w] = CorpusCounts(corpus, name, unigram, n_docs=n_docs,
                               window=WindowSignatures(S, unigram.copy(), w))
     return out
@@ -133,6 +120,24 @@ def _window_list(windows) -> list[int]:
     if not ok:
         raise ValueError(f"windows must list distinct positive ints; got {windows!r}")
     return ws
+
+
+def _count_bands(tokenizer, docs, V: int, bands, *, budget: int | None = None,
+                 batch_docs: int = 64, chunk_pairs: int = 1 << 23, progress: bool = False,
+                 corpus: str = "") -> tuple:
+    """``(unigram, n_docs, counts)``: one streaming pass of :func:`_count_stream` over
+    ``docs`` with one :class:`~psbook.cooccurrence.PairCounter` per entry of ``bands`` (each an
+    iterable of offsets); ``counts[i]`` is the count matrix of the offsets ``bands[i]``. The
+    one loop behind :func:`count_corpus` and :func:`count_windows`."""
+    counters = [PairCounter(V, offs, chunk_pairs=chunk_pairs) for offs in bands]
+    unigram = np.zeros(V, dtype=np.int64)
+    bar = progress_bar(total=budget, desc=f"counting {corpus or 'corpus'}", unit="tok",
+                       enabled=progress, unit_scale=True)
+    try:
+        n_docs = _count_stream(tokenizer, docs, V, budget, batch_docs, unigram, counters, bar)
+    finally:
+        bar.close()
+    return unigram, n_docs, [c.counts() for c in counters]
 
 
 def _count_stream(tokenizer, docs, V: int, budget: int | None, batch_docs: int,

@@ -9,11 +9,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validate import as_token_array, check_choice, check_positive_int
-from ..cooccurrence import WEIGHTINGS
+from ..cooccurrence import WEIGHTINGS, ppmi
 from ..metrics import correlation, pair_values
 from .counting import CorpusCounts
 
-__all__ = ["select_tokens", "frequency_matched_permutation", "frequency_controlled_r_cos",
+__all__ = ["select_tokens", "frequency_matched_permutation", "frequency_matched_groups",
+           "frequency_controlled_r_cos",
            "copula_null", "matched_count_signature", "frequency_only_signature",
            "window_ppmi_rows"]
 
@@ -72,6 +73,51 @@ def frequency_matched_permutation(freq, n_bins: int = 10, seed: int = 0) -> np.n
     for chunk in np.array_split(order, min(n_bins, f.size)):
         perm[chunk] = rng.permutation(chunk)
     return perm
+
+
+def frequency_matched_groups(unigram, groups: dict, *, draws: int = 200, seed: int = 0,
+                             near: int = 20, min_count: int = 5) -> list[dict]:
+    """``draws`` random stand-ins for ``groups`` (``{name: token ids}``): each draw gives every
+    group as many tokens, each token drawn among the ``near`` tokens closest to one group
+    word's count (log scale; tokens seen at least ``min_count`` times, never a group word, no
+    token twice in a draw). A null for a statistic of the groups: random groups of tokens as
+    frequent as the real ones.
+
+    Book: chapter 12 (the word groups against random frequency-matched groups)."""
+    u = np.asarray(unigram)
+    draws = check_positive_int("draws", draws)
+    near = check_positive_int("near", near)
+    if not isinstance(groups, dict) or not groups or any(len(v) == 0 for v in groups.values()):
+        raise ValueError(f"groups must be a non-empty dict of name -> token ids; got {groups!r}")
+    words = np.concatenate([as_token_array(f"groups[{k!r}]", v, u.size, ndim=1)
+                            for k, v in groups.items()])
+    pool = np.flatnonzero(u >= check_positive_int("min_count", min_count))
+    pool = pool[~np.isin(pool, words)]
+    if pool.size < words.size + near:
+        raise ValueError(f"only {pool.size} other tokens occur min_count={min_count} times: too "
+                         f"few to draw {words.size} frequency-matched stand-ins")
+    lf = np.log(u[pool].astype(np.float64))
+    order = np.argsort(lf, kind="stable")
+    pool, lf = pool[order], lf[order]
+    # for each group word: the positions (in pool) of the `near` tokens nearest its log count
+    cands = []
+    for w in words:
+        c = int(np.searchsorted(lf, np.log(max(u[w], 1))))
+        lo = min(max(0, c - near // 2), pool.size - near)
+        cands.append(np.arange(lo, lo + near))
+    rng = np.random.default_rng(seed)
+    sizes = [len(v) for v in groups.values()]
+    out = []
+    for _ in range(draws):
+        taken, ids = set(), []
+        for c in cands:
+            free = [i for i in rng.permutation(c) if i not in taken]
+            j = free[0] if free else next(i for i in rng.permutation(pool.size) if i not in taken)
+            taken.add(j)
+            ids.append(int(pool[j]))
+        parts = np.split(np.asarray(ids), np.cumsum(sizes)[:-1])
+        out.append({k: list(p) for k, p in zip(groups, parts)})
+    return out
 
 
 def _pair_covariates(freq) -> np.ndarray:
@@ -152,27 +198,9 @@ def window_ppmi_rows(window, rows, alpha: float | None = 0.75) -> sp.csr_matrix:
     the whole matrix), at the cost of those rows only.
 
     Book: chapter 12 (the sensitivity table weights many countings)."""
-    C = window.counts
-    t = as_token_array("rows", rows, C.shape[0], ndim=1)
     if alpha is not None and (isinstance(alpha, bool) or not 0 < float(alpha) <= 1):
         raise ValueError(f"alpha must be a number in (0, 1] or None; got {alpha!r}")
-    total = float(C.sum())
-    col = np.asarray(C.sum(axis=0), dtype=np.float64).ravel()
-    if alpha is not None and float(alpha) != 1.0:
-        ca = np.power(col, float(alpha))
-        col = ca * (total / ca.sum())
-    R = sp.csr_matrix(C[t], dtype=np.float64)
-    R.sum_duplicates()
-    R.eliminate_zeros()
-    if total <= 0 or R.nnz == 0:
-        return sp.csr_matrix(R.shape, dtype=np.float64)
-    row = np.asarray(R.sum(axis=1)).ravel()
-    r = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
-    vals = np.log(R.data) + np.log(total) - np.log(row[r]) - np.log(col[R.indices])
-    out = sp.csr_matrix((np.maximum(vals, 0.0), R.indices.copy(), R.indptr.copy()),
-                        shape=R.shape)
-    out.eliminate_zeros()
-    return out
+    return ppmi(window.counts, None if alpha is None else float(alpha), rows=rows)
 
 
 def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
@@ -187,7 +215,7 @@ def matched_count_signature(counts: CorpusCounts, other: CorpusCounts, tokens,
     signature has the first cost and not the second. Returns the weighted matrix (sparse, rows
     = tokens), like :func:`psbook.cooccurrence.weighted_signature`.
     """
-    from ..cooccurrence import ppmi, row_normalize, signature_counts
+    from ..cooccurrence import row_normalize, signature_counts
 
     check_choice("signature", signature, {"next", "pre", "window"})
     check_choice("weighting", weighting, set(WEIGHTINGS))
