@@ -176,14 +176,20 @@ def test_bad_names():
 
 def test_sensitivity_table_shows_each_choice_with_its_spread():
     from psbook import align
-    rows = [{"model": "GloVe", "window": w, "tokens": 250, "alpha": a, "R_cos": (0.48, 0.03),
-             "freq-shuf": 0.04, "topical": [0.25, 0.27], "margin": 0.21, "sham": [0.02]}
-            for w in (2, 10) for a in (0.75, 1.0)]
-    text = str(align.sensitivity_table(rows))
-    assert "+0.48 ± 0.03" in text and "0.75" in text and "1.00" in text
-    assert "±2" in text and "±10" in text and "+0.270" in text and "+0.210" in text
-    assert "sham" not in text
+    rows = [{"model": "GloVe", "window": w, "tokens": n, "alpha": a,
+             "R_cos": (0.48 if n == 500 else 0.40, 0.03), "freq-shuf": 0.04,
+             "topical": [0.25, 0.27], "margin": 0.21 + n / 1e4, "sham": [0.02]}
+            for w in (2, 10) for a in (0.75, 1.0) for n in (250, 500, 1000)]
+    wide = align.sensitivity_table(rows)            # one row per window and alpha
+    text = str(wide)
+    assert len(wide) == 4 and "sham" not in text and "topical" not in text
+    assert "+0.48 ± 0.03" in text and "+0.40" not in text     # R_cos at the middle size
+    assert all(f"+{0.21 + n / 1e4:.3f}" in text for n in (250, 500, 1000))
+    assert "±2" in text and "±10" in text and "0.75" in text and "1.00" in text
     assert max(len(x) for x in text.splitlines()) <= 80
+    long = str(align.sensitivity_table(rows, long=True))      # every setting, every column
+    assert "+0.270" in long and "+0.40 ± 0.03" in long and "freq-shuf" in long
+    assert max(len(x) for x in long.splitlines()) <= 80
     # without the placebo columns (shuffles=0) the table still shows
     plain = [{k: v for k, v in r.items() if k not in ("topical", "margin", "sham")}
              for r in rows]

@@ -246,28 +246,50 @@ def sensitivity_null(rows: list[dict], q: float = 0.99) -> dict:
             "max": float(vals.max())}
 
 
-def sensitivity_table(rows: list[dict]):
-    """The :class:`psbook.display.Table` of :func:`sensitivity`.
+def sensitivity_table(rows: list[dict], *, long: bool = False):
+    """The :class:`psbook.display.Table` of :func:`sensitivity`: one row per model, window
+    and ``alpha``, with R_cos (mean ± sd over the token subsamples) at the middle number of
+    tokens and, where the rows carry the placebo, the margin over the within-article shuffle at
+    each number of tokens (``long=True``: one row per setting with every column).
 
     Book: chapter 12."""
     from ..display import Table
 
     f = "+.3f"
-    keep = ("model", "window", "tokens", "alpha", "R_cos", "freq-shuf", "topical", "margin")
-    shown = [{k: (max(r[k]) if k == "topical" else r[k]) for k in keep if k in r}
-             for r in rows]
-    for r in shown:
-        if "window" in r:
+    if long or "margin" not in rows[0]:
+        keep = ("model", "window", "tokens", "alpha", "R_cos", "freq-shuf", "topical", "margin")
+        shown = [{k: (max(r[k]) if k == "topical" else r[k]) for k in keep if k in r}
+                 for r in rows]
+        for r in shown:
             r["window"] = f"±{r['window']}"
-    return Table(shown, caption="R_cos (window PPMI) by window, number of tokens and "
-                                "smoothing alpha.",
-                 formats={k: v for k, v in {"alpha": ".2f", "R_cos": f, "freq-shuf": f,
-                                            "topical": f, "margin": f}.items()
-                          if k in shown[0]},
-                 note="R_cos: mean ± sd over token subsamples; freq-shuf: mean." + (
-                     " topical: the largest R_cos of the text with words shuffled within "
-                     "articles; margin: R_cos minus it, both on all the tokens."
-                     if "margin" in shown[0] else ""))
+        return Table(shown, caption="R_cos (window PPMI) by window, number of tokens and "
+                                    "smoothing alpha.",
+                     formats={k: v for k, v in {"alpha": ".2f", "R_cos": f, "freq-shuf": f,
+                                                "topical": f, "margin": f}.items()
+                              if k in shown[0]},
+                     note="R_cos: mean ± sd over token subsamples; freq-shuf: mean." + (
+                         " topical: the largest R_cos of the text with words shuffled within "
+                         "articles; margin: R_cos minus it, both on all the tokens."
+                         if "margin" in shown[0] else ""))
+    sizes = sorted({r["tokens"] for r in rows})
+    mid = sizes[len(sizes) // 2]
+    groups: dict = {}
+    for r in rows:
+        g = groups.setdefault((r["model"], r["window"], r["alpha"]),
+                              {"model": r["model"], "window": f"±{r['window']}",
+                               "alpha": r["alpha"]})
+        if r["tokens"] == mid:
+            g[f"R_cos, {mid}"] = r["R_cos"]
+        g[f"margin, {r['tokens']}"] = r["margin"]
+    columns = ["model", "window", "alpha", f"R_cos, {mid}", *(f"margin, {n}" for n in sizes)]
+    return Table(list(groups.values()), columns, caption="The window-PPMI alignment's margin over the text shuffled "
+                                "within articles, by window, smoothing alpha and number of "
+                                "tokens.",
+                 formats={"alpha": ".2f", f"R_cos, {mid}": f,
+                          **{f"margin, {n}": f for n in sizes}},
+                 note=f"R_cos at {mid} tokens: mean ± sd over token subsamples; margin: "
+                      "R_cos on all the tokens minus the larger R_cos of two shuffled "
+                      "copies of the text. Every column: sensitivity_table(choices, long=True).")
 
 
 def disjoint_halves(models: dict, counts: dict, *, top: int, max_chars: int | None,
