@@ -126,6 +126,26 @@ def test_stack_refuses_members_of_different_shapes_or_training():
         S.StackedLM([CFG, replace(CFG, n_heads=4, n_kv_heads=2)], [0, 1])
 
 
+def test_both_trainers_check_their_jobs_with_one_function_that_names_the_caller():
+    # lm.runs.check_jobs is the one check; each trainer's message names the trainer
+    from psbook.lm import runs
+    from psbook.lm.runs import check_jobs, train_many
+    good = _jobs(1)
+    assert check_jobs(iter(good), "f") == good
+    for bad, why in (([{"tokens": 1}], "must be a dict with tokens"),
+                     ([5], "must be a dict with tokens"),
+                     ([{**good[0], "lr": 1.0}], "unknown keys")):
+        for fn, name in ((train_many, "train_many"),
+                         (S.train_stacked_cached, "train_stacked_cached")):
+            with pytest.raises(ValueError, match=f"^{name}: jobs\\[0\\].*{why}"):
+                fn(bad, progress=False)
+    # control: a valid job list passes the check unchanged, and no copy of the check is left
+    import inspect
+    assert "unknown keys" not in inspect.getsource(S) and "_JOB_KEYS" not in dir(runs)
+    with pytest.raises(TypeError, match="caller"):
+        check_jobs(good, "")
+
+
 def test_a_diverging_member_is_reported_as_its_single_run_would():
     cfg = TCFG
     err = S._divergence({"model_cfg": CFG, "desc": "p=1 seed=0"}, 5, float("nan"), 1.0, 1.0,

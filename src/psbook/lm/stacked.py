@@ -56,7 +56,7 @@ import torch.nn.functional as F
 
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
-from .runs import fingerprint
+from .runs import check_jobs, fingerprint
 from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainResult, as_stream,
                     sample_windows)
 
@@ -397,10 +397,6 @@ def _divergence(job, step, lv, gnorm, wmax, limit, cfg):
 
 # ---- cached, grouped, on several cores ---------------------------------------------------
 
-_JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
-             "namespace"}
-
-
 def _config(job: dict) -> dict:
     """A member's cache key: what its single run's key holds, plus ``"trainer": "stacked"``."""
     sig, sets = job.get("signatures"), job.get("token_sets")
@@ -437,15 +433,7 @@ def train_stacked_cached(jobs, *, progress: bool = True, desc: str = "training",
     from ..cache import lookup
     from ..parallel import map_jobs, workers
 
-    jobs = list(jobs)
-    for i, j in enumerate(jobs):
-        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
-            raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "
-                             f"(the arguments of train_cached); got "
-                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
-        if set(j) - _JOB_KEYS:
-            raise ValueError(f"jobs[{i}] has unknown keys {sorted(set(j) - _JOB_KEYS)}; "
-                             f"train_stacked_cached takes {sorted(_JOB_KEYS)}")
+    jobs = check_jobs(jobs, "train_stacked_cached")
     from ..cache import config_key
     keys = [config_key(j.get("namespace", "lm-train"), _config(j)) for j in jobs]
     out = [lookup(j.get("namespace", "lm-train"), _config(j))[1] for j in jobs]
