@@ -170,8 +170,9 @@ class _UnembedCrossEntropy(torch.autograd.Function):
         G.scatter_add_(-1, y.unsqueeze(-1),
                        torch.full(y.shape + (1,), -1.0, dtype=G.dtype, device=G.device))
         scale = (grad / h.shape[1]).view(-1, 1, 1)
-        grad_h = torch.bmm(G, W) * scale if ctx.needs_input_grad[0] else None
-        grad_W = (torch.bmm(h.transpose(1, 2), G).transpose(1, 2) * scale
+        # scaled in place: a fresh array of their size costs page faults each step
+        grad_h = torch.bmm(G, W).mul_(scale) if ctx.needs_input_grad[0] else None
+        grad_W = (torch.bmm(h.transpose(1, 2), G).transpose(1, 2).mul_(scale)
                   if ctx.needs_input_grad[1] else None)
         return grad_h, grad_W, None, None
 
