@@ -30,9 +30,15 @@ member alone (bitwise the same result in a stack of one or of three on the CPU o
 asserted to float32 rounding there). So how many worker processes split the stacks does not
 change a result.
 
+The step's element-wise passes are written out by hand where autograd's decomposition takes
+about twice the passes (:class:`_RMSNorm`, :class:`_Rotary`: forward and backward, each
+compared with autograd in float64 by the tests), and AdamW is torch's fused kernel where
+torch has one (:func:`adamw_impl`; ``foreach`` otherwise).
+
 Because a stacked member is not bitwise its single run, its cache entry has its own key
-(the single run's key plus ``"trainer": "stacked"``): a stacked result never answers a
-:func:`psbook.lm.train_cached` call, and the other way round.
+(the single run's key plus ``"trainer": "stacked"`` and the AdamW kind, :func:`trainer_key`):
+a stacked result never answers a :func:`psbook.lm.train_cached` call, and the other way
+round, and a result of the foreach AdamW never answers for the fused one.
 
 Members may differ in their token stream, seed, ``gamma`` (initialisation scale only) and
 probe; everything else of the model and training configuration must be equal
