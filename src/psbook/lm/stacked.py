@@ -341,7 +341,9 @@ def _adamw(groups, cfg, device):
 def trainer_key(device="cpu") -> dict:
     """What a stacked member's cache key adds to its single run's: the trainer and the
     AdamW kind (:func:`adamw_impl`), so a result of another trainer or optimiser kernel is
-    never served for it."""
+    never served for it.
+
+    Book: chapters 10, 11 and 13 (through :func:`train_stacked_cached`)."""
     return {**STACKED, "adamw": adamw_impl(device)}
 
 
