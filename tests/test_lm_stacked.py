@@ -158,6 +158,29 @@ def test_the_hand_written_rotary_is_autograds_in_float64():
                        lambda x: _rotary_reference(x, cos, sin), (x,)) > 1e-3
 
 
+def test_the_fused_loss_by_blocks_of_rows_equals_the_whole_product():
+    # on the CPU the logits are made and normalised a block of rows at a time (in the cache);
+    # the loss and both gradients must be those of the whole product (blocks of 5 rows of 17:
+    # the last block is short)
+    gen = torch.Generator().manual_seed(0)
+    K, N, d = 3, 17, 8
+    h0 = torch.randn(K, N, d, generator=gen)
+    W0 = torch.randn(K, V, d, generator=gen) * 0.5
+    y = torch.randint(0, V, (K, N), generator=gen)
+
+    def run(work, y=y):
+        h, W = h0.clone().requires_grad_(), W0.clone().requires_grad_()
+        loss = S._UnembedCrossEntropy.apply(h, W, y, torch.empty(K, N, V), work)
+        (loss * torch.arange(1.0, K + 1)).sum().backward()
+        return loss.detach(), h.grad, W.grad
+    whole, blocks = run(None), run(torch.empty(K * 5 * V))
+    for a, b in zip(whole, blocks):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    # control: the comparison sees a block that lands one row off (targets shifted by a row)
+    shifted = run(torch.empty(K * 5 * V), y=y.roll(1, dims=1))
+    assert not torch.allclose(shifted[0], whole[0], rtol=1e-6, atol=1e-7)
+
+
 def test_stacked_training_follows_the_single_runs():
     jobs = _jobs()
     stacked = S.train_stacked(jobs)

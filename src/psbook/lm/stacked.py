@@ -70,6 +70,7 @@ __all__ = ["stack_key", "StackedLM", "train_stacked", "train_stacked_cached", "a
            "trainer_key"]
 
 STACKED = {"trainer": "stacked"}     # added to the cache key of a stacked member
+_BLOCK_BYTES = 8 << 20      # the fused loss's logits block on the CPU (best: 4-16 MB here)
 _MAX_WEIGHT = 1e3    # a weight this large means a run-away run (the limit train_lm uses)
 
 
@@ -159,9 +160,24 @@ class _UnembedCrossEntropy(torch.autograd.Function):
     next forward reuses ``buf``."""
 
     @staticmethod
-    def forward(ctx, h, W, y, buf):
-        logits = torch.bmm(h, W.transpose(1, 2), out=buf)             # (K, N, V)
-        P = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # in place
+    def forward(ctx, h, W, y, buf, work=None):
+        if work is None:
+            logits = torch.bmm(h, W.transpose(1, 2), out=buf)             # (K, N, V)
+            P = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # in place
+        else:
+            # by blocks of rows: a block's logits are turned into probabilities while they
+            # are still in the cache (``work``: a flat workspace of a few MB), then copied
+            # into ``buf`` -- the same values as the whole product, one pass over main
+            # memory less
+            K, N, V = buf.shape
+            rows = work.numel() // (K * V)
+            for s in range(0, N, rows):
+                n = min(rows, N - s)
+                blk = work[:K * n * V].view(K, n, V)
+                torch.bmm(h[:, s:s + n], W.transpose(1, 2), out=blk)
+                torch.ops.aten._softmax.out(blk, -1, False, out=blk)
+                buf[:, s:s + n].copy_(blk)
+            P = buf
         loss = -P.gather(-1, y.unsqueeze(-1)).squeeze(-1).log().mean(dim=-1)
         ctx.save_for_backward(h, W, y)
         ctx.P = P
@@ -180,7 +196,7 @@ class _UnembedCrossEntropy(torch.autograd.Function):
         grad_h = torch.bmm(G, W).mul_(scale) if ctx.needs_input_grad[0] else None
         grad_W = (torch.bmm(h.transpose(1, 2), G).transpose(1, 2).mul_(scale)
                   if ctx.needs_input_grad[1] else None)
-        return grad_h, grad_W, None, None
+        return grad_h, grad_W, None, None, None
 
 
 # ---- the stacked model -----------------------------------------------------------------
@@ -219,6 +235,7 @@ class StackedLM(torch.nn.Module):
         self.register_buffer("rope_cos", singles[0].rope_cos, persistent=False)
         self.register_buffer("rope_sin", singles[0].rope_sin, persistent=False)
         self._buf = None            # the loss's K x N x V workspace, allocated once
+        self._work = None           # and its blocks' (on the CPU, when N is large)
 
     def p(self, name: str) -> torch.Tensor:
         """The stacked parameter of the single model's ``name`` (leading axis: member)."""
@@ -288,7 +305,10 @@ class StackedLM(torch.nn.Module):
         if self._buf is None or self._buf.shape != shape or self._buf.device != h.device \
                 or self._buf.dtype != h.dtype:
             self._buf = torch.empty(shape, dtype=h.dtype, device=h.device)
-        return _UnembedCrossEntropy.apply(h, self.W_U, y, self._buf)
+            rows = _BLOCK_BYTES // (self.K * shape[2] * self._buf.element_size())
+            self._work = (torch.empty(self.K * rows * shape[2], dtype=h.dtype)
+                          if h.device.type == "cpu" and 16 <= rows < shape[1] else None)
+        return _UnembedCrossEntropy.apply(h, self.W_U, y, self._buf, self._work)
 
     def member_state(self, k: int) -> dict:
         """Member ``k``'s weights as a :class:`QwenLM` state dict (copies)."""
