@@ -86,6 +86,101 @@ def test_the_control_a_wrong_member_fails_the_gradient_check():
     assert err_stack > 8 * err_single + 8 * 2 ** -23 * ref[name].abs().max().item()
 
 
+def _grad_error(fn, ref, inputs):
+    """The largest relative difference between ``fn``'s and ``ref``'s outputs and gradients
+    (float64, one random upstream gradient) over ``inputs`` that require a gradient."""
+    torch.manual_seed(1)
+    outs, grads = [], []
+    for f in (fn, ref):
+        xs = [x.detach().clone().requires_grad_(x.requires_grad) for x in inputs]
+        y = f(*xs)
+        g = torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(2))
+        y.backward(g)
+        outs.append(y.detach())
+        grads.append([x.grad for x in xs if x.requires_grad])
+    err = ((outs[0] - outs[1]).abs().max() / outs[1].abs().max()).item()
+    for a, b in zip(*grads):
+        err = max(err, ((a - b).abs().max() / b.abs().max()).item())
+    return err
+
+
+def _rms_inputs():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 10, 8, dtype=torch.float64, generator=gen).requires_grad_()
+    w = (1 + 0.3 * torch.randn(3, 8, dtype=torch.float64, generator=gen)).requires_grad_()
+    return x, w
+
+
+def _rms_reference(x, w):
+    return w[:, None, :] * torch.nn.functional.rms_norm(x, (x.shape[-1],), eps=1e-6)
+
+
+def test_the_hand_written_rms_norm_is_autograds_in_float64():
+    x, w = _rms_inputs()
+    err = _grad_error(lambda x, w: S._RMSNorm.apply(x, w, 1e-6), _rms_reference, (x, w))
+    assert err < 1e-12, err
+    assert torch.autograd.gradcheck(lambda x, w: S._RMSNorm.apply(x, w, 1e-6), (x, w))
+
+    # planted wrong backward: without the normalisation's own term (- y * mean(g * y))
+    class Wrong(S._RMSNorm):
+        @staticmethod
+        def backward(ctx, grad):
+            y, rstd, w = ctx.saved_tensors
+            return grad * w[:, None, :] * rstd, (grad * y).sum(1), None
+    assert _grad_error(lambda x, w: Wrong.apply(x, w, 1e-6), _rms_reference, (x, w)) > 1e-3
+
+
+def _rotary_reference(x, cos, sin):
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+def test_the_hand_written_rotary_is_autograds_in_float64():
+    # the shapes of StackedLM._attention: (K*B, T, heads, hd) with tables (T, 1, hd)
+    cfg = replace(CFG, max_seq_len=12, d_model=24, n_heads=2)
+    model = QwenLM(cfg)
+    cos, sin = model.rope_cos[:, None].double(), model.rope_sin[:, None].double()
+    x = torch.randn(5, 12, 3, 12, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(0)).requires_grad_()
+    signed = S._sin_signed(sin)
+    err = _grad_error(lambda x: S._Rotary.apply(x, cos, signed),
+                      lambda x: _rotary_reference(x, cos, sin), (x,))
+    assert err < 1e-12, err
+    assert torch.autograd.gradcheck(lambda x: S._Rotary.apply(x, cos, signed), (x,))
+
+    # planted wrong backward: the forward rotation instead of its inverse
+    class Wrong(S._Rotary):
+        @staticmethod
+        def backward(ctx, grad):
+            cos, s = ctx.saved_tensors
+            return torch.addcmul(grad * cos, grad.roll(grad.shape[-1] // 2, -1), s), None, None
+    assert _grad_error(lambda x: Wrong.apply(x, cos, signed),
+                       lambda x: _rotary_reference(x, cos, sin), (x,)) > 1e-3
+
+
+def test_the_fused_loss_by_blocks_of_rows_equals_the_whole_product():
+    # on the CPU the logits are made and normalised a block of rows at a time (in the cache);
+    # the loss and both gradients must be those of the whole product (blocks of 5 rows of 17:
+    # the last block is short)
+    gen = torch.Generator().manual_seed(0)
+    K, N, d = 3, 17, 8
+    h0 = torch.randn(K, N, d, generator=gen)
+    W0 = torch.randn(K, V, d, generator=gen) * 0.5
+    y = torch.randint(0, V, (K, N), generator=gen)
+
+    def run(work, y=y):
+        h, W = h0.clone().requires_grad_(), W0.clone().requires_grad_()
+        loss = S._UnembedCrossEntropy.apply(h, W, y, torch.empty(K, N, V), work)
+        (loss * torch.arange(1.0, K + 1)).sum().backward()
+        return loss.detach(), h.grad, W.grad
+    whole, blocks = run(None), run(torch.empty(K * 5 * V))
+    for a, b in zip(whole, blocks):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    # control: the comparison sees a block that lands one row off (targets shifted by a row)
+    shifted = run(torch.empty(K * 5 * V), y=y.roll(1, dims=1))
+    assert not torch.allclose(shifted[0], whole[0], rtol=1e-6, atol=1e-7)
+
+
 def test_stacked_training_follows_the_single_runs():
     jobs = _jobs()
     stacked = S.train_stacked(jobs)
@@ -126,6 +221,26 @@ def test_stack_refuses_members_of_different_shapes_or_training():
         S.StackedLM([CFG, replace(CFG, n_heads=4, n_kv_heads=2)], [0, 1])
 
 
+def test_both_trainers_check_their_jobs_with_one_function_that_names_the_caller():
+    # lm.runs.check_jobs is the one check; each trainer's message names the trainer
+    from psbook.lm import runs
+    from psbook.lm.runs import check_jobs, train_many
+    good = _jobs(1)
+    assert check_jobs(iter(good), "f") == good
+    for bad, why in (([{"tokens": 1}], "must be a dict with tokens"),
+                     ([5], "must be a dict with tokens"),
+                     ([{**good[0], "lr": 1.0}], "unknown keys")):
+        for fn, name in ((train_many, "train_many"),
+                         (S.train_stacked_cached, "train_stacked_cached")):
+            with pytest.raises(ValueError, match=f"^{name}: jobs\\[0\\].*{why}"):
+                fn(bad, progress=False)
+    # control: a valid job list passes the check unchanged, and no copy of the check is left
+    import inspect
+    assert "unknown keys" not in inspect.getsource(S) and "_JOB_KEYS" not in dir(runs)
+    with pytest.raises(TypeError, match="caller"):
+        check_jobs(good, "")
+
+
 def test_a_diverging_member_is_reported_as_its_single_run_would():
     cfg = TCFG
     err = S._divergence({"model_cfg": CFG, "desc": "p=1 seed=0"}, 5, float("nan"), 1.0, 1.0,
@@ -157,6 +272,33 @@ def test_cached_stacks_train_each_distinct_job_once_under_their_own_key(tmp_path
     # a stacked result never answers a single run's cache lookup (another key)
     from psbook.lm.runs import _cached_result
     assert _cached_result({**jobs[0], "namespace": "lm-train"}) is None
+
+
+def test_the_adamw_kernel_is_part_of_the_cache_key_and_falls_back(tmp_path, monkeypatch):
+    # fused AdamW where torch has it (CPU: torch >= 2.4), foreach otherwise: the two agree to
+    # rounding only, so a result of one is never served for the other
+    from psbook.cache import config_key
+    monkeypatch.setenv("PSBOOK_CACHE", str(tmp_path))
+    job = _jobs(1)[0]
+    kind = S.adamw_impl("cpu")
+    assert kind in ("fused", "foreach") and S.trainer_key()["adamw"] == kind
+    key = config_key("lm-train", S._config(job))
+    assert config_key("lm-train", S._config(dict(job))) == key         # control: stable
+    other = "foreach" if kind == "fused" else "fused"
+    monkeypatch.setitem(S._FUSED_CHECKED, "cpu", other)
+    assert config_key("lm-train", S._config(job)) != key
+    # torch without a fused CPU AdamW (torch < 2.4 raises at construction): foreach, cleanly
+    real = torch.optim.AdamW
+
+    def no_fused(params, **kw):
+        if kw.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be CUDA tensors")
+        return real(params, **kw)
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    monkeypatch.delitem(S._FUSED_CHECKED, "cpu")
+    assert S.adamw_impl("cpu") == "foreach"
+    r = S.train_stacked([job])[0]
+    assert np.isfinite(r.history["loss"]).all()
 
 
 def test_chapter_10s_variants_stack_and_follow_their_single_runs():

@@ -4,6 +4,7 @@
   configuration and the data's fingerprint, with checkpoints to resume an interrupted run;
 * :func:`train_many` -- several independent such runs on several cores (worker processes,
   ``PSBOOK_WORKERS``; :mod:`psbook.parallel`), each giving what it gives alone;
+* :func:`check_jobs` -- a list of such runs' arguments checked (both trainers use it);
 * :func:`fingerprint` -- the short hash of a token stream or of signatures that keys them.
 """
 
@@ -19,7 +20,7 @@ from ..signatures import NextTokenSignatures
 from .model import LMConfig
 from .train import CHECKPOINT, TrainConfig, TrainResult, train_lm
 
-__all__ = ["train_cached", "train_many", "fingerprint"]
+__all__ = ["train_cached", "train_many", "check_jobs", "JOB_KEYS", "fingerprint"]
 
 
 def fingerprint(obj) -> str:
@@ -85,8 +86,29 @@ def _cached_result(job: dict):
     return lookup(job.get("namespace", "lm-train"), config)[1]
 
 
-_JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
-             "namespace"}
+JOB_KEYS = frozenset({"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device",
+                      "desc", "namespace"})
+
+
+def check_jobs(jobs, caller: str) -> list:
+    """``jobs`` as a list, each checked to be a dict of :func:`train_cached`'s arguments
+    (``tokens``, ``model_cfg``, ``train_cfg`` and optionally the other :data:`JOB_KEYS`);
+    raises ValueError naming the job and ``caller`` (the function that was given them).
+
+    Book: chapters 10, 11 and 13 (through :func:`train_many` and
+    :func:`psbook.lm.stacked.train_stacked_cached`)."""
+    if not isinstance(caller, str) or not caller:
+        raise TypeError(f"caller must be the calling function's name; got {caller!r}")
+    jobs = list(jobs)
+    for i, j in enumerate(jobs):
+        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
+            raise ValueError(f"{caller}: jobs[{i}] must be a dict with tokens, model_cfg and "
+                             f"train_cfg (the arguments of train_cached); got "
+                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
+        if set(j) - JOB_KEYS:
+            raise ValueError(f"{caller}: jobs[{i}] has unknown keys {sorted(set(j) - JOB_KEYS)}; "
+                             f"{caller} takes {sorted(JOB_KEYS)}")
+    return jobs
 
 
 def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
@@ -98,15 +120,7 @@ def train_many(jobs, *, progress: bool = True, desc: str = "training") -> list:
     :func:`psbook.parallel.workers` processes (``PSBOOK_WORKERS``; one process in the tiny
     preset and on a GPU), each with the result it would have in this process."""
     from ..parallel import map_jobs, workers
-    jobs = list(jobs)
-    for i, j in enumerate(jobs):
-        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
-            raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "
-                             f"(the arguments of train_cached); got "
-                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
-        if set(j) - _JOB_KEYS:
-            raise ValueError(f"jobs[{i}] has unknown keys {sorted(set(j) - _JOB_KEYS)}; "
-                             f"train_cached takes {sorted(_JOB_KEYS)}")
+    jobs = check_jobs(jobs, "train_many")
     out = [_cached_result(j) for j in jobs]
     todo = [i for i, r in enumerate(out) if r is None]
     device = str(jobs[todo[0]].get("device", "cpu")) if todo else "cpu"

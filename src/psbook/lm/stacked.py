@@ -30,9 +30,15 @@ member alone (bitwise the same result in a stack of one or of three on the CPU o
 asserted to float32 rounding there). So how many worker processes split the stacks does not
 change a result.
 
+The step's element-wise passes are written out by hand where autograd's decomposition takes
+about twice the passes (:class:`_RMSNorm`, :class:`_Rotary`: forward and backward, each
+compared with autograd in float64 by the tests), and AdamW is torch's fused kernel where
+torch has one (:func:`adamw_impl`; ``foreach`` otherwise).
+
 Because a stacked member is not bitwise its single run, its cache entry has its own key
-(the single run's key plus ``"trainer": "stacked"``): a stacked result never answers a
-:func:`psbook.lm.train_cached` call, and the other way round.
+(the single run's key plus ``"trainer": "stacked"`` and the AdamW kind, :func:`trainer_key`):
+a stacked result never answers a :func:`psbook.lm.train_cached` call, and the other way
+round, and a result of the foreach AdamW never answers for the fused one.
 
 Members may differ in their token stream, seed, ``gamma`` (initialisation scale only) and
 probe; everything else of the model and training configuration must be equal
@@ -56,20 +62,77 @@ import torch.nn.functional as F
 
 from ..signatures import NextTokenSignatures
 from .model import LMConfig, QwenLM
-from .runs import fingerprint
+from .runs import check_jobs, fingerprint
 from .train import (AlignmentProbe, DivergenceError, TrainConfig, TrainResult, as_stream,
                     sample_windows)
 
-__all__ = ["stack_key", "StackedLM", "train_stacked", "train_stacked_cached"]
+__all__ = ["stack_key", "StackedLM", "train_stacked", "train_stacked_cached", "adamw_impl",
+           "trainer_key"]
 
 STACKED = {"trainer": "stacked"}     # added to the cache key of a stacked member
+_BLOCK_BYTES = 8 << 20      # the fused loss's logits block on the CPU (best: 4-16 MB here)
 _MAX_WEIGHT = 1e3    # a weight this large means a run-away run (the limit train_lm uses)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """Rotary positions' pair rotation, in the single model's "rotate_half" layout."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+# ---- hand-written element-wise passes (forward and backward) ----------------------------
+# A 48-wide model spends much of its step in element-wise passes over (tokens x d) arrays;
+# autograd's decomposition of these three takes about twice the passes written out here.
+# tests/test_lm_stacked.py compares each with autograd's in float64 (and plants a wrong
+# backward that the comparison must catch).
+
+class _RMSNorm(torch.autograd.Function):
+    r"""Per member, ``w * x / rms(x)``: ``x`` (K, N, d), ``w`` (K, d) -> (K, N, d).
+
+    Backward: with ``y = x / rms(x)`` and ``g = grad * w``,
+    ``dx = (g - y * mean(g * y)) / rms(x)`` and ``dw = sum over tokens of grad * y``."""
+
+    @staticmethod
+    def forward(ctx, x, w, eps):
+        d = x.shape[-1]
+        rstd = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(d) \
+            .add_(eps).rsqrt_()
+        y = x * rstd
+        ctx.save_for_backward(y, rstd, w)
+        return y * w[:, None, :]
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, rstd, w = ctx.saved_tensors
+        grad_w = (grad * y).sum(1) if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            g = grad * w[:, None, :]
+            dot = (g * y).mean(-1, keepdim=True)
+            grad_x = torch.addcmul(g, y, dot, value=-1.0).mul_(rstd)
+        return grad_x, grad_w, None
+
+
+class _Rotary(torch.autograd.Function):
+    r"""Rotary positions on the last axis (width ``hd``, "rotate_half" layout):
+    ``x * cos + rotate_half(x) * sin``, i.e. ``x * cos + roll(x, hd / 2) * s`` with
+    ``s = (-sin_1, sin_2)`` (``sin`` with its first half negated: ``sin_signed``).
+
+    The rotation is orthogonal, so the backward is the inverse rotation of ``grad``:
+    ``grad * cos + roll(grad * s, -hd / 2)``."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin_signed):
+        half = x.shape[-1] // 2
+        ctx.save_for_backward(cos, sin_signed)
+        return torch.addcmul(x * cos, x.roll(half, -1), sin_signed)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin_signed = ctx.saved_tensors
+        half = grad.shape[-1] // 2
+        return (grad * sin_signed).roll(-half, -1).addcmul_(grad, cos), None, None
+
+
+def _sin_signed(sin: torch.Tensor) -> torch.Tensor:
+    """``sin`` (..., hd) with its first half negated: what :class:`_Rotary` multiplies the
+    rolled ``x`` by (``rotate_half(x) = roll(x, hd / 2)`` with the first half negated)."""
+    half = sin.shape[-1] // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
 
 
 def stack_key(model_cfg: LMConfig, train_cfg: TrainConfig) -> tuple:
@@ -97,9 +160,24 @@ class _UnembedCrossEntropy(torch.autograd.Function):
     next forward reuses ``buf``."""
 
     @staticmethod
-    def forward(ctx, h, W, y, buf):
-        logits = torch.bmm(h, W.transpose(1, 2), out=buf)             # (K, N, V)
-        P = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # in place
+    def forward(ctx, h, W, y, buf, work=None):
+        if work is None:
+            logits = torch.bmm(h, W.transpose(1, 2), out=buf)             # (K, N, V)
+            P = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # in place
+        else:
+            # by blocks of rows: a block's logits are turned into probabilities while they
+            # are still in the cache (``work``: a flat workspace of a few MB), then copied
+            # into ``buf`` -- the same values as the whole product, one pass over main
+            # memory less
+            K, N, V = buf.shape
+            rows = work.numel() // (K * V)
+            for s in range(0, N, rows):
+                n = min(rows, N - s)
+                blk = work[:K * n * V].view(K, n, V)
+                torch.bmm(h[:, s:s + n], W.transpose(1, 2), out=blk)
+                torch.ops.aten._softmax.out(blk, -1, False, out=blk)
+                buf[:, s:s + n].copy_(blk)
+            P = buf
         loss = -P.gather(-1, y.unsqueeze(-1)).squeeze(-1).log().mean(dim=-1)
         ctx.save_for_backward(h, W, y)
         ctx.P = P
@@ -114,10 +192,11 @@ class _UnembedCrossEntropy(torch.autograd.Function):
         G.scatter_add_(-1, y.unsqueeze(-1),
                        torch.full(y.shape + (1,), -1.0, dtype=G.dtype, device=G.device))
         scale = (grad / h.shape[1]).view(-1, 1, 1)
-        grad_h = torch.bmm(G, W) * scale if ctx.needs_input_grad[0] else None
-        grad_W = (torch.bmm(h.transpose(1, 2), G).transpose(1, 2) * scale
+        # scaled in place: a fresh array of their size costs page faults each step
+        grad_h = torch.bmm(G, W).mul_(scale) if ctx.needs_input_grad[0] else None
+        grad_W = (torch.bmm(h.transpose(1, 2), G).transpose(1, 2).mul_(scale)
                   if ctx.needs_input_grad[1] else None)
-        return grad_h, grad_W, None, None
+        return grad_h, grad_W, None, None, None
 
 
 # ---- the stacked model -----------------------------------------------------------------
@@ -147,11 +226,16 @@ class StackedLM(torch.nn.Module):
         self.names = [n for n, _ in singles[0].named_parameters()]
         self.dims = {n: p.dim() for n, p in singles[0].named_parameters()}
         for n in self.names:
-            self.register_parameter(n.replace(".", "__"), torch.nn.Parameter(
-                torch.stack([dict(m.named_parameters())[n].detach() for m in singles])))
+            w = torch.stack([dict(m.named_parameters())[n].detach() for m in singles])
+            if n == "lm_head.weight":
+                # stored as (K, d, V) in memory, seen as (K, V, d): the layout of the gradient
+                # that _UnembedCrossEntropy computes, so autograd does not copy it each step
+                w = w.transpose(1, 2).contiguous().transpose(1, 2)
+            self.register_parameter(n.replace(".", "__"), torch.nn.Parameter(w))
         self.register_buffer("rope_cos", singles[0].rope_cos, persistent=False)
         self.register_buffer("rope_sin", singles[0].rope_sin, persistent=False)
         self._buf = None            # the loss's K x N x V workspace, allocated once
+        self._work = None           # and its blocks' (on the CPU, when N is large)
 
     def p(self, name: str) -> torch.Tensor:
         """The stacked parameter of the single model's ``name`` (leading axis: member)."""
@@ -166,8 +250,7 @@ class StackedLM(torch.nn.Module):
         return self.W_E if self.cfg.tie_embeddings else self.p("lm_head.weight")
 
     def _norm(self, x, name):
-        x = F.rms_norm(x.float(), (x.shape[-1],), eps=self.cfg.rms_eps)
-        return self.p(name)[:, None, :] * x
+        return _RMSNorm.apply(x.float(), self.p(name), self.cfg.rms_eps)
 
     def _linear(self, x, name, bias=None):
         w = self.p(name) if isinstance(name, str) else name
@@ -183,7 +266,7 @@ class StackedLM(torch.nn.Module):
         b = torch.cat([self.p(pre + f"{k}_proj.bias") for k in "qkv"], dim=1)
         qkv = self._linear(x, w, b).view(K * B, T, nh + 2 * nkv, hd)
         qk, v = qkv.split((nh + nkv, nkv), dim=2)
-        qk = qk * cos + _rotate_half(qk) * sin
+        qk = _Rotary.apply(qk, cos, sin)             # sin: with its first half negated
         q, k = qk.split((nh, nkv), dim=2)
         y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
                                            v.transpose(1, 2), is_causal=True,
@@ -202,7 +285,7 @@ class StackedLM(torch.nn.Module):
         if ids.dim() != 3 or ids.shape[0] != K:
             raise ValueError(f"ids must be (K={K}, batch, T); got shape {tuple(ids.shape)}")
         _, B, T = ids.shape
-        cos, sin = self.rope_cos[:T, None], self.rope_sin[:T, None]
+        cos, sin = self.rope_cos[:T, None], _sin_signed(self.rope_sin[:T, None])
         offset = torch.arange(K, device=ids.device).view(K, 1, 1) * cfg.vocab_size
         h = F.embedding(ids + offset, self.W_E.reshape(K * cfg.vocab_size, cfg.d_model))
         h = h.view(K, B * T, cfg.d_model)
@@ -222,11 +305,14 @@ class StackedLM(torch.nn.Module):
         if self._buf is None or self._buf.shape != shape or self._buf.device != h.device \
                 or self._buf.dtype != h.dtype:
             self._buf = torch.empty(shape, dtype=h.dtype, device=h.device)
-        return _UnembedCrossEntropy.apply(h, self.W_U, y, self._buf)
+            rows = _BLOCK_BYTES // (self.K * shape[2] * self._buf.element_size())
+            self._work = (torch.empty(self.K * rows * shape[2], dtype=h.dtype)
+                          if h.device.type == "cpu" and 16 <= rows < shape[1] else None)
+        return _UnembedCrossEntropy.apply(h, self.W_U, y, self._buf, self._work)
 
     def member_state(self, k: int) -> dict:
         """Member ``k``'s weights as a :class:`QwenLM` state dict (copies)."""
-        out = {n: self.p(n)[k].detach().cpu().clone() for n in self.names}
+        out = {n: self.p(n)[k].detach().cpu().clone(memory_format=torch.contiguous_format) for n in self.names}
         if self.cfg.tie_embeddings:
             out["lm_head.weight"] = out["embed_tokens.weight"]
         return out
@@ -240,6 +326,45 @@ def _np(W: torch.Tensor) -> np.ndarray:
 
 def _member_dims(t: torch.Tensor) -> tuple:
     return tuple(range(1, t.dim()))
+
+
+def adamw_impl(device="cpu") -> str:
+    """Which AdamW :func:`train_stacked` uses on ``device``: ``"fused"`` (one pass per
+    parameter: torch's fused kernel, on the CPU from torch 2.4) where torch has it, else
+    ``"foreach"``. The two agree to float32 rounding, not bitwise, so the choice is part of a
+    stacked member's cache key (:func:`trainer_key`).
+
+    Book: chapters 10, 11 and 13 (through :func:`train_stacked_cached`)."""
+    dev = torch.device(device)
+    if dev.type not in _FUSED_CHECKED:
+        try:
+            p = torch.zeros(2, device=dev, requires_grad=True)
+            opt = torch.optim.AdamW([p], fused=True)
+            p.grad = torch.ones_like(p)
+            opt.step()
+            _FUSED_CHECKED[dev.type] = "fused"
+        except (RuntimeError, TypeError, ValueError, NotImplementedError):
+            _FUSED_CHECKED[dev.type] = "foreach"
+    return _FUSED_CHECKED[dev.type]
+
+
+_FUSED_CHECKED: dict = {}       # device type -> "fused" / "foreach", tried once per process
+
+
+def _adamw(groups, cfg, device):
+    """AdamW over ``groups`` with ``cfg``'s learning rate and betas, :func:`adamw_impl`'s
+    kind."""
+    kind = {adamw_impl(device): True}
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **kind)
+
+
+def trainer_key(device="cpu") -> dict:
+    """What a stacked member's cache key adds to its single run's: the trainer and the
+    AdamW kind (:func:`adamw_impl`), so a result of another trainer or optimiser kernel is
+    never served for it.
+
+    Book: chapters 10, 11 and 13 (through :func:`train_stacked_cached`)."""
+    return {**STACKED, "adamw": adamw_impl(device)}
 
 
 def train_stacked(jobs, *, device: str = "cpu", keep_state: bool = False,
@@ -273,12 +398,11 @@ def train_stacked(jobs, *, device: str = "cpu", keep_state: bool = False,
     model = StackedLM([j["model_cfg"] for j in jobs], [j["train_cfg"].seed for j in jobs]).to(dev)
     W_E0, W_U0 = _np(model.W_E), _np(model.W_U)
     params = [model.p(n) for n in model.names]
-    opt = torch.optim.AdamW(
+    opt = _adamw(
         [{"params": [p for n, p in zip(model.names, params) if model.dims[n] >= 2],
           "weight_decay": cfg.weight_decay},
          {"params": [p for n, p in zip(model.names, params) if model.dims[n] < 2],
-          "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+          "weight_decay": 0.0}], cfg, dev)
     gens = [torch.Generator().manual_seed(j["train_cfg"].seed + 1) for j in jobs]
     limit = cfg.diverge_factor * math.log(jobs[0]["model_cfg"].vocab_size)
     hist = [{k: [] for k in ["step", "tokens", "loss", "seconds"] + (p.keys if p else [])}
@@ -320,12 +444,16 @@ def train_stacked(jobs, *, device: str = "cpu", keep_state: bool = False,
             losses.sum().backward()
             with torch.no_grad():
                 # each member clipped by its own gradient norm (clip_grad_norm_'s rule)
-                sq = sum(p.grad.pow(2).sum(_member_dims(p.grad)) for p in params)
+                # (one reduction pass per tensor: no squared or absolute copy is allocated)
+                sq = sum(torch.linalg.vector_norm(p.grad, dim=_member_dims(p.grad)).square()
+                         for p in params)
                 gnorm = sq.sqrt()
                 coef = (cfg.grad_clip / (gnorm + 1e-6)).clamp(max=1.0)
                 for p in params:
                     p.grad.mul_(coef.view((K,) + (1,) * (p.dim() - 1)))
-                wmax = torch.stack([p.abs().amax(_member_dims(p)) for p in params]).amax(0)
+                wmax = torch.stack([torch.linalg.vector_norm(p, ord=math.inf,
+                                                             dim=_member_dims(p))
+                                    for p in params]).amax(0)
             lv = losses.detach().tolist()
             for k in range(K):
                 if errors[k] is None:
@@ -397,10 +525,6 @@ def _divergence(job, step, lv, gnorm, wmax, limit, cfg):
 
 # ---- cached, grouped, on several cores ---------------------------------------------------
 
-_JOB_KEYS = {"tokens", "model_cfg", "train_cfg", "signatures", "token_sets", "device", "desc",
-             "namespace"}
-
-
 def _config(job: dict) -> dict:
     """A member's cache key: what its single run's key holds, plus ``"trainer": "stacked"``."""
     sig, sets = job.get("signatures"), job.get("token_sets")
@@ -408,7 +532,8 @@ def _config(job: dict) -> dict:
             "tokens": fingerprint(job["tokens"]),
             "signatures": fingerprint(sig) if sig is not None else None,
             "token_sets": {k: np.asarray(v, dtype=np.int64).tolist()
-                           for k, v in (sets or {}).items()}, **STACKED}
+                           for k, v in (sets or {}).items()},
+            **trainer_key(job.get("device", "cpu"))}
 
 
 def _train_and_store(jobs: list, device: str):
@@ -417,8 +542,8 @@ def _train_and_store(jobs: list, device: str):
     results = train_stacked(jobs, device=device)
     for j, r in zip(jobs, results):
         if not isinstance(r, Exception):
-            load_or_compute(j.get("namespace", "lm-train"), _config(j), lambda r=r: r,
-                            verbose=False)
+            load_or_compute(j.get("namespace", "lm-train"), _config({**j, "device": device}),
+                            lambda r=r: r, verbose=False)
     return results
 
 
@@ -437,15 +562,7 @@ def train_stacked_cached(jobs, *, progress: bool = True, desc: str = "training",
     from ..cache import lookup
     from ..parallel import map_jobs, workers
 
-    jobs = list(jobs)
-    for i, j in enumerate(jobs):
-        if not isinstance(j, dict) or not {"tokens", "model_cfg", "train_cfg"} <= set(j):
-            raise ValueError(f"jobs[{i}] must be a dict with tokens, model_cfg and train_cfg "
-                             f"(the arguments of train_cached); got "
-                             f"{sorted(j) if isinstance(j, dict) else type(j).__name__}")
-        if set(j) - _JOB_KEYS:
-            raise ValueError(f"jobs[{i}] has unknown keys {sorted(set(j) - _JOB_KEYS)}; "
-                             f"train_stacked_cached takes {sorted(_JOB_KEYS)}")
+    jobs = check_jobs(jobs, "train_stacked_cached")
     from ..cache import config_key
     keys = [config_key(j.get("namespace", "lm-train"), _config(j)) for j in jobs]
     out = [lookup(j.get("namespace", "lm-train"), _config(j))[1] for j in jobs]
