@@ -36,8 +36,9 @@ INTERVENTIONS = {
         traj_steps=1500, traj_snapshots=14, threshold=0.9,
         lm_traj_gamma=1.2, lm_traj_snapshots=10, lm_traj_windows=64,
         # does the early direction shape the final geometry: continuations from the stop
-        # with the early displacement scrambled (seeds x scrambles; one training each)
-        early_seeds=1, early_draws=1,
+        # with the early displacement scrambled (seeds x scrambles; one training each). Two
+        # seeds: an asserted claim needs a spread over seeds (about 6 CPU s each here)
+        early_seeds=2, early_draws=1,
     ),
     "gpu": dict(
         # designed geometry: f_add (sizes of synthetic.f_add) with anchors in anchor_values
