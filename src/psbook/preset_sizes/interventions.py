@@ -37,7 +37,8 @@ INTERVENTIONS = {
         lm_traj_gamma=1.2, lm_traj_snapshots=10, lm_traj_windows=64,
         # does the early direction shape the final geometry: continuations from the stop
         # with the early displacement scrambled (seeds x scrambles; one training each). Two
-        # seeds: an asserted claim needs a spread over seeds (about 6 CPU s each here)
+        # seeds: an asserted claim needs a spread over seeds (the second seed trains its own real
+        # run and one continuation: about 13 CPU s)
         early_seeds=2, early_draws=1,
     ),
     "gpu": dict(
