@@ -1023,15 +1023,15 @@ def early_direction_table(reading: dict, seeds):
     r = reading
     rows = [{"seed": int(s), "trace": r["trace"][i].mean(),
              "trace, real run": r["trace_real"][i].mean(),
-             "R_cos, scrambled": r["R_next"][i].mean(), "R_cos, real": r["R_next_real"][i],
+             "R_cos, scr.": r["R_next"][i].mean(), "R_cos, real": r["R_next_real"][i],
              "geometry": r["geometry"][i].mean()} for i, s in enumerate(seeds)]
     f = "+.3f"
     return Table(rows, caption="The final geometry after the early direction was scrambled.",
-                 formats={"trace": f, "trace, real run": f, "R_cos, scrambled": "+.2f",
+                 formats={"trace": f, "trace, real run": f, "R_cos, scr.": "+.2f",
                           "R_cos, real": "+.2f", "geometry": "+.2f"},
                  note=f"trace: R_cos(final W^E, the scrambled early displacement); R_cos: "
-                      f"with phi^next; geometry: R_cos(scrambled run's final W^E, the real "
-                      f"run's). Trace minus the real run's, mean over seeds and draws, must "
+                      f"with phi^next (scr.: the run given the scrambled direction); "
+                      f"geometry: R_cos(scrambled run's final W^E, the real run's). Trace minus the real run's, mean over seeds and draws, must "
                       f"beat {r['thr_memory']:+.3f}, the {r['q']:.0%} quantile of its Mantel "
                       f"null ({r['n_perm']} relabellings).")
 
