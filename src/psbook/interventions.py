@@ -1031,7 +1031,8 @@ def early_direction_table(reading: dict, seeds):
                           "R_cos, real": "+.2f", "geometry": "+.2f"},
                  note=f"trace: R_cos(final W^E, the scrambled early displacement); R_cos: "
                       f"with phi^next (scr.: the run given the scrambled direction); "
-                      f"geometry: R_cos(scrambled run's final W^E, the real run's). Trace minus the real run's, mean over seeds and draws, must "
+                      f"geometry: R_cos(scrambled run's final W^E, the real run's). Trace "
+                      f"minus the real run's, mean over seeds and draws, must "
                       f"beat {r['thr_memory']:+.3f}, the {r['q']:.0%} quantile of its Mantel "
                       f"null ({r['n_perm']} relabellings).")
 
